@@ -1,0 +1,69 @@
+//! A plain echo server: every message comes back as it was sent, framed the
+//! same way. No greeting, no prefix: the server the benchmarks load.
+//!
+//! ```text
+//! cargo run --release --example echo_server -- --addr 127.0.0.1:0 --codec lines
+//! ```
+//!
+//! `--codec chunks` echoes whatever each read returned (bytes in, same bytes
+//! out), `lines` echoes `\n`-terminated lines, `length` echoes frames with a
+//! 4-byte big-endian length header. `--max BYTES` sets the longest message
+//! (default 65536); a longer one closes only the connection that sent it.
+
+use std::io;
+use std::net::SocketAddr;
+
+use selectloop::codec::{Chunks, Codec, LengthPrefixed, Lines};
+use selectloop::{Config, ConnId, Context, Reactor};
+
+fn main() -> io::Result<()> {
+    env_logger::init();
+    let (addr, codec) = parse_args()?;
+    let mut reactor = Reactor::with_config(Config::new().codec(codec))?;
+    let listener = reactor.listen(addr)?;
+    let bound = reactor
+        .local_addr(listener)
+        .ok_or_else(|| io::Error::other("listener has no address"))?;
+    println!("listening on {bound}");
+
+    // `send_frame` frames the echo with the same codec the message came in.
+    let mut echo = |cx: &mut Context<'_>, conn: ConnId, msg: &[u8]| {
+        let _ = cx.send_frame(conn, msg);
+    };
+    reactor.run(&mut echo)
+}
+
+fn parse_args() -> io::Result<(SocketAddr, Codec)> {
+    use lexopt::prelude::*;
+    let mut addr: SocketAddr = ([127, 0, 0, 1], 8088).into();
+    let mut codec = String::from("chunks");
+    let mut max = 64 * 1024;
+    let mut parser = lexopt::Parser::from_env();
+    let invalid = |e: lexopt::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+    while let Some(arg) = parser.next().map_err(invalid)? {
+        match arg {
+            Long("addr") => addr = parser.value().map_err(invalid)?.parse().map_err(invalid)?,
+            Long("codec") => codec = parser.value().map_err(invalid)?.string().map_err(invalid)?,
+            Long("max") => max = parser.value().map_err(invalid)?.parse().map_err(invalid)?,
+            Long("help") | Short('h') => {
+                println!(
+                    "usage: echo_server [--addr HOST:PORT] [--codec chunks|lines|length] [--max BYTES]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(invalid(other.unexpected())),
+        }
+    }
+    let codec = match codec.as_str() {
+        "chunks" => Codec::from(Chunks::new(max)),
+        "lines" => Codec::from(Lines::new(max)),
+        "length" => Codec::from(LengthPrefixed::new(max)),
+        other => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown codec {other:?}: expected chunks, lines or length"),
+            ))
+        }
+    };
+    Ok((addr, codec))
+}

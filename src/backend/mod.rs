@@ -1,0 +1,114 @@
+//! The multiplexer behind the loop: `select(2)`'s job, behind one small trait.
+//!
+//! Redis's `ae_select.c` shows how little a backend needs: create, add,
+//! delete, poll, name. [`Backend`] keeps it that small (with `modify` for a
+//! changed interest), so a `poll(2)` or `select(2)` backend, written for
+//! teaching or for a platform mio does not serve, can drop in without touching
+//! the loop. The default is [`MioBackend`]: epoll on Linux, kqueue on the BSDs
+//! and macOS.
+//!
+//! Backends report [`Readiness`] values, plain data that a test can also
+//! build by hand to drive the loop with a synthetic batch of events.
+
+mod mio_backend;
+
+use std::io;
+use std::os::unix::io::RawFd;
+use std::time::Duration;
+
+use mio::{Interest, Token};
+
+pub use mio_backend::MioBackend;
+
+/// What the backend learnt about one registered descriptor in one poll.
+///
+/// The flags mirror `mio::event::Event`. Like every poller, a backend may
+/// report spurious readiness: the loop treats a flag as "worth trying", and
+/// `WouldBlock` as the real answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    /// The token the descriptor was registered with.
+    pub token: Token,
+    /// Reading may make progress (data, end of input, or an error).
+    pub readable: bool,
+    /// Writing may make progress.
+    pub writable: bool,
+    /// The peer will send nothing more (`EPOLLRDHUP`/`EPOLLHUP`).
+    pub read_closed: bool,
+    /// The peer will take nothing more.
+    pub write_closed: bool,
+    /// The socket has a pending error (`EPOLLERR`).
+    pub error: bool,
+}
+
+impl Readiness {
+    /// No readiness at all for `token`; set the flags that apply.
+    pub fn none(token: Token) -> Readiness {
+        Readiness {
+            token,
+            readable: false,
+            writable: false,
+            read_closed: false,
+            write_closed: false,
+            error: false,
+        }
+    }
+
+    /// A readable event for `token`, as a test or the ready list builds it.
+    pub fn readable(token: Token) -> Readiness {
+        Readiness {
+            readable: true,
+            ..Readiness::none(token)
+        }
+    }
+
+    /// A writable event for `token`.
+    pub fn writable(token: Token) -> Readiness {
+        Readiness {
+            writable: true,
+            ..Readiness::none(token)
+        }
+    }
+}
+
+/// A readiness multiplexer: what `select`, `poll`, `epoll` and `kqueue` share.
+///
+/// Implementations register descriptors the loop owns; they must never close
+/// them.
+pub trait Backend: std::fmt::Debug {
+    /// A short name for logs and benchmarks, such as `"epoll"`.
+    fn name(&self) -> &'static str;
+
+    /// Starts watching `fd` for `interest`, reporting it under `token`.
+    ///
+    /// # Errors
+    ///
+    /// The system's refusal (for example `ENOMEM`, or `EEXIST` if `fd` is
+    /// already watched).
+    fn add(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+
+    /// Changes what `fd` is watched for.
+    ///
+    /// # Errors
+    ///
+    /// The system's refusal, such as `ENOENT` if `fd` is not watched.
+    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+
+    /// Stops watching `fd`. Called before the loop closes a descriptor.
+    ///
+    /// # Errors
+    ///
+    /// The system's refusal, such as `ENOENT`.
+    fn delete(&mut self, fd: RawFd) -> io::Result<()>;
+
+    /// Waits until something is ready or `timeout` passes (`None`: no limit),
+    /// then replaces the contents of `events` with what is ready.
+    ///
+    /// A signal interrupting the wait (`EINTR`) is not an error: the
+    /// implementation waits again for the time that remains.
+    ///
+    /// # Errors
+    ///
+    /// A failure of the wait itself, which the loop cannot recover from.
+    fn poll(&mut self, events: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()>;
+}

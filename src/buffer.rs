@@ -1,0 +1,58 @@
+//! Buffers lent to connections while they have bytes in flight.
+//!
+//! An idle connection holds no buffer at all: one is taken from this pool when
+//! bytes arrive (or an answer is queued) and given back once drained. Reuse
+//! keeps the steady path free of `malloc`; the cap on the pool and on the size
+//! of buffers it keeps bounds what a burst leaves behind.
+
+use std::collections::VecDeque;
+
+#[derive(Debug)]
+pub(crate) struct BufferPool {
+    inbound: Vec<Vec<u8>>,
+    outbound: Vec<VecDeque<u8>>,
+    /// Buffers kept per kind.
+    keep: usize,
+    /// Size of a new read buffer.
+    size: usize,
+}
+
+impl BufferPool {
+    pub(crate) fn new(keep: usize, size: usize) -> BufferPool {
+        BufferPool {
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+            keep,
+            size,
+        }
+    }
+
+    /// A read buffer, zero-filled to its full length once, when first made:
+    /// reads go straight into it without re-initialising it every time.
+    pub(crate) fn take_inbound(&mut self) -> Vec<u8> {
+        self.inbound.pop().unwrap_or_else(|| vec![0; self.size])
+    }
+
+    pub(crate) fn give_inbound(&mut self, buf: Vec<u8>) {
+        // A buffer grown for one huge message is not worth keeping.
+        if self.inbound.len() < self.keep && buf.len() <= 4 * self.size && !buf.is_empty() {
+            self.inbound.push(buf);
+        }
+    }
+
+    pub(crate) fn take_outbound(&mut self) -> VecDeque<u8> {
+        self.outbound.pop().unwrap_or_default()
+    }
+
+    pub(crate) fn give_outbound(&mut self, mut buf: VecDeque<u8>) {
+        if self.outbound.len() < self.keep && buf.capacity() <= 4 * self.size && buf.capacity() > 0
+        {
+            buf.clear();
+            self.outbound.push(buf);
+        }
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+}

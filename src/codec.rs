@@ -1,0 +1,529 @@
+//! Framing: how the byte stream of a connection is cut into messages.
+//!
+//! TCP carries bytes, not messages. The Python server treats whatever one
+//! `recv(1024)` returned as a message, so `b"one"` and `b"two"` sent back to back
+//! may be answered as one `b"response: onetwo"`. A [`Codec`] makes the boundary
+//! explicit:
+//!
+//! - [`Chunks`]: each read is one message, at most `max` bytes. This is the
+//!   seed's `recv(1024)` kept on purpose, for the faithful port.
+//! - [`Lines`]: messages end with `\n`; a `\r` before it is dropped too.
+//! - [`LengthPrefixed`]: a `u16` or `u32` length header (big or little endian)
+//!   then that many bytes, the framing the seed notes build with `struct.pack`.
+//!
+//! Every codec has a maximum message length. A peer that exceeds it gets a
+//! [`FrameError`], and the reactor closes that connection only, with
+//! [`CloseReason::FrameTooLong`](crate::CloseReason::FrameTooLong).
+//!
+//! Decoding gives the same messages however the bytes were split across reads
+//! (for [`Lines`] and [`LengthPrefixed`]; [`Chunks`] is by definition the split).
+//!
+//! # Examples
+//!
+//! ```
+//! use selectloop::codec::{Codec, Lines};
+//!
+//! let codec = Codec::from(Lines::new(64));
+//! let buf = b"one\r\ntwo\nthr";
+//! let first = codec.decode(buf).unwrap().unwrap();
+//! assert_eq!(&buf[first.payload()], b"one");
+//! let rest = &buf[first.consumed()..];
+//! let second = codec.decode(rest).unwrap().unwrap();
+//! assert_eq!(&rest[second.payload()], b"two");
+//! // "thr" has no end yet: the codec waits for more bytes.
+//! assert!(codec.decode(&rest[second.consumed()..]).unwrap().is_none());
+//! ```
+
+use std::error::Error;
+use std::fmt;
+use std::ops::Range;
+
+/// No codec accepts messages of 1 GiB or more: the reactor indexes its
+/// buffers with 32-bit offsets, and no peer should make it buffer that much.
+pub const MAX_MESSAGE: usize = (1 << 30) - 1;
+
+/// Where one decoded message lies in the buffer given to [`Codec::decode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    start: usize,
+    end: usize,
+    consumed: usize,
+}
+
+impl Frame {
+    /// The message bytes, without header or delimiter.
+    pub fn payload(&self) -> Range<usize> {
+        self.start..self.end
+    }
+
+    /// How many bytes of the buffer this message used up, header and
+    /// delimiter included; the next message starts there.
+    pub fn consumed(&self) -> usize {
+        self.consumed
+    }
+}
+
+/// A peer sent a message longer than the codec allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameError {
+    /// The length the peer announced (length prefix) or has sent so far
+    /// without a delimiter (lines).
+    pub len: usize,
+    /// The codec's maximum.
+    pub max: usize,
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "message of {} bytes exceeds the codec maximum of {} bytes",
+            self.len, self.max
+        )
+    }
+}
+
+impl Error for FrameError {}
+
+/// Each read is one message of at most `max` bytes: the seed's `recv(1024)`.
+///
+/// The reactor reads at most `max` bytes per `read` call for this codec, so a
+/// chunk can never be too long; how the peer's bytes are split into chunks
+/// depends on timing, exactly as in the Python server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunks {
+    max: usize,
+}
+
+impl Chunks {
+    /// Messages of at most `max` bytes (at least 1).
+    pub fn new(max: usize) -> Chunks {
+        Chunks {
+            max: max.clamp(1, MAX_MESSAGE),
+        }
+    }
+
+    /// The largest chunk.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+/// Messages terminated by `\n`; a `\r` right before the `\n` is removed too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lines {
+    max: usize,
+}
+
+impl Lines {
+    /// Lines of at most `max` bytes, terminator excluded.
+    pub fn new(max: usize) -> Lines {
+        Lines {
+            max: max.min(MAX_MESSAGE),
+        }
+    }
+
+    /// The longest line accepted.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+/// Width of a [`LengthPrefixed`] header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderWidth {
+    /// Two bytes: messages up to 65,535 bytes.
+    U16,
+    /// Four bytes.
+    U32,
+}
+
+/// Byte order of a [`LengthPrefixed`] header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteOrder {
+    /// Network order, Python's `struct.pack("!I", n)` or `">I"`.
+    BigEndian,
+    /// Python's `struct.pack("<I", n)`.
+    LittleEndian,
+}
+
+/// A fixed-width length header, then that many bytes of message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LengthPrefixed {
+    width: HeaderWidth,
+    order: ByteOrder,
+    max: usize,
+}
+
+impl LengthPrefixed {
+    /// A `u32` big-endian header (Python's `struct.pack("!I", len)`), messages of
+    /// at most `max` bytes.
+    pub fn new(max: usize) -> LengthPrefixed {
+        LengthPrefixed {
+            width: HeaderWidth::U32,
+            order: ByteOrder::BigEndian,
+            max,
+        }
+    }
+
+    /// The same codec with another header width.
+    pub fn with_width(mut self, width: HeaderWidth) -> LengthPrefixed {
+        self.width = width;
+        self
+    }
+
+    /// The same codec with another byte order.
+    pub fn with_order(mut self, order: ByteOrder) -> LengthPrefixed {
+        self.order = order;
+        self
+    }
+
+    /// The largest message accepted (the header's own range may be smaller).
+    pub fn max(&self) -> usize {
+        match self.width {
+            HeaderWidth::U16 => self.max.min(u16::MAX as usize),
+            HeaderWidth::U32 => self.max.min(MAX_MESSAGE),
+        }
+    }
+
+    /// Header length in bytes.
+    pub fn header_len(&self) -> usize {
+        match self.width {
+            HeaderWidth::U16 => 2,
+            HeaderWidth::U32 => 4,
+        }
+    }
+
+    fn read_header(&self, header: &[u8]) -> usize {
+        match (self.width, self.order) {
+            (HeaderWidth::U16, ByteOrder::BigEndian) => {
+                u16::from_be_bytes([header[0], header[1]]) as usize
+            }
+            (HeaderWidth::U16, ByteOrder::LittleEndian) => {
+                u16::from_le_bytes([header[0], header[1]]) as usize
+            }
+            (HeaderWidth::U32, ByteOrder::BigEndian) => {
+                u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize
+            }
+            (HeaderWidth::U32, ByteOrder::LittleEndian) => {
+                u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize
+            }
+        }
+    }
+
+    fn write_header(&self, len: usize, out: &mut Vec<u8>) {
+        let mut bytes = [0u8; 4];
+        let n = self.header_len();
+        self.write_header_into(len, &mut bytes[..n]);
+        out.extend_from_slice(&bytes[..n]);
+    }
+
+    fn write_header_into(&self, len: usize, out: &mut [u8]) {
+        match (self.width, self.order) {
+            (HeaderWidth::U16, ByteOrder::BigEndian) => {
+                out.copy_from_slice(&(len as u16).to_be_bytes())
+            }
+            (HeaderWidth::U16, ByteOrder::LittleEndian) => {
+                out.copy_from_slice(&(len as u16).to_le_bytes())
+            }
+            (HeaderWidth::U32, ByteOrder::BigEndian) => {
+                out.copy_from_slice(&(len as u32).to_be_bytes())
+            }
+            (HeaderWidth::U32, ByteOrder::LittleEndian) => {
+                out.copy_from_slice(&(len as u32).to_le_bytes())
+            }
+        }
+    }
+}
+
+/// One of the framings above; what [`Config::codec`](crate::Config::codec) takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    /// See [`Chunks`].
+    Chunks(Chunks),
+    /// See [`Lines`].
+    Lines(Lines),
+    /// See [`LengthPrefixed`].
+    LengthPrefixed(LengthPrefixed),
+}
+
+impl From<Chunks> for Codec {
+    fn from(c: Chunks) -> Codec {
+        Codec::Chunks(c)
+    }
+}
+
+impl From<Lines> for Codec {
+    fn from(c: Lines) -> Codec {
+        Codec::Lines(c)
+    }
+}
+
+impl From<LengthPrefixed> for Codec {
+    fn from(c: LengthPrefixed) -> Codec {
+        Codec::LengthPrefixed(c)
+    }
+}
+
+impl Default for Codec {
+    /// Lines of at most 64 KiB.
+    fn default() -> Codec {
+        Codec::Lines(Lines::new(64 * 1024))
+    }
+}
+
+impl Codec {
+    /// The longest message this codec accepts.
+    pub fn max_message(&self) -> usize {
+        match self {
+            Codec::Chunks(c) => c.max(),
+            Codec::Lines(c) => c.max(),
+            Codec::LengthPrefixed(c) => c.max(),
+        }
+    }
+
+    /// The most bytes one `read` may ask for: `Some` only for [`Chunks`],
+    /// where a read *is* a message.
+    pub(crate) fn read_limit(&self) -> Option<usize> {
+        match self {
+            Codec::Chunks(c) => Some(c.max()),
+            _ => None,
+        }
+    }
+
+    /// Finds the first complete message at the start of `buf`.
+    ///
+    /// Returns `Ok(None)` while the message is incomplete. For [`Chunks`], the
+    /// whole of a non-empty `buf` is one message (the caller gives it one read).
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError`] when the message is, or is announced to be, longer than
+    /// the maximum; the stream cannot be resynchronised after that.
+    pub fn decode(&self, buf: &[u8]) -> Result<Option<Frame>, FrameError> {
+        let mut scanned = 0;
+        self.decode_from(buf, &mut scanned)
+    }
+
+    /// Like [`decode`](Codec::decode), but skips the first `*scanned` bytes when
+    /// looking for a line end, and records how far it looked. Without this, a
+    /// long line arriving a byte at a time would be scanned quadratically.
+    pub(crate) fn decode_from(
+        &self,
+        buf: &[u8],
+        scanned: &mut usize,
+    ) -> Result<Option<Frame>, FrameError> {
+        match self {
+            Codec::Chunks(c) => {
+                if buf.is_empty() {
+                    return Ok(None);
+                }
+                let end = buf.len().min(c.max());
+                Ok(Some(Frame {
+                    start: 0,
+                    end,
+                    consumed: end,
+                }))
+            }
+            Codec::Lines(c) => {
+                let from = (*scanned).min(buf.len());
+                match buf[from..].iter().position(|&b| b == b'\n') {
+                    Some(offset) => {
+                        let newline = from + offset;
+                        let end = if newline > 0 && buf[newline - 1] == b'\r' {
+                            newline - 1
+                        } else {
+                            newline
+                        };
+                        if end > c.max() {
+                            return Err(FrameError {
+                                len: end,
+                                max: c.max(),
+                            });
+                        }
+                        *scanned = 0;
+                        Ok(Some(Frame {
+                            start: 0,
+                            end,
+                            consumed: newline + 1,
+                        }))
+                    }
+                    None => {
+                        // One byte of slack for a '\r' whose '\n' is on its way.
+                        let pending = if buf.last() == Some(&b'\r') {
+                            buf.len() - 1
+                        } else {
+                            buf.len()
+                        };
+                        if pending > c.max() {
+                            return Err(FrameError {
+                                len: pending,
+                                max: c.max(),
+                            });
+                        }
+                        *scanned = buf.len();
+                        Ok(None)
+                    }
+                }
+            }
+            Codec::LengthPrefixed(c) => {
+                let header = c.header_len();
+                if buf.len() < header {
+                    return Ok(None);
+                }
+                let len = c.read_header(&buf[..header]);
+                if len > c.max() {
+                    return Err(FrameError { len, max: c.max() });
+                }
+                if buf.len() < header + len {
+                    return Ok(None);
+                }
+                Ok(Some(Frame {
+                    start: header,
+                    end: header + len,
+                    consumed: header + len,
+                }))
+            }
+        }
+    }
+
+    /// What is left when the peer ends its output in the middle of a message:
+    /// a last line without its `\n` is still a line (as `BufRead::lines` reads
+    /// it); a partial chunk or length-prefixed frame is not a message.
+    pub(crate) fn decode_at_end(&self, buf: &[u8]) -> Option<Frame> {
+        match self {
+            Codec::Lines(c) if !buf.is_empty() && buf.len() <= c.max() => Some(Frame {
+                start: 0,
+                end: buf.len(),
+                consumed: buf.len(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Appends `payload` to `out` framed for the peer: a `\n` after it for
+    /// [`Lines`], a length header before it for [`LengthPrefixed`], nothing
+    /// for [`Chunks`].
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError`] if `payload` is longer than this codec's maximum, so the
+    /// peer could not decode it (nothing is appended).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selectloop::codec::{Codec, LengthPrefixed, HeaderWidth};
+    ///
+    /// let codec = Codec::from(LengthPrefixed::new(1024).with_width(HeaderWidth::U16));
+    /// let mut out = Vec::new();
+    /// codec.encode(b"hi", &mut out).unwrap();
+    /// assert_eq!(out, [0, 2, b'h', b'i']);
+    /// ```
+    pub fn encode(&self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), FrameError> {
+        let max = self.max_message();
+        if payload.len() > max {
+            return Err(FrameError {
+                len: payload.len(),
+                max,
+            });
+        }
+        match self {
+            Codec::Chunks(_) => out.extend_from_slice(payload),
+            Codec::Lines(_) => {
+                out.extend_from_slice(payload);
+                out.push(b'\n');
+            }
+            Codec::LengthPrefixed(c) => {
+                c.write_header(payload.len(), out);
+                out.extend_from_slice(payload);
+            }
+        }
+        Ok(())
+    }
+
+    /// The header and trailer [`encode`](Codec::encode) puts around a payload
+    /// of `len` bytes, without allocating: `(header buffer, header length,
+    /// trailer)`.
+    pub(crate) fn frame_parts(&self, len: usize) -> ([u8; 4], usize, &'static [u8]) {
+        match self {
+            Codec::Chunks(_) => ([0; 4], 0, b""),
+            Codec::Lines(_) => ([0; 4], 0, b"\n"),
+            Codec::LengthPrefixed(c) => {
+                let mut bytes = [0u8; 4];
+                let n = c.header_len();
+                c.write_header_into(len, &mut bytes[..n]);
+                (bytes, n, b"")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(codec: &Codec, mut buf: &[u8]) -> Result<Vec<Vec<u8>>, FrameError> {
+        let mut out = Vec::new();
+        while let Some(frame) = codec.decode(buf)? {
+            out.push(buf[frame.payload()].to_vec());
+            buf = &buf[frame.consumed()..];
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn lines_tolerate_crlf_and_keep_empty_lines() {
+        let codec = Codec::from(Lines::new(16));
+        let got = decode_all(&codec, b"a\r\n\nb\nrest").unwrap();
+        assert_eq!(got, [b"a".to_vec(), Vec::new(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn lines_reject_a_long_line_before_its_end_arrives() {
+        let codec = Codec::from(Lines::new(4));
+        assert_eq!(codec.decode(b"abcd\r").unwrap(), None);
+        assert_eq!(codec.decode(b"abcde"), Err(FrameError { len: 5, max: 4 }));
+        assert_eq!(codec.decode(b"abcde\n"), Err(FrameError { len: 5, max: 4 }));
+    }
+
+    #[test]
+    fn length_prefix_in_each_width_and_order() {
+        for width in [HeaderWidth::U16, HeaderWidth::U32] {
+            for order in [ByteOrder::BigEndian, ByteOrder::LittleEndian] {
+                let codec =
+                    Codec::from(LengthPrefixed::new(100).with_width(width).with_order(order));
+                let mut wire = Vec::new();
+                codec.encode(b"hello", &mut wire).unwrap();
+                codec.encode(b"", &mut wire).unwrap();
+                let got = decode_all(&codec, &wire).unwrap();
+                assert_eq!(got, [b"hello".to_vec(), Vec::new()], "{width:?} {order:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn length_prefix_rejects_an_announced_oversize_frame_at_once() {
+        let codec = Codec::from(LengthPrefixed::new(10));
+        assert_eq!(
+            codec.decode(&[0, 0, 0, 11]),
+            Err(FrameError { len: 11, max: 10 })
+        );
+    }
+
+    #[test]
+    fn chunks_take_everything_up_to_max() {
+        let codec = Codec::from(Chunks::new(3));
+        let frame = codec.decode(b"abcdef").unwrap().unwrap();
+        assert_eq!(frame.payload(), 0..3);
+        assert_eq!(codec.decode(b"").unwrap(), None);
+    }
+
+    #[test]
+    fn encode_refuses_what_the_peer_could_not_decode() {
+        let codec = Codec::from(Lines::new(2));
+        let mut out = Vec::new();
+        assert!(codec.encode(b"abc", &mut out).is_err());
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,358 @@
+//! One connection: its socket, inbound queue, outbound buffer and interest.
+//!
+//! This is the Python server's per-socket state gathered in one place: its
+//! membership of `inputs` (`reading`), of `outputs` (`awaiting_writable`), and
+//! its entry in the `message` dict (`frames`, the inbound queue). The reactor
+//! decides *when* to read, handle and write; this module knows *how*.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+
+use mio::net::TcpStream;
+use mio::Interest;
+
+use crate::buffer::BufferPool;
+use crate::codec::{Codec, FrameError};
+use crate::token::ConnId;
+
+/// A decoded message not yet handled: its bytes are `inbuf[start..end]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueuedFrame {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    /// Where the next message starts (header and delimiter skipped).
+    pub(crate) next: u32,
+}
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Reading, handling and writing.
+    Open,
+    /// Asked to close once its output is written; reads nothing more.
+    Closing(Farewell),
+    /// Closed and deregistered; the slot is freed at the end of the turn.
+    Closed,
+}
+
+/// Why a connection that is waiting for its output to drain will close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Farewell {
+    PeerClosed,
+    ByHandler,
+}
+
+/// How one read pass ended.
+#[derive(Debug)]
+pub(crate) enum ReadEnd {
+    /// The socket has nothing more for now (`WouldBlock`, or a short read).
+    Drained,
+    /// The per-turn byte budget ran out with bytes possibly still waiting.
+    BudgetSpent,
+    /// The peer closed its sending side (a read returned 0).
+    EndOfInput,
+    /// The peer exceeded the codec's maximum message length.
+    TooLong(FrameError),
+    /// The read failed.
+    Failed(io::Error),
+}
+
+/// How one flush ended.
+#[derive(Debug)]
+pub(crate) enum FlushEnd {
+    /// Everything queued was written.
+    Empty,
+    /// The socket's send buffer is full: wait for WRITABLE.
+    Blocked,
+    /// The write failed.
+    Failed(io::Error),
+}
+
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) socket: TcpStream,
+    pub(crate) id: ConnId,
+    pub(crate) peer: SocketAddr,
+    pub(crate) state: State,
+    /// Read buffer, initialised over its whole length; `[..filled]` holds data.
+    inbuf: Vec<u8>,
+    filled: usize,
+    /// Bytes at the front of `inbuf` already cut into `frames`.
+    framed: usize,
+    /// Bytes past `framed` already searched for a delimiter.
+    scanned: usize,
+    /// The inbound queue: decoded messages waiting for the handler, in order.
+    pub(crate) frames: VecDeque<QueuedFrame>,
+    /// Bytes waiting to be written, a ring (so two slices at most).
+    outbuf: VecDeque<u8>,
+    /// What the backend watches this socket for (`None`: not registered).
+    pub(crate) interest: Option<Interest>,
+    /// In `inputs`: READABLE events are acted on.
+    pub(crate) reading: bool,
+    /// In `outputs`: a write hit `WouldBlock`, so WRITABLE is wanted.
+    pub(crate) awaiting_writable: bool,
+    /// Already on this turn's list of connections to handle / to flush.
+    pub(crate) queued_for_handling: bool,
+    pub(crate) queued_for_flush: bool,
+    /// The peer's end of input has been read.
+    pub(crate) input_ended: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(socket: TcpStream, id: ConnId, peer: SocketAddr) -> Conn {
+        Conn {
+            socket,
+            id,
+            peer,
+            state: State::Open,
+            inbuf: Vec::new(),
+            filled: 0,
+            framed: 0,
+            scanned: 0,
+            frames: VecDeque::new(),
+            outbuf: VecDeque::new(),
+            interest: None,
+            reading: true,
+            awaiting_writable: false,
+            queued_for_handling: false,
+            queued_for_flush: false,
+            input_ended: false,
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Reads until the socket is drained or `budget` bytes were read, cutting
+    /// what arrives into frames. Returns the bytes read and how it ended.
+    ///
+    /// `peer_closed` says the event carried end-of-input: then a short read
+    /// does not mean "drained", because the 0-byte read that reports the end
+    /// will not come with an edge of its own.
+    pub(crate) fn read_frames(
+        &mut self,
+        codec: &Codec,
+        budget: usize,
+        peer_closed: bool,
+        pool: &mut BufferPool,
+    ) -> (usize, ReadEnd) {
+        let mut total = 0;
+        loop {
+            if total >= budget {
+                return (total, ReadEnd::BudgetSpent);
+            }
+            let want = self.make_room(codec, budget - total, pool);
+            let spare = &mut self.inbuf[self.filled..self.filled + want];
+            match self.socket.read(spare) {
+                Ok(0) => {
+                    self.input_ended = true;
+                    self.frame_rest_at_end(codec);
+                    return (total, ReadEnd::EndOfInput);
+                }
+                Ok(n) => {
+                    self.filled += n;
+                    total += n;
+                    if let Err(e) = self.cut_frames(codec) {
+                        return (total, ReadEnd::TooLong(e));
+                    }
+                    if n < want && !peer_closed {
+                        // The receive queue is empty: the kernel reports the
+                        // next arrival with a new edge, so a second read now
+                        // would only return WouldBlock.
+                        return (total, ReadEnd::Drained);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return (total, ReadEnd::Drained)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return (total, ReadEnd::Failed(e)),
+            }
+        }
+    }
+
+    /// Ensures free space at the end of `inbuf` and says how much to read.
+    fn make_room(&mut self, codec: &Codec, budget_left: usize, pool: &mut BufferPool) -> usize {
+        if self.inbuf.is_empty() {
+            self.inbuf = pool.take_inbound();
+        }
+        let min_room = codec.read_limit().unwrap_or(pool.size() / 2).max(1);
+        if self.inbuf.len() - self.filled < min_room {
+            // Grow rather than compact: the frames before `framed` are still
+            // waiting for the handler. Frames are bounded by the codec
+            // maximum, and the read budget bounds the rest.
+            let grow = pool.size().max(min_room);
+            self.inbuf.resize(self.inbuf.len() + grow, 0);
+        }
+        let mut want = (self.inbuf.len() - self.filled).min(budget_left.max(1));
+        if let Some(limit) = codec.read_limit() {
+            want = want.min(limit);
+        }
+        want
+    }
+
+    fn cut_frames(&mut self, codec: &Codec) -> Result<(), FrameError> {
+        while let Some(frame) =
+            codec.decode_from(&self.inbuf[self.framed..self.filled], &mut self.scanned)?
+        {
+            self.push_frame(frame);
+        }
+        Ok(())
+    }
+
+    fn frame_rest_at_end(&mut self, codec: &Codec) {
+        if let Some(frame) = codec.decode_at_end(&self.inbuf[self.framed..self.filled]) {
+            self.push_frame(frame);
+        }
+    }
+
+    fn push_frame(&mut self, frame: crate::codec::Frame) {
+        let base = self.framed;
+        let payload = frame.payload();
+        self.frames.push_back(QueuedFrame {
+            start: (base + payload.start) as u32,
+            end: (base + payload.end) as u32,
+            next: (base + frame.consumed()) as u32,
+        });
+        self.framed += frame.consumed();
+        self.scanned = 0;
+    }
+
+    /// Lends the read buffer out for handling (the handler may touch other
+    /// connections, so the bytes cannot stay borrowed from this one).
+    pub(crate) fn take_inbuf(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.inbuf)
+    }
+
+    /// Takes the buffer back after handling; `consumed` bytes at its front
+    /// were handled. Drops what is left of the input if the connection no
+    /// longer reads, and returns a drained buffer to the pool.
+    pub(crate) fn restore_inbuf(
+        &mut self,
+        mut buf: Vec<u8>,
+        consumed: usize,
+        pool: &mut BufferPool,
+    ) {
+        // Past the end of input, what is left is a partial message that can
+        // never complete; a closing connection reads nothing more either.
+        if self.input_ended || self.state != State::Open {
+            self.frames.clear();
+            self.filled = 0;
+            self.framed = 0;
+            self.scanned = 0;
+            pool.give_inbound(buf);
+            return;
+        }
+        if consumed > 0 {
+            buf.copy_within(consumed..self.filled, 0);
+            self.filled -= consumed;
+            self.framed -= consumed;
+            for frame in &mut self.frames {
+                frame.start -= consumed as u32;
+                frame.end -= consumed as u32;
+                frame.next -= consumed as u32;
+            }
+        }
+        if self.filled == 0 {
+            self.scanned = 0;
+            pool.give_inbound(buf);
+        } else {
+            self.inbuf = buf;
+        }
+    }
+
+    /// Forgets unhandled input (the connection is closing).
+    pub(crate) fn discard_input(&mut self, pool: &mut BufferPool) {
+        self.frames.clear();
+        self.filled = 0;
+        self.framed = 0;
+        self.scanned = 0;
+        if !self.inbuf.is_empty() {
+            pool.give_inbound(std::mem::take(&mut self.inbuf));
+        }
+    }
+
+    /// Queues bytes for the peer.
+    pub(crate) fn queue(&mut self, parts: &[&[u8]], pool: &mut BufferPool) {
+        if self.outbuf.capacity() == 0 {
+            self.outbuf = pool.take_outbound();
+        }
+        for part in parts {
+            self.outbuf.extend(part.iter());
+        }
+    }
+
+    pub(crate) fn has_output(&self) -> bool {
+        !self.outbuf.is_empty()
+    }
+
+    pub(crate) fn output_len(&self) -> usize {
+        self.outbuf.len()
+    }
+
+    /// Writes queued bytes until none are left or the socket would block.
+    /// Returns the bytes written and how it ended.
+    pub(crate) fn flush(&mut self, pool: &mut BufferPool) -> (usize, FlushEnd) {
+        let mut total = 0;
+        while !self.outbuf.is_empty() {
+            let (front, back) = self.outbuf.as_slices();
+            let written = if back.is_empty() {
+                self.socket.write(front)
+            } else {
+                // The ring wrapped: both halves in one system call.
+                self.socket
+                    .write_vectored(&[IoSlice::new(front), IoSlice::new(back)])
+            };
+            match written {
+                Ok(0) => {
+                    return (
+                        total,
+                        FlushEnd::Failed(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "socket accepted no bytes",
+                        )),
+                    )
+                }
+                Ok(n) => {
+                    self.outbuf.drain(..n);
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return (total, FlushEnd::Blocked)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return (total, FlushEnd::Failed(e)),
+            }
+        }
+        if self.outbuf.capacity() > 0 {
+            pool.give_outbound(std::mem::take(&mut self.outbuf));
+        }
+        (total, FlushEnd::Empty)
+    }
+
+    /// Forgets unwritten output (the connection is closing at once).
+    pub(crate) fn discard_output(&mut self, pool: &mut BufferPool) {
+        if self.outbuf.capacity() > 0 {
+            pool.give_outbound(std::mem::take(&mut self.outbuf));
+        }
+    }
+
+    /// The interest this connection should be registered with now.
+    pub(crate) fn wanted_interest(&self) -> Option<Interest> {
+        match (self.reading, self.awaiting_writable) {
+            (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
+            (true, false) => Some(Interest::READABLE),
+            (false, true) => Some(Interest::WRITABLE),
+            (false, false) => None,
+        }
+    }
+
+    /// Heap bytes held by this connection's buffers (its slab slot aside).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.inbuf.capacity()
+            + self.outbuf.capacity()
+            + self.frames.capacity() * std::mem::size_of::<QueuedFrame>()
+    }
+}

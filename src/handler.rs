@@ -1,0 +1,277 @@
+//! The [`Handler`] trait, which a server implements, and the [`Context`] the
+//! loop hands it: everything a handler may do to connections, timers and the
+//! loop itself.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::codec::FrameError;
+use crate::reactor::Core;
+use crate::stats::Stats;
+use crate::timer::TimerId;
+use crate::token::ConnId;
+
+/// What a server does when the loop has news for it.
+///
+/// Each hook gets a [`Context`] to act through. Hooks run on the loop's thread
+/// and should return quickly: while one runs, no other connection is served.
+///
+/// # Examples
+///
+/// The seed's echo server: a greeting on connect, `response: ` + each message.
+///
+/// ```
+/// use selectloop::{ConnId, Context, Handler};
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+///         let _ = cx.send(conn, b"Hello client-side");
+///     }
+///
+///     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+///         let _ = cx.send_parts(conn, &[b"response: ", msg]);
+///     }
+/// }
+/// ```
+///
+/// A closure `FnMut(&mut Context, ConnId, &[u8])` is a handler too, with no
+/// connect, close or timer hooks.
+pub trait Handler {
+    /// A connection was accepted. Queue a greeting here if the protocol has one.
+    fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+        let _ = (cx, conn);
+    }
+
+    /// One decoded message arrived. Called once per message, in arrival order;
+    /// `msg` is only borrowed for the call.
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]);
+
+    /// The connection closed, for `reason`. `conn` is already gone: sending
+    /// to it fails. Called exactly once per connection accepted.
+    fn on_close(&mut self, cx: &mut Context<'_>, conn: ConnId, reason: &CloseReason) {
+        let _ = (cx, conn, reason);
+    }
+
+    /// A timer set through the context is due.
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: TimerId) {
+        let _ = (cx, timer);
+    }
+}
+
+impl<F> Handler for F
+where
+    F: FnMut(&mut Context<'_>, ConnId, &[u8]),
+{
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        self(cx, conn, msg)
+    }
+}
+
+/// Why a connection closed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer ended its output (a read returned 0); whatever was owed to it
+    /// was written first.
+    PeerClosed,
+    /// The peer reset the connection, or vanished while we wrote
+    /// (`ECONNRESET`, `EPIPE`).
+    Reset,
+    /// Another I/O error on this connection.
+    Error(io::Error),
+    /// The handler called [`Context::close`] or [`Context::close_now`].
+    ClosedByHandler,
+    /// The peer sent a message longer than the codec allows.
+    FrameTooLong(FrameError),
+}
+
+impl CloseReason {
+    pub(crate) fn from_io(error: io::Error) -> CloseReason {
+        match error.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted => CloseReason::Reset,
+            _ => CloseReason::Error(error),
+        }
+    }
+
+    /// Whether this is an ordinary end rather than a fault.
+    pub fn is_orderly(&self) -> bool {
+        matches!(self, CloseReason::PeerClosed | CloseReason::ClosedByHandler)
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::PeerClosed => f.write_str("peer closed the connection"),
+            CloseReason::Reset => f.write_str("connection reset by peer"),
+            CloseReason::Error(e) => write!(f, "I/O error: {e}"),
+            CloseReason::ClosedByHandler => f.write_str("closed by the handler"),
+            CloseReason::FrameTooLong(e) => write!(f, "frame too long: {e}"),
+        }
+    }
+}
+
+/// The connection named is no longer open (or never was).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closed(pub ConnId);
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is closed", self.0)
+    }
+}
+
+impl Error for Closed {}
+
+/// Why [`Context::send_frame`] refused a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The connection is gone.
+    Closed(Closed),
+    /// The payload is longer than the codec lets the peer accept.
+    TooLong(FrameError),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed(e) => e.fmt(f),
+            SendError::TooLong(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Error for SendError {}
+
+impl From<Closed> for SendError {
+    fn from(e: Closed) -> SendError {
+        SendError::Closed(e)
+    }
+}
+
+/// What a [`Handler`] can do from inside a hook.
+///
+/// Output is queued, not written on the spot: the loop writes it right after
+/// the handlers of this turn ran (the optimistic write), so many small sends
+/// to one connection cost one system call.
+pub struct Context<'a> {
+    pub(crate) core: &'a mut Core,
+}
+
+impl fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("connections", &self.connection_count())
+            .finish()
+    }
+}
+
+impl Context<'_> {
+    /// Queues `bytes` for `conn`, as they are (no framing).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if `conn` is closed or closing.
+    pub fn send(&mut self, conn: ConnId, bytes: &[u8]) -> Result<(), Closed> {
+        self.core.send(conn, &[bytes])
+    }
+
+    /// Queues several pieces for `conn` back to back, without joining them
+    /// first (`b"response: "` and the message, say).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if `conn` is closed or closing.
+    pub fn send_parts(&mut self, conn: ConnId, parts: &[&[u8]]) -> Result<(), Closed> {
+        self.core.send(conn, parts)
+    }
+
+    /// Queues `payload` for `conn` framed by the reactor's codec: followed by
+    /// `\n` for lines, preceded by its length for length-prefixed frames.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] if the connection is gone, [`SendError::TooLong`]
+    /// if the peer's decoder would refuse the message (nothing is queued).
+    pub fn send_frame(&mut self, conn: ConnId, payload: &[u8]) -> Result<(), SendError> {
+        self.core.send_frame(conn, payload)
+    }
+
+    /// Closes `conn` once everything queued for it is written. It reads and
+    /// handles nothing more meanwhile. Returns `false` if it was already gone.
+    pub fn close(&mut self, conn: ConnId) -> bool {
+        self.core.close_after_flush(conn)
+    }
+
+    /// Closes `conn` at once, dropping unwritten output. Returns `false` if it
+    /// was already gone.
+    pub fn close_now(&mut self, conn: ConnId) -> bool {
+        self.core.close_now(conn)
+    }
+
+    /// Whether `conn` is open (not closing, not closed).
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.core.is_open(conn)
+    }
+
+    /// The address of `conn`'s peer, if it is still known to the loop.
+    pub fn peer_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.core.peer_addr(conn)
+    }
+
+    /// Bytes queued for `conn` and not yet taken by its socket.
+    pub fn pending_output(&self, conn: ConnId) -> usize {
+        self.core.pending_output(conn)
+    }
+
+    /// Calls [`Handler::on_timer`] once, `after` from now (never earlier).
+    pub fn set_timer(&mut self, after: Duration) -> TimerId {
+        self.core.set_timer(after, None)
+    }
+
+    /// Calls [`Handler::on_timer`] every `period` until cancelled. A loop that
+    /// falls behind skips the missed periods instead of firing them in a burst.
+    pub fn set_periodic(&mut self, period: Duration) -> TimerId {
+        self.core.set_timer(period, Some(period))
+    }
+
+    /// Cancels a timer. Returns whether it was still pending; an id that
+    /// already fired (one-shot) or was cancelled is ignored.
+    pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
+        self.core.timers.cancel(timer)
+    }
+
+    /// Whether `timer` is still pending (a periodic timer stays pending until
+    /// cancelled).
+    pub fn timer_pending(&self, timer: TimerId) -> bool {
+        self.core.timers.contains(timer)
+    }
+
+    /// Makes [`Reactor::run`](crate::Reactor::run) return after this turn.
+    pub fn stop(&mut self) {
+        self.core.stop_requested = true;
+    }
+
+    /// Connections open now (closing ones included, closed ones not).
+    pub fn connection_count(&self) -> usize {
+        self.core.open_connections
+    }
+
+    /// The loop's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.core.stats
+    }
+
+    /// The time this turn of the loop woke up; cheaper than `Instant::now()`
+    /// and the same for every hook of the turn.
+    pub fn now(&self) -> Instant {
+        self.core.now
+    }
+}

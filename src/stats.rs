@@ -1,0 +1,38 @@
+//! Counters the loop keeps about itself.
+//!
+//! Tests assert on these instead of sleeping and hoping; operators export them.
+
+/// What the reactor has done since it was created. Every field only grows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Turns of the loop (calls of the dispatch step).
+    pub turns: u64,
+    /// Events taken from the backend.
+    pub events: u64,
+    /// Events for a connection that had closed, possibly with its slot reused
+    /// by a newer one: counted here and otherwise ignored.
+    pub stale_events: u64,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections closed, for any reason.
+    pub closed: u64,
+    /// Failed `accept` calls other than `WouldBlock`.
+    pub accept_errors: u64,
+    /// Messages handed to the handler.
+    pub messages: u64,
+    /// Connections closed because a message exceeded the codec maximum.
+    pub frames_too_long: u64,
+    /// Bytes read from connections.
+    pub bytes_read: u64,
+    /// Bytes written to connections.
+    pub bytes_written: u64,
+    /// Writes that returned `WouldBlock`, each of which put a connection in
+    /// the writable set.
+    pub writes_blocked: u64,
+    /// Times a connection or listener spent its per-turn budget and was put
+    /// on the ready list.
+    pub budget_exhausted: u64,
+    /// Timer hooks run.
+    pub timers_fired: u64,
+}

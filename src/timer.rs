@@ -1,0 +1,242 @@
+//! Timers: one-shot and periodic, kept in deadline order.
+//!
+//! The Python server wakes up every second whether or not anything is due
+//! (`select(..., 1)`). Here the poll timeout is the time to the next deadline,
+//! so an idle reactor sleeps exactly as long as it may.
+//!
+//! Timers live in a slab (so a [`TimerId`] can be cancelled in O(1)) and a
+//! binary heap of deadlines. Cancelling only removes the slab entry; the heap
+//! entry is skipped when it comes up, and the heap is rebuilt if such dead
+//! entries ever outnumber the live ones.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+/// Names a timer set with [`Context::set_timer`](crate::Context::set_timer) or
+/// [`Context::set_periodic`](crate::Context::set_periodic).
+///
+/// Like [`ConnId`](crate::ConnId), it carries a generation, so cancelling an id
+/// whose timer already fired never cancels a newer timer in the same slot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimerId {
+    key: usize,
+    generation: u64,
+}
+
+impl fmt::Debug for TimerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "timer#{}.{}", self.key, self.generation)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    generation: u64,
+    deadline: Instant,
+    period: Option<Duration>,
+}
+
+/// Heap entries order by deadline, then by creation (`generation` is a global
+/// sequence number), so timers due at the same instant fire in the order set.
+type HeapEntry = Reverse<(Instant, u64, usize)>;
+
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    entries: Slab<Entry>,
+    heap: BinaryHeap<HeapEntry>,
+    next_generation: u64,
+}
+
+impl Timers {
+    pub(crate) fn insert(&mut self, deadline: Instant, period: Option<Duration>) -> TimerId {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let key = self.entries.insert(Entry {
+            generation,
+            deadline,
+            period,
+        });
+        self.heap.push(Reverse((deadline, generation, key)));
+        TimerId { key, generation }
+    }
+
+    /// Returns whether the timer was still pending.
+    pub(crate) fn cancel(&mut self, id: TimerId) -> bool {
+        match self.entries.get(id.key) {
+            Some(entry) if entry.generation == id.generation => {
+                self.entries.remove(id.key);
+                self.compact_if_mostly_dead();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The earliest live deadline.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(Reverse((deadline, generation, key))) = self.heap.peek().copied() {
+            if self.is_live(key, generation) {
+                return Some(deadline);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Moves every timer due at `now` into `due`, in deadline order.
+    ///
+    /// Periodic timers are rescheduled at once. One-shot timers stay pending
+    /// until [`fire`](Timers::fire) is called for them, so that a timer
+    /// cancelled by an earlier hook of the same batch does not fire.
+    pub(crate) fn collect_due(&mut self, now: Instant, due: &mut Vec<TimerId>) {
+        while let Some(Reverse((deadline, generation, key))) = self.heap.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.heap.pop();
+            if !self.is_live(key, generation) {
+                continue;
+            }
+            if let Some(period) = self.entries[key].period {
+                // Missed periods are skipped rather than fired in a burst.
+                let mut next = deadline + period;
+                if next <= now {
+                    next = now + period;
+                }
+                self.entries[key].deadline = next;
+                self.heap.push(Reverse((next, generation, key)));
+            }
+            due.push(TimerId { key, generation });
+        }
+    }
+
+    /// Consumes a due timer just before its hook runs: returns `false` if it
+    /// was cancelled since [`collect_due`](Timers::collect_due) reported it.
+    pub(crate) fn fire(&mut self, id: TimerId) -> bool {
+        if !self.is_live(id.key, id.generation) {
+            return false;
+        }
+        if self.entries[id.key].period.is_none() {
+            self.entries.remove(id.key);
+        }
+        true
+    }
+
+    /// Whether `id` still names a pending timer.
+    pub(crate) fn contains(&self, id: TimerId) -> bool {
+        self.is_live(id.key, id.generation)
+    }
+
+    fn is_live(&self, key: usize, generation: u64) -> bool {
+        matches!(self.entries.get(key), Some(e) if e.generation == generation)
+    }
+
+    fn compact_if_mostly_dead(&mut self) {
+        if self.heap.len() > 64 && self.heap.len() > 2 * self.entries.len() {
+            let entries = &self.entries;
+            self.heap
+                .retain(|Reverse((_, generation, key))| {
+                    matches!(entries.get(*key), Some(e) if e.generation == *generation)
+                });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_timers_come_out_in_deadline_order() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let late = timers.insert(t0 + Duration::from_millis(30), None);
+        let early = timers.insert(t0 + Duration::from_millis(10), None);
+        let not_yet = timers.insert(t0 + Duration::from_secs(60), None);
+        let mut due = Vec::new();
+        timers.collect_due(t0 + Duration::from_millis(40), &mut due);
+        assert_eq!(due, [early, late]);
+        assert!(timers.fire(early) && timers.fire(late));
+        assert!(!timers.fire(early), "a one-shot timer fires once");
+        assert!(timers.contains(not_yet));
+        assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn nothing_fires_before_its_deadline() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        timers.insert(t0 + Duration::from_millis(10), None);
+        let mut due = Vec::new();
+        timers.collect_due(t0 + Duration::from_millis(9), &mut due);
+        assert!(due.is_empty());
+    }
+
+    #[test]
+    fn cancelled_timers_never_fire_and_stale_ids_cancel_nothing() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let a = timers.insert(t0, None);
+        assert!(timers.cancel(a));
+        assert!(!timers.cancel(a));
+        let b = timers.insert(t0, None); // may reuse a's slot
+        assert!(!timers.cancel(a), "an old id must not cancel the new timer");
+        let mut due = Vec::new();
+        timers.collect_due(t0, &mut due);
+        assert_eq!(due, [b]);
+        assert!(timers.fire(b));
+        assert_eq!(timers.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_due_timer_cancelled_by_an_earlier_hook_does_not_fire() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let first = timers.insert(t0, None);
+        let second = timers.insert(t0, None);
+        let mut due = Vec::new();
+        timers.collect_due(t0, &mut due);
+        assert_eq!(due, [first, second]);
+        assert!(timers.fire(first));
+        assert!(timers.cancel(second)); // what `first`'s hook might do
+        assert!(!timers.fire(second));
+    }
+
+    #[test]
+    fn periodic_timers_reschedule_and_skip_missed_periods() {
+        let t0 = Instant::now();
+        let period = Duration::from_millis(10);
+        let mut timers = Timers::default();
+        let tick = timers.insert(t0 + period, Some(period));
+        let mut due = Vec::new();
+        timers.collect_due(t0 + period, &mut due);
+        assert_eq!(due, [tick]);
+        assert_eq!(timers.next_deadline(), Some(t0 + 2 * period));
+        due.clear();
+        // Far behind: one firing, then the next period from now.
+        let now = t0 + 10 * period;
+        timers.collect_due(now, &mut due);
+        assert_eq!(due, [tick]);
+        assert_eq!(timers.next_deadline(), Some(now + period));
+    }
+
+    #[test]
+    fn heap_is_rebuilt_when_cancelled_entries_pile_up() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        for _ in 0..1000 {
+            let id = timers.insert(t0 + Duration::from_secs(3600), None);
+            timers.cancel(id);
+        }
+        assert!(timers.heap.len() <= 130, "heap kept {}", timers.heap.len());
+        assert_eq!(timers.len(), 0);
+    }
+}
