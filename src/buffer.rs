@@ -7,9 +7,14 @@
 
 use std::collections::VecDeque;
 
+use crate::conn::QueuedFrame;
+
+/// A read buffer and the queue of messages cut from it travel together.
+type Inbound = (Vec<u8>, VecDeque<QueuedFrame>);
+
 #[derive(Debug)]
 pub(crate) struct BufferPool {
-    inbound: Vec<Vec<u8>>,
+    inbound: Vec<Inbound>,
     outbound: Vec<VecDeque<u8>>,
     /// Buffers kept per kind.
     keep: usize,
@@ -29,14 +34,19 @@ impl BufferPool {
 
     /// A read buffer, zero-filled to its full length once, when first made:
     /// reads go straight into it without re-initialising it every time.
-    pub(crate) fn take_inbound(&mut self) -> Vec<u8> {
-        self.inbound.pop().unwrap_or_else(|| vec![0; self.size])
+    pub(crate) fn take_inbound(&mut self) -> Inbound {
+        self.inbound
+            .pop()
+            .unwrap_or_else(|| (vec![0; self.size], VecDeque::new()))
     }
 
-    pub(crate) fn give_inbound(&mut self, buf: Vec<u8>) {
+    /// Takes back a read buffer and its (emptied) message queue. Empty
+    /// placeholders are ignored, so callers need not check what they hold.
+    pub(crate) fn give_inbound(&mut self, buf: Vec<u8>, mut frames: VecDeque<QueuedFrame>) {
         // A buffer grown for one huge message is not worth keeping.
         if self.inbound.len() < self.keep && buf.len() <= 4 * self.size && !buf.is_empty() {
-            self.inbound.push(buf);
+            frames.clear();
+            self.inbound.push((buf, frames));
         }
     }
 

@@ -7,7 +7,6 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::SocketAddr;
 
 use mio::net::TcpStream;
 use mio::Interest;
@@ -73,7 +72,6 @@ pub(crate) enum FlushEnd {
 pub(crate) struct Conn {
     pub(crate) socket: TcpStream,
     pub(crate) id: ConnId,
-    pub(crate) peer: SocketAddr,
     pub(crate) state: State,
     /// Read buffer, initialised over its whole length; `[..filled]` holds data.
     inbuf: Vec<u8>,
@@ -100,11 +98,10 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(socket: TcpStream, id: ConnId, peer: SocketAddr) -> Conn {
+    pub(crate) fn new(socket: TcpStream, id: ConnId) -> Conn {
         Conn {
             socket,
             id,
-            peer,
             state: State::Open,
             inbuf: Vec::new(),
             filled: 0,
@@ -176,7 +173,7 @@ impl Conn {
     /// Ensures free space at the end of `inbuf` and says how much to read.
     fn make_room(&mut self, codec: &Codec, budget_left: usize, pool: &mut BufferPool) -> usize {
         if self.inbuf.is_empty() {
-            self.inbuf = pool.take_inbound();
+            (self.inbuf, self.frames) = pool.take_inbound();
         }
         let min_room = codec.read_limit().unwrap_or(pool.size() / 2).max(1);
         if self.inbuf.len() - self.filled < min_room {
@@ -238,11 +235,10 @@ impl Conn {
         // Past the end of input, what is left is a partial message that can
         // never complete; a closing connection reads nothing more either.
         if self.input_ended || self.state != State::Open {
-            self.frames.clear();
             self.filled = 0;
             self.framed = 0;
             self.scanned = 0;
-            pool.give_inbound(buf);
+            pool.give_inbound(buf, std::mem::take(&mut self.frames));
             return;
         }
         if consumed > 0 {
@@ -257,7 +253,7 @@ impl Conn {
         }
         if self.filled == 0 {
             self.scanned = 0;
-            pool.give_inbound(buf);
+            pool.give_inbound(buf, std::mem::take(&mut self.frames));
         } else {
             self.inbuf = buf;
         }
@@ -265,13 +261,13 @@ impl Conn {
 
     /// Forgets unhandled input (the connection is closing).
     pub(crate) fn discard_input(&mut self, pool: &mut BufferPool) {
-        self.frames.clear();
         self.filled = 0;
         self.framed = 0;
         self.scanned = 0;
-        if !self.inbuf.is_empty() {
-            pool.give_inbound(std::mem::take(&mut self.inbuf));
-        }
+        pool.give_inbound(
+            std::mem::take(&mut self.inbuf),
+            std::mem::take(&mut self.frames),
+        );
     }
 
     /// Queues bytes for the peer.

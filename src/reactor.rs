@@ -379,6 +379,15 @@ impl Reactor {
     }
 }
 
+/// The peer's address for a log line. Asked of the kernel rather than kept in
+/// every connection: it is needed only when something is worth logging.
+fn peer_name(socket: &TcpStream) -> String {
+    match socket.peer_addr() {
+        Ok(addr) => addr.to_string(),
+        Err(_) => String::from("peer unknown"),
+    }
+}
+
 fn bind(addr: SocketAddr, backlog: i32) -> io::Result<StdListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
@@ -509,7 +518,7 @@ impl Core {
             return;
         }
         self.generations[slot] = generation;
-        let mut conn = Conn::new(stream, id, peer);
+        let mut conn = Conn::new(stream, id);
         conn.interest = Some(Interest::READABLE);
         entry.insert(conn);
         self.open_connections += 1;
@@ -587,13 +596,13 @@ impl Core {
             // the message bytes are lent out of the connection meanwhile.
             let buf = conn.take_inbuf();
             let mut consumed = 0;
-            loop {
-                let Some(conn) = self.live(id).filter(|c| c.is_open()) else {
-                    break;
-                };
-                let Some(frame) = conn.frames.pop_front() else {
-                    break;
-                };
+            // Stop as soon as the connection closes or starts closing: what it
+            // sent after that is not answered.
+            while let Some(frame) = self
+                .live(id)
+                .filter(|c| c.is_open())
+                .and_then(|c| c.frames.pop_front())
+            {
                 consumed = frame.next as usize;
                 self.stats.messages += 1;
                 let msg = &buf[frame.start as usize..frame.end as usize];
@@ -602,7 +611,7 @@ impl Core {
             }
             match self.conns.get_mut(id.slot()).filter(|c| c.id == id) {
                 Some(conn) => conn.restore_inbuf(buf, consumed, &mut self.pool),
-                None => self.pool.give_inbound(buf),
+                None => self.pool.give_inbound(buf, VecDeque::new()),
             }
             self.after_handling(id);
         }
@@ -720,15 +729,15 @@ impl Core {
         }
         conn.discard_input(&mut self.pool);
         conn.discard_output(&mut self.pool);
-        let peer = conn.peer;
+        let socket = &conn.socket;
         self.open_connections -= 1;
         self.stats.closed += 1;
         self.to_free.push(id.slot());
         match &reason {
             CloseReason::FrameTooLong(_) | CloseReason::Error(_) => {
-                warn!("{id} ({peer}) closed: {reason}")
+                warn!("{id} ({}) closed: {reason}", peer_name(socket))
             }
-            _ => debug!("{id} ({peer}) closed: {reason}"),
+            _ => debug!("{id} ({}) closed: {reason}", peer_name(socket)),
         }
         self.close_hooks.push_back((id, reason));
         true
@@ -799,7 +808,7 @@ impl Core {
         self.conns
             .get(id.slot())
             .filter(|c| c.id == id && c.state != State::Closed)
-            .map(|c| c.peer)
+            .and_then(|c| c.socket.peer_addr().ok())
     }
 
     pub(crate) fn pending_output(&self, id: ConnId) -> usize {
@@ -817,5 +826,167 @@ impl Core {
             .checked_add(after)
             .unwrap_or(now + Duration::from_secs(86_400 * 365));
         self.timers.insert(deadline, period)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream as StdStream;
+
+    use super::*;
+
+    /// Records which connection each message and close was delivered to.
+    #[derive(Default)]
+    struct Recorder {
+        connected: Vec<ConnId>,
+        messages: Vec<(ConnId, Vec<u8>)>,
+        closed: Vec<ConnId>,
+    }
+
+    impl Handler for Recorder {
+        fn on_connect(&mut self, _cx: &mut Context<'_>, conn: ConnId) {
+            self.connected.push(conn);
+        }
+        fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+            self.messages.push((conn, msg.to_vec()));
+            let _ = cx.send_frame(conn, msg);
+        }
+        fn on_close(&mut self, _cx: &mut Context<'_>, conn: ConnId, _reason: &CloseReason) {
+            self.closed.push(conn);
+        }
+    }
+
+    fn turn_until(reactor: &mut Reactor, handler: &mut Recorder, done: impl Fn(&Recorder) -> bool) {
+        for _ in 0..2000 {
+            if done(handler) {
+                return;
+            }
+            reactor
+                .run_once(handler, Some(Duration::from_millis(5)))
+                .unwrap();
+        }
+        panic!("condition not reached");
+    }
+
+    /// The token of a closed connection must never reach the connection that
+    /// reuses its slot. Events are fed by hand, in the order that hurts:
+    /// [conn k closes] [new conn takes slot k] [stale event for the old k].
+    #[test]
+    fn stale_token_never_reaches_the_connection_that_reuses_its_slot() {
+        let mut reactor = Reactor::new().unwrap();
+        let listener = reactor.listen("127.0.0.1:0").unwrap();
+        let addr = reactor.local_addr(listener).unwrap();
+        let listener_token = token::listener_token(listener);
+        let mut handler = Recorder::default();
+
+        // Connection A, accepted through a synthetic listener event.
+        let client_a = StdStream::connect(addr).unwrap();
+        turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
+        let old = handler.connected[0];
+
+        // Batch 1: A's peer resets (A closes in this batch), a new client
+        // is accepted in the same batch, then a stale event for A arrives.
+        socket2::SockRef::from(&client_a)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(client_a);
+        let mut client_b = StdStream::connect(addr).unwrap();
+        std::thread::sleep(Duration::from_millis(20)); // let both reach the kernel queues
+        reactor.dispatch(
+            &mut handler,
+            &[
+                Readiness {
+                    read_closed: true,
+                    ..Readiness::readable(old.token())
+                },
+                Readiness::readable(listener_token),
+                Readiness::readable(old.token()),
+            ],
+        );
+        assert_eq!(handler.closed, [old]);
+        assert_eq!(handler.connected.len(), 2);
+        let b = handler.connected[1];
+        assert_ne!(
+            b.slot(),
+            old.slot(),
+            "a slot is reused only after its batch"
+        );
+        assert_eq!(reactor.stats().stale_events, 1);
+
+        // Batch 2: connection C takes A's freed slot; a late event for A must
+        // not be delivered to C.
+        let mut client_c = StdStream::connect(addr).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        reactor.dispatch(&mut handler, &[Readiness::readable(listener_token)]);
+        let c = handler.connected[2];
+        assert_eq!(c.slot(), old.slot());
+        assert_ne!(c, old);
+        client_c.write_all(b"for c\n").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        reactor.dispatch(&mut handler, &[Readiness::readable(old.token())]);
+        assert_eq!(reactor.stats().stale_events, 2);
+        assert!(handler.messages.is_empty(), "stale event read C's data");
+        assert!(reactor.context().is_open(c) && reactor.context().is_open(b));
+
+        // C's own event still works, and both new connections are untouched.
+        reactor.dispatch(&mut handler, &[Readiness::readable(c.token())]);
+        assert_eq!(handler.messages, [(c, b"for c".to_vec())]);
+        let mut echo = [0; 6];
+        client_c.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, b"for c\n");
+        client_b.write_all(b"for b\n").unwrap();
+        turn_until(&mut reactor, &mut handler, |h| h.messages.len() == 2);
+        assert_eq!(handler.messages[1], (b, b"for b".to_vec()));
+        assert_eq!(handler.closed, [old]);
+    }
+
+    #[test]
+    fn listen_uses_the_configured_backlog_and_several_listeners() {
+        let mut reactor = Reactor::with_config(Config::new().backlog(2048)).unwrap();
+        let a = reactor.listen("127.0.0.1:0").unwrap();
+        let b = reactor.listen("127.0.0.1:0").unwrap();
+        let (addr_a, addr_b) = (
+            reactor.local_addr(a).unwrap(),
+            reactor.local_addr(b).unwrap(),
+        );
+        assert_ne!(addr_a.port(), 0);
+        assert_ne!(addr_a, addr_b);
+        let mut handler = Recorder::default();
+        let _c1 = StdStream::connect(addr_a).unwrap();
+        let _c2 = StdStream::connect(addr_b).unwrap();
+        turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 2);
+    }
+
+    #[test]
+    fn idle_connections_hold_no_buffers() {
+        let mut reactor = Reactor::new().unwrap();
+        let listener = reactor.listen("127.0.0.1:0").unwrap();
+        let addr = reactor.local_addr(listener).unwrap();
+        let mut handler = Recorder::default();
+        let mut clients: Vec<StdStream> = (0..100)
+            .map(|_| StdStream::connect(addr).unwrap())
+            .collect();
+        turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 100);
+        for client in &mut clients {
+            client.write_all(b"busy for a moment\n").unwrap();
+        }
+        for client in &mut clients {
+            let mut echo = [0; 18];
+            loop {
+                reactor
+                    .run_once(&mut handler, Some(Duration::ZERO))
+                    .unwrap();
+                client.set_nonblocking(true).unwrap();
+                if client.read_exact(&mut echo).is_ok() {
+                    break;
+                }
+            }
+        }
+        let per_connection = reactor.connection_heap_bytes() / 100;
+        assert!(
+            per_connection < 256,
+            "an idle connection holds {per_connection} heap bytes"
+        );
     }
 }

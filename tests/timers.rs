@@ -1,0 +1,120 @@
+//! Timers driven by a real loop: order, repetition, cancellation, never early.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use selectloop::{ConnId, Context, Handler, Reactor, TimerId};
+
+#[derive(Default)]
+struct Clock {
+    started: Option<Instant>,
+    /// (label, when it was set to fire, when it fired)
+    fired: Vec<(&'static str, Instant, Instant)>,
+    labels: Vec<(TimerId, &'static str, Instant)>,
+    periodic: Option<TimerId>,
+    ticks: u32,
+    to_cancel_from_hook: Option<TimerId>,
+}
+
+impl Handler for Clock {
+    fn on_message(&mut self, _cx: &mut Context<'_>, _conn: ConnId, _msg: &[u8]) {}
+
+    fn on_timer(&mut self, cx: &mut Context<'_>, timer: TimerId) {
+        let now = Instant::now();
+        if Some(timer) == self.periodic {
+            self.ticks += 1;
+            if self.ticks == 5 {
+                assert!(cx.cancel_timer(timer));
+            }
+            return;
+        }
+        let &(_, label, due) = self
+            .labels
+            .iter()
+            .find(|(id, _, _)| *id == timer)
+            .expect("fired timer was set by the test");
+        self.fired.push((label, due, now));
+        if label == "first" {
+            // Cancelling a timer that is due in this same batch stops it.
+            if let Some(victim) = self.to_cancel_from_hook.take() {
+                assert!(cx.cancel_timer(victim));
+            }
+        }
+        if label == "stop" {
+            cx.stop();
+        }
+    }
+}
+
+fn set(reactor: &mut Reactor, clock: &mut Clock, label: &'static str, after_ms: u64) -> TimerId {
+    let after = Duration::from_millis(after_ms);
+    let due = Instant::now() + after;
+    let id = reactor.context().set_timer(after);
+    clock.labels.push((id, label, due));
+    id
+}
+
+#[test]
+fn timers_fire_in_deadline_order_never_early_and_cancelled_ones_never() {
+    util::init_logger();
+    let mut reactor = Reactor::new().unwrap();
+    let mut clock = Clock {
+        started: Some(Instant::now()),
+        ..Clock::default()
+    };
+    // Set out of order on purpose.
+    set(&mut reactor, &mut clock, "third", 60);
+    set(&mut reactor, &mut clock, "first", 20);
+    let cancelled = set(&mut reactor, &mut clock, "cancelled", 40);
+    set(&mut reactor, &mut clock, "second", 40);
+    set(&mut reactor, &mut clock, "stop", 120);
+    assert!(reactor.context().cancel_timer(cancelled));
+    assert!(
+        !reactor.context().cancel_timer(cancelled),
+        "cancelled twice"
+    );
+    clock.periodic = Some(reactor.context().set_periodic(Duration::from_millis(10)));
+
+    reactor.run(&mut clock).unwrap();
+
+    let order: Vec<&str> = clock.fired.iter().map(|(label, _, _)| *label).collect();
+    assert_eq!(order, ["first", "second", "third", "stop"]);
+    for (label, due, fired) in &clock.fired {
+        assert!(fired >= due, "{label} fired {:?} early", *due - *fired);
+    }
+    assert_eq!(clock.ticks, 5, "periodic timer repeats until cancelled");
+    assert!(clock.started.unwrap().elapsed() >= Duration::from_millis(120));
+}
+
+#[test]
+fn a_hook_can_cancel_a_timer_due_in_the_same_turn() {
+    util::init_logger();
+    let mut reactor = Reactor::new().unwrap();
+    let mut clock = Clock::default();
+    set(&mut reactor, &mut clock, "first", 10);
+    let victim = set(&mut reactor, &mut clock, "victim", 10);
+    set(&mut reactor, &mut clock, "stop", 30);
+    clock.to_cancel_from_hook = Some(victim);
+    // Sleep past both deadlines so they come due in the same turn.
+    std::thread::sleep(Duration::from_millis(15));
+    reactor.run(&mut clock).unwrap();
+    let order: Vec<&str> = clock.fired.iter().map(|(label, _, _)| *label).collect();
+    assert_eq!(order, ["first", "stop"]);
+}
+
+#[test]
+fn poll_sleeps_until_the_next_timer_instead_of_spinning() {
+    util::init_logger();
+    let mut reactor = Reactor::new().unwrap();
+    let mut clock = Clock::default();
+    set(&mut reactor, &mut clock, "stop", 50);
+    reactor.run(&mut clock).unwrap();
+    // A 50 ms wait with no sockets active takes a handful of turns, not
+    // thousands (the poll timeout is the time to the deadline).
+    assert!(
+        reactor.stats().turns <= 5,
+        "{} turns",
+        reactor.stats().turns
+    );
+}

@@ -1,0 +1,203 @@
+//! Helpers shared by the integration tests: a reactor running on its own
+//! thread over loopback, clients with timeouts, and bounded waiting.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use selectloop::{CloseReason, Config, ConnId, Context, Handler, Reactor, Stats};
+
+/// How long any single wait in a test may take before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Sets up logging once per test binary (`RUST_LOG=trace cargo test` shows
+/// the loop's turns).
+pub fn init_logger() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = env_logger::builder().is_test(true).try_init();
+    });
+}
+
+/// A reactor serving `127.0.0.1:0` on a thread of its own.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    stats: Arc<Mutex<Stats>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start<H: Handler + Send + 'static>(config: Config, handler: H) -> Server {
+        init_logger();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Mutex::new(Stats::default()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = {
+            let stop = stop.clone();
+            let stats = stats.clone();
+            let mut handler = handler;
+            thread::spawn(move || {
+                let mut reactor = Reactor::with_config(config).expect("create reactor");
+                let listener = reactor.listen("127.0.0.1:0").expect("listen");
+                addr_tx
+                    .send(reactor.local_addr(listener).expect("bound address"))
+                    .expect("report address");
+                while !stop.load(Ordering::Relaxed) {
+                    reactor
+                        .run_once(&mut handler, Some(Duration::from_millis(5)))
+                        .expect("poll");
+                    *stats.lock().unwrap() = reactor.stats();
+                }
+            })
+        };
+        let addr = addr_rx.recv_timeout(PATIENCE).expect("server address");
+        Server {
+            addr,
+            stop,
+            stats,
+            thread: Some(thread),
+        }
+    }
+
+    /// The reactor's counters as of its last turn.
+    pub fn stats(&self) -> Stats {
+        *self.stats.lock().unwrap()
+    }
+
+    /// Waits until the counters satisfy `ready`; fails the test after
+    /// [`PATIENCE`].
+    pub fn wait_for(&self, what: &str, ready: impl Fn(&Stats) -> bool) -> Stats {
+        wait_until(what, || {
+            let stats = self.stats();
+            ready(&stats).then_some(stats)
+        })
+    }
+
+    /// Stops the loop and joins its thread; a panic on it fails the test.
+    pub fn stop(mut self) -> Stats {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("server thread panicked");
+        }
+        self.stats()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Polls `check` every few milliseconds until it returns `Some`; panics after
+/// [`PATIENCE`].
+pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A blocking client with read and write timeouts, so a broken server fails
+/// the test instead of hanging it.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.set_write_timeout(Some(PATIENCE)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// Reads exactly `n` bytes.
+pub fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    stream.read_exact(&mut buf).expect("read_exact");
+    buf
+}
+
+/// Reads until the peer closes; returns everything.
+pub fn read_to_end(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Writes everything.
+pub fn write_all(stream: &mut TcpStream, bytes: &[u8]) {
+    stream.write_all(bytes).expect("write_all");
+}
+
+/// The `select_server` behaviour: a greeting, then `response: ` + each message.
+#[derive(Clone, Default)]
+pub struct Respond;
+
+pub const GREETING: &[u8] = b"Hello client-side";
+
+impl Handler for Respond {
+    fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+        cx.send(conn, GREETING).unwrap();
+    }
+
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        cx.send_parts(conn, &[b"response: ", msg]).unwrap();
+    }
+}
+
+/// Echoes each message framed by the codec, and records how connections
+/// closed.
+#[derive(Clone, Default)]
+pub struct Echo {
+    pub closes: Arc<Mutex<Vec<(ConnId, String)>>>,
+}
+
+impl Handler for Echo {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        cx.send_frame(conn, msg).unwrap();
+    }
+
+    fn on_close(&mut self, _cx: &mut Context<'_>, conn: ConnId, reason: &CloseReason) {
+        self.closes.lock().unwrap().push((conn, reason.to_string()));
+    }
+}
+
+/// File descriptors this process has open (Linux: entries of /proc/self/fd).
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .count()
+}
+
+/// Raises the soft limit on open files to the hard limit, for tests that hold
+/// thousands of sockets (both ends live in this process).
+// `rlim_t` is not `u64` on every platform, so the casts stay.
+#[allow(clippy::unnecessary_cast)]
+pub fn raise_fd_limit(wanted: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        if (limit.rlim_cur as u64) < wanted {
+            limit.rlim_cur = (wanted as libc::rlim_t).min(limit.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        }
+    }
+    limit.rlim_cur as u64
+}
