@@ -139,3 +139,8 @@ pub use reactor::Reactor;
 pub use stats::Stats;
 pub use timer::TimerId;
 pub use token::{ConnId, ListenerId};
+
+/// The README's code blocks, compiled as doctests so they cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
