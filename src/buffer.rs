@@ -50,8 +50,12 @@ impl BufferPool {
         }
     }
 
+    /// A write buffer. New ones start at the read buffer's size, so that the
+    /// usual answer fits without the ring growing (and reallocating) later.
     pub(crate) fn take_outbound(&mut self) -> VecDeque<u8> {
-        self.outbound.pop().unwrap_or_default()
+        self.outbound
+            .pop()
+            .unwrap_or_else(|| VecDeque::with_capacity(self.size))
     }
 
     pub(crate) fn give_outbound(&mut self, mut buf: VecDeque<u8>) {

@@ -695,7 +695,9 @@ impl Core {
             return;
         }
         let fd = conn.socket.as_raw_fd();
-        let result = match (conn.interest, wanted) {
+        let current = conn.interest;
+        self.stats.interest_changes += 1;
+        let result = match (current, wanted) {
             (None, Some(interest)) => self.backend.add(fd, id.token(), interest),
             (Some(_), Some(interest)) => self.backend.modify(fd, id.token(), interest),
             (Some(_), None) => self.backend.delete(fd),

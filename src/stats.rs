@@ -30,6 +30,9 @@ pub struct Stats {
     /// Writes that returned `WouldBlock`, each of which put a connection in
     /// the writable set.
     pub writes_blocked: u64,
+    /// Changes of a connection's registered interest after it was accepted
+    /// (each one `epoll_ctl`). Zero on a steady path whose writes all finish.
+    pub interest_changes: u64,
     /// Times a connection or listener spent its per-turn budget and was put
     /// on the ready list.
     pub budget_exhausted: u64,
