@@ -13,6 +13,8 @@
 //! assert_eq!(config.get_backlog(), 4096);
 //! ```
 
+use std::time::Duration;
+
 use crate::codec::Codec;
 
 /// Settings of a [`Reactor`](crate::Reactor).
@@ -26,6 +28,18 @@ pub struct Config {
     pub(crate) pooled_buffers: usize,
     pub(crate) nodelay: bool,
     pub(crate) events_capacity: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) fd_reserve: usize,
+    pub(crate) reject_message: Option<Vec<u8>>,
+    pub(crate) accept_backoff: Duration,
+    pub(crate) output_high_watermark: usize,
+    pub(crate) output_low_watermark: usize,
+    pub(crate) max_output: Option<usize>,
+    pub(crate) max_inbound_messages: usize,
+    pub(crate) max_inbound_bytes: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) message_deadline: Option<Duration>,
+    pub(crate) catch_panics: bool,
 }
 
 impl Default for Config {
@@ -39,6 +53,18 @@ impl Default for Config {
             pooled_buffers: 256,
             nodelay: true,
             events_capacity: 1024,
+            max_connections: 10_000,
+            fd_reserve: 32,
+            reject_message: None,
+            accept_backoff: Duration::from_millis(100),
+            output_high_watermark: 64 * 1024,
+            output_low_watermark: 16 * 1024,
+            max_output: None,
+            max_inbound_messages: 1024,
+            max_inbound_bytes: 256 * 1024,
+            idle_timeout: None,
+            message_deadline: None,
+            catch_panics: true,
         }
     }
 }
@@ -108,6 +134,107 @@ impl Config {
     /// next turn, nothing is lost.
     pub fn events_capacity(mut self, events: usize) -> Config {
         self.events_capacity = events.max(1);
+        self
+    }
+
+    /// Connections open at once. Default 10,000 (Redis's `maxclients`).
+    /// The reactor lowers it to the process's open-file limit
+    /// (`RLIMIT_NOFILE`) minus [`fd_reserve`](Config::fd_reserve), so that
+    /// the cap is hit before the kernel's limit. A connection over the cap
+    /// is sent the [`reject_message`](Config::reject_message), if any, closed
+    /// at once and counted in [`Stats::rejected`](crate::Stats::rejected);
+    /// the clients already connected are not affected.
+    pub fn max_connections(mut self, connections: usize) -> Config {
+        self.max_connections = connections;
+        self
+    }
+
+    /// Descriptors kept back from the connection cap for everything else the
+    /// process opens (log files, the poller, the handler's own files).
+    /// Default 32, as Redis reserves.
+    pub fn fd_reserve(mut self, descriptors: usize) -> Config {
+        self.fd_reserve = descriptors;
+        self
+    }
+
+    /// Bytes written (best effort, never waited for) to a connection refused
+    /// over the cap, before it is closed: `-ERR max clients reached\r\n`, say.
+    /// Default none.
+    pub fn reject_message(mut self, message: impl Into<Vec<u8>>) -> Config {
+        self.reject_message = Some(message.into());
+        self
+    }
+
+    /// How long accepting pauses when the process or system runs out of
+    /// descriptors (`EMFILE`, `ENFILE`) or memory for sockets. Default
+    /// 100 ms. The listener is deregistered meanwhile: the pending connection
+    /// keeps it readable, and retrying at once would spin the loop at full
+    /// CPU (a bug libuv, Node and mio users have all met). Accepting resumes
+    /// early when a connection closes and frees a descriptor.
+    pub fn accept_backoff(mut self, pause: Duration) -> Config {
+        self.accept_backoff = pause;
+        self
+    }
+
+    /// Output watermarks: above `high` bytes queued for a connection, its
+    /// messages wait unhandled (and, once its inbound queue is full, its
+    /// reading pauses); when the socket has taken enough to bring the queue
+    /// under `low`, everything resumes. Defaults 64 KiB and 16 KiB, as asyncio
+    /// and Netty use. A client that sends without reading can then cost the
+    /// server no more than these buffers, whatever it sends.
+    pub fn output_watermarks(mut self, low: usize, high: usize) -> Config {
+        self.output_high_watermark = high.max(1);
+        self.output_low_watermark = low.min(self.output_high_watermark);
+        self
+    }
+
+    /// A hard limit on bytes queued for one connection: a send that would
+    /// pass it closes the connection instead, with
+    /// [`CloseReason::OutputLimit`](crate::CloseReason::OutputLimit) (Redis's
+    /// `client-output-buffer-limit`). Default none: the watermarks bound what
+    /// echo-like protocols queue; a handler that pushes data unprompted
+    /// (pub/sub) should set this.
+    pub fn max_output(mut self, bytes: usize) -> Config {
+        self.max_output = Some(bytes);
+        self
+    }
+
+    /// The inbound queue's limits: decoded messages waiting for the handler
+    /// (default 1024) and the bytes they occupy (default 256 KiB). When either
+    /// is reached, the connection's reading pauses (its READABLE interest is
+    /// removed; it leaves `inputs`) until the queue drains.
+    pub fn inbound_limits(mut self, messages: usize, bytes: usize) -> Config {
+        self.max_inbound_messages = messages.max(1);
+        self.max_inbound_bytes = bytes.max(1);
+        self
+    }
+
+    /// Close connections that complete no message for this long, with
+    /// [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout). Default
+    /// none (the seed's clients may sit at the prompt as long as they like).
+    /// Checked a few times per timeout period, so a kick may come up to a
+    /// tenth of it late, never early.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Config {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Once a message has started to arrive, it must be complete within this
+    /// time, or the connection closes with
+    /// [`CloseReason::MessageTimeout`](crate::CloseReason::MessageTimeout):
+    /// the defence against slowloris clients that hold a connection with a
+    /// byte now and then (nginx's `client_header_timeout`). Default none.
+    pub fn message_deadline(mut self, deadline: Duration) -> Config {
+        self.message_deadline = Some(deadline);
+        self
+    }
+
+    /// Catch a panic in a handler hook: the connection it was serving is
+    /// closed with [`CloseReason::HandlerPanic`](crate::CloseReason::HandlerPanic),
+    /// the panic is logged and counted, and the loop goes on. Default on.
+    /// Off, the panic propagates out of [`Reactor::run`](crate::Reactor::run).
+    pub fn catch_panics(mut self, catch: bool) -> Config {
+        self.catch_panics = catch;
         self
     }
 

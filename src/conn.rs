@@ -51,6 +51,8 @@ pub(crate) enum ReadEnd {
     BudgetSpent,
     /// The peer closed its sending side (a read returned 0).
     EndOfInput,
+    /// The inbound queue reached its limit; reading stops until it drains.
+    QueueFull,
     /// The peer exceeded the codec's maximum message length.
     TooLong(FrameError),
     /// The read failed.
@@ -95,6 +97,24 @@ pub(crate) struct Conn {
     pub(crate) queued_for_flush: bool,
     /// The peer's end of input has been read.
     pub(crate) input_ended: bool,
+    /// On the ready list (read again next turn without an event).
+    pub(crate) ready_listed: bool,
+    /// Messages wait unhandled: output is above the high watermark.
+    pub(crate) handling_paused: bool,
+    /// Reading paused (READABLE removed): the inbound queue is full.
+    pub(crate) reading_paused: bool,
+    /// When the last complete message arrived (or the connection was
+    /// accepted), in the reactor's milliseconds.
+    pub(crate) last_message_ms: u64,
+    /// When the bytes of the message now arriving started (0: none pending).
+    pub(crate) partial_since_ms: u64,
+}
+
+/// Limits on the inbound queue, from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueueLimits {
+    pub(crate) messages: usize,
+    pub(crate) bytes: usize,
 }
 
 impl Conn {
@@ -115,7 +135,22 @@ impl Conn {
             queued_for_handling: false,
             queued_for_flush: false,
             input_ended: false,
+            ready_listed: false,
+            handling_paused: false,
+            reading_paused: false,
+            last_message_ms: 0,
+            partial_since_ms: 0,
         }
+    }
+
+    /// Whether the inbound queue has reached its limits.
+    pub(crate) fn queue_full(&self, limits: QueueLimits) -> bool {
+        self.frames.len() >= limits.messages || self.framed >= limits.bytes
+    }
+
+    /// Whether bytes of an incomplete message are buffered.
+    pub(crate) fn has_partial_message(&self) -> bool {
+        self.filled > self.framed
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -132,11 +167,15 @@ impl Conn {
         &mut self,
         codec: &Codec,
         budget: usize,
+        limits: QueueLimits,
         peer_closed: bool,
         pool: &mut BufferPool,
     ) -> (usize, ReadEnd) {
         let mut total = 0;
         loop {
+            if self.queue_full(limits) {
+                return (total, ReadEnd::QueueFull);
+            }
             if total >= budget {
                 return (total, ReadEnd::BudgetSpent);
             }

@@ -8,11 +8,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::backend::Readiness;
 use crate::codec::FrameError;
-use crate::reactor::Core;
+use crate::core::Core;
 use crate::stats::Stats;
 use crate::timer::TimerId;
-use crate::token::ConnId;
+use crate::token::{ConnId, SourceId};
 
 /// What a server does when the loop has news for it.
 ///
@@ -61,6 +62,12 @@ pub trait Handler {
     fn on_timer(&mut self, cx: &mut Context<'_>, timer: TimerId) {
         let _ = (cx, timer);
     }
+
+    /// A descriptor registered with
+    /// [`Reactor::register_source`](crate::Reactor::register_source) is ready.
+    fn on_source(&mut self, cx: &mut Context<'_>, source: SourceId, event: &Readiness) {
+        let _ = (cx, source, event);
+    }
 }
 
 impl<F> Handler for F
@@ -88,6 +95,17 @@ pub enum CloseReason {
     ClosedByHandler,
     /// The peer sent a message longer than the codec allows.
     FrameTooLong(FrameError),
+    /// No complete message within [`Config::idle_timeout`](crate::Config::idle_timeout).
+    IdleTimeout,
+    /// A message took longer than [`Config::message_deadline`](crate::Config::message_deadline)
+    /// to arrive complete.
+    MessageTimeout,
+    /// Output queued for the peer passed [`Config::max_output`](crate::Config::max_output).
+    OutputLimit,
+    /// A handler hook panicked while serving this connection.
+    HandlerPanic,
+    /// [`Reactor::shutdown`](crate::Reactor::shutdown) closed it.
+    Shutdown,
 }
 
 impl CloseReason {
@@ -102,7 +120,10 @@ impl CloseReason {
 
     /// Whether this is an ordinary end rather than a fault.
     pub fn is_orderly(&self) -> bool {
-        matches!(self, CloseReason::PeerClosed | CloseReason::ClosedByHandler)
+        matches!(
+            self,
+            CloseReason::PeerClosed | CloseReason::ClosedByHandler | CloseReason::Shutdown
+        )
     }
 }
 
@@ -114,6 +135,13 @@ impl fmt::Display for CloseReason {
             CloseReason::Error(e) => write!(f, "I/O error: {e}"),
             CloseReason::ClosedByHandler => f.write_str("closed by the handler"),
             CloseReason::FrameTooLong(e) => write!(f, "frame too long: {e}"),
+            CloseReason::IdleTimeout => f.write_str("idle timeout (Config::idle_timeout)"),
+            CloseReason::MessageTimeout => {
+                f.write_str("message not complete in time (Config::message_deadline)")
+            }
+            CloseReason::OutputLimit => f.write_str("output limit passed (Config::max_output)"),
+            CloseReason::HandlerPanic => f.write_str("the handler panicked"),
+            CloseReason::Shutdown => f.write_str("server shutting down"),
         }
     }
 }

@@ -127,7 +127,9 @@ mod buffer;
 pub mod codec;
 mod config;
 mod conn;
+mod core;
 mod handler;
+mod limits;
 mod reactor;
 mod stats;
 mod timer;
@@ -138,7 +140,10 @@ pub use handler::{CloseReason, Closed, Context, Handler, SendError};
 pub use reactor::Reactor;
 pub use stats::Stats;
 pub use timer::TimerId;
-pub use token::{ConnId, ListenerId};
+pub use token::{ConnId, ListenerId, SourceId};
+
+/// Re-exported from mio: what [`Reactor::register_source`] watches for.
+pub use mio::Interest;
 
 /// The README's code blocks, compiled as doctests so they cannot rot.
 #[doc = include_str!("../README.md")]

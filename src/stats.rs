@@ -15,14 +15,43 @@ pub struct Stats {
     pub stale_events: u64,
     /// Connections accepted.
     pub accepted: u64,
-    /// Connections closed, for any reason.
+    /// Connections refused because [`Config::max_connections`](crate::Config::max_connections)
+    /// was reached.
+    pub rejected: u64,
+    /// Connections closed, for any reason; the fields below split them.
     pub closed: u64,
-    /// Failed `accept` calls other than `WouldBlock`.
+    /// ... because the peer ended its input.
+    pub closed_by_peer: u64,
+    /// ... because the peer reset the connection (`ECONNRESET`, `EPIPE`).
+    pub resets: u64,
+    /// ... because of another I/O error.
+    pub errors: u64,
+    /// ... because the handler closed them.
+    pub closed_by_handler: u64,
+    /// ... because a message exceeded the codec maximum.
+    pub frames_too_long: u64,
+    /// ... because they completed no message within the idle timeout.
+    pub idle_kicks: u64,
+    /// ... because a message took longer than the message deadline.
+    pub deadline_kicks: u64,
+    /// ... because their output passed the hard output limit.
+    pub output_limit_kicks: u64,
+    /// ... because a handler hook panicked while serving them.
+    pub panic_kicks: u64,
+    /// ... by a graceful shutdown.
+    pub shutdown_closes: u64,
+    /// Failed `accept` calls other than `WouldBlock` and aborted connections.
     pub accept_errors: u64,
+    /// Times accepting paused because descriptors or socket memory ran out.
+    pub accept_pauses: u64,
+    /// Handler hooks that panicked (caught).
+    pub handler_panics: u64,
+    /// Times a connection's reading paused because its inbound queue was full.
+    pub read_pauses: u64,
     /// Messages handed to the handler.
     pub messages: u64,
-    /// Connections closed because a message exceeded the codec maximum.
-    pub frames_too_long: u64,
+    /// Sends queued by handlers (`send`, `send_parts`, `send_frame`).
+    pub messages_out: u64,
     /// Bytes read from connections.
     pub bytes_read: u64,
     /// Bytes written to connections.

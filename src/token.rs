@@ -24,6 +24,8 @@ const INDEX_BITS: u32 = usize::BITS / 2;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 /// The top bit marks tokens that are not connections.
 const SPECIAL_BIT: usize = 1 << (usize::BITS - 1);
+/// Among those, the next bit marks the embedder's own sources.
+const SOURCE_BIT: usize = 1 << (usize::BITS - 2);
 /// Generations wrap within the bits left between the index and the special bit.
 const GENERATION_MASK: usize = (SPECIAL_BIT - 1) >> INDEX_BITS;
 
@@ -92,11 +94,17 @@ impl fmt::Display for ConnId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ListenerId(pub(crate) usize);
 
+/// Names a descriptor of the embedder's registered with
+/// [`Reactor::register_source`](crate::Reactor::register_source).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SourceId(pub(crate) usize);
+
 /// What a token received from the poller refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TokenKind {
     Conn(ConnId),
     Listener(ListenerId),
+    Source(SourceId),
     Waker,
 }
 
@@ -104,9 +112,15 @@ pub(crate) fn listener_token(id: ListenerId) -> Token {
     Token(SPECIAL_BIT | id.0)
 }
 
+pub(crate) fn source_token(id: SourceId) -> Token {
+    Token(SPECIAL_BIT | SOURCE_BIT | id.0)
+}
+
 pub(crate) fn decode(token: Token) -> TokenKind {
     if token == WAKER_TOKEN {
         TokenKind::Waker
+    } else if token.0 & (SPECIAL_BIT | SOURCE_BIT) == SPECIAL_BIT | SOURCE_BIT {
+        TokenKind::Source(SourceId(token.0 & !(SPECIAL_BIT | SOURCE_BIT)))
     } else if token.0 & SPECIAL_BIT != 0 {
         TokenKind::Listener(ListenerId(token.0 & !SPECIAL_BIT))
     } else {
@@ -145,5 +159,7 @@ mod tests {
             TokenKind::Listener(listener)
         );
         assert_eq!(decode(WAKER_TOKEN), TokenKind::Waker);
+        let source = SourceId(5);
+        assert_eq!(decode(source_token(source)), TokenKind::Source(source));
     }
 }
