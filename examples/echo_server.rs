@@ -9,35 +9,51 @@
 //! out), `lines` echoes `\n`-terminated lines, `length` echoes frames with a
 //! 4-byte big-endian length header. `--max BYTES` sets the longest message
 //! (default 65536); a longer one closes only the connection that sent it.
+//! The limits of `selectloop::Config` have flags too (`--help`).
+//!
+//! SIGINT or SIGTERM stops it gracefully: no new connections, answers to
+//! what was received are written, then it exits with status 0.
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use selectloop::codec::{Chunks, Codec, LengthPrefixed, Lines};
-use selectloop::{Config, ConnId, Context, Reactor};
+use selectloop::{Config, ConnId, Context, Handler, Reactor};
+
+mod common;
+
+/// Echoes each message framed with the codec it came in.
+struct Echo;
+
+impl Handler for Echo {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        let _ = cx.send_frame(conn, msg);
+    }
+}
 
 fn main() -> io::Result<()> {
     env_logger::init();
-    let (addr, codec) = parse_args()?;
-    let mut reactor = Reactor::with_config(Config::new().codec(codec))?;
+    let (addr, config) = parse_args()?;
+    let mut reactor = Reactor::with_config(config)?;
     let listener = reactor.listen(addr)?;
     let bound = reactor
         .local_addr(listener)
         .ok_or_else(|| io::Error::other("listener has no address"))?;
     println!("listening on {bound}");
 
-    // `send_frame` frames the echo with the same codec the message came in.
-    let mut echo = |cx: &mut Context<'_>, conn: ConnId, msg: &[u8]| {
-        let _ = cx.send_frame(conn, msg);
-    };
-    reactor.run(&mut echo)
+    // SIGINT or SIGTERM: stop accepting, answer what was received, close.
+    let mut handler = common::StopOnSignal::new(&mut reactor, Echo)?;
+    reactor.run(&mut handler)?;
+    reactor.shutdown(&mut handler, Duration::from_millis(500))
 }
 
-fn parse_args() -> io::Result<(SocketAddr, Codec)> {
+fn parse_args() -> io::Result<(SocketAddr, Config)> {
     use lexopt::prelude::*;
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8088).into();
     let mut codec = String::from("chunks");
     let mut max = 64 * 1024;
+    let mut config = Config::new();
     let mut parser = lexopt::Parser::from_env();
     let invalid = |e: lexopt::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
     while let Some(arg) = parser.next().map_err(invalid)? {
@@ -45,9 +61,27 @@ fn parse_args() -> io::Result<(SocketAddr, Codec)> {
             Long("addr") => addr = parser.value().map_err(invalid)?.parse().map_err(invalid)?,
             Long("codec") => codec = parser.value().map_err(invalid)?.string().map_err(invalid)?,
             Long("max") => max = parser.value().map_err(invalid)?.parse().map_err(invalid)?,
+            Long("max-connections") => {
+                let n = parser.value().map_err(invalid)?.parse().map_err(invalid)?;
+                config = config.max_connections(n);
+            }
+            Long("fd-reserve") => {
+                let n = parser.value().map_err(invalid)?.parse().map_err(invalid)?;
+                config = config.fd_reserve(n);
+            }
+            Long("idle-timeout-ms") => {
+                let ms = parser.value().map_err(invalid)?.parse().map_err(invalid)?;
+                config = config.idle_timeout(Duration::from_millis(ms));
+            }
+            Long("message-deadline-ms") => {
+                let ms = parser.value().map_err(invalid)?.parse().map_err(invalid)?;
+                config = config.message_deadline(Duration::from_millis(ms));
+            }
             Long("help") | Short('h') => {
                 println!(
-                    "usage: echo_server [--addr HOST:PORT] [--codec chunks|lines|length] [--max BYTES]"
+                    "usage: echo_server [--addr HOST:PORT] [--codec chunks|lines|length] [--max BYTES]\n\
+                     \x20                  [--max-connections N] [--fd-reserve N]\n\
+                     \x20                  [--idle-timeout-ms MS] [--message-deadline-ms MS]"
                 );
                 std::process::exit(0);
             }
@@ -65,5 +99,5 @@ fn parse_args() -> io::Result<(SocketAddr, Codec)> {
             ))
         }
     };
-    Ok((addr, codec))
+    Ok((addr, config.codec(codec)))
 }

@@ -26,6 +26,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use selectloop::codec::Chunks;
 use selectloop::{Config, ConnId, Context, Handler, Reactor};
@@ -54,6 +55,8 @@ impl Handler for SelectServer {
     // closed). The reactor closes and forgets it; nothing is left to do here.
 }
 
+mod common;
+
 fn main() -> io::Result<()> {
     env_logger::init();
     let addr = parse_addr()?;
@@ -71,7 +74,12 @@ fn main() -> io::Result<()> {
     // Python: `while True: rlist, wlist, elist = select.select(inputs, outputs, [], 1)`
     // With RUST_LOG=trace, each turn logs the seed's
     // `print(len(inputs), len(rlist), len(wlist), len(outputs))`.
-    reactor.run(&mut SelectServer)
+    // The Python loop only ends when Ctrl-C kills it, mid-answer; here
+    // SIGINT or SIGTERM ends `run`, and `shutdown` answers what clients had
+    // already sent before closing them.
+    let mut handler = common::StopOnSignal::new(&mut reactor, SelectServer)?;
+    reactor.run(&mut handler)?;
+    reactor.shutdown(&mut handler, Duration::from_millis(500))
 }
 
 /// `--addr HOST:PORT`, default 127.0.0.1:8088.

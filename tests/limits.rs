@@ -1,0 +1,243 @@
+//! Limits of `Config`, each hit on purpose: the connection cap, the hard
+//! output limit, handler panics, and the idle and message deadlines.
+
+mod util;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use selectloop::codec::{Chunks, Lines};
+use selectloop::{Config, ConnId, Context, Handler, Reactor};
+use util::{connect, read_n, write_all, Echo, Respond, Server, GREETING};
+
+#[test]
+fn connections_over_the_cap_get_the_reject_message_and_others_are_unaffected() {
+    let config = Config::new()
+        .codec(Chunks::new(1024))
+        .max_connections(5)
+        .reject_message("-ERR max clients reached\r\n");
+    let server = Server::start(config, Respond);
+    let mut admitted: Vec<TcpStream> = (0..5).map(|_| connect(server.addr)).collect();
+    for client in &mut admitted {
+        assert_eq!(read_n(client, GREETING.len()), GREETING);
+    }
+    for _ in 0..3 {
+        let mut refused = connect(server.addr);
+        let got = util::read_to_end(&mut refused).unwrap_or_default();
+        assert_eq!(got, b"-ERR max clients reached\r\n");
+    }
+    let stats = server.wait_for("three rejections", |s| s.rejected == 3);
+    assert_eq!(stats.accepted, 5);
+    for (i, client) in admitted.iter_mut().enumerate() {
+        let msg = format!("still served {i}");
+        write_all(client, msg.as_bytes());
+        let expect = format!("response: {msg}");
+        assert_eq!(read_n(client, expect.len()), expect.as_bytes());
+    }
+    // A place freed is a place taken.
+    drop(admitted.pop());
+    server.wait_for("a close", |s| s.closed == 1);
+    let mut late = connect(server.addr);
+    assert_eq!(read_n(&mut late, GREETING.len()), GREETING);
+}
+
+#[test]
+fn the_cap_never_exceeds_the_descriptor_limit() {
+    let reactor = Reactor::with_config(Config::new().max_connections(usize::MAX)).unwrap();
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into the struct given.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    #[allow(clippy::unnecessary_cast)]
+    let soft = limit.rlim_cur as u64;
+    assert!(reactor.max_connections() as u64 <= soft.saturating_sub(32));
+}
+
+/// Pushes data unprompted (a feed) to every client that asks, on a timer.
+struct Feed {
+    subscribers: Vec<ConnId>,
+    tick: Option<selectloop::TimerId>,
+}
+
+impl Handler for Feed {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        if msg == b"subscribe" {
+            self.subscribers.push(conn);
+            if self.tick.is_none() {
+                self.tick = Some(cx.set_periodic(Duration::from_millis(1)));
+            }
+        } else {
+            cx.send_frame(conn, msg).unwrap();
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Context<'_>, _timer: selectloop::TimerId) {
+        let chunk = [b'x'; 32 * 1024];
+        self.subscribers
+            .retain(|&conn| cx.send(conn, &chunk).is_ok());
+    }
+}
+
+/// Redis's client-output-buffer-limit: a subscriber that never reads is
+/// closed once its queued output would pass the limit; memory stays bounded
+/// and the other clients are served.
+#[test]
+fn hard_output_limit_closes_a_subscriber_that_never_reads() {
+    let config = Config::new().codec(Lines::new(64)).max_output(1024 * 1024);
+    let server = Server::start(
+        config,
+        Feed {
+            subscribers: Vec::new(),
+            tick: None,
+        },
+    );
+    let mut other = connect(server.addr);
+    let mut sleeper = connect(server.addr);
+    write_all(&mut sleeper, b"subscribe\n");
+    let stats = server.wait_for("the output-limit kick", |s| s.output_limit_kicks == 1);
+    assert_eq!(stats.closed, 1);
+    write_all(&mut other, b"fine\n");
+    assert_eq!(read_n(&mut other, 5), b"fine\n");
+}
+
+/// Panics on the message `poison`.
+struct Fragile;
+
+impl Handler for Fragile {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        if msg == b"poison" {
+            panic!("handler cannot digest {:?}", String::from_utf8_lossy(msg));
+        }
+        cx.send_frame(conn, msg).unwrap();
+    }
+}
+
+#[test]
+fn handler_panic_closes_only_the_connection_it_served() {
+    let server = Server::start(Config::new().codec(Lines::new(64)), Fragile);
+    let mut good = connect(server.addr);
+    let mut bad = connect(server.addr);
+    write_all(&mut good, b"before\n");
+    assert_eq!(read_n(&mut good, 7), b"before\n");
+    write_all(&mut bad, b"poison\nnever answered\n");
+    let rest = util::read_to_end(&mut bad).unwrap_or_default();
+    assert!(rest.is_empty(), "{rest:?}");
+    let stats = server.wait_for("the panic kick", |s| s.panic_kicks == 1);
+    assert_eq!(stats.handler_panics, 1);
+    write_all(&mut good, b"after\n");
+    assert_eq!(read_n(&mut good, 6), b"after\n");
+}
+
+#[test]
+fn handler_panic_propagates_when_not_caught() {
+    util::init_logger();
+    let mut reactor =
+        Reactor::with_config(Config::new().codec(Lines::new(64)).catch_panics(false)).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let mut client = connect(reactor.local_addr(listener).unwrap());
+    write_all(&mut client, b"poison\n");
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for _ in 0..1000 {
+            reactor
+                .run_once(&mut Fragile, Some(Duration::from_millis(5)))
+                .unwrap();
+        }
+    }));
+    assert!(outcome.is_err(), "the panic should have reached the caller");
+}
+
+#[test]
+fn idle_connections_are_closed_after_the_timeout_and_never_before() {
+    let idle = Duration::from_millis(300);
+    let server = Server::start(
+        Config::new().codec(Lines::new(64)).idle_timeout(idle),
+        Echo::default(),
+    );
+    let started = Instant::now();
+    let mut silent = connect(server.addr);
+    let mut chatty = connect(server.addr);
+    let chatter = thread::spawn(move || {
+        for i in 0..8 {
+            let msg = format!("{i}\n");
+            write_all(&mut chatty, msg.as_bytes());
+            assert_eq!(read_n(&mut chatty, msg.len()), msg.as_bytes());
+            thread::sleep(Duration::from_millis(100));
+        }
+        chatty
+    });
+    let mut byte = [0u8; 1];
+    let n = silent.read(&mut byte).unwrap_or(0);
+    let elapsed = started.elapsed();
+    assert_eq!(n, 0, "the idle connection should see end of file");
+    assert!(
+        elapsed >= idle,
+        "closed after {elapsed:?}, before the timeout"
+    );
+    let _chatty = chatter
+        .join()
+        .expect("the active client was served throughout");
+    let stats = server.stats();
+    assert_eq!(stats.idle_kicks, 1);
+}
+
+#[test]
+fn slowloris_clients_are_closed_by_the_message_deadline_while_others_are_served() {
+    const SLOW: usize = 100;
+    let deadline = Duration::from_secs(1);
+    let server = Server::start(
+        Config::new()
+            .codec(Lines::new(1024))
+            .message_deadline(deadline),
+        Echo::default(),
+    );
+    let mut slow: Vec<TcpStream> = (0..SLOW).map(|_| connect(server.addr)).collect();
+    let addr = server.addr;
+    let normal: Vec<_> = (0..10)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut client = connect(addr);
+                let until = Instant::now() + Duration::from_millis(1500);
+                let mut rounds = 0;
+                while Instant::now() < until {
+                    let msg = format!("client {i} round {rounds}\n");
+                    write_all(&mut client, msg.as_bytes());
+                    assert_eq!(read_n(&mut client, msg.len()), msg.as_bytes());
+                    rounds += 1;
+                    thread::sleep(Duration::from_millis(20));
+                }
+                rounds
+            })
+        })
+        .collect();
+    // One byte every 200 ms on each slow connection, never a newline.
+    let started = Instant::now();
+    while server.stats().deadline_kicks < SLOW as u64 {
+        assert!(
+            started.elapsed() < util::PATIENCE,
+            "slow clients not closed"
+        );
+        for client in &mut slow {
+            let _ = std::io::Write::write(client, b"z");
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert!(started.elapsed() >= deadline, "kicked before the deadline");
+    for handle in normal {
+        assert!(handle.join().expect("normal client served") > 0);
+    }
+    let stats = server.stats();
+    assert_eq!(stats.deadline_kicks, SLOW as u64);
+    // The normal clients closed themselves when done; nobody else was kicked.
+    assert_eq!(
+        stats.closed - stats.closed_by_peer,
+        SLOW as u64,
+        "only the slow clients were kicked"
+    );
+}
