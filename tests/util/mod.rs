@@ -2,8 +2,10 @@
 //! thread over loopback, clients with timeouts, and bounded waiting.
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::thread::{self, JoinHandle};
@@ -254,4 +256,71 @@ impl Rng {
     pub fn range(&mut self, low: usize, high: usize) -> usize {
         low + (self.next_u64() % (high - low + 1) as u64) as usize
     }
+}
+
+/// Path of a built example; builds it if `cargo test` has not already.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test binary> -> target/<profile>/examples/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory")
+        .join("examples");
+    let path = dir.join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--example", name])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cannot build example {name}");
+    }
+    path
+}
+
+/// A running example server, killed when dropped.
+pub struct Running {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts an example server on port 0 and reads the address it prints first.
+pub fn start_example(name: &str, extra: &[&str]) -> Running {
+    start_example_with(name, extra, |_| {})
+}
+
+/// Like [`start_example`], with a chance to adjust the command first (to
+/// lower its descriptor limit, say).
+pub fn start_example_with(
+    name: &str,
+    extra: &[&str],
+    adjust: impl FnOnce(&mut Command),
+) -> Running {
+    let mut command = Command::new(example(name));
+    command.args(["--addr", "127.0.0.1:0"]).args(extra);
+    adjust(&mut command);
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn server");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .parse()
+        .expect("an address");
+    Running { child, addr }
 }

@@ -1,0 +1,147 @@
+//! Graceful shutdown: in process with `Reactor::shutdown`, and as the example
+//! servers do it on SIGTERM.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use selectloop::codec::Lines;
+use selectloop::{Config, ConnId, Context, Handler, Reactor};
+use util::{connect, read_n, write_all};
+
+/// Answers `slow` with 8 MiB (more than the socket buffers hold), anything
+/// else with an echo.
+const SLOW_ANSWER: usize = 8 * 1024 * 1024;
+
+struct Mixed;
+
+impl Handler for Mixed {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        if msg == b"slow" {
+            cx.send(conn, &vec![b's'; SLOW_ANSWER]).unwrap();
+        } else {
+            cx.send_frame(conn, msg).unwrap();
+        }
+    }
+}
+
+#[test]
+fn shutdown_answers_what_was_sent_then_closes_and_stops_accepting() {
+    util::init_logger();
+    let mut reactor = Reactor::with_config(Config::new().codec(Lines::new(64))).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let mut clients: Vec<TcpStream> = (0..20).map(|_| connect(addr)).collect();
+    // Everyone is accepted and has one round trip.
+    for (i, client) in clients.iter_mut().enumerate() {
+        write_all(client, format!("hello {i}\n").as_bytes());
+    }
+    let mut handler = Mixed;
+    while reactor.stats().messages < 20 {
+        reactor
+            .run_once(&mut handler, Some(Duration::from_millis(10)))
+            .unwrap();
+    }
+    // Requests sent just before the shutdown; one of them wants a lot back.
+    for (i, client) in clients.iter_mut().enumerate() {
+        write_all(client, format!("last {i}\n").as_bytes());
+    }
+    write_all(&mut clients[0], b"slow\n");
+    // The slow answer is bigger than the socket buffers: it is written while
+    // shutting down, as the client reads it (on another thread).
+    let mut first = clients.remove(0);
+    let slow_reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        first.read_to_end(&mut all).unwrap();
+        all
+    });
+    reactor
+        .shutdown(&mut handler, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(reactor.connection_count(), 0);
+    assert_eq!(reactor.local_addr(listener), None);
+
+    for (i, client) in clients.iter_mut().enumerate() {
+        let i = i + 1;
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, format!("hello {i}\nlast {i}\n").as_bytes());
+    }
+    let first = slow_reader.join().unwrap();
+    assert_eq!(first.len(), "hello 0\nlast 0\n".len() + SLOW_ANSWER);
+    let stats = reactor.stats();
+    assert_eq!(stats.shutdown_closes, 20);
+    // New connections are refused: the listener is gone.
+    assert!(TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn shutdown_closes_what_does_not_drain_by_the_deadline() {
+    util::init_logger();
+    let mut reactor = Reactor::with_config(Config::new().codec(Lines::new(64))).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let mut stuck = connect(reactor.local_addr(listener).unwrap());
+    write_all(&mut stuck, b"slow\n"); // 8 MiB answer, never read
+    let mut handler = Mixed;
+    while reactor.stats().messages < 1 {
+        reactor
+            .run_once(&mut handler, Some(Duration::from_millis(10)))
+            .unwrap();
+    }
+    let started = Instant::now();
+    reactor
+        .shutdown(&mut handler, Duration::from_millis(200))
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(200),
+        "returned after {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "returned after {took:?}");
+    assert_eq!(reactor.connection_count(), 0);
+    assert_eq!(reactor.stats().shutdown_closes, 1);
+}
+
+/// `kill -TERM` with 500 clients connected, each with an answer pending:
+/// every answer arrives, then end of file, and the process exits 0 quickly.
+#[test]
+fn sigterm_with_500_connections_delivers_pending_answers_and_exits_0() {
+    const CLIENTS: usize = 500;
+    util::raise_fd_limit(2 * CLIENTS as u64 + 256);
+    let mut server = util::start_example("echo_server", &["--codec", "lines"]);
+    let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(server.addr)).collect();
+    // A first round trip each: every client is accepted.
+    for (i, client) in clients.iter_mut().enumerate() {
+        write_all(client, format!("first {i}\n").as_bytes());
+    }
+    for (i, client) in clients.iter_mut().enumerate() {
+        let expect = format!("first {i}\n");
+        assert_eq!(read_n(client, expect.len()), expect.as_bytes());
+    }
+    // The second request of each is on its way when the signal comes.
+    for (i, client) in clients.iter_mut().enumerate() {
+        client
+            .write_all(format!("second {i}\n").as_bytes())
+            .unwrap();
+    }
+    let signalled = Instant::now();
+    // SAFETY: kill has no memory preconditions; the pid is our child's.
+    assert_eq!(
+        unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    for (i, client) in clients.iter_mut().enumerate() {
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).expect("read to end");
+        assert_eq!(rest, format!("second {i}\n").as_bytes(), "client {i}");
+    }
+    let status = util::wait_until("the server to exit", || server.child.try_wait().unwrap());
+    let took = signalled.elapsed();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "exited {took:?} after SIGTERM"
+    );
+}
