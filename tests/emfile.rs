@@ -1,0 +1,109 @@
+//! Out of descriptors: the server runs as a child process with
+//! `RLIMIT_NOFILE` = 64 and gets 1,000 connection attempts. It must not spin
+//! (the listener stays readable while accept fails with EMFILE), must keep
+//! answering the clients it has, and must accept again once clients leave.
+
+mod util;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use util::{connect, read_n, write_all};
+
+fn round_trip(client: &mut TcpStream, msg: &str) {
+    write_all(client, msg.as_bytes());
+    assert_eq!(read_n(client, msg.len()), msg.as_bytes());
+}
+
+#[test]
+fn out_of_descriptors_the_server_pauses_accepting_without_spinning() {
+    util::raise_fd_limit(4096);
+    let server = util::start_example_with(
+        "echo_server",
+        // No cap below the limit: the kernel's EMFILE is what is tested.
+        &[
+            "--codec",
+            "lines",
+            "--max-connections",
+            "100000",
+            "--fd-reserve",
+            "0",
+        ],
+        |command| {
+            // SAFETY: only setrlimit, which is async-signal-safe, runs
+            // between fork and exec.
+            unsafe {
+                command.pre_exec(|| {
+                    let limit = libc::rlimit {
+                        rlim_cur: 64,
+                        rlim_max: 64,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        },
+    );
+    let pid = server.child.id();
+
+    let mut established: Vec<TcpStream> = (0..10).map(|_| connect(server.addr)).collect();
+    for (i, client) in established.iter_mut().enumerate() {
+        round_trip(client, &format!("established {i}\n"));
+    }
+
+    // 1,000 more: the kernel completes their handshakes (the backlog is
+    // 1024), the server runs out of descriptors accepting them.
+    let flood: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(server.addr).expect("connect into the backlog"))
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+
+    // Over one second: the established clients are answered, and the
+    // server's CPU time stays under 5% (a spinning loop would use ~100%).
+    let ticks_before = util::cpu_ticks(pid);
+    let window = Instant::now();
+    let mut rounds = 0;
+    while window.elapsed() < Duration::from_secs(1) {
+        for (i, client) in established.iter_mut().enumerate() {
+            round_trip(client, &format!("during {i} {rounds}\n"));
+        }
+        rounds += 1;
+        thread::sleep(Duration::from_millis(50));
+    }
+    let used = util::cpu_ticks(pid) - ticks_before;
+    let per_second = util::ticks_per_second();
+    let elapsed = window.elapsed().as_secs_f64();
+    let cpu = used as f64 / per_second as f64 / elapsed;
+    eprintln!(
+        "server CPU while out of descriptors: {:.1}% ({used} ticks in {elapsed:.2} s)",
+        cpu * 100.0
+    );
+    assert!(cpu < 0.05, "server used {:.1}% CPU", cpu * 100.0);
+    assert!(server.child.id() == pid && rounds > 0);
+
+    // The flood leaves; a newcomer is served within a second.
+    drop(flood);
+    let left = Instant::now();
+    let newcomer = util::wait_until("a newcomer to be served", || {
+        let mut client = connect(server.addr);
+        client
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        client.write_all(b"newcomer\n").ok()?;
+        let mut buf = [0u8; 9];
+        std::io::Read::read_exact(&mut client, &mut buf).ok()?;
+        (&buf == b"newcomer\n").then_some(client)
+    });
+    let took = left.elapsed();
+    eprintln!("accepting resumed {took:?} after the flood left");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    drop(newcomer);
+    for (i, client) in established.iter_mut().enumerate() {
+        round_trip(client, &format!("after {i}\n"));
+    }
+}

@@ -1,0 +1,139 @@
+//! One connection streaming at full speed must not starve the others: the
+//! per-turn read budget hands the loop back after 64 KiB.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use selectloop::codec::LengthPrefixed;
+use selectloop::Config;
+use util::{connect, Echo, Server};
+
+struct Figures {
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    round_trips: usize,
+    streamed: u64,
+    budget_exhausted: u64,
+}
+
+/// `clients` ping-pong clients do `rounds` round trips each while one client
+/// streams 64 KiB frames as fast as the server echoes them.
+fn measure(clients: usize, rounds: usize) -> Figures {
+    let codec = LengthPrefixed::new(64 * 1024);
+    let server = Server::start(Config::new().codec(codec), Echo::default());
+    let addr = server.addr;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let streamed = Arc::new(AtomicU64::new(0));
+    let stream = connect(addr);
+    let mut stream_reader = stream.try_clone().unwrap();
+    let mut stream_writer = stream;
+    let writer = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut frame = vec![7u8; 4 + 64 * 1024];
+            frame[..4].copy_from_slice(&(64u32 * 1024).to_be_bytes());
+            while !stop.load(Ordering::Relaxed) {
+                if stream_writer.write_all(&frame).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let reader = {
+        let stop = stop.clone();
+        let streamed = streamed.clone();
+        thread::spawn(move || {
+            stream_reader
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let mut buf = vec![0u8; 256 * 1024];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(n) = stream_reader.read(&mut buf) {
+                    streamed.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    // Let the stream get going before measuring.
+    util::wait_until("the stream to flow", || {
+        (streamed.load(Ordering::Relaxed) > 1024 * 1024).then_some(())
+    });
+
+    let pingers: Vec<_> = (0..clients)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut client = connect(addr);
+                let msg = format!("ping from {i:02}");
+                let mut frame = (msg.len() as u32).to_be_bytes().to_vec();
+                frame.extend_from_slice(msg.as_bytes());
+                let mut echo = vec![0u8; frame.len()];
+                let mut times = Vec::with_capacity(rounds);
+                for _ in 0..rounds {
+                    let sent = Instant::now();
+                    client.write_all(&frame).unwrap();
+                    client.read_exact(&mut echo).unwrap();
+                    times.push(sent.elapsed());
+                    assert_eq!(echo, frame);
+                }
+                times
+            })
+        })
+        .collect();
+    let mut times: Vec<Duration> = pingers
+        .into_iter()
+        .flat_map(|p| p.join().expect("ping-pong client"))
+        .collect();
+    let streamed_total = streamed.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    let stats = server.stop();
+    let _ = writer.join();
+    let _ = reader.join();
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    Figures {
+        p50: at(0.50),
+        p99: at(0.99),
+        max: *times.last().unwrap(),
+        round_trips: times.len(),
+        streamed: streamed_total,
+        budget_exhausted: stats.budget_exhausted,
+    }
+}
+
+fn report(f: &Figures) {
+    eprintln!(
+        "{} round trips beside a full-speed stream: p50 {:?}, p99 {:?}, max {:?}; \
+         stream echoed {} MiB meanwhile; read budget spent {} times",
+        f.round_trips,
+        f.p50,
+        f.p99,
+        f.max,
+        f.streamed / (1024 * 1024),
+        f.budget_exhausted
+    );
+}
+
+#[test]
+fn streaming_client_does_not_starve_fifty_ping_pong_clients() {
+    let figures = measure(50, 100);
+    report(&figures);
+    assert_eq!(figures.round_trips, 50 * 100);
+    assert!(figures.streamed > 1024 * 1024, "the stream got no share");
+}
+
+/// The longer run whose figures the docs quote:
+/// `cargo test --release --test fairness -- --ignored --nocapture`.
+#[test]
+#[ignore = "long: 50 clients x 2,000 round trips"]
+fn fairness_figures() {
+    let figures = measure(50, 2000);
+    report(&figures);
+    assert!(figures.streamed > 0);
+}
