@@ -84,21 +84,26 @@
 //! # Errors and faults
 //!
 //! Public functions return [`std::io::Result`]; only a failure of the poller
-//! itself stops the loop. A connection that errs, resets, or sends a message
-//! longer than the codec allows is closed alone, logged once, and reported to
-//! [`Handler::on_close`] with its [`CloseReason`].
+//! itself stops the loop. A connection that errs, resets, sends a message
+//! longer than the codec allows, idles past its timeout, or whose handler
+//! panics is closed alone, logged once, and reported to
+//! [`Handler::on_close`] with its [`CloseReason`]. Every limit is a
+//! [`Config`] setting with a safe default; [`Stats`] counts each time one is
+//! hit. [`Reactor::shutdown`] stops gracefully.
 //!
 //! # Layout
 //!
 //! | Module | Job |
 //! |---|---|
-//! | `reactor` | [`Reactor`]: the loop, its phases, the tables it owns |
+//! | `reactor` | [`Reactor`]: the public loop, its phases in order, shutdown |
+//! | `core` | the loop's state and the work of each phase |
 //! | `conn` | one connection: socket, inbound queue, outbound buffer, interest |
 //! | `handler` | [`Handler`], [`Context`], [`CloseReason`] |
 //! | `token` | [`ConnId`]: slab slot + generation, packed in a `mio::Token` |
 //! | [`codec`] | framing: [`Chunks`](codec::Chunks), [`Lines`](codec::Lines), [`LengthPrefixed`](codec::LengthPrefixed) |
 //! | `timer` | deadline-ordered one-shot and periodic timers |
 //! | `config` | [`Config`]: every limit and size, with its reason |
+//! | `limits` | applying the limits: descriptor cap, accept errors, rate-limited log |
 //! | `buffer` | the pool that lends buffers to busy connections |
 //! | [`backend`] | the multiplexer behind one small trait ([`MioBackend`](backend::MioBackend)) |
 //! | `stats` | [`Stats`]: the loop's counters |
