@@ -60,53 +60,6 @@ fn the_cap_never_exceeds_the_descriptor_limit() {
     assert!(reactor.max_connections() as u64 <= soft.saturating_sub(32));
 }
 
-/// Pushes data unprompted (a feed) to every client that asks, on a timer.
-struct Feed {
-    subscribers: Vec<ConnId>,
-    tick: Option<selectloop::TimerId>,
-}
-
-impl Handler for Feed {
-    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
-        if msg == b"subscribe" {
-            self.subscribers.push(conn);
-            if self.tick.is_none() {
-                self.tick = Some(cx.set_periodic(Duration::from_millis(1)));
-            }
-        } else {
-            cx.send_frame(conn, msg).unwrap();
-        }
-    }
-
-    fn on_timer(&mut self, cx: &mut Context<'_>, _timer: selectloop::TimerId) {
-        let chunk = [b'x'; 32 * 1024];
-        self.subscribers
-            .retain(|&conn| cx.send(conn, &chunk).is_ok());
-    }
-}
-
-/// Redis's client-output-buffer-limit: a subscriber that never reads is
-/// closed once its queued output would pass the limit; memory stays bounded
-/// and the other clients are served.
-#[test]
-fn hard_output_limit_closes_a_subscriber_that_never_reads() {
-    let config = Config::new().codec(Lines::new(64)).max_output(1024 * 1024);
-    let server = Server::start(
-        config,
-        Feed {
-            subscribers: Vec::new(),
-            tick: None,
-        },
-    );
-    let mut other = connect(server.addr);
-    let mut sleeper = connect(server.addr);
-    write_all(&mut sleeper, b"subscribe\n");
-    let stats = server.wait_for("the output-limit kick", |s| s.output_limit_kicks == 1);
-    assert_eq!(stats.closed, 1);
-    write_all(&mut other, b"fine\n");
-    assert_eq!(read_n(&mut other, 5), b"fine\n");
-}
-
 /// Panics on the message `poison`.
 struct Fragile;
 

@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use selectloop::codec::{LengthPrefixed, Lines};
-use selectloop::Config;
-use util::{connect, Echo, Server};
+use selectloop::{Config, ConnId, Context, Handler};
+use util::{connect, read_n, write_all, Echo, Server};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -136,4 +136,59 @@ fn ten_mib_line_without_newline_is_cut_off_at_the_maximum() {
     );
     let grown_kib = util::vm_rss_kib().saturating_sub(baseline);
     assert!(grown_kib < 8 * 1024, "server grew {grown_kib} KiB");
+}
+
+/// Pushes data unprompted (a feed) to every client that asks, on a timer.
+struct Feed {
+    subscribers: Vec<ConnId>,
+    tick: Option<selectloop::TimerId>,
+}
+
+impl Handler for Feed {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        if msg == b"subscribe" {
+            self.subscribers.push(conn);
+            if self.tick.is_none() {
+                self.tick = Some(cx.set_periodic(Duration::from_millis(1)));
+            }
+        } else {
+            cx.send_frame(conn, msg).unwrap();
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Context<'_>, _timer: selectloop::TimerId) {
+        let chunk = [b'x'; 32 * 1024];
+        self.subscribers
+            .retain(|&conn| cx.send(conn, &chunk).is_ok());
+    }
+}
+
+/// Redis's client-output-buffer-limit: a subscriber that never reads is
+/// closed once its queued output would pass the limit; memory stays bounded
+/// and the other clients are served.
+#[test]
+fn hard_output_limit_closes_a_subscriber_that_never_reads() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let config = Config::new().codec(Lines::new(64)).max_output(1024 * 1024);
+    let server = Server::start(
+        config,
+        Feed {
+            subscribers: Vec::new(),
+            tick: None,
+        },
+    );
+    let baseline = util::vm_rss_kib();
+    let mut other = connect(server.addr);
+    let mut sleeper = connect(server.addr);
+    write_all(&mut sleeper, b"subscribe\n");
+    let stats = server.wait_for("the output-limit kick", |s| s.output_limit_kicks == 1);
+    assert_eq!(stats.closed, 1);
+    let grown_kib = util::vm_rss_kib().saturating_sub(baseline);
+    eprintln!(
+        "subscriber cut after {} KiB written; memory grew {grown_kib} KiB",
+        stats.bytes_written / 1024
+    );
+    assert!(grown_kib < 8 * 1024, "server grew {grown_kib} KiB");
+    write_all(&mut other, b"fine\n");
+    assert_eq!(read_n(&mut other, 5), b"fine\n");
 }
