@@ -40,6 +40,9 @@ pub struct Config {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) message_deadline: Option<Duration>,
     pub(crate) catch_panics: bool,
+    pub(crate) workers: usize,
+    pub(crate) job_queue: usize,
+    pub(crate) connect_timeout: Duration,
 }
 
 impl Default for Config {
@@ -65,6 +68,9 @@ impl Default for Config {
             idle_timeout: None,
             message_deadline: None,
             catch_panics: true,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            job_queue: 1024,
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -235,6 +241,29 @@ impl Config {
     /// Off, the panic propagates out of [`Reactor::run`](crate::Reactor::run).
     pub fn catch_panics(mut self, catch: bool) -> Config {
         self.catch_panics = catch;
+        self
+    }
+
+    /// Threads in the worker pool that
+    /// [`Context::submit`](crate::Context::submit) hands jobs to. Default: the
+    /// number of CPUs. The pool starts with the first job.
+    pub fn workers(mut self, threads: usize) -> Config {
+        self.workers = threads.max(1);
+        self
+    }
+
+    /// Jobs that may wait for a worker. Default 1024. Past it, submitting
+    /// fails with [`JobRejected::QueueFull`](crate::JobRejected::QueueFull)
+    /// at once: the loop never blocks on the pool.
+    pub fn job_queue(mut self, jobs: usize) -> Config {
+        self.job_queue = jobs.max(1);
+        self
+    }
+
+    /// How long an outbound [`connect`](crate::Context::connect) may take
+    /// before it fails with `TimedOut`. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Config {
+        self.connect_timeout = timeout;
         self
     }
 

@@ -8,11 +8,11 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 
-use mio::net::TcpStream;
 use mio::Interest;
 
 use crate::buffer::BufferPool;
 use crate::codec::{Codec, FrameError};
+use crate::stream::Stream;
 use crate::token::ConnId;
 
 /// A decoded message not yet handled: its bytes are `inbuf[start..end]`.
@@ -27,6 +27,8 @@ pub(crate) struct QueuedFrame {
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
+    /// An outbound connection whose non-blocking connect has not completed.
+    Connecting,
     /// Reading, handling and writing.
     Open,
     /// Asked to close once its output is written; reads nothing more.
@@ -72,8 +74,10 @@ pub(crate) enum FlushEnd {
 
 #[derive(Debug)]
 pub(crate) struct Conn {
-    pub(crate) socket: TcpStream,
+    pub(crate) socket: Stream,
     pub(crate) id: ConnId,
+    /// The listener that accepted it, or [`OUTBOUND`] for `connect`.
+    pub(crate) origin: u32,
     pub(crate) state: State,
     /// Read buffer, initialised over its whole length; `[..filled]` holds data.
     inbuf: Vec<u8>,
@@ -108,7 +112,15 @@ pub(crate) struct Conn {
     pub(crate) last_message_ms: u64,
     /// When the bytes of the message now arriving started (0: none pending).
     pub(crate) partial_since_ms: u64,
+    /// The handler paused reading (`Context::pause_reading`).
+    pub(crate) paused_by_handler: bool,
+    /// Output went above the high watermark; the handler hears when it
+    /// drains below the low one.
+    pub(crate) above_high: bool,
 }
+
+/// [`Conn::origin`] of a connection the reactor opened itself.
+pub(crate) const OUTBOUND: u32 = u32::MAX;
 
 /// Limits on the inbound queue, from the configuration.
 #[derive(Clone, Copy, Debug)]
@@ -118,10 +130,11 @@ pub(crate) struct QueueLimits {
 }
 
 impl Conn {
-    pub(crate) fn new(socket: TcpStream, id: ConnId) -> Conn {
+    pub(crate) fn new(socket: Stream, id: ConnId, origin: u32) -> Conn {
         Conn {
             socket,
             id,
+            origin,
             state: State::Open,
             inbuf: Vec::new(),
             filled: 0,
@@ -140,6 +153,8 @@ impl Conn {
             reading_paused: false,
             last_message_ms: 0,
             partial_since_ms: 0,
+            paused_by_handler: false,
+            above_high: false,
         }
     }
 
@@ -214,7 +229,14 @@ impl Conn {
         if self.inbuf.is_empty() {
             (self.inbuf, self.frames) = pool.take_inbound();
         }
-        let min_room = codec.read_limit().unwrap_or(pool.size() / 2).max(1);
+        // For chunks, a read smaller than the maximum is still a chunk: no
+        // need to grow a pooled buffer to the maximum (and lose it to the
+        // pool's size cap, which would cost an allocation per message).
+        let min_room = match codec.read_limit() {
+            Some(limit) => limit.min(pool.size() / 2),
+            None => pool.size() / 2,
+        }
+        .max(1);
         if self.inbuf.len() - self.filled < min_room {
             // Grow rather than compact: the frames before `framed` are still
             // waiting for the handler. Frames are bounded by the codec
@@ -376,6 +398,10 @@ impl Conn {
 
     /// The interest this connection should be registered with now.
     pub(crate) fn wanted_interest(&self) -> Option<Interest> {
+        if self.state == State::Connecting {
+            // Completion (or failure) of a connect is reported as writable.
+            return Some(Interest::WRITABLE);
+        }
         match (self.reading, self.awaiting_writable) {
             (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
             (true, false) => Some(Interest::READABLE),

@@ -2,14 +2,16 @@
 //! sequences the phases; [`Core`] does them, and is what a
 //! [`Context`](crate::Context) reaches into.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Token};
 use slab::Slab;
 
@@ -17,11 +19,14 @@ use crate::backend::{Backend, Readiness};
 use crate::buffer::BufferPool;
 use crate::codec::FrameError;
 use crate::config::Config;
-use crate::conn::{Conn, Farewell, FlushEnd, QueueLimits, ReadEnd, State};
-use crate::handler::{CloseReason, Closed, Context, Handler, SendError};
+use crate::conn::{Conn, Farewell, FlushEnd, QueueLimits, ReadEnd, State, OUTBOUND};
+use crate::handle::{Command, Handle, Shared};
+use crate::handler::{CloseReason, Closed, Context, Handler, Origin, SendError};
 use crate::limits::{self, Limit, LimitLog};
+use crate::pool::{JobRejected, WorkerPool};
 use crate::stats::Stats;
 use crate::timer::Timers;
+use crate::stream::{ListenSocket, Stream};
 use crate::token::{self, ConnId, ListenerId, SourceId, TokenKind};
 
 /// Everything but the handler and the event batch: what a [`Context`] reaches.
@@ -36,7 +41,17 @@ pub(crate) struct Core {
     /// Listening sockets; `None` once closed by a shutdown.
     pub(crate) listeners: Vec<Option<Listener>>,
     /// The embedder's own descriptors, watched for it.
-    pub(crate) sources: Slab<RawFd>,
+    pub(crate) sources: Slab<Source>,
+    /// Commands from other threads, and the shared half every handle holds.
+    remote: Option<Remote>,
+    /// Threads for blocking work, started with the first job.
+    workers: Option<WorkerPool>,
+    /// Results of ordered jobs waiting for earlier ones, per connection.
+    ordered: HashMap<ConnId, OrderedResults>,
+    /// Deadlines of outbound connects in progress.
+    connect_deadlines: BinaryHeap<Reverse<(Instant, ConnId)>>,
+    /// Set by a handle's `shutdown`: `run` shuts down gracefully and returns.
+    pub(crate) shutdown_requested: Option<Duration>,
     pub(crate) timers: Timers,
     pub(crate) pool: BufferPool,
     /// Sockets that must be served next turn without waiting for an event:
@@ -74,25 +89,65 @@ pub(crate) struct Core {
     pub(crate) stats: Stats,
     /// When this turn woke up.
     pub(crate) now: Instant,
+    /// The same, on the millisecond clock kept in connections.
+    now_ms: u64,
 }
 
 #[derive(Debug)]
 pub(crate) struct Listener {
-    pub(crate) socket: TcpListener,
-    pub(crate) addr: SocketAddr,
+    pub(crate) socket: ListenSocket,
+    /// The bound address of a TCP listener.
+    pub(crate) addr: Option<SocketAddr>,
+    /// How logs name it: the address or the path.
+    pub(crate) name: String,
     /// Deregistered until the accept back-off ends.
     paused: bool,
 }
 
 impl Listener {
-    pub(crate) fn new(socket: TcpListener, addr: SocketAddr) -> Listener {
+    pub(crate) fn new(socket: ListenSocket, addr: Option<SocketAddr>) -> Listener {
+        let name = match (&addr, socket.path()) {
+            (Some(addr), _) => addr.to_string(),
+            (None, Some(path)) => path.display().to_string(),
+            (None, None) => String::from("listener"),
+        };
         Listener {
             socket,
             addr,
+            name,
             paused: false,
         }
     }
 }
+
+/// A descriptor of the embedder's, and the callback that serves it (none:
+/// the handler's `on_source` does).
+pub(crate) struct Source {
+    pub(crate) fd: RawFd,
+    pub(crate) callback: Option<SourceCallback>,
+}
+
+pub(crate) type SourceCallback = Box<dyn FnMut(&mut Context<'_>, &Readiness)>;
+
+struct Remote {
+    shared: Arc<Shared>,
+    receiver: mpsc::Receiver<Command>,
+}
+
+type JobDelivery = Box<dyn FnOnce(&mut Context<'_>, ConnId) + Send>;
+
+#[derive(Default)]
+struct OrderedResults {
+    /// Sequence number the next ordered job of this connection gets.
+    next_seq: u64,
+    /// Sequence number whose result is delivered next.
+    next_deliver: u64,
+    waiting: BTreeMap<u64, JobDelivery>,
+}
+
+/// Commands taken from the channel per wake-up, so a flood from other
+/// threads cannot hold the loop; the rest wait for the next turn.
+const COMMANDS_PER_TURN: usize = 65_536;
 
 /// The connection `id` names, if it is still the one in its slot and not
 /// closed. A free function so that callers can borrow other fields of
@@ -101,15 +156,6 @@ fn live_conn(conns: &mut Slab<Conn>, id: ConnId) -> Option<&mut Conn> {
     conns
         .get_mut(id.slot())
         .filter(|conn| conn.id == id && conn.state != State::Closed)
-}
-
-/// The peer's address for a log line. Asked of the kernel rather than kept in
-/// every connection: it is needed only when something is worth logging.
-fn peer_name(socket: &TcpStream) -> String {
-    match socket.peer_addr() {
-        Ok(addr) => addr.to_string(),
-        Err(_) => String::from("peer unknown"),
-    }
 }
 
 /// The text of a panic payload, for the log.
@@ -137,6 +183,11 @@ impl Core {
             generations: Vec::new(),
             listeners: Vec::new(),
             sources: Slab::new(),
+            remote: None,
+            workers: None,
+            ordered: HashMap::new(),
+            connect_deadlines: BinaryHeap::new(),
+            shutdown_requested: None,
             timers: Timers::default(),
             ready: Vec::new(),
             to_handle: Vec::new(),
@@ -155,13 +206,21 @@ impl Core {
             outputs: 0,
             stats: Stats::default(),
             now,
+            now_ms: 1,
             config,
         }
     }
 
-    /// The reactor's clock in milliseconds, never 0 (0 means "unset").
+    /// Starts a turn: reads the clock once for everything the turn stamps.
+    pub(crate) fn begin_turn(&mut self) {
+        self.now = Instant::now();
+        // Never 0: 0 means "unset" in a connection's stamps.
+        self.now_ms = self.now.saturating_duration_since(self.epoch).as_millis() as u64 + 1;
+    }
+
+    /// The reactor's clock in milliseconds at the start of this turn.
     fn now_ms(&self) -> u64 {
-        self.now.saturating_duration_since(self.epoch).as_millis() as u64 + 1
+        self.now_ms
     }
 
     fn queue_limits(&self) -> QueueLimits {
@@ -199,6 +258,7 @@ impl Core {
             self.timers.next_deadline(),
             self.accept_resume_at,
             self.next_sweep,
+            self.connect_deadlines.peek().map(|Reverse((at, _))| *at),
         ]
         .into_iter()
         .flatten()
@@ -246,16 +306,8 @@ impl Core {
                     self.accept(handler, listener);
                 }
             }
-            TokenKind::Source(source) => {
-                if self.sources.contains(source.0) {
-                    self.call_hook(handler, "on_source", |h, cx| {
-                        h.on_source(cx, source, &event)
-                    });
-                    self.run_close_hooks(handler);
-                }
-            }
-            // Reserved for the cross-thread waker.
-            TokenKind::Waker => {}
+            TokenKind::Source(source) => self.on_source(handler, source, event),
+            TokenKind::Waker => self.drain_commands(handler),
             TokenKind::Conn(id) => self.on_conn_event(handler, id, event),
         }
     }
@@ -273,6 +325,10 @@ impl Core {
             trace!("stale event for {id} ignored");
             return;
         };
+        if conn.state == State::Connecting {
+            self.finish_connect(handler, id);
+            return;
+        }
         if event.error {
             if let Ok(Some(error)) | Err(error) = conn.socket.take_error() {
                 self.close(id, CloseReason::from_io(error));
@@ -301,7 +357,7 @@ impl Core {
                 return;
             }
             match entry.socket.accept() {
-                Ok((stream, peer)) => self.adopt(handler, stream, peer),
+                Ok(stream) => self.adopt(handler, stream, listener),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // The client gave up before we got to it, or a signal: next.
                 Err(e) if limits::is_transient_accept_error(&e) => {}
@@ -313,7 +369,7 @@ impl Core {
                     } else {
                         self.stats.accept_errors += 1;
                     }
-                    let addr = entry.addr;
+                    let addr = entry.name.clone();
                     let backoff = self.config.accept_backoff;
                     self.pause_accepting();
                     self.limit_hit(
@@ -337,7 +393,7 @@ impl Core {
         for listener in self.listeners.iter_mut().flatten() {
             if !listener.paused {
                 if let Err(e) = self.backend.delete(listener.socket.as_raw_fd()) {
-                    debug!("pausing listener {}: {e}", listener.addr);
+                    debug!("pausing listener {}: {e}", listener.name);
                 }
                 listener.paused = true;
                 self.inputs -= 1;
@@ -365,7 +421,7 @@ impl Core {
                     self.ready.push(token);
                 }
                 Err(e) => {
-                    warn!("cannot re-arm listener {}: {e}", listener.addr);
+                    warn!("cannot re-arm listener {}: {e}", listener.name);
                     self.accept_resume_at = Some(Instant::now() + self.config.accept_backoff);
                 }
             }
@@ -373,15 +429,33 @@ impl Core {
     }
 
     /// Inserts an accepted connection: `inputs.append(conn)` and the greeting.
-    fn adopt<H: Handler + ?Sized>(&mut self, handler: &mut H, stream: TcpStream, peer: SocketAddr) {
+    fn adopt<H: Handler + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        stream: Stream,
+        listener: ListenerId,
+    ) {
         if self.open_connections >= self.max_connections.min(token::MAX_SLOTS) {
-            self.reject(stream, peer);
+            self.reject(stream);
             return;
         }
         if self.config.nodelay {
-            // Only latency is at stake: a failure is not worth dropping the client.
-            let _ = stream.set_nodelay(true);
+            stream.set_nodelay();
         }
+        let Ok(id) = self.insert_conn(stream, listener.0 as u32, State::Open) else {
+            return;
+        };
+        self.stats.accepted += 1;
+        if !self.call_hook(handler, "on_connect", |h, cx| h.on_connect(cx, id)) {
+            self.close(id, CloseReason::HandlerPanic);
+        }
+        self.run_close_hooks(handler);
+    }
+
+    /// Puts a socket in the slab under a fresh generation and registers it:
+    /// READABLE for an open connection, WRITABLE for one still connecting.
+    /// Registration comes first, so a failure leaves nothing behind.
+    fn insert_conn(&mut self, stream: Stream, origin: u32, state: State) -> io::Result<ConnId> {
         let now_ms = self.now_ms();
         let entry = self.conns.vacant_entry();
         let slot = entry.key();
@@ -390,37 +464,38 @@ impl Core {
         }
         let generation = ConnId::next_generation(self.generations[slot]);
         let id = ConnId::new(slot, generation);
-        // Register before inserting: a failure leaves nothing behind (the
-        // vacant entry and the stream are simply dropped).
-        if let Err(e) = self
-            .backend
-            .add(stream.as_raw_fd(), id.token(), Interest::READABLE)
-        {
-            warn!("connection from {peer} dropped: cannot register it: {e}");
-            return;
+        let interest = if state == State::Connecting {
+            Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if let Err(e) = self.backend.add(stream.as_raw_fd(), id.token(), interest) {
+            warn!("{} dropped: cannot register it: {e}", stream.peer_name());
+            return Err(e);
         }
         self.generations[slot] = generation;
-        let mut conn = Conn::new(stream, id);
-        conn.interest = Some(Interest::READABLE);
+        trace!("{id} set up ({})", stream.peer_name());
+        let mut conn = Conn::new(stream, id, origin);
+        conn.interest = Some(interest);
         conn.last_message_ms = now_ms;
+        conn.state = state;
+        conn.reading = state == State::Open;
         entry.insert(conn);
         self.open_connections += 1;
-        self.inputs += 1;
-        self.stats.accepted += 1;
-        trace!("{id} accepted from {peer}");
-        if !self.call_hook(handler, "on_connect", |h, cx| h.on_connect(cx, id)) {
-            self.close(id, CloseReason::HandlerPanic);
+        if state == State::Open {
+            self.inputs += 1;
         }
-        self.run_close_hooks(handler);
+        Ok(id)
     }
 
     /// Over the cap: a best-effort farewell, then the socket is dropped.
-    fn reject(&mut self, stream: TcpStream, peer: SocketAddr) {
+    fn reject(&mut self, mut stream: Stream) {
         self.stats.rejected += 1;
         if let Some(message) = &self.config.reject_message {
             // Never waited for: a fresh socket's buffer takes a short line.
-            let _ = (&stream).write(message);
+            let _ = stream.write(message);
         }
+        let peer = stream.peer_name();
         drop(stream);
         let cap = self.max_connections;
         self.limit_hit(
@@ -535,6 +610,9 @@ impl Core {
             return;
         }
         conn.reading_paused = false;
+        if conn.paused_by_handler {
+            return; // the handler resumes it when it sees fit
+        }
         conn.reading = true;
         self.inputs += 1;
         self.update_interest(id);
@@ -636,15 +714,23 @@ impl Core {
     /// the connection in the writable set (and costs an `epoll_ctl`).
     pub(crate) fn flush<H: Handler + ?Sized>(&mut self, handler: &mut H) {
         let low = self.config.output_low_watermark;
+        let mut drained = Vec::new();
         let mut list = std::mem::take(&mut self.to_flush);
         for id in list.drain(..) {
             let Some(conn) = live_conn(&mut self.conns, id) else {
                 continue;
             };
             conn.queued_for_flush = false;
+            if conn.state == State::Connecting {
+                continue; // flushed once the connect completes
+            }
             let (bytes, end) = conn.flush(&mut self.pool);
             self.stats.bytes_written += bytes as u64;
             let resume_handling = conn.handling_paused && conn.output_len() <= low;
+            if conn.above_high && conn.output_len() <= low {
+                conn.above_high = false;
+                drained.push(id);
+            }
             match end {
                 FlushEnd::Empty => {
                     if conn.awaiting_writable {
@@ -684,6 +770,12 @@ impl Core {
         list.append(&mut self.to_flush);
         self.to_flush = list;
         self.run_close_hooks(handler);
+        for id in drained {
+            if self.is_open(id) {
+                self.call_hook(handler, "on_drained", |h, cx| h.on_drained(cx, id));
+                self.run_close_hooks(handler);
+            }
+        }
     }
 
     /// Brings the backend's registration in line with what the connection
@@ -723,6 +815,10 @@ impl Core {
         let now = Instant::now();
         if matches!(self.accept_resume_at, Some(at) if at <= now) && !self.shutting_down {
             self.resume_accepting();
+        }
+        if !self.connect_deadlines.is_empty() {
+            self.expire_connects(now);
+            self.run_close_hooks(handler);
         }
         if matches!(self.next_sweep, Some(at) if at <= now) {
             self.sweep_timeouts();
@@ -797,7 +893,7 @@ impl Core {
                     let _ = self.backend.delete(listener.socket.as_raw_fd());
                     self.inputs -= 1;
                 }
-                debug!("stopped listening on {}", listener.addr);
+                debug!("stopped listening on {}", listener.name);
             }
         }
         let open: Vec<ConnId> = self.conns.iter().map(|(_, c)| c.id).collect();
@@ -867,6 +963,7 @@ impl Core {
             CloseReason::OutputLimit => &mut self.stats.output_limit_kicks,
             CloseReason::HandlerPanic => &mut self.stats.panic_kicks,
             CloseReason::Shutdown => &mut self.stats.shutdown_closes,
+            CloseReason::ConnectFailed(_) => &mut self.stats.connect_failures,
         };
         *counter += 1;
         match &reason {
@@ -874,11 +971,12 @@ impl Core {
             | CloseReason::Error(_)
             | CloseReason::HandlerPanic
             | CloseReason::OutputLimit => {
-                warn!("{id} ({}) closed: {reason}", peer_name(socket))
+                warn!("{id} ({}) closed: {reason}", socket.peer_name())
             }
-            _ => debug!("{id} ({}) closed: {reason}", peer_name(socket)),
+            _ => debug!("{id} ({}) closed: {reason}", socket.peer_name()),
         }
         self.close_hooks.push_back((id, reason));
+        self.ordered.remove(&id);
         // A descriptor was freed: a listener paused for lack of them may
         // try again now rather than at the end of its back-off.
         if self.accept_resume_at.is_some() && !self.shutting_down {
@@ -925,7 +1023,10 @@ impl Core {
 
     pub(crate) fn send(&mut self, id: ConnId, parts: &[&[u8]]) -> Result<(), Closed> {
         let max_output = self.config.max_output;
-        let Some(conn) = live_conn(&mut self.conns, id).filter(|c| c.is_open()) else {
+        // Bytes for a connection still connecting wait for it to open.
+        let Some(conn) = live_conn(&mut self.conns, id)
+            .filter(|c| c.is_open() || c.state == State::Connecting)
+        else {
             return Err(Closed(id));
         };
         if let Some(max) = max_output {
@@ -941,6 +1042,9 @@ impl Core {
             }
         }
         conn.queue(parts, &mut self.pool);
+        if conn.output_len() > self.config.output_high_watermark {
+            conn.above_high = true;
+        }
         self.stats.messages_out += 1;
         // A connection in the writable set gets flushed by its WRITABLE event;
         // trying now would only meet WouldBlock again.
@@ -994,7 +1098,7 @@ impl Core {
         self.conns
             .get(id.slot())
             .filter(|c| c.id == id && c.state != State::Closed)
-            .and_then(|c| c.socket.peer_addr().ok())
+            .and_then(|c| c.socket.peer_addr())
     }
 
     pub(crate) fn pending_output(&self, id: ConnId) -> usize {
@@ -1018,7 +1122,356 @@ impl Core {
         self.timers.insert(deadline, period)
     }
 
-    pub(crate) fn source_id_valid(&self, id: SourceId) -> bool {
-        self.sources.contains(id.0)
+    pub(crate) fn add_source(
+        &mut self,
+        fd: RawFd,
+        interest: Interest,
+        callback: Option<SourceCallback>,
+    ) -> io::Result<SourceId> {
+        let entry = self.sources.vacant_entry();
+        let id = SourceId(entry.key());
+        self.backend.add(fd, token::source_token(id), interest)?;
+        entry.insert(Source { fd, callback });
+        Ok(id)
+    }
+
+    pub(crate) fn remove_source(&mut self, id: SourceId) -> io::Result<()> {
+        if !self.sources.contains(id.0) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "unknown source"));
+        }
+        // Deregister before the source (and its descriptor) is dropped.
+        let fd = self.sources[id.0].fd;
+        let result = self.backend.delete(fd);
+        self.sources.remove(id.0);
+        result
+    }
+}
+
+/// Other threads, the worker pool, outbound connections and the embedder's
+/// own sources: what the loop does besides serving accepted connections.
+impl Core {
+    /// The handle for other threads, created with its waker on first use.
+    pub(crate) fn handle(&mut self) -> io::Result<Handle> {
+        if let Some(remote) = &self.remote {
+            return Ok(Handle {
+                shared: remote.shared.clone(),
+            });
+        }
+        let registry = self.backend.mio_registry().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this backend cannot be woken from other threads",
+            )
+        })?;
+        let waker = mio::Waker::new(registry, token::WAKER_TOKEN)?;
+        let (shared, receiver) = Shared::new(waker);
+        self.remote = Some(Remote {
+            shared: shared.clone(),
+            receiver,
+        });
+        Ok(Handle { shared })
+    }
+
+    /// Marks every handle dead: their calls fail from now on.
+    pub(crate) fn close_handles(&mut self) {
+        if let Some(remote) = &self.remote {
+            remote.shared.close();
+        }
+    }
+
+    /// The waker fired: carry out what other threads asked.
+    fn drain_commands<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+        let Some(remote) = &self.remote else { return };
+        // Cleared before draining: a command queued from now on wakes the
+        // loop again, so none is left behind.
+        remote.shared.clear_pending();
+        self.stats.handle_wakeups += 1;
+        for _ in 0..COMMANDS_PER_TURN {
+            let Some(remote) = &self.remote else { return };
+            let Ok(command) = remote.receiver.try_recv() else {
+                return;
+            };
+            self.stats.handle_commands += 1;
+            self.execute(handler, command);
+        }
+        // More are queued than one turn takes: come back next turn.
+        if let Some(remote) = &self.remote {
+            remote.shared.clear_pending();
+            let _ = remote.shared.push_wake();
+        }
+    }
+
+    fn execute<H: Handler + ?Sized>(&mut self, handler: &mut H, command: Command) {
+        match command {
+            Command::Send(conn, bytes) => {
+                if self.send(conn, &[&bytes]).is_err() {
+                    self.undelivered(conn, "send");
+                }
+            }
+            Command::Close(conn) => {
+                if !self.close_after_flush(conn) {
+                    self.undelivered(conn, "close");
+                }
+            }
+            Command::Stop => self.stop_requested = true,
+            Command::Shutdown(grace) => {
+                self.shutdown_requested = Some(grace);
+                self.stop_requested = true;
+            }
+            Command::Run(task) => {
+                self.call_hook(handler, "a handle's task", |_, cx| task(cx));
+            }
+            Command::Notify(message) => {
+                self.call_hook(handler, "on_notify", |h, cx| h.on_notify(cx, message));
+            }
+            Command::JobDone {
+                conn,
+                order,
+                deliver,
+            } => self.deliver_job(handler, conn, order, deliver),
+        }
+        self.run_close_hooks(handler);
+    }
+
+    fn undelivered(&mut self, conn: ConnId, what: &str) {
+        self.stats.handle_undelivered += 1;
+        debug!("{what} from a handle for {conn} dropped: it is closed");
+    }
+
+    fn deliver_job<H: Handler + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        conn: ConnId,
+        order: Option<u64>,
+        deliver: JobDelivery,
+    ) {
+        let Some(seq) = order else {
+            self.deliver_one(handler, conn, deliver);
+            return;
+        };
+        if !self.is_open(conn) {
+            self.stats.jobs_dropped += 1;
+            self.ordered.remove(&conn);
+            return;
+        }
+        let results = self.ordered.entry(conn).or_default();
+        results.waiting.insert(seq, deliver);
+        // Deliver every result whose predecessors have all arrived.
+        loop {
+            let Some(results) = self.ordered.get_mut(&conn) else {
+                return;
+            };
+            let next = results.next_deliver;
+            let Some(deliver) = results.waiting.remove(&next) else {
+                return;
+            };
+            results.next_deliver += 1;
+            self.deliver_one(handler, conn, deliver);
+        }
+    }
+
+    fn deliver_one<H: Handler + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        conn: ConnId,
+        deliver: JobDelivery,
+    ) {
+        if !self.is_open(conn) {
+            self.stats.jobs_dropped += 1;
+            debug!("job result for {conn} dropped: it is closed");
+            return;
+        }
+        self.stats.jobs_done += 1;
+        if !self.call_hook(handler, "a job's completion", |_, cx| deliver(cx, conn)) {
+            self.close(conn, CloseReason::HandlerPanic);
+        }
+        self.run_close_hooks(handler);
+    }
+
+    pub(crate) fn submit<T: Send + 'static>(
+        &mut self,
+        conn: ConnId,
+        ordered: bool,
+        work: impl FnOnce() -> T + Send + 'static,
+        done: impl FnOnce(&mut Context<'_>, ConnId, T) + Send + 'static,
+    ) -> Result<(), JobRejected> {
+        if !self.is_open(conn) {
+            return Err(JobRejected::Closed);
+        }
+        let shared = self
+            .handle()
+            .map_err(|_| JobRejected::NoWorkers)?
+            .shared;
+        if self.workers.is_none() {
+            let pool = WorkerPool::start(self.config.workers, self.config.job_queue)
+                .map_err(|_| JobRejected::NoWorkers)?;
+            self.workers = Some(pool);
+        }
+        let order = ordered.then(|| {
+            let results = self.ordered.entry(conn).or_default();
+            results.next_seq += 1;
+            results.next_seq - 1
+        });
+        let job = Box::new(move || {
+            // A panicking job still reports, so that ordered results behind
+            // it are not held back forever.
+            let deliver: JobDelivery = match panic::catch_unwind(AssertUnwindSafe(work)) {
+                Ok(value) => Box::new(move |cx, conn| done(cx, conn, value)),
+                Err(_) => Box::new(|_, conn| warn!("a job for {conn} panicked; no result")),
+            };
+            let _ = shared.push(Command::JobDone {
+                conn,
+                order,
+                deliver,
+            });
+        });
+        let submitted = match &self.workers {
+            Some(pool) => pool.submit(job),
+            None => Err(JobRejected::NoWorkers),
+        };
+        match submitted {
+            Ok(()) => {
+                self.stats.jobs_submitted += 1;
+                Ok(())
+            }
+            Err(e) => {
+                if order.is_some() {
+                    // Nothing was queued: give the sequence number back.
+                    if let Some(results) = self.ordered.get_mut(&conn) {
+                        results.next_seq -= 1;
+                    }
+                }
+                self.stats.jobs_rejected += 1;
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) fn connect_tcp(&mut self, addr: SocketAddr) -> io::Result<ConnId> {
+        let stream = mio::net::TcpStream::connect(addr)?;
+        self.adopt_outbound(Stream::Tcp(stream))
+    }
+
+    pub(crate) fn connect_unix(&mut self, path: &Path) -> io::Result<ConnId> {
+        let stream = mio::net::UnixStream::connect(path)?;
+        self.adopt_outbound(Stream::Unix(stream))
+    }
+
+    fn adopt_outbound(&mut self, stream: Stream) -> io::Result<ConnId> {
+        if self.open_connections >= self.max_connections.min(token::MAX_SLOTS) {
+            return Err(io::Error::other("connection cap (Config::max_connections) reached"));
+        }
+        let id = self.insert_conn(stream, OUTBOUND, State::Connecting)?;
+        let deadline = Instant::now() + self.config.connect_timeout;
+        self.connect_deadlines.push(Reverse((deadline, id)));
+        Ok(id)
+    }
+
+    /// A connecting socket reported writable (or an error): see how the
+    /// connect went.
+    fn finish_connect<H: Handler + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
+        let nodelay = self.config.nodelay;
+        let Some(conn) = self.live(id) else { return };
+        match conn.socket.take_error() {
+            Ok(None) => {}
+            Ok(Some(error)) | Err(error) => {
+                self.close(id, CloseReason::ConnectFailed(error));
+                self.run_close_hooks(handler);
+                return;
+            }
+        }
+        if !conn.socket.is_connected() {
+            return; // a spurious wake-up: still connecting
+        }
+        conn.state = State::Open;
+        conn.reading = true;
+        if nodelay {
+            conn.socket.set_nodelay();
+        }
+        let has_output = conn.has_output();
+        self.inputs += 1;
+        self.stats.connects += 1;
+        self.update_interest(id);
+        if has_output {
+            self.queue_flush(id);
+        }
+        if !self.call_hook(handler, "on_connect", |h, cx| h.on_connect(cx, id)) {
+            self.close(id, CloseReason::HandlerPanic);
+        }
+        self.run_close_hooks(handler);
+    }
+
+    /// Fails the connects that passed their deadline.
+    fn expire_connects(&mut self, now: Instant) {
+        while let Some(Reverse((at, id))) = self.connect_deadlines.peek().copied() {
+            if at > now {
+                return;
+            }
+            self.connect_deadlines.pop();
+            if self.live(id).is_some_and(|c| c.state == State::Connecting) {
+                let error = io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connect timed out (Config::connect_timeout)",
+                );
+                self.close(id, CloseReason::ConnectFailed(error));
+            }
+        }
+    }
+
+    pub(crate) fn origin(&self, id: ConnId) -> Option<Origin> {
+        self.conns
+            .get(id.slot())
+            .filter(|c| c.id == id && c.state != State::Closed)
+            .map(|c| match c.origin {
+                OUTBOUND => Origin::Outbound,
+                index => Origin::Accepted(ListenerId(index as usize)),
+            })
+    }
+
+    pub(crate) fn pause_reading_by_handler(&mut self, id: ConnId) -> bool {
+        let Some(conn) = self.live(id) else {
+            return false;
+        };
+        conn.paused_by_handler = true;
+        if conn.reading {
+            conn.reading = false;
+            self.inputs -= 1;
+            self.update_interest(id);
+        }
+        true
+    }
+
+    pub(crate) fn resume_reading_by_handler(&mut self, id: ConnId) -> bool {
+        let Some(conn) = self.live(id) else {
+            return false;
+        };
+        conn.paused_by_handler = false;
+        if !conn.reading && !conn.reading_paused && !conn.input_ended && conn.is_open() {
+            conn.reading = true;
+            self.inputs += 1;
+            self.update_interest(id);
+            // Bytes may be waiting with no edge to come for them.
+            self.put_on_ready_list(id);
+        }
+        true
+    }
+
+    fn on_source<H: Handler + ?Sized>(&mut self, handler: &mut H, source: SourceId, event: Readiness) {
+        let Some(entry) = self.sources.get_mut(source.0) else {
+            return;
+        };
+        match entry.callback.take() {
+            Some(mut callback) => {
+                self.call_hook(handler, "a source callback", |_, cx| callback(cx, &event));
+                // Put it back unless the callback deregistered its source.
+                if let Some(entry) = self.sources.get_mut(source.0) {
+                    entry.callback = Some(callback);
+                }
+            }
+            None => {
+                self.call_hook(handler, "on_source", |h, cx| h.on_source(cx, source, &event));
+            }
+        }
+        self.run_close_hooks(handler);
     }
 }

@@ -2,10 +2,12 @@
 //! loop hands it: everything a handler may do to connections, timers and the
 //! loop itself.
 
+use std::any::Any;
 use std::error::Error;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::backend::Readiness;
@@ -13,7 +15,9 @@ use crate::codec::FrameError;
 use crate::core::Core;
 use crate::stats::Stats;
 use crate::timer::TimerId;
-use crate::token::{ConnId, SourceId};
+use crate::handle::Handle;
+use crate::pool::JobRejected;
+use crate::token::{ConnId, ListenerId, SourceId};
 
 /// What a server does when the loop has news for it.
 ///
@@ -43,7 +47,9 @@ use crate::token::{ConnId, SourceId};
 /// A closure `FnMut(&mut Context, ConnId, &[u8])` is a handler too, with no
 /// connect, close or timer hooks.
 pub trait Handler {
-    /// A connection was accepted. Queue a greeting here if the protocol has one.
+    /// A connection was accepted, or an outbound connect completed
+    /// ([`Context::origin`] tells which). Queue a greeting here if the
+    /// protocol has one.
     fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
         let _ = (cx, conn);
     }
@@ -53,7 +59,9 @@ pub trait Handler {
     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]);
 
     /// The connection closed, for `reason`. `conn` is already gone: sending
-    /// to it fails. Called exactly once per connection accepted.
+    /// to it fails. Called exactly once per connection accepted or connected
+    /// (an outbound connect that fails is reported here too, with
+    /// [`CloseReason::ConnectFailed`]).
     fn on_close(&mut self, cx: &mut Context<'_>, conn: ConnId, reason: &CloseReason) {
         let _ = (cx, conn, reason);
     }
@@ -68,6 +76,29 @@ pub trait Handler {
     fn on_source(&mut self, cx: &mut Context<'_>, source: SourceId, event: &Readiness) {
         let _ = (cx, source, event);
     }
+
+    /// A message sent with [`Handle::notify`](crate::Handle::notify) from
+    /// another thread; downcast it to the type you sent.
+    fn on_notify(&mut self, cx: &mut Context<'_>, message: Box<dyn Any + Send>) {
+        let _ = (cx, message);
+    }
+
+    /// `conn`'s output, which had gone above the high watermark, has drained
+    /// below the low one: a good time to resume whatever feeds it (see
+    /// [`Context::resume_reading`]). The way a proxy passes backpressure from
+    /// one side to the other.
+    fn on_drained(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+        let _ = (cx, conn);
+    }
+}
+
+/// How a connection came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Accepted on this listener.
+    Accepted(ListenerId),
+    /// Opened by [`Context::connect`] or [`Context::connect_unix`].
+    Outbound,
 }
 
 impl<F> Handler for F
@@ -106,6 +137,9 @@ pub enum CloseReason {
     HandlerPanic,
     /// [`Reactor::shutdown`](crate::Reactor::shutdown) closed it.
     Shutdown,
+    /// An outbound connect failed (refused, unreachable) or timed out
+    /// (`ErrorKind::TimedOut`); the connection never opened.
+    ConnectFailed(io::Error),
 }
 
 impl CloseReason {
@@ -142,6 +176,7 @@ impl fmt::Display for CloseReason {
             CloseReason::OutputLimit => f.write_str("output limit passed (Config::max_output)"),
             CloseReason::HandlerPanic => f.write_str("the handler panicked"),
             CloseReason::Shutdown => f.write_str("server shutting down"),
+            CloseReason::ConnectFailed(e) => write!(f, "connect failed: {e}"),
         }
     }
 }
@@ -242,6 +277,93 @@ impl Context<'_> {
     /// was already gone.
     pub fn close_now(&mut self, conn: ConnId) -> bool {
         self.core.close_now(conn)
+    }
+
+    /// Opens a TCP connection to `addr` without blocking. Returns its id at
+    /// once; [`Handler::on_connect`] is called when it completes, or
+    /// [`Handler::on_close`] with [`CloseReason::ConnectFailed`] if it fails
+    /// or takes longer than [`Config::connect_timeout`](crate::Config::connect_timeout).
+    /// Bytes sent before it completes are queued.
+    ///
+    /// # Errors
+    ///
+    /// The socket could not be created or registered (out of descriptors).
+    pub fn connect(&mut self, addr: SocketAddr) -> io::Result<ConnId> {
+        self.core.connect_tcp(addr)
+    }
+
+    /// Like [`connect`](Context::connect), to a Unix domain socket.
+    ///
+    /// # Errors
+    ///
+    /// The socket could not be created or registered; a path nobody listens
+    /// on may fail here or later, as the system reports it.
+    pub fn connect_unix(&mut self, path: impl AsRef<Path>) -> io::Result<ConnId> {
+        self.core.connect_unix(path.as_ref())
+    }
+
+    /// Whether `conn` was accepted or opened by this reactor; `None` if it is gone.
+    pub fn origin(&self, conn: ConnId) -> Option<Origin> {
+        self.core.origin(conn)
+    }
+
+    /// Stops reading from `conn` (its READABLE interest is removed) until
+    /// [`resume_reading`](Context::resume_reading). The peer is then held
+    /// back by TCP flow control. Returns `false` if it is gone.
+    pub fn pause_reading(&mut self, conn: ConnId) -> bool {
+        self.core.pause_reading_by_handler(conn)
+    }
+
+    /// Undoes [`pause_reading`](Context::pause_reading). Returns `false` if
+    /// the connection is gone.
+    pub fn resume_reading(&mut self, conn: ConnId) -> bool {
+        self.core.resume_reading_by_handler(conn)
+    }
+
+    /// Runs `work` on the worker pool, then `done` on the loop thread with
+    /// its result, if `conn` is still open by then (otherwise the result is
+    /// dropped and counted in [`Stats::jobs_dropped`]). Results of
+    /// several jobs come back in the order they finish; see
+    /// [`submit_ordered`](Context::submit_ordered).
+    ///
+    /// # Errors
+    ///
+    /// [`JobRejected::QueueFull`] when [`Config::job_queue`](crate::Config::job_queue)
+    /// jobs already wait (the loop never blocks on the pool),
+    /// [`JobRejected::Closed`] if `conn` is gone.
+    pub fn submit<T: Send + 'static>(
+        &mut self,
+        conn: ConnId,
+        work: impl FnOnce() -> T + Send + 'static,
+        done: impl FnOnce(&mut Context<'_>, ConnId, T) + Send + 'static,
+    ) -> Result<(), JobRejected> {
+        self.core.submit(conn, false, work, done)
+    }
+
+    /// Like [`submit`](Context::submit), but the results of the jobs
+    /// submitted this way for one connection are delivered in the order the
+    /// jobs were submitted, so answers keep the order of the requests.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Context::submit).
+    pub fn submit_ordered<T: Send + 'static>(
+        &mut self,
+        conn: ConnId,
+        work: impl FnOnce() -> T + Send + 'static,
+        done: impl FnOnce(&mut Context<'_>, ConnId, T) + Send + 'static,
+    ) -> Result<(), JobRejected> {
+        self.core.submit(conn, true, work, done)
+    }
+
+    /// A handle for other threads (created with the first call).
+    ///
+    /// # Errors
+    ///
+    /// The backend cannot be woken from other threads (it is not mio's), or
+    /// the waker could not be created.
+    pub fn handle(&mut self) -> io::Result<Handle> {
+        self.core.handle()
     }
 
     /// Whether `conn` is open (not closing, not closed).

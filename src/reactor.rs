@@ -5,10 +5,11 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
-use std::os::unix::io::AsRawFd;
+use std::path::Path;
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, UnixListener};
 use mio::Interest;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -16,9 +17,11 @@ use crate::backend::{Backend, MioBackend, Readiness};
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::core::{Core, Listener};
+use crate::stream::ListenSocket;
 use crate::handler::{CloseReason, Context, Handler};
 use crate::stats::Stats;
 use crate::timer::TimerId;
+use crate::handle::Handle;
 use crate::token::{self, ListenerId, SourceId};
 
 /// A single-threaded event loop serving TCP connections.
@@ -148,16 +151,50 @@ impl Reactor {
     pub fn add_listener(&mut self, listener: StdListener) -> io::Result<ListenerId> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let socket = TcpListener::from_std(listener);
+        let socket = ListenSocket::Tcp(TcpListener::from_std(listener));
+        self.add_listen_socket(socket, Some(addr))
+    }
+
+    /// Listens on a Unix domain socket at `path`. A stale socket file left
+    /// by an earlier run is replaced; the file is removed again when the
+    /// listener closes (at [`shutdown`](Reactor::shutdown) or when the
+    /// reactor is dropped).
+    ///
+    /// # Errors
+    ///
+    /// The path cannot be bound (a directory missing, permissions), or the
+    /// poller refused the socket.
+    pub fn listen_unix(&mut self, path: impl AsRef<Path>) -> io::Result<ListenerId> {
+        let path = path.as_ref();
+        if std::fs::symlink_metadata(path)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+        {
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        let socket = ListenSocket::Unix(listener, path.to_path_buf());
+        self.add_listen_socket(socket, None)
+    }
+
+    fn add_listen_socket(
+        &mut self,
+        socket: ListenSocket,
+        addr: Option<SocketAddr>,
+    ) -> io::Result<ListenerId> {
         let id = ListenerId(self.core.listeners.len());
         self.core.backend.add(
             socket.as_raw_fd(),
             token::listener_token(id),
             Interest::READABLE,
         )?;
-        self.core.listeners.push(Some(Listener::new(socket, addr)));
+        let listener = Listener::new(socket, addr);
+        debug!(
+            "listening on {} ({})",
+            listener.name,
+            self.core.backend.name()
+        );
+        self.core.listeners.push(Some(listener));
         self.core.inputs += 1;
-        debug!("listening on {addr} ({})", self.core.backend.name());
         Ok(id)
     }
 
@@ -168,7 +205,17 @@ impl Reactor {
             .listeners
             .get(listener.0)
             .and_then(|l| l.as_ref())
-            .map(|l| l.addr)
+            .and_then(|l| l.addr)
+    }
+
+    /// The path a Unix listener is bound to; `None` for TCP listeners and
+    /// once a shutdown closed it.
+    pub fn local_path(&self, listener: ListenerId) -> Option<&Path> {
+        self.core
+            .listeners
+            .get(listener.0)
+            .and_then(|l| l.as_ref())
+            .and_then(|l| l.socket.path())
     }
 
     /// Watches a descriptor of the embedder's own (a signal pipe, an
@@ -188,28 +235,77 @@ impl Reactor {
         source: &impl AsRawFd,
         interest: Interest,
     ) -> io::Result<SourceId> {
+        self.core.add_source(source.as_raw_fd(), interest, None)
+    }
+
+    /// Takes ownership of `source` (a `mio::net::UdpSocket`, a
+    /// `mio::unix::pipe::Receiver`, a timerfd: anything with a descriptor)
+    /// and calls `callback` with it on the loop thread whenever it is ready.
+    /// [`deregister_source`](Reactor::deregister_source) drops it.
+    ///
+    /// Readiness is edge-triggered: drain the source until `WouldBlock`.
+    ///
+    /// # Errors
+    ///
+    /// The poller refused the descriptor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selectloop::{Interest, Reactor};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let socket = mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// reactor.register_source_with(socket, Interest::READABLE, |socket, _cx, _event| {
+    ///     let mut buf = [0u8; 1500];
+    ///     while let Ok((n, from)) = socket.recv_from(&mut buf) {
+    ///         let _ = socket.send_to(&buf[..n], from); // a UDP echo
+    ///     }
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn register_source_with<S: AsRawFd + 'static>(
+        &mut self,
+        mut source: S,
+        interest: Interest,
+        mut callback: impl FnMut(&mut S, &mut Context<'_>, &Readiness) + 'static,
+    ) -> io::Result<SourceId> {
         let fd = source.as_raw_fd();
-        let entry = self.core.sources.vacant_entry();
-        let id = SourceId(entry.key());
-        self.core
-            .backend
-            .add(fd, token::source_token(id), interest)?;
-        entry.insert(fd);
-        Ok(id)
+        let callback = Box::new(move |cx: &mut Context<'_>, event: &Readiness| {
+            callback(&mut source, cx, event)
+        });
+        self.core.add_source(fd, interest, Some(callback))
     }
 
     /// Stops watching a source added with
-    /// [`register_source`](Reactor::register_source).
+    /// [`register_source`](Reactor::register_source) or
+    /// [`register_source_with`](Reactor::register_source_with) (which drops it).
     ///
     /// # Errors
     ///
     /// `NotFound` for an unknown id; otherwise the poller's refusal.
     pub fn deregister_source(&mut self, source: SourceId) -> io::Result<()> {
-        if !self.core.source_id_valid(source) {
-            return Err(io::Error::new(io::ErrorKind::NotFound, "unknown source"));
-        }
-        let fd = self.core.sources.remove(source.0);
-        self.core.backend.delete(fd)
+        self.core.remove_source(source)
+    }
+
+    /// A [`Handle`] for other threads: send, close, stop, shut down, or run
+    /// a closure on the loop thread. Clones share one channel and waker.
+    ///
+    /// # Errors
+    ///
+    /// The backend cannot be woken from other threads (only mio's can), or
+    /// the waker could not be created.
+    pub fn handle(&mut self) -> io::Result<Handle> {
+        self.core.handle()
+    }
+
+    /// Opens a TCP connection from outside a hook; see [`Context::connect`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::connect`].
+    pub fn connect(&mut self, addr: SocketAddr) -> io::Result<crate::ConnId> {
+        self.core.connect_tcp(addr)
     }
 
     /// Runs turns until a handler calls [`Context::stop`].
@@ -223,6 +319,9 @@ impl Reactor {
             self.run_once(handler, None)?;
         }
         self.core.stop_requested = false;
+        if let Some(grace) = self.core.shutdown_requested.take() {
+            self.shutdown(handler, grace)?;
+        }
         Ok(())
     }
 
@@ -256,7 +355,7 @@ impl Reactor {
     /// what the poller returned; tests call it with a batch built by hand.
     pub(crate) fn dispatch<H: Handler + ?Sized>(&mut self, handler: &mut H, events: &[Readiness]) {
         let core = &mut self.core;
-        core.now = Instant::now();
+        core.begin_turn();
         core.stats.turns += 1;
         core.stats.events += events.len() as u64;
         let mut figures = TurnFigures::default();
@@ -385,6 +484,24 @@ impl Reactor {
                 .iter()
                 .map(|(_, conn)| conn.heap_bytes())
                 .sum::<usize>()
+    }
+}
+
+impl AsRawFd for Reactor {
+    /// The poller's descriptor (epoll's or kqueue's), readable while events
+    /// wait: register it in another loop and call
+    /// [`run_once`](Reactor::run_once) with a zero timeout when it fires,
+    /// the way libuv exposes `uv_backend_fd`. `-1` if the backend has none.
+    fn as_raw_fd(&self) -> RawFd {
+        self.core.backend.raw_fd().unwrap_or(-1)
+    }
+}
+
+impl Drop for Reactor {
+    /// Handles fail from now on; Unix socket files are removed with their
+    /// listeners; the worker pool finishes the jobs it holds.
+    fn drop(&mut self) {
+        self.core.close_handles();
     }
 }
 

@@ -67,4 +67,22 @@ pub struct Stats {
     pub budget_exhausted: u64,
     /// Timer hooks run.
     pub timers_fired: u64,
+    /// Commands received from [`Handle`](crate::Handle)s.
+    pub handle_commands: u64,
+    /// Wake-ups of the poll by handles and workers; many commands share one.
+    pub handle_wakeups: u64,
+    /// Handle commands (and job results) for connections that had closed.
+    pub handle_undelivered: u64,
+    /// Jobs accepted by the worker pool.
+    pub jobs_submitted: u64,
+    /// Jobs refused because the pool's queue was full.
+    pub jobs_rejected: u64,
+    /// Job results delivered on the loop thread.
+    pub jobs_done: u64,
+    /// Job results dropped because their connection had closed.
+    pub jobs_dropped: u64,
+    /// Outbound connections that completed.
+    pub connects: u64,
+    /// Outbound connections that failed or timed out.
+    pub connect_failures: u64,
 }

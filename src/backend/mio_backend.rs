@@ -75,6 +75,14 @@ impl Backend for MioBackend {
         self.poll.registry().deregister(&mut SourceFd(&fd))
     }
 
+    fn mio_registry(&self) -> Option<&mio::Registry> {
+        Some(self.poll.registry())
+    }
+
+    fn raw_fd(&self) -> Option<RawFd> {
+        Some(std::os::unix::io::AsRawFd::as_raw_fd(&self.poll))
+    }
+
     fn poll(&mut self, events: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut remaining = timeout;

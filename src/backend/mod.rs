@@ -111,4 +111,16 @@ pub trait Backend: std::fmt::Debug {
     ///
     /// A failure of the wait itself, which the loop cannot recover from.
     fn poll(&mut self, events: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// The mio registry behind this backend, if it is mio's: what a
+    /// cross-thread [`Handle`](crate::Handle) needs for its `mio::Waker`.
+    fn mio_registry(&self) -> Option<&mio::Registry> {
+        None
+    }
+
+    /// The poller's own descriptor (the epoll or kqueue fd), if it has one:
+    /// readable when events are waiting, so another loop can watch it.
+    fn raw_fd(&self) -> Option<RawFd> {
+        None
+    }
 }

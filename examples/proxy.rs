@@ -1,0 +1,107 @@
+//! A TCP proxy: every client is connected to `--upstream`, and bytes flow
+//! both ways, with backpressure both ways.
+//!
+//! ```text
+//! cargo run --release --example proxy -- --addr 127.0.0.1:7004 --upstream 127.0.0.1:8088
+//! ```
+//!
+//! Each accepted client gets an outbound connection of its own; the handler
+//! keeps the pairs. Bytes read on one side are queued on the other. If that
+//! side reads slowly, its queue grows past the high watermark, and the proxy
+//! pauses reading on the fast side (`pause_reading`): TCP flow control then
+//! slows the fast peer down. When the slow side drains below the low
+//! watermark (`on_drained`), reading resumes. Memory stays bounded by the
+//! watermarks, whatever the speeds of the two peers.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use selectloop::codec::Chunks;
+use selectloop::{CloseReason, Config, ConnId, Context, Handler, Origin, Reactor};
+
+mod common;
+
+/// Past this much queued for one side, the other side stops being read.
+const HIGH: usize = 256 * 1024;
+
+struct Proxy {
+    upstream: SocketAddr,
+    /// Each connection's partner, both ways.
+    peer: HashMap<ConnId, ConnId>,
+}
+
+impl Handler for Proxy {
+    fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+        if cx.origin(conn) == Some(Origin::Outbound) {
+            return; // our own upstream connection completed
+        }
+        match cx.connect(self.upstream) {
+            Ok(up) => {
+                self.peer.insert(conn, up);
+                self.peer.insert(up, conn);
+            }
+            Err(e) => {
+                eprintln!("cannot reach upstream {}: {e}", self.upstream);
+                cx.close_now(conn);
+            }
+        }
+    }
+
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, bytes: &[u8]) {
+        let Some(&other) = self.peer.get(&conn) else { return };
+        if cx.send(other, bytes).is_err() {
+            cx.close_now(conn);
+            return;
+        }
+        if cx.pending_output(other) > HIGH {
+            // The other side is slower: stop reading this one until it drains.
+            cx.pause_reading(conn);
+        }
+    }
+
+    fn on_drained(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+        if let Some(&other) = self.peer.get(&conn) {
+            cx.resume_reading(other);
+        }
+    }
+
+    fn on_close(&mut self, cx: &mut Context<'_>, conn: ConnId, _reason: &CloseReason) {
+        if let Some(other) = self.peer.remove(&conn) {
+            self.peer.remove(&other);
+            // Deliver what is still queued for the partner, then close it.
+            cx.close(other);
+        }
+    }
+}
+
+fn main() -> io::Result<()> {
+    env_logger::init();
+    let mut addr = common::default_addr();
+    let mut upstream = None;
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(common::invalid)? {
+        use lexopt::prelude::*;
+        match arg {
+            Long("addr") => addr = common::value(&mut parser)?,
+            Long("upstream") => upstream = Some(common::value(&mut parser)?),
+            other => return Err(common::invalid(other.unexpected())),
+        }
+    }
+    let upstream = upstream
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "--upstream HOST:PORT is required"))?;
+    let config = Config::new()
+        .codec(Chunks::new(64 * 1024))
+        .output_watermarks(64 * 1024, HIGH);
+    let mut reactor = Reactor::with_config(config)?;
+    let listener = reactor.listen(addr)?;
+    common::announce(&reactor, listener)?;
+    let proxy = Proxy {
+        upstream,
+        peer: HashMap::new(),
+    };
+    let mut handler = common::StopOnSignal::new(&mut reactor, proxy)?;
+    reactor.run(&mut handler)?;
+    reactor.shutdown(&mut handler, Duration::from_millis(500))
+}

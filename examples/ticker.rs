@@ -1,0 +1,98 @@
+//! A server that pushes to its clients: every `--every-ms` (default 1000) it
+//! sends `tick N` to everyone connected. Another thread stops it through a
+//! handle after `--seconds` (if given); SIGINT or SIGTERM stop it too.
+//!
+//! ```text
+//! cargo run --example ticker -- --addr 127.0.0.1:7001 --every-ms 200 --seconds 5
+//! nc 127.0.0.1 7001
+//! ```
+//!
+//! The timer replaces the Python server's `select(..., 1)` wake-up: the loop
+//! sleeps exactly until the next tick, and a thread that wants the loop to
+//! stop asks it through the handle (a channel and a wake-up), never by
+//! touching its state.
+
+use std::io;
+use std::thread;
+use std::time::Duration;
+
+use selectloop::codec::Lines;
+use selectloop::{CloseReason, Config, ConnId, Context, Handler, Reactor, TimerId};
+
+mod common;
+
+struct Ticker {
+    every: Duration,
+    clients: Vec<ConnId>,
+    ticks: u64,
+    timer: Option<TimerId>,
+}
+
+impl Handler for Ticker {
+    fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+        self.clients.push(conn);
+        if self.timer.is_none() {
+            self.timer = Some(cx.set_periodic(self.every));
+        }
+    }
+
+    fn on_message(&mut self, _cx: &mut Context<'_>, _conn: ConnId, _msg: &[u8]) {}
+
+    fn on_close(&mut self, cx: &mut Context<'_>, conn: ConnId, _reason: &CloseReason) {
+        self.clients.retain(|&c| c != conn);
+        if self.clients.is_empty() {
+            // Nobody listens: stop waking up for nothing.
+            if let Some(timer) = self.timer.take() {
+                cx.cancel_timer(timer);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Context<'_>, _timer: TimerId) {
+        self.ticks += 1;
+        let line = format!("tick {}", self.ticks);
+        for &client in &self.clients {
+            let _ = cx.send_frame(client, line.as_bytes());
+        }
+    }
+}
+
+fn main() -> io::Result<()> {
+    env_logger::init();
+    let mut addr = common::default_addr();
+    let mut every = Duration::from_secs(1);
+    let mut seconds = None;
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(common::invalid)? {
+        use lexopt::prelude::*;
+        match arg {
+            Long("addr") => addr = common::value(&mut parser)?,
+            Long("every-ms") => every = Duration::from_millis(common::value(&mut parser)?),
+            Long("seconds") => seconds = Some(common::value::<u64>(&mut parser)?),
+            other => return Err(common::invalid(other.unexpected())),
+        }
+    }
+    let config = Config::new().codec(Lines::new(1024)).max_output(1024 * 1024);
+    let mut reactor = Reactor::with_config(config)?;
+    let listener = reactor.listen(addr)?;
+    common::announce(&reactor, listener)?;
+    if let Some(seconds) = seconds {
+        // Another thread decides when to stop, and tells the loop.
+        let handle = reactor.handle()?;
+        thread::spawn(move || {
+            thread::sleep(Duration::from_secs(seconds));
+            let _ = handle.shutdown(Duration::from_millis(500));
+        });
+    }
+    let ticker = Ticker {
+        every,
+        clients: Vec::new(),
+        ticks: 0,
+        timer: None,
+    };
+    let mut handler = common::StopOnSignal::new(&mut reactor, ticker)?;
+    reactor.run(&mut handler)?;
+    // A signal stops `run` without a shutdown; a handle's shutdown has
+    // already happened inside it. Either way, finish gracefully.
+    reactor.shutdown(&mut handler, Duration::from_millis(500))
+}

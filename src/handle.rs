@@ -1,0 +1,204 @@
+//! Reaching the loop from other threads: a [`Handle`] queues commands on a
+//! channel and wakes the poll with a `mio::Waker`, libuv's `uv_async_send`
+//! and Netty's `eventLoop.execute`.
+//!
+//! The loop owns every connection, so nothing outside it touches them: other
+//! threads *ask*, and the loop acts between two turns. That is why the
+//! reactor's own state needs no lock; the channel is the only shared thing.
+//! Commands sent between two turns share one wake-up: the first sender sets
+//! a flag and wakes the poll, the others see the flag and only queue.
+
+use std::any::Any;
+use std::error::Error;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use crate::handler::Context;
+use crate::token::ConnId;
+
+/// A closure run on the loop thread.
+pub(crate) type LoopTask = Box<dyn FnOnce(&mut Context<'_>) + Send>;
+
+/// What another thread can ask of the loop.
+pub(crate) enum Command {
+    Send(ConnId, Vec<u8>),
+    Close(ConnId),
+    Stop,
+    Shutdown(Duration),
+    Run(LoopTask),
+    Notify(Box<dyn Any + Send>),
+    /// A worker finished a job: deliver its result on the loop thread.
+    JobDone {
+        conn: ConnId,
+        /// Position in the connection's ordered results, if it asked for order.
+        order: Option<u64>,
+        deliver: Box<dyn FnOnce(&mut Context<'_>, ConnId) + Send>,
+    },
+}
+
+/// What the loop and every handle share.
+pub(crate) struct Shared {
+    sender: mpsc::Sender<Command>,
+    waker: mio::Waker,
+    /// A wake-up is on its way: later senders need not wake again.
+    wake_pending: AtomicBool,
+    /// Cleared when the reactor is dropped.
+    alive: AtomicBool,
+    pub(crate) commands: AtomicU64,
+    pub(crate) wakes: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(waker: mio::Waker) -> (Arc<Shared>, mpsc::Receiver<Command>) {
+        let (sender, receiver) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            sender,
+            waker,
+            wake_pending: AtomicBool::new(false),
+            alive: AtomicBool::new(true),
+            commands: AtomicU64::new(0),
+            wakes: AtomicU64::new(0),
+        });
+        (shared, receiver)
+    }
+
+    /// Queues a command and wakes the loop unless a wake-up is already due.
+    pub(crate) fn push(&self, command: Command) -> Result<(), LoopGone> {
+        if !self.alive.load(Ordering::Acquire) {
+            return Err(LoopGone);
+        }
+        self.sender.send(command).map_err(|_| LoopGone)?;
+        self.commands.fetch_add(1, Ordering::Relaxed);
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            self.wakes.fetch_add(1, Ordering::Relaxed);
+            self.waker.wake().map_err(|_| LoopGone)?;
+        }
+        Ok(())
+    }
+
+    /// Wakes the loop without a command (it left some for the next turn).
+    pub(crate) fn push_wake(&self) -> std::io::Result<()> {
+        self.wake_pending.store(true, Ordering::Release);
+        self.waker.wake()
+    }
+
+    /// Called by the loop before it drains the channel: a command queued from
+    /// now on needs a new wake-up.
+    pub(crate) fn clear_pending(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn close(&self) {
+        self.alive.store(false, Ordering::Release);
+    }
+}
+
+/// Talks to a [`Reactor`](crate::Reactor) from any thread.
+///
+/// Cheap to clone; `Send` and `Sync`. Every method queues a command that the
+/// loop carries out between two turns, and returns at once. A command for a
+/// connection that has closed meanwhile is dropped and counted
+/// ([`Stats::handle_undelivered`](crate::Stats::handle_undelivered)), never
+/// a panic. Once the reactor is dropped, every method returns [`LoopGone`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use selectloop::{ConnId, Context, Reactor};
+///
+/// let mut reactor = Reactor::new()?;
+/// let handle = reactor.handle()?;
+/// std::thread::spawn(move || {
+///     // Runs on the loop thread, with a context.
+///     handle.run(|cx| cx.stop()).unwrap();
+/// });
+/// let mut handler = |_: &mut Context<'_>, _: ConnId, _: &[u8]| {};
+/// reactor.run(&mut handler)?; // returns once the other thread asked
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("alive", &self.shared.alive.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Handle {
+    /// Queues `bytes` for `conn`, as [`Context::send`] would.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopGone`] once the reactor is dropped.
+    pub fn send(&self, conn: ConnId, bytes: impl Into<Vec<u8>>) -> Result<(), LoopGone> {
+        self.shared.push(Command::Send(conn, bytes.into()))
+    }
+
+    /// Closes `conn` once its output is written, as [`Context::close`].
+    ///
+    /// # Errors
+    ///
+    /// [`LoopGone`] once the reactor is dropped.
+    pub fn close(&self, conn: ConnId) -> Result<(), LoopGone> {
+        self.shared.push(Command::Close(conn))
+    }
+
+    /// Makes [`Reactor::run`](crate::Reactor::run) return after the current turn.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopGone`] once the reactor is dropped.
+    pub fn stop(&self) -> Result<(), LoopGone> {
+        self.shared.push(Command::Stop)
+    }
+
+    /// Makes [`Reactor::run`](crate::Reactor::run) shut down gracefully
+    /// ([`Reactor::shutdown`](crate::Reactor::shutdown) with `grace`), then
+    /// return.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopGone`] once the reactor is dropped.
+    pub fn shutdown(&self, grace: Duration) -> Result<(), LoopGone> {
+        self.shared.push(Command::Shutdown(grace))
+    }
+
+    /// Runs `task` on the loop thread, with a [`Context`].
+    ///
+    /// # Errors
+    ///
+    /// [`LoopGone`] once the reactor is dropped.
+    pub fn run(&self, task: impl FnOnce(&mut Context<'_>) + Send + 'static) -> Result<(), LoopGone> {
+        self.shared.push(Command::Run(Box::new(task)))
+    }
+
+    /// Hands `message` to [`Handler::on_notify`](crate::Handler::on_notify)
+    /// on the loop thread: the way to reach the handler's own state.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopGone`] once the reactor is dropped.
+    pub fn notify(&self, message: impl Any + Send) -> Result<(), LoopGone> {
+        self.shared.push(Command::Notify(Box::new(message)))
+    }
+}
+
+/// The reactor behind a [`Handle`] has been dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopGone;
+
+impl fmt::Display for LoopGone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the reactor is gone")
+    }
+}
+
+impl Error for LoopGone {}

@@ -1,0 +1,148 @@
+//! The sockets a connection or listener may be: TCP or Unix domain. One enum
+//! each, so that everything above handles both alike.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+/// A connected (or connecting) stream socket.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Unix(s) => s.take_error(),
+        }
+    }
+
+    /// The peer's address; `None` for Unix sockets (their peers have paths,
+    /// usually empty ones) and for sockets no longer connected.
+    pub(crate) fn peer_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok(),
+            Stream::Unix(_) => None,
+        }
+    }
+
+    /// Whether a non-blocking connect has completed.
+    pub(crate) fn is_connected(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().is_ok(),
+            Stream::Unix(s) => s.peer_addr().is_ok(),
+        }
+    }
+
+    pub(crate) fn set_nodelay(&self) {
+        if let Stream::Tcp(s) = self {
+            // Only latency is at stake: a failure is not worth dropping the client.
+            let _ = s.set_nodelay(true);
+        }
+    }
+
+    /// A short description of the peer for log lines.
+    pub(crate) fn peer_name(&self) -> String {
+        match self {
+            Stream::Tcp(s) => match s.peer_addr() {
+                Ok(addr) => addr.to_string(),
+                Err(_) => String::from("peer unknown"),
+            },
+            Stream::Unix(_) => String::from("unix peer"),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+/// A listening socket. A Unix one removes its socket file when dropped, so
+/// a shutdown leaves no stale path behind.
+pub(crate) enum ListenSocket {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl ListenSocket {
+    pub(crate) fn accept(&self) -> io::Result<Stream> {
+        match self {
+            ListenSocket::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
+            ListenSocket::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match self {
+            ListenSocket::Tcp(_) => None,
+            ListenSocket::Unix(_, path) => Some(path),
+        }
+    }
+}
+
+impl AsRawFd for ListenSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            ListenSocket::Tcp(l) => l.as_raw_fd(),
+            ListenSocket::Unix(l, _) => l.as_raw_fd(),
+        }
+    }
+}
+
+impl Drop for ListenSocket {
+    fn drop(&mut self) {
+        if let ListenSocket::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl fmt::Debug for ListenSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenSocket::Tcp(l) => write!(f, "tcp {:?}", l.local_addr().ok()),
+            ListenSocket::Unix(_, path) => write!(f, "unix {}", path.display()),
+        }
+    }
+}

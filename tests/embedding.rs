@@ -1,0 +1,228 @@
+//! Outbound connections, Unix sockets, the embedder's own sources, and the
+//! reactor nested in a foreign loop.
+
+mod util;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::time::{Duration, Instant};
+
+use selectloop::codec::Lines;
+use selectloop::{CloseReason, Config, ConnId, Context, Handler, Interest, Origin, Reactor};
+use util::PATIENCE;
+
+/// Records connects and closes of outbound connections; echoes lines.
+#[derive(Default)]
+struct Dialer {
+    connected: Vec<(ConnId, Option<Origin>)>,
+    closed: Vec<(ConnId, String, Option<io::ErrorKind>)>,
+    lines: Vec<Vec<u8>>,
+}
+
+impl Handler for Dialer {
+    fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+        self.connected.push((conn, cx.origin(conn)));
+    }
+    fn on_message(&mut self, _cx: &mut Context<'_>, _conn: ConnId, msg: &[u8]) {
+        self.lines.push(msg.to_vec());
+    }
+    fn on_close(&mut self, _cx: &mut Context<'_>, conn: ConnId, reason: &CloseReason) {
+        let kind = match reason {
+            CloseReason::ConnectFailed(e) => Some(e.kind()),
+            _ => None,
+        };
+        self.closed.push((conn, reason.to_string(), kind));
+    }
+}
+
+fn turn_until(reactor: &mut Reactor, handler: &mut Dialer, done: impl Fn(&Dialer) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done(handler) {
+        assert!(Instant::now() < deadline, "condition not reached");
+        reactor
+            .run_once(handler, Some(Duration::from_millis(10)))
+            .unwrap();
+    }
+}
+
+#[test]
+fn outbound_connect_succeeds_and_is_told_apart_from_accepted_ones() {
+    util::init_logger();
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut reactor = Reactor::with_config(Config::new().codec(Lines::new(64))).unwrap();
+    let mut handler = Dialer::default();
+    let conn = reactor.connect(upstream.local_addr().unwrap()).unwrap();
+    // Queued before the connect completes: sent once it does.
+    reactor.context().send(conn, b"early\n").unwrap();
+    let (mut peer, _) = upstream.accept().unwrap();
+    turn_until(&mut reactor, &mut handler, |h| !h.connected.is_empty());
+    assert_eq!(handler.connected, [(conn, Some(Origin::Outbound))]);
+    peer.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut early = [0u8; 6];
+    peer.read_exact(&mut early).unwrap();
+    assert_eq!(&early, b"early\n");
+    peer.write_all(b"from upstream\n").unwrap();
+    turn_until(&mut reactor, &mut handler, |h| !h.lines.is_empty());
+    assert_eq!(handler.lines, [b"from upstream".to_vec()]);
+    assert_eq!(reactor.stats().connects, 1);
+}
+
+#[test]
+fn outbound_connect_to_a_closed_port_is_refused() {
+    util::init_logger();
+    let addr: SocketAddr = {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    }; // nobody listens there any more
+    let mut reactor = Reactor::new().unwrap();
+    let mut handler = Dialer::default();
+    let conn = match reactor.connect(addr) {
+        Ok(conn) => conn,
+        // Some kernels refuse a loopback connect on the spot.
+        Err(e) => {
+            assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+            return;
+        }
+    };
+    turn_until(&mut reactor, &mut handler, |h| !h.closed.is_empty());
+    assert_eq!(handler.closed[0].0, conn);
+    assert_eq!(handler.closed[0].2, Some(io::ErrorKind::ConnectionRefused));
+    assert!(handler.connected.is_empty());
+    assert_eq!(reactor.stats().connect_failures, 1);
+}
+
+#[test]
+fn outbound_connect_times_out_against_a_listener_that_never_accepts() {
+    util::init_logger();
+    // A loopback listener with the smallest backlog, filled and never
+    // accepted: further handshakes are not completed.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        let filler = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        filler.set_nonblocking(true).unwrap();
+        let _ = filler.connect(&addr.into());
+        fillers.push(filler);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let timeout = Duration::from_millis(300);
+    let mut reactor = Reactor::with_config(Config::new().connect_timeout(timeout)).unwrap();
+    let mut handler = Dialer::default();
+    let started = Instant::now();
+    let conn = reactor.connect(addr).unwrap();
+    turn_until(&mut reactor, &mut handler, |h| !h.closed.is_empty());
+    let took = started.elapsed();
+    assert_eq!(handler.closed[0].0, conn);
+    assert_eq!(handler.closed[0].2, Some(io::ErrorKind::TimedOut), "{:?}", handler.closed);
+    assert!(took >= timeout, "timed out after {took:?}");
+    drop(socket);
+}
+
+#[test]
+fn unix_socket_echo_and_the_path_is_removed_at_shutdown() {
+    util::init_logger();
+    let dir = std::env::temp_dir().join(format!("selectloop-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("echo.sock");
+    let mut reactor = Reactor::with_config(Config::new().codec(Lines::new(64))).unwrap();
+    let listener = reactor.listen_unix(&path).unwrap();
+    assert_eq!(reactor.local_path(listener), Some(path.as_path()));
+    assert!(path.exists());
+    let mut client = StdUnixStream::connect(&path).unwrap();
+    client.set_read_timeout(Some(PATIENCE)).unwrap();
+    client.write_all(b"over a path\n").unwrap();
+    let mut echo = |cx: &mut Context<'_>, conn: ConnId, msg: &[u8]| {
+        cx.send_frame(conn, msg).unwrap();
+    };
+    let mut got = [0u8; 12];
+    let deadline = Instant::now() + PATIENCE;
+    client.set_nonblocking(true).unwrap();
+    let mut read = 0;
+    while read < got.len() {
+        assert!(Instant::now() < deadline);
+        reactor
+            .run_once(&mut echo, Some(Duration::from_millis(10)))
+            .unwrap();
+        if let Ok(n) = client.read(&mut got[read..]) {
+            read += n;
+        }
+    }
+    assert_eq!(&got, b"over a path\n");
+    // A Unix connection has no IP peer address.
+    reactor.shutdown(&mut echo, Duration::from_secs(1)).unwrap();
+    assert!(!path.exists(), "the socket file was left behind");
+    let _ = std::fs::remove_dir(&dir);
+}
+
+#[test]
+fn reactor_driven_from_a_foreign_mio_loop_through_its_descriptor() {
+    util::init_logger();
+    let mut reactor = Reactor::with_config(Config::new().codec(Lines::new(64))).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let mut outer = mio::Poll::new().unwrap();
+    let fd = reactor.as_raw_fd();
+    assert!(fd >= 0);
+    outer
+        .registry()
+        .register(&mut mio::unix::SourceFd(&fd), mio::Token(7), mio::Interest::READABLE)
+        .unwrap();
+    let mut events = mio::Events::with_capacity(8);
+    let mut client = util::connect(addr);
+    client.write_all(b"nested\n").unwrap();
+    let mut echo = |cx: &mut Context<'_>, conn: ConnId, msg: &[u8]| {
+        cx.send_frame(conn, msg).unwrap();
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while reactor.stats().messages < 1 {
+        assert!(Instant::now() < deadline, "the outer loop never saw the reactor ready");
+        outer
+            .poll(&mut events, Some(Duration::from_millis(100)))
+            .unwrap();
+        for event in &events {
+            assert_eq!(event.token(), mio::Token(7));
+            reactor.run_once(&mut echo, Some(Duration::ZERO)).unwrap();
+        }
+    }
+    assert_eq!(util::read_n(&mut client, 7), b"nested\n");
+}
+
+#[test]
+fn a_registered_udp_socket_gets_its_datagrams_through_its_callback() {
+    util::init_logger();
+    let mut reactor = Reactor::new().unwrap();
+    let socket = mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    let received = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = received.clone();
+    let source = reactor
+        .register_source_with(socket, Interest::READABLE, move |socket, _cx, _event| {
+            let mut buf = [0u8; 64];
+            while let Ok((n, _)) = socket.recv_from(&mut buf) {
+                sink.borrow_mut().push(buf[..n].to_vec());
+            }
+        })
+        .unwrap();
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..5u8 {
+        sender.send_to(&[b'd', b'0' + i], addr).unwrap();
+    }
+    let mut nothing = |_: &mut Context<'_>, _: ConnId, _: &[u8]| {};
+    let deadline = Instant::now() + PATIENCE;
+    while received.borrow().len() < 5 {
+        assert!(Instant::now() < deadline);
+        reactor
+            .run_once(&mut nothing, Some(Duration::from_millis(10)))
+            .unwrap();
+    }
+    assert_eq!(received.borrow()[4], b"d4");
+    reactor.deregister_source(source).unwrap();
+    assert!(reactor.deregister_source(source).is_err());
+}
