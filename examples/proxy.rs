@@ -50,7 +50,9 @@ impl Handler for Proxy {
     }
 
     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, bytes: &[u8]) {
-        let Some(&other) = self.peer.get(&conn) else { return };
+        let Some(&other) = self.peer.get(&conn) else {
+            return;
+        };
         if cx.send(other, bytes).is_err() {
             cx.close_now(conn);
             return;
@@ -89,8 +91,12 @@ fn main() -> io::Result<()> {
             other => return Err(common::invalid(other.unexpected())),
         }
     }
-    let upstream = upstream
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "--upstream HOST:PORT is required"))?;
+    let upstream = upstream.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--upstream HOST:PORT is required",
+        )
+    })?;
     let config = Config::new()
         .codec(Chunks::new(64 * 1024))
         .output_watermarks(64 * 1024, HIGH);

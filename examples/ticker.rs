@@ -72,7 +72,9 @@ fn main() -> io::Result<()> {
             other => return Err(common::invalid(other.unexpected())),
         }
     }
-    let config = Config::new().codec(Lines::new(1024)).max_output(1024 * 1024);
+    let config = Config::new()
+        .codec(Lines::new(1024))
+        .max_output(1024 * 1024);
     let mut reactor = Reactor::with_config(config)?;
     let listener = reactor.listen(addr)?;
     common::announce(&reactor, listener)?;

@@ -20,13 +20,13 @@ use crate::buffer::BufferPool;
 use crate::codec::FrameError;
 use crate::config::Config;
 use crate::conn::{Conn, Farewell, FlushEnd, QueueLimits, ReadEnd, State, OUTBOUND};
-use crate::handle::{Command, Handle, Shared};
+use crate::handle::{Command, Handle, JobDelivery, Shared};
 use crate::handler::{CloseReason, Closed, Context, Handler, Origin, SendError};
 use crate::limits::{self, Limit, LimitLog};
 use crate::pool::{JobRejected, WorkerPool};
 use crate::stats::Stats;
-use crate::timer::Timers;
 use crate::stream::{ListenSocket, Stream};
+use crate::timer::Timers;
 use crate::token::{self, ConnId, ListenerId, SourceId, TokenKind};
 
 /// Everything but the handler and the event batch: what a [`Context`] reaches.
@@ -133,8 +133,6 @@ struct Remote {
     shared: Arc<Shared>,
     receiver: mpsc::Receiver<Command>,
 }
-
-type JobDelivery = Box<dyn FnOnce(&mut Context<'_>, ConnId) + Send>;
 
 #[derive(Default)]
 struct OrderedResults {
@@ -1024,8 +1022,8 @@ impl Core {
     pub(crate) fn send(&mut self, id: ConnId, parts: &[&[u8]]) -> Result<(), Closed> {
         let max_output = self.config.max_output;
         // Bytes for a connection still connecting wait for it to open.
-        let Some(conn) = live_conn(&mut self.conns, id)
-            .filter(|c| c.is_open() || c.state == State::Connecting)
+        let Some(conn) =
+            live_conn(&mut self.conns, id).filter(|c| c.is_open() || c.state == State::Connecting)
         else {
             return Err(Closed(id));
         };
@@ -1298,10 +1296,7 @@ impl Core {
         if !self.is_open(conn) {
             return Err(JobRejected::Closed);
         }
-        let shared = self
-            .handle()
-            .map_err(|_| JobRejected::NoWorkers)?
-            .shared;
+        let shared = self.handle().map_err(|_| JobRejected::NoWorkers)?.shared;
         if self.workers.is_none() {
             let pool = WorkerPool::start(self.config.workers, self.config.job_queue)
                 .map_err(|_| JobRejected::NoWorkers)?;
@@ -1359,7 +1354,9 @@ impl Core {
 
     fn adopt_outbound(&mut self, stream: Stream) -> io::Result<ConnId> {
         if self.open_connections >= self.max_connections.min(token::MAX_SLOTS) {
-            return Err(io::Error::other("connection cap (Config::max_connections) reached"));
+            return Err(io::Error::other(
+                "connection cap (Config::max_connections) reached",
+            ));
         }
         let id = self.insert_conn(stream, OUTBOUND, State::Connecting)?;
         let deadline = Instant::now() + self.config.connect_timeout;
@@ -1456,7 +1453,12 @@ impl Core {
         true
     }
 
-    fn on_source<H: Handler + ?Sized>(&mut self, handler: &mut H, source: SourceId, event: Readiness) {
+    fn on_source<H: Handler + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        source: SourceId,
+        event: Readiness,
+    ) {
         let Some(entry) = self.sources.get_mut(source.0) else {
             return;
         };
@@ -1469,7 +1471,9 @@ impl Core {
                 }
             }
             None => {
-                self.call_hook(handler, "on_source", |h, cx| h.on_source(cx, source, &event));
+                self.call_hook(handler, "on_source", |h, cx| {
+                    h.on_source(cx, source, &event)
+                });
             }
         }
         self.run_close_hooks(handler);

@@ -21,6 +21,9 @@ use crate::token::ConnId;
 /// A closure run on the loop thread.
 pub(crate) type LoopTask = Box<dyn FnOnce(&mut Context<'_>) + Send>;
 
+/// A finished job's result, waiting to be handed over on the loop thread.
+pub(crate) type JobDelivery = Box<dyn FnOnce(&mut Context<'_>, ConnId) + Send>;
+
 /// What another thread can ask of the loop.
 pub(crate) enum Command {
     Send(ConnId, Vec<u8>),
@@ -34,7 +37,7 @@ pub(crate) enum Command {
         conn: ConnId,
         /// Position in the connection's ordered results, if it asked for order.
         order: Option<u64>,
-        deliver: Box<dyn FnOnce(&mut Context<'_>, ConnId) + Send>,
+        deliver: JobDelivery,
     },
 }
 
@@ -176,7 +179,10 @@ impl Handle {
     /// # Errors
     ///
     /// [`LoopGone`] once the reactor is dropped.
-    pub fn run(&self, task: impl FnOnce(&mut Context<'_>) + Send + 'static) -> Result<(), LoopGone> {
+    pub fn run(
+        &self,
+        task: impl FnOnce(&mut Context<'_>) + Send + 'static,
+    ) -> Result<(), LoopGone> {
         self.shared.push(Command::Run(Box::new(task)))
     }
 

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use crate::backend::Readiness;
 use crate::codec::FrameError;
 use crate::core::Core;
-use crate::stats::Stats;
-use crate::timer::TimerId;
 use crate::handle::Handle;
 use crate::pool::JobRejected;
+use crate::stats::Stats;
+use crate::timer::TimerId;
 use crate::token::{ConnId, ListenerId, SourceId};
 
 /// What a server does when the loop has news for it.

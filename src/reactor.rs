@@ -5,8 +5,8 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
-use std::path::Path;
 use std::os::unix::io::{AsRawFd, RawFd};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, UnixListener};
@@ -17,11 +17,11 @@ use crate::backend::{Backend, MioBackend, Readiness};
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::core::{Core, Listener};
-use crate::stream::ListenSocket;
+use crate::handle::Handle;
 use crate::handler::{CloseReason, Context, Handler};
 use crate::stats::Stats;
+use crate::stream::ListenSocket;
 use crate::timer::TimerId;
-use crate::handle::Handle;
 use crate::token::{self, ListenerId, SourceId};
 
 /// A single-threaded event loop serving TCP connections.

@@ -106,7 +106,8 @@ fn outbound_connect_times_out_against_a_listener_that_never_accepts() {
     let addr = socket.local_addr().unwrap().as_socket().unwrap();
     let mut fillers = Vec::new();
     for _ in 0..8 {
-        let filler = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let filler =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         filler.set_nonblocking(true).unwrap();
         let _ = filler.connect(&addr.into());
         fillers.push(filler);
@@ -120,7 +121,12 @@ fn outbound_connect_times_out_against_a_listener_that_never_accepts() {
     turn_until(&mut reactor, &mut handler, |h| !h.closed.is_empty());
     let took = started.elapsed();
     assert_eq!(handler.closed[0].0, conn);
-    assert_eq!(handler.closed[0].2, Some(io::ErrorKind::TimedOut), "{:?}", handler.closed);
+    assert_eq!(
+        handler.closed[0].2,
+        Some(io::ErrorKind::TimedOut),
+        "{:?}",
+        handler.closed
+    );
     assert!(took >= timeout, "timed out after {took:?}");
     drop(socket);
 }
@@ -172,7 +178,11 @@ fn reactor_driven_from_a_foreign_mio_loop_through_its_descriptor() {
     assert!(fd >= 0);
     outer
         .registry()
-        .register(&mut mio::unix::SourceFd(&fd), mio::Token(7), mio::Interest::READABLE)
+        .register(
+            &mut mio::unix::SourceFd(&fd),
+            mio::Token(7),
+            mio::Interest::READABLE,
+        )
         .unwrap();
     let mut events = mio::Events::with_capacity(8);
     let mut client = util::connect(addr);
@@ -182,7 +192,10 @@ fn reactor_driven_from_a_foreign_mio_loop_through_its_descriptor() {
     };
     let deadline = Instant::now() + PATIENCE;
     while reactor.stats().messages < 1 {
-        assert!(Instant::now() < deadline, "the outer loop never saw the reactor ready");
+        assert!(
+            Instant::now() < deadline,
+            "the outer loop never saw the reactor ready"
+        );
         outer
             .poll(&mut events, Some(Duration::from_millis(100)))
             .unwrap();

@@ -13,14 +13,20 @@ use selectloop::codec::Lines;
 use selectloop::{Config, ConnId, Context, Handle, Handler, LoopGone, Reactor, Stats};
 use util::{connect, write_all, PATIENCE};
 
-/// Reports each new connection's id to the test, then serves nothing.
-struct Registrar(mpsc::Sender<ConnId>);
+/// Reports each new connection's id to the test (and, if asked, each
+/// close), then serves nothing.
+struct Registrar(mpsc::Sender<ConnId>, Option<mpsc::Sender<ConnId>>);
 
 impl Handler for Registrar {
     fn on_connect(&mut self, _cx: &mut Context<'_>, conn: ConnId) {
         self.0.send(conn).unwrap();
     }
     fn on_message(&mut self, _cx: &mut Context<'_>, _conn: ConnId, _msg: &[u8]) {}
+    fn on_close(&mut self, _cx: &mut Context<'_>, conn: ConnId, _reason: &selectloop::CloseReason) {
+        if let Some(closes) = &self.1 {
+            closes.send(conn).unwrap();
+        }
+    }
 }
 
 /// A reactor on its own thread, with its handle; the thread returns the
@@ -35,8 +41,11 @@ fn spawn<H: Handler + Send + 'static>(
         let mut handler = handler;
         let mut reactor = Reactor::with_config(config).unwrap();
         let listener = reactor.listen("127.0.0.1:0").unwrap();
-        tx.send((reactor.local_addr(listener).unwrap(), reactor.handle().unwrap()))
-            .unwrap();
+        tx.send((
+            reactor.local_addr(listener).unwrap(),
+            reactor.handle().unwrap(),
+        ))
+        .unwrap();
         reactor.run(&mut handler).unwrap();
         reactor.stats()
     });
@@ -49,7 +58,8 @@ fn eight_threads_send_80_000_messages_through_the_handle_in_order() {
     const THREADS: usize = 8;
     const SENDS: usize = 10_000;
     let (ids_tx, ids_rx) = mpsc::channel();
-    let (addr, handle, looper) = spawn(Config::new().codec(Lines::new(64)), Registrar(ids_tx));
+    let (addr, handle, looper) =
+        spawn(Config::new().codec(Lines::new(64)), Registrar(ids_tx, None));
     let mut clients: Vec<TcpStream> = (0..THREADS).map(|_| connect(addr)).collect();
     let ids: Vec<ConnId> = (0..THREADS)
         .map(|_| ids_rx.recv_timeout(PATIENCE).unwrap())
@@ -104,7 +114,10 @@ fn eight_threads_send_80_000_messages_through_the_handle_in_order() {
     let stats = looper.join().unwrap();
     let commands = (THREADS * SENDS + THREADS + 1) as u64;
     assert_eq!(stats.handle_commands, commands);
-    eprintln!("{} commands, {} wake-ups", stats.handle_commands, stats.handle_wakeups);
+    eprintln!(
+        "{} commands, {} wake-ups",
+        stats.handle_commands, stats.handle_wakeups
+    );
     assert!(
         stats.handle_wakeups * 4 < stats.handle_commands,
         "{} wake-ups for {} commands",
@@ -118,12 +131,13 @@ fn eight_threads_send_80_000_messages_through_the_handle_in_order() {
 #[test]
 fn commands_for_closed_connections_are_counted_not_fatal() {
     let (ids_tx, ids_rx) = mpsc::channel();
-    let (addr, handle, looper) = spawn(Config::new(), Registrar(ids_tx));
+    let (closes_tx, closes_rx) = mpsc::channel();
+    let (addr, handle, looper) = spawn(Config::new(), Registrar(ids_tx, Some(closes_tx)));
     let client = connect(addr);
     let id = ids_rx.recv_timeout(PATIENCE).unwrap();
     drop(client);
-    // Give the loop time to see the close, then aim at the dead connection.
-    thread::sleep(Duration::from_millis(100));
+    // Once the loop has seen the close, aim at the dead connection.
+    assert_eq!(closes_rx.recv_timeout(PATIENCE).unwrap(), id);
     handle.send(id, "anyone?").unwrap();
     handle.close(id).unwrap();
     handle.run(|cx| cx.stop()).unwrap();
@@ -134,7 +148,7 @@ fn commands_for_closed_connections_are_counted_not_fatal() {
 #[test]
 fn graceful_shutdown_through_the_handle() {
     let (ids_tx, ids_rx) = mpsc::channel();
-    let (addr, handle, looper) = spawn(Config::new(), Registrar(ids_tx));
+    let (addr, handle, looper) = spawn(Config::new(), Registrar(ids_tx, None));
     let mut client = connect(addr);
     let id = ids_rx.recv_timeout(PATIENCE).unwrap();
     handle.send(id, "bye\n").unwrap();
@@ -198,7 +212,10 @@ fn a_thousand_jobs_from_100_connections_come_back_in_order_to_the_right_connecti
                 }
                 write_all(&mut client, &sent);
                 let got = util::read_n(&mut client, expected.len());
-                assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected));
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&expected)
+                );
             })
         })
         .collect();

@@ -30,7 +30,10 @@ fn decode(c: &mut Criterion) {
     for size in [64usize, 4096] {
         let codecs = [
             ("lines", Codec::from(Lines::new(64 * 1024))),
-            ("length_prefixed", Codec::from(LengthPrefixed::new(64 * 1024))),
+            (
+                "length_prefixed",
+                Codec::from(LengthPrefixed::new(64 * 1024)),
+            ),
         ];
         for (name, codec) in codecs {
             let wire = wire(&codec, size);

@@ -177,8 +177,11 @@ fn drive(options: &Options, count: usize, ready: &Barrier) -> io::Result<Tally> 
     let mut clients = Vec::with_capacity(count);
     for i in 0..count {
         let mut stream = open(options)?;
-        poll.registry()
-            .register(&mut stream, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+        poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         clients.push(Client {
             stream,
             next_seq: 0,
@@ -267,7 +270,10 @@ fn drive(options: &Options, count: usize, ready: &Barrier) -> io::Result<Tally> 
             flush(client)?;
         }
         if tally.errors > 0 {
-            eprintln!("loadgen: {} reply bytes differed from what was sent", tally.errors);
+            eprintln!(
+                "loadgen: {} reply bytes differed from what was sent",
+                tally.errors
+            );
             break;
         }
     }

@@ -45,7 +45,13 @@ fn main() -> io::Result<()> {
                             next += 1;
                             poll.registry()
                                 .register(&mut stream, token, Interest::READABLE)?;
-                            conns.insert(token.0, Conn { stream, pending: Vec::new() });
+                            conns.insert(
+                                token.0,
+                                Conn {
+                                    stream,
+                                    pending: Vec::new(),
+                                },
+                            );
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => return Err(e),

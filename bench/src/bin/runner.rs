@@ -186,7 +186,10 @@ fn main() -> io::Result<()> {
             }
             match count_syscalls(server, &loadgen, point, &settings) {
                 Ok(per_msg) => {
-                    eprintln!("{:>22} p={pipeline:<2}: {per_msg:.3} syscalls/msg", server.name);
+                    eprintln!(
+                        "{:>22} p={pipeline:<2}: {per_msg:.3} syscalls/msg",
+                        server.name
+                    );
                     syscalls.insert((pipeline, server.name), per_msg);
                 }
                 Err(e) => eprintln!("{} syscalls: {e}", server.name),
@@ -219,21 +222,36 @@ fn main() -> io::Result<()> {
         "messages/s, pipeline 1, 64 B",
         "connections",
         "messages per second",
-        &series(&names, &results, |p| p.pipeline == 1 && p.size == 64, |r| r.msgs_per_s),
+        &series(
+            &names,
+            &results,
+            |p| p.pipeline == 1 && p.size == 64,
+            |r| r.msgs_per_s,
+        ),
     )?;
     plot_lines(
         &out_dir.join("throughput-pipelined.svg"),
         "messages/s, pipeline 16, 64 B",
         "connections",
         "messages per second",
-        &series(&names, &results, |p| p.pipeline == 16 && p.size == 64, |r| r.msgs_per_s),
+        &series(
+            &names,
+            &results,
+            |p| p.pipeline == 16 && p.size == 64,
+            |r| r.msgs_per_s,
+        ),
     )?;
     plot_lines(
         &out_dir.join("p99.svg"),
         "p99 latency, pipeline 1, 64 B",
         "connections",
         "p99 latency (µs)",
-        &series(&names, &results, |p| p.pipeline == 1 && p.size == 64, |r| r.p99_us),
+        &series(
+            &names,
+            &results,
+            |p| p.pipeline == 1 && p.size == 64,
+            |r| r.p99_us,
+        ),
     )?;
     let memory_series: Vec<(&'static str, Vec<(f64, f64)>)> = names
         .iter()
@@ -267,7 +285,10 @@ impl Server {
     /// Starts the server pinned to CPU 0; returns it and its address.
     fn start(&self) -> io::Result<(Child, SocketAddr)> {
         let mut command = Command::new("taskset");
-        command.args(["-c", "0"]).arg(&self.program).args(&self.args);
+        command
+            .args(["-c", "0"])
+            .arg(&self.program)
+            .args(&self.args);
         let fixed_port = match self.port_arg {
             PortArg::Announces => {
                 command.args(["--addr", "127.0.0.1:0"]);
@@ -284,7 +305,10 @@ impl Server {
         let mut child = command.stderr(Stdio::null()).spawn()?;
         let addr = match fixed_port {
             None => {
-                let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
+                let stdout = child
+                    .stdout
+                    .take()
+                    .ok_or_else(|| io::Error::other("no stdout"))?;
                 let mut line = String::new();
                 BufReader::new(stdout).read_line(&mut line)?;
                 line.trim()
@@ -342,13 +366,21 @@ fn servers(root: &Path) -> io::Result<Vec<Server>> {
             release.join("tokio_echo"),
             &["--threads", "1"],
         ),
-        announce("tokio 2 workers", release.join("tokio_echo"), &["--threads", "2"]),
+        announce(
+            "tokio 2 workers",
+            release.join("tokio_echo"),
+            &["--threads", "2"],
+        ),
         announce("thread per connection", release.join("thread_echo"), &[]),
         Server {
             greeting: 17,
             prefix: "response: ",
             only_ping_pong_64: true,
-            ..announce("selectloop select_server", examples.join("select_server"), &[])
+            ..announce(
+                "selectloop select_server",
+                examples.join("select_server"),
+                &[],
+            )
         },
     ];
     for server in &servers {
@@ -437,7 +469,9 @@ fn parse_loadgen(stdout: &str) -> io::Result<Run> {
         .ok_or_else(|| io::Error::other("no result line from the load generator"))?;
     let mut run = Run::default();
     for field in line.split_whitespace() {
-        let Some((key, value)) = field.split_once('=') else { continue };
+        let Some((key, value)) = field.split_once('=') else {
+            continue;
+        };
         let value: f64 = value.parse().unwrap_or(0.0);
         match key {
             "msgs_per_s" => run.msgs_per_s = value,
@@ -464,7 +498,15 @@ fn count_syscalls(
     let pid = child.id();
     let perf_out = std::env::temp_dir().join(format!("selectloop-perf-{pid}.txt"));
     let mut perf = Command::new("perf")
-        .args(["stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", &pid.to_string(), "-o"])
+        .args([
+            "stat",
+            "-x,",
+            "-e",
+            "raw_syscalls:sys_enter",
+            "-p",
+            &pid.to_string(),
+            "-o",
+        ])
         .arg(&perf_out)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -711,11 +753,18 @@ fn tables(
         "Ratios (×) are to raw mio at the same point, from the same run.\n"
     );
 
-    let _ = writeln!(md, "### System calls per message (50 connections, 64 B; perf `raw_syscalls:sys_enter`)\n");
+    let _ = writeln!(
+        md,
+        "### System calls per message (50 connections, 64 B; perf `raw_syscalls:sys_enter`)\n"
+    );
     let _ = writeln!(md, "| server | pipeline 1 | pipeline 16 |\n|---|---:|---:|");
     for name in names {
-        let one = syscalls.get(&(1, *name)).map_or("–".into(), |v| format!("{v:.3}"));
-        let sixteen = syscalls.get(&(16, *name)).map_or("–".into(), |v| format!("{v:.3}"));
+        let one = syscalls
+            .get(&(1, *name))
+            .map_or("–".into(), |v| format!("{v:.3}"));
+        let sixteen = syscalls
+            .get(&(16, *name))
+            .map_or("–".into(), |v| format!("{v:.3}"));
         let _ = writeln!(md, "| {name} | {one} | {sixteen} |");
     }
     let _ = writeln!(md);
@@ -835,7 +884,10 @@ fn plot_lines(
         for (i, (name, points)) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
             chart
-                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))?
                 .label(*name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
