@@ -32,19 +32,20 @@ impl BufferPool {
         }
     }
 
-    /// A read buffer, zero-filled to its full length once, when first made:
-    /// reads go straight into it without re-initialising it every time.
+    /// A read buffer and an empty message queue. A new buffer is empty:
+    /// the connection initialises (zeroes) it as far as its reads need, once;
+    /// a pooled one comes back with what it had initialised.
     pub(crate) fn take_inbound(&mut self) -> Inbound {
         self.inbound
             .pop()
-            .unwrap_or_else(|| (vec![0; self.size], VecDeque::new()))
+            .unwrap_or_else(|| (Vec::with_capacity(1024), VecDeque::new()))
     }
 
     /// Takes back a read buffer and its (emptied) message queue. Empty
     /// placeholders are ignored, so callers need not check what they hold.
     pub(crate) fn give_inbound(&mut self, buf: Vec<u8>, mut frames: VecDeque<QueuedFrame>) {
         // A buffer grown for one huge message is not worth keeping.
-        if self.inbound.len() < self.keep && buf.len() <= 4 * self.size && !buf.is_empty() {
+        if self.inbound.len() < self.keep && buf.len() <= 4 * self.size && buf.capacity() > 0 {
             frames.clear();
             self.inbound.push((buf, frames));
         }
@@ -64,9 +65,5 @@ impl BufferPool {
             buf.clear();
             self.outbound.push(buf);
         }
-    }
-
-    pub(crate) fn size(&self) -> usize {
-        self.size
     }
 }

@@ -53,7 +53,7 @@ impl Default for Config {
             read_budget: 64 * 1024,
             accept_budget: 256,
             read_buffer_size: 16 * 1024,
-            pooled_buffers: 256,
+            pooled_buffers: 1024,
             nodelay: true,
             events_capacity: 1024,
             max_connections: 10_000,
@@ -114,16 +114,24 @@ impl Config {
         self
     }
 
-    /// Size of the buffer a connection borrows when bytes arrive. Default
-    /// 16 KiB. Buffers are taken from a pool when needed and returned when
-    /// drained, so an idle connection holds none.
+    /// The working size of a connection's buffers. Default 16 KiB. A write
+    /// buffer starts at this capacity; a read buffer starts small and grows
+    /// (doubling) as reads fill it; the pool keeps buffers up to four times
+    /// this size. Buffers are taken from the pool when bytes arrive or an
+    /// answer is queued, and returned when drained, so an idle connection
+    /// holds none.
     pub fn read_buffer_size(mut self, bytes: usize) -> Config {
         self.read_buffer_size = bytes.max(64);
         self
     }
 
-    /// Drained buffers kept for reuse. Default 256; beyond it they are freed.
-    /// Reuse is what keeps the steady path free of allocations.
+    /// Drained buffers kept for reuse, of each kind (read and write).
+    /// Default 1024, one per event a poll returns by default: in a busy
+    /// turn every ready connection holds a buffer until its messages are
+    /// handled, and a pool smaller than that would allocate and free the
+    /// difference every turn. Beyond it buffers are freed; buffers grown
+    /// past four times [`read_buffer_size`](Config::read_buffer_size) are
+    /// never kept.
     pub fn pooled_buffers(mut self, buffers: usize) -> Config {
         self.pooled_buffers = buffers;
         self

@@ -79,7 +79,8 @@ pub(crate) struct Conn {
     /// The listener that accepted it, or [`OUTBOUND`] for `connect`.
     pub(crate) origin: u32,
     pub(crate) state: State,
-    /// Read buffer, initialised over its whole length; `[..filled]` holds data.
+    /// Read buffer; its length is the part initialised (reads go there
+    /// without zeroing it again), `[..filled]` holds data.
     inbuf: Vec<u8>,
     filled: usize,
     /// Bytes at the front of `inbuf` already cut into `frames`.
@@ -118,6 +119,9 @@ pub(crate) struct Conn {
     /// drains below the low one.
     pub(crate) above_high: bool,
 }
+
+/// The least free space a read is given; a buffer with less is grown.
+const MIN_READ: usize = 1024;
 
 /// [`Conn::origin`] of a connection the reactor opened itself.
 pub(crate) const OUTBOUND: u32 = u32::MAX;
@@ -226,22 +230,17 @@ impl Conn {
 
     /// Ensures free space at the end of `inbuf` and says how much to read.
     fn make_room(&mut self, codec: &Codec, budget_left: usize, pool: &mut BufferPool) -> usize {
-        if self.inbuf.is_empty() {
+        if self.inbuf.capacity() == 0 {
             (self.inbuf, self.frames) = pool.take_inbound();
         }
-        // For chunks, a read smaller than the maximum is still a chunk: no
-        // need to grow a pooled buffer to the maximum (and lose it to the
-        // pool's size cap, which would cost an allocation per message).
-        let min_room = match codec.read_limit() {
-            Some(limit) => limit.min(pool.size() / 2),
-            None => pool.size() / 2,
-        }
-        .max(1);
-        if self.inbuf.len() - self.filled < min_room {
-            // Grow rather than compact: the frames before `framed` are still
-            // waiting for the handler. Frames are bounded by the codec
-            // maximum, and the read budget bounds the rest.
-            let grow = pool.size().max(min_room);
+        if self.inbuf.len() - self.filled < MIN_READ {
+            // Initialise more of the buffer, doubling what is there: a fresh
+            // buffer costs the zeroing of 1 KiB, not of its whole capacity,
+            // and one that carried a big stream keeps its size in the pool.
+            // Grow rather than compact: the frames before `framed` still wait
+            // for the handler. The codec maximum bounds a partial frame, and
+            // the read budget and inbound limits bound the rest.
+            let grow = self.inbuf.len().max(MIN_READ);
             self.inbuf.resize(self.inbuf.len() + grow, 0);
         }
         let mut want = (self.inbuf.len() - self.filled).min(budget_left.max(1));
