@@ -51,12 +51,12 @@ impl BufferPool {
         }
     }
 
-    /// A write buffer. New ones start at the read buffer's size, so that the
-    /// usual answer fits without the ring growing (and reallocating) later.
+    /// A write buffer. New ones start at 1 KiB, enough for the usual
+    /// answer; a bigger one grows the ring, and keeps its size in the pool.
     pub(crate) fn take_outbound(&mut self) -> VecDeque<u8> {
         self.outbound
             .pop()
-            .unwrap_or_else(|| VecDeque::with_capacity(self.size))
+            .unwrap_or_else(|| VecDeque::with_capacity(1024))
     }
 
     pub(crate) fn give_outbound(&mut self, mut buf: VecDeque<u8>) {

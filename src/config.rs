@@ -114,10 +114,9 @@ impl Config {
         self
     }
 
-    /// The working size of a connection's buffers. Default 16 KiB. A write
-    /// buffer starts at this capacity; a read buffer starts small and grows
-    /// (doubling) as reads fill it; the pool keeps buffers up to four times
-    /// this size. Buffers are taken from the pool when bytes arrive or an
+    /// The working size of a connection's buffers. Default 16 KiB. Buffers
+    /// start at 1 KiB and grow (doubling) as they fill; the pool keeps
+    /// buffers up to four times this size. Buffers are taken from the pool when bytes arrive or an
     /// answer is queued, and returned when drained, so an idle connection
     /// holds none.
     pub fn read_buffer_size(mut self, bytes: usize) -> Config {

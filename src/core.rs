@@ -143,6 +143,10 @@ struct OrderedResults {
     waiting: BTreeMap<u64, JobDelivery>,
 }
 
+/// Slots reserved when the reactor starts (at most): 65,536 connections'
+/// worth of address space, touched only as connections arrive.
+const PREALLOCATED_SLOTS: usize = 65_536;
+
 /// Commands taken from the channel per wake-up, so a flood from other
 /// threads cannot hold the loop; the rest wait for the next turn.
 const COMMANDS_PER_TURN: usize = 65_536;
@@ -177,8 +181,11 @@ impl Core {
         Core {
             backend,
             pool: BufferPool::new(config.pooled_buffers, config.read_buffer_size),
-            conns: Slab::new(),
-            generations: Vec::new(),
+            // Reserved up front for the connection cap (address space only:
+            // pages are touched as slots are used), so that growing the table
+            // never copies it and leaves the old copy's pages resident.
+            conns: Slab::with_capacity(max_connections.min(PREALLOCATED_SLOTS)),
+            generations: Vec::with_capacity(max_connections.min(PREALLOCATED_SLOTS)),
             listeners: Vec::new(),
             sources: Slab::new(),
             remote: None,

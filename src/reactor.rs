@@ -473,11 +473,13 @@ impl Reactor {
     }
 
     /// Heap bytes held by open connections: their slab slots and buffers.
-    /// An idle connection holds no buffer, only its slot.
+    /// An idle connection holds no buffer, only its slot. (The table's
+    /// unused reserve is address space the kernel has not backed with
+    /// memory, and is not counted.)
     pub fn connection_heap_bytes(&self) -> usize {
         // A slab entry is the connection plus at most a word of tag.
         let slot = std::mem::size_of::<Conn>() + std::mem::size_of::<usize>();
-        self.core.conns.capacity() * slot
+        self.core.conns.len() * slot
             + self
                 .core
                 .conns
