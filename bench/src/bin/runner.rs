@@ -231,6 +231,21 @@ fn main() -> io::Result<()> {
         }
     }
 
+    let mut extra = String::from("measure,server,param,value\n");
+    for ((pipeline, name), value) in &syscalls {
+        let _ = writeln!(
+            extra,
+            "syscalls_per_msg,{name},pipeline={pipeline},{value:.4}"
+        );
+    }
+    for ((count, name), value) in &memory {
+        let _ = writeln!(
+            extra,
+            "rss_bytes_per_idle_conn,{name},idle={count},{value:.0}"
+        );
+    }
+    fs::write(out_dir.join("syscalls-memory.csv"), extra)?;
+
     let names: Vec<&'static str> = servers.iter().map(|s| s.name).collect();
     let tables = tables(&names, &points, &results, &syscalls, &memory, &settings);
     write_between_markers(&root.join("docs/benchmarks.md"), &tables)?;
@@ -245,6 +260,7 @@ fn main() -> io::Result<()> {
             |p| p.pipeline == 1 && p.size == 64,
             |r| r.msgs_per_s,
         ),
+        YScale::Linear,
     )?;
     plot_lines(
         &out_dir.join("throughput-pipelined.svg"),
@@ -257,6 +273,7 @@ fn main() -> io::Result<()> {
             |p| p.pipeline == 16 && p.size == 64,
             |r| r.msgs_per_s,
         ),
+        YScale::Linear,
     )?;
     plot_lines(
         &out_dir.join("p99.svg"),
@@ -269,6 +286,7 @@ fn main() -> io::Result<()> {
             |p| p.pipeline == 1 && p.size == 64,
             |r| r.p99_us,
         ),
+        YScale::Log,
     )?;
     let memory_series: Vec<(&'static str, Vec<(f64, f64)>)> = names
         .iter()
@@ -288,6 +306,7 @@ fn main() -> io::Result<()> {
         "idle connections",
         "bytes per connection",
         &memory_series,
+        YScale::Log,
     )?;
     eprintln!("wrote docs/benchmarks/results.csv, docs/benchmarks/*.svg, docs/benchmarks.md");
     Ok(())
@@ -906,12 +925,21 @@ fn write_between_markers(path: &Path, content: &str) -> io::Result<()> {
     fs::write(path, format!("{head}{BEGIN}\n{content}{END}{tail}"))
 }
 
+/// A y axis that spans orders of magnitude (latency, memory) is drawn on a
+/// log scale, so that the small values stay readable beside the big ones.
+#[derive(Clone, Copy, PartialEq)]
+enum YScale {
+    Linear,
+    Log,
+}
+
 fn plot_lines(
     path: &Path,
     title: &str,
     x_label: &str,
     y_label: &str,
     series: &[(&'static str, Vec<(f64, f64)>)],
+    y_scale: YScale,
 ) -> io::Result<()> {
     let draw = || -> Result<(), Box<dyn std::error::Error>> {
         let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
@@ -919,35 +947,51 @@ fn plot_lines(
         let xs = series.iter().flat_map(|(_, p)| p.iter().map(|(x, _)| *x));
         let ys = series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y));
         let x_max = xs.fold(1.0f64, f64::max);
-        let y_max = ys.fold(1.0f64, f64::max) * 1.1;
-        let mut chart = ChartBuilder::on(&root)
+        let (y_min, y_max) = ys.fold((f64::MAX, 1.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
+        let x_range = (1.0f64..x_max * 1.5).log_scale();
+        let mut builder = ChartBuilder::on(&root);
+        builder
             .caption(title, ("sans-serif", 22))
             .margin(15)
             .x_label_area_size(40)
-            .y_label_area_size(80)
-            .build_cartesian_2d((1.0f64..x_max * 1.5).log_scale(), 0.0f64..y_max)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .draw()?;
-        for (i, (name, points)) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+            .y_label_area_size(80);
+        let colors: Vec<RGBAColor> = (0..series.len())
+            .map(|i| Palette99::pick(i).to_rgba())
+            .collect();
+        macro_rules! draw_on {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_desc(x_label)
+                    .y_desc(y_label)
+                    .draw()?;
+                for ((name, points), color) in series.iter().zip(&colors) {
+                    let color = *color;
+                    chart
+                        .draw_series(LineSeries::new(
+                            points.iter().copied(),
+                            color.stroke_width(2),
+                        ))?
+                        .label(*name)
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+                    chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+                }
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .position(SeriesLabelPosition::UpperLeft)
+                    .draw()?;
+            }};
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
+        match y_scale {
+            YScale::Linear => draw_on!(builder.build_cartesian_2d(x_range, 0.0f64..y_max * 1.1)?),
+            YScale::Log => {
+                let low = (y_min.max(1.0) / 2.0).max(1.0);
+                draw_on!(builder.build_cartesian_2d(x_range, (low..y_max * 2.0).log_scale())?)
+            }
+        }
         root.present()?;
         Ok(())
     };
