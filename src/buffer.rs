@@ -67,3 +67,37 @@ impl BufferPool {
         }
     }
 }
+
+/// Appends `bytes` to an output ring.
+///
+/// The copy is written as a loop over the bytes, which the compiler turns
+/// into vector moves, rather than as a `memcpy` call. glibc's `memcpy` uses
+/// `rep movsb` for copies of a few KiB, and on AMD Zen 3 and 4 that
+/// instruction runs an order of magnitude slower when source and destination
+/// sit at nearly the same offset within a 4 KiB page (glibc bug 30994).
+/// Read buffers and output rings of the same size are allocated side by
+/// side, so an answer copied from one into the other meets that case: on
+/// such a machine, echoing 4 KiB messages spent a third of the server's CPU
+/// time in that one copy (about 2.5 GB/s, against 30 to 40 GB/s for the
+/// loop).
+pub(crate) fn append_to_ring(ring: &mut VecDeque<u8>, bytes: &[u8]) {
+    ring.extend(bytes.iter().copied());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_to_ring_keeps_order_across_the_wrap() {
+        let mut ring = VecDeque::with_capacity(8);
+        append_to_ring(&mut ring, b"abcdef");
+        ring.drain(..4);
+        // Head is now past the middle: the next append wraps around.
+        append_to_ring(&mut ring, b"ghijkl");
+        append_to_ring(&mut ring, b"");
+        assert_eq!(ring.iter().copied().collect::<Vec<u8>>(), b"efghijkl");
+        let (front, back) = ring.as_slices();
+        assert_eq!([front, back].concat(), b"efghijkl");
+    }
+}

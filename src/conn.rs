@@ -336,7 +336,7 @@ impl Conn {
             self.outbuf = pool.take_outbound();
         }
         for part in parts {
-            self.outbuf.extend(part.iter());
+            crate::buffer::append_to_ring(&mut self.outbuf, part);
         }
     }
 
