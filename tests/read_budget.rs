@@ -3,14 +3,14 @@
 //! and every byte is echoed in order.
 //!
 //! The reactor is driven turn by turn on the test thread, and each burst is
-//! written whole before the next turn, so what a turn finds in the socket is
-//! known.
+//! delivered whole (the client's send queue empty) before the next turn, so
+//! what a turn finds in the socket is known.
 
 mod util;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::thread;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use selectloop::codec::Chunks;
@@ -57,7 +57,12 @@ impl Bench {
         self.client.set_nonblocking(false).unwrap();
         self.client.write_all(burst).unwrap();
         self.client.set_nonblocking(true).unwrap();
-        thread::sleep(Duration::from_millis(20));
+        // The whole burst must wait in the server's socket before the next
+        // turn reads: the client's send queue empties (every byte acked)
+        // once loopback has delivered it.
+        util::wait_until("the burst to reach the server", || {
+            (unacked_bytes(&self.client) == 0).then_some(())
+        });
         let mut echoed = Vec::with_capacity(burst.len());
         let mut buf = vec![0u8; 64 * 1024];
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -78,6 +83,21 @@ impl Bench {
         assert!(echoed == burst, "echo differs from what was sent");
         (before, self.reactor.stats())
     }
+}
+
+/// Bytes the kernel still holds in a socket's send queue, not yet
+/// acknowledged by the peer (`SIOCOUTQ`).
+fn unacked_bytes(stream: &TcpStream) -> usize {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer.
+    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    assert_eq!(
+        rc,
+        0,
+        "ioctl(SIOCOUTQ): {}",
+        std::io::Error::last_os_error()
+    );
+    queued as usize
 }
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
