@@ -12,23 +12,24 @@ use crate::conn::QueuedFrame;
 /// A read buffer and the queue of messages cut from it travel together.
 type Inbound = (Vec<u8>, VecDeque<QueuedFrame>);
 
+/// The largest buffer the pool keeps: one grown for a huge message is
+/// freed instead. 64 KiB, the default read budget: what a busy stream fills.
+const LARGEST_KEPT: usize = 64 * 1024;
+
 #[derive(Debug)]
 pub(crate) struct BufferPool {
     inbound: Vec<Inbound>,
     outbound: Vec<VecDeque<u8>>,
     /// Buffers kept per kind.
     keep: usize,
-    /// Size of a new read buffer.
-    size: usize,
 }
 
 impl BufferPool {
-    pub(crate) fn new(keep: usize, size: usize) -> BufferPool {
+    pub(crate) fn new(keep: usize) -> BufferPool {
         BufferPool {
             inbound: Vec::new(),
             outbound: Vec::new(),
             keep,
-            size,
         }
     }
 
@@ -36,16 +37,14 @@ impl BufferPool {
     /// the connection initialises (zeroes) it as far as its reads need, once;
     /// a pooled one comes back with what it had initialised.
     pub(crate) fn take_inbound(&mut self) -> Inbound {
-        self.inbound
-            .pop()
-            .unwrap_or_else(|| (Vec::with_capacity(1024), VecDeque::new()))
+        self.inbound.pop().unwrap_or_default()
     }
 
     /// Takes back a read buffer and its (emptied) message queue. Empty
     /// placeholders are ignored, so callers need not check what they hold.
     pub(crate) fn give_inbound(&mut self, buf: Vec<u8>, mut frames: VecDeque<QueuedFrame>) {
         // A buffer grown for one huge message is not worth keeping.
-        if self.inbound.len() < self.keep && buf.len() <= 4 * self.size && buf.capacity() > 0 {
+        if self.inbound.len() < self.keep && buf.len() <= LARGEST_KEPT && buf.capacity() > 0 {
             frames.clear();
             self.inbound.push((buf, frames));
         }
@@ -60,8 +59,7 @@ impl BufferPool {
     }
 
     pub(crate) fn give_outbound(&mut self, mut buf: VecDeque<u8>) {
-        if self.outbound.len() < self.keep && buf.capacity() <= 4 * self.size && buf.capacity() > 0
-        {
+        if self.outbound.len() < self.keep && buf.capacity() <= LARGEST_KEPT && buf.capacity() > 0 {
             buf.clear();
             self.outbound.push(buf);
         }

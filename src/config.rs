@@ -10,7 +10,8 @@
 //! let config = Config::new()
 //!     .codec(Chunks::new(1024)) // the seed's recv(1024)
 //!     .backlog(4096);
-//! assert_eq!(config.get_backlog(), 4096);
+//! let reactor = selectloop::Reactor::with_config(config)?;
+//! # Ok::<(), std::io::Error>(())
 //! ```
 
 use std::time::Duration;
@@ -34,7 +35,7 @@ pub struct Config {
     pub(crate) accept_backoff: Duration,
     pub(crate) output_high_watermark: usize,
     pub(crate) output_low_watermark: usize,
-    pub(crate) max_output: Option<usize>,
+    pub(crate) max_output: usize,
     pub(crate) max_inbound_messages: usize,
     pub(crate) max_inbound_bytes: usize,
     pub(crate) idle_timeout: Option<Duration>,
@@ -43,6 +44,7 @@ pub struct Config {
     pub(crate) workers: usize,
     pub(crate) job_queue: usize,
     pub(crate) connect_timeout: Duration,
+    pub(crate) handle_queue: usize,
 }
 
 impl Default for Config {
@@ -52,7 +54,7 @@ impl Default for Config {
             codec: Codec::default(),
             read_budget: 64 * 1024,
             accept_budget: 256,
-            read_buffer_size: 16 * 1024,
+            read_buffer_size: 1024,
             pooled_buffers: 1024,
             nodelay: true,
             events_capacity: 1024,
@@ -62,7 +64,7 @@ impl Default for Config {
             accept_backoff: Duration::from_millis(100),
             output_high_watermark: 64 * 1024,
             output_low_watermark: 16 * 1024,
-            max_output: None,
+            max_output: 32 * 1024 * 1024,
             max_inbound_messages: 1024,
             max_inbound_bytes: 256 * 1024,
             idle_timeout: None,
@@ -71,6 +73,7 @@ impl Default for Config {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             job_queue: 1024,
             connect_timeout: Duration::from_secs(10),
+            handle_queue: 65_536,
         }
     }
 }
@@ -114,13 +117,15 @@ impl Config {
         self
     }
 
-    /// The working size of a connection's buffers. Default 16 KiB. Buffers
-    /// start at 1 KiB and grow (doubling) as they fill; the pool keeps
-    /// buffers up to four times this size. Buffers are taken from the pool when bytes arrive or an
+    /// The size of a fresh read buffer, and the least free space a read
+    /// is given: a connection that wakes with a short request reads into
+    /// (and zeroes) this much once; a buffer that fills is grown by doubling,
+    /// within the read budget and inbound limits. Default 1 KiB, the seed's
+    /// `recv(1024)`. Buffers are taken from the pool when bytes arrive or an
     /// answer is queued, and returned when drained, so an idle connection
     /// holds none.
     pub fn read_buffer_size(mut self, bytes: usize) -> Config {
-        self.read_buffer_size = bytes.max(64);
+        self.read_buffer_size = bytes.max(16);
         self
     }
 
@@ -129,8 +134,7 @@ impl Config {
     /// turn every ready connection holds a buffer until its messages are
     /// handled, and a pool smaller than that would allocate and free the
     /// difference every turn. Beyond it buffers are freed; buffers grown
-    /// past four times [`read_buffer_size`](Config::read_buffer_size) are
-    /// never kept.
+    /// past 64 KiB (one default read budget) are never kept.
     pub fn pooled_buffers(mut self, buffers: usize) -> Config {
         self.pooled_buffers = buffers;
         self
@@ -204,11 +208,13 @@ impl Config {
     /// A hard limit on bytes queued for one connection: a send that would
     /// pass it closes the connection instead, with
     /// [`CloseReason::OutputLimit`](crate::CloseReason::OutputLimit) (Redis's
-    /// `client-output-buffer-limit`). Default none: the watermarks bound what
-    /// echo-like protocols queue; a handler that pushes data unprompted
-    /// (pub/sub) should set this.
+    /// `client-output-buffer-limit`). Default 32 MiB, Redis's hard limit for
+    /// pub/sub clients: the watermarks bound what request-and-answer
+    /// protocols queue, but output the server pushes on its own (broadcasts,
+    /// timers, [`Handle::send`](crate::Handle::send)) to a client that does
+    /// not read would otherwise grow without bound. `usize::MAX` lifts it.
     pub fn max_output(mut self, bytes: usize) -> Config {
-        self.max_output = Some(bytes);
+        self.max_output = bytes;
         self
     }
 
@@ -274,18 +280,15 @@ impl Config {
         self
     }
 
-    /// See [`backlog`](Config::backlog).
-    pub fn get_backlog(&self) -> u32 {
-        self.backlog as u32
-    }
-
-    /// See [`codec`](Config::codec).
-    pub fn get_codec(&self) -> Codec {
-        self.codec
-    }
-
-    /// See [`read_budget`](Config::read_budget).
-    pub fn get_read_budget(&self) -> usize {
-        self.read_budget
+    /// Commands (sends, closes, tasks, notifications) that other threads
+    /// may queue through [`Handle`](crate::Handle)s before the loop takes
+    /// them. Default 65,536, what the loop takes in one turn: a loop that
+    /// falls further behind than that is overloaded, and senders are told
+    /// ([`HandleError::QueueFull`](crate::HandleError::QueueFull)) instead
+    /// of memory growing without bound. Worker results wait for room rather
+    /// than fail.
+    pub fn handle_queue(mut self, commands: usize) -> Config {
+        self.handle_queue = commands.max(1);
+        self
     }
 }

@@ -1,9 +1,10 @@
 //! One connection: its socket, inbound queue, outbound buffer and interest.
 //!
 //! This is the Python server's per-socket state gathered in one place: its
-//! membership of `inputs` (`reading`), of `outputs` (`awaiting_writable`), and
-//! its entry in the `message` dict (`frames`, the inbound queue). The reactor
-//! decides *when* to read, handle and write; this module knows *how*.
+//! membership of `inputs` and `outputs` (its [`ConnState`], changed only by
+//! the connection table) and its entry in the `message` dict (`frames`, the
+//! inbound queue). The reactor decides *when* to read, handle and write;
+//! this module knows *how*.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
@@ -12,36 +13,34 @@ use mio::Interest;
 
 use crate::buffer::BufferPool;
 use crate::codec::{Codec, FrameError};
+use crate::conns::{ConnState, Listed};
+use crate::state::Reading;
 use crate::stream::Stream;
 use crate::token::ConnId;
 
 /// A decoded message not yet handled: its bytes are `inbuf[start..end]`.
+/// Offsets are `usize`: the inbound limits and the codec maximum may be
+/// set past 4 GiB, and a narrower offset would wrap.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct QueuedFrame {
-    pub(crate) start: u32,
-    pub(crate) end: u32,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
     /// Where the next message starts (header and delimiter skipped).
-    pub(crate) next: u32,
+    pub(crate) next: usize,
 }
 
-/// Where a connection is in its life.
+/// Where a connection's output stands against the watermarks
+/// ([`Config::output_watermarks`](crate::Config::output_watermarks)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum State {
-    /// An outbound connection whose non-blocking connect has not completed.
-    Connecting,
-    /// Reading, handling and writing.
-    Open,
-    /// Asked to close once its output is written; reads nothing more.
-    Closing(Farewell),
-    /// Closed and deregistered; the slot is freed at the end of the turn.
-    Closed,
-}
-
-/// Why a connection that is waiting for its output to drain will close.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Farewell {
-    PeerClosed,
-    ByHandler,
+pub(crate) enum Pressure {
+    /// Under the high watermark, or back under the low one.
+    Normal,
+    /// Went above the high watermark: the handler hears
+    /// ([`Handler::on_drained`](crate::Handler::on_drained)) once it drains
+    /// below the low one.
+    High,
+    /// Above it with messages waiting: they stay unhandled until it drains.
+    HighHandlingPaused,
 }
 
 /// How one read pass ended.
@@ -78,7 +77,11 @@ pub(crate) struct Conn {
     pub(crate) id: ConnId,
     /// The listener that accepted it, or [`OUTBOUND`] for `connect`.
     pub(crate) origin: u32,
-    pub(crate) state: State,
+    /// Lifecycle, reading and writing: changed only by the connection table.
+    pub(crate) state: ConnState,
+    /// Which of the turn's deferred lists it is on.
+    pub(crate) listed: Listed,
+    pub(crate) pressure: Pressure,
     /// Read buffer; its length is the part initialised (reads go there
     /// without zeroing it again), `[..filled]` holds data.
     inbuf: Vec<u8>,
@@ -93,53 +96,36 @@ pub(crate) struct Conn {
     outbuf: VecDeque<u8>,
     /// What the backend watches this socket for (`None`: not registered).
     pub(crate) interest: Option<Interest>,
-    /// In `inputs`: READABLE events are acted on.
-    pub(crate) reading: bool,
-    /// In `outputs`: a write hit `WouldBlock`, so WRITABLE is wanted.
-    pub(crate) awaiting_writable: bool,
-    /// Already on this turn's list of connections to handle / to flush.
-    pub(crate) queued_for_handling: bool,
-    pub(crate) queued_for_flush: bool,
-    /// The peer's end of input has been read.
-    pub(crate) input_ended: bool,
-    /// On the ready list (read again next turn without an event).
-    pub(crate) ready_listed: bool,
-    /// Messages wait unhandled: output is above the high watermark.
-    pub(crate) handling_paused: bool,
-    /// Reading paused (READABLE removed): the inbound queue is full.
-    pub(crate) reading_paused: bool,
     /// When the last complete message arrived (or the connection was
     /// accepted), in the reactor's milliseconds.
     pub(crate) last_message_ms: u64,
     /// When the bytes of the message now arriving started (0: none pending).
     pub(crate) partial_since_ms: u64,
-    /// The handler paused reading (`Context::pause_reading`).
-    pub(crate) paused_by_handler: bool,
-    /// Output went above the high watermark; the handler hears when it
-    /// drains below the low one.
-    pub(crate) above_high: bool,
 }
-
-/// The least free space a read is given; a buffer with less is grown.
-const MIN_READ: usize = 1024;
 
 /// [`Conn::origin`] of a connection the reactor opened itself.
 pub(crate) const OUTBOUND: u32 = u32::MAX;
 
-/// Limits on the inbound queue, from the configuration.
+/// Limits on the inbound queue, and the size of a fresh read buffer, from
+/// the configuration.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct QueueLimits {
     pub(crate) messages: usize,
     pub(crate) bytes: usize,
+    /// [`Config::read_buffer_size`](crate::Config::read_buffer_size): the
+    /// size of a fresh buffer, and the least free space a read is given.
+    pub(crate) min_read: usize,
 }
 
 impl Conn {
-    pub(crate) fn new(socket: Stream, id: ConnId, origin: u32) -> Conn {
+    pub(crate) fn new(socket: Stream, id: ConnId, origin: u32, state: ConnState) -> Conn {
         Conn {
             socket,
             id,
             origin,
-            state: State::Open,
+            state,
+            listed: Listed::default(),
+            pressure: Pressure::Normal,
             inbuf: Vec::new(),
             filled: 0,
             framed: 0,
@@ -147,18 +133,8 @@ impl Conn {
             frames: VecDeque::new(),
             outbuf: VecDeque::new(),
             interest: None,
-            reading: true,
-            awaiting_writable: false,
-            queued_for_handling: false,
-            queued_for_flush: false,
-            input_ended: false,
-            ready_listed: false,
-            handling_paused: false,
-            reading_paused: false,
             last_message_ms: 0,
             partial_since_ms: 0,
-            paused_by_handler: false,
-            above_high: false,
         }
     }
 
@@ -173,7 +149,12 @@ impl Conn {
     }
 
     pub(crate) fn is_open(&self) -> bool {
-        self.state == State::Open
+        self.state.is_open()
+    }
+
+    /// Whether more bytes may still arrive and be read.
+    fn may_read_more(&self) -> bool {
+        self.is_open() && !matches!(self.state.reading(), Reading::Ended | Reading::Stopped)
     }
 
     /// Reads until the socket is drained or `budget` bytes were read, cutting
@@ -198,11 +179,10 @@ impl Conn {
             if total >= budget {
                 return (total, ReadEnd::BudgetSpent);
             }
-            let want = self.make_room(codec, budget - total, pool);
+            let want = self.make_room(codec, budget - total, limits.min_read, pool);
             let spare = &mut self.inbuf[self.filled..self.filled + want];
             match self.socket.read(spare) {
                 Ok(0) => {
-                    self.input_ended = true;
                     self.frame_rest_at_end(codec);
                     return (total, ReadEnd::EndOfInput);
                 }
@@ -229,18 +209,25 @@ impl Conn {
     }
 
     /// Ensures free space at the end of `inbuf` and says how much to read.
-    fn make_room(&mut self, codec: &Codec, budget_left: usize, pool: &mut BufferPool) -> usize {
+    fn make_room(
+        &mut self,
+        codec: &Codec,
+        budget_left: usize,
+        min_read: usize,
+        pool: &mut BufferPool,
+    ) -> usize {
         if self.inbuf.capacity() == 0 {
             (self.inbuf, self.frames) = pool.take_inbound();
         }
-        if self.inbuf.len() - self.filled < MIN_READ {
+        if self.inbuf.len() - self.filled < min_read {
             // Initialise more of the buffer, doubling what is there: a fresh
-            // buffer costs the zeroing of 1 KiB, not of its whole capacity,
-            // and one that carried a big stream keeps its size in the pool.
-            // Grow rather than compact: the frames before `framed` still wait
-            // for the handler. The codec maximum bounds a partial frame, and
-            // the read budget and inbound limits bound the rest.
-            let grow = self.inbuf.len().max(MIN_READ);
+            // buffer costs the zeroing of `min_read` bytes (1 KiB by
+            // default), not of its whole capacity, and one that carried a
+            // big stream keeps its size in the pool. Grow rather than
+            // compact: the frames before `framed` still wait for the
+            // handler. The codec maximum bounds a partial frame, and the
+            // read budget and inbound limits bound the rest.
+            let grow = self.inbuf.len().max(min_read);
             self.inbuf.resize(self.inbuf.len() + grow, 0);
         }
         let mut want = (self.inbuf.len() - self.filled).min(budget_left.max(1));
@@ -269,9 +256,9 @@ impl Conn {
         let base = self.framed;
         let payload = frame.payload();
         self.frames.push_back(QueuedFrame {
-            start: (base + payload.start) as u32,
-            end: (base + payload.end) as u32,
-            next: (base + frame.consumed()) as u32,
+            start: base + payload.start,
+            end: base + payload.end,
+            next: base + frame.consumed(),
         });
         self.framed += frame.consumed();
         self.scanned = 0;
@@ -294,7 +281,7 @@ impl Conn {
     ) {
         // Past the end of input, what is left is a partial message that can
         // never complete; a closing connection reads nothing more either.
-        if self.input_ended || self.state != State::Open {
+        if !self.may_read_more() {
             self.filled = 0;
             self.framed = 0;
             self.scanned = 0;
@@ -306,9 +293,9 @@ impl Conn {
             self.filled -= consumed;
             self.framed -= consumed;
             for frame in &mut self.frames {
-                frame.start -= consumed as u32;
-                frame.end -= consumed as u32;
-                frame.next -= consumed as u32;
+                frame.start -= consumed;
+                frame.end -= consumed;
+                frame.next -= consumed;
             }
         }
         if self.filled == 0 {
@@ -397,11 +384,13 @@ impl Conn {
 
     /// The interest this connection should be registered with now.
     pub(crate) fn wanted_interest(&self) -> Option<Interest> {
-        if self.state == State::Connecting {
+        if self.state.is_connecting() {
             // Completion (or failure) of a connect is reported as writable.
             return Some(Interest::WRITABLE);
         }
-        match (self.reading, self.awaiting_writable) {
+        let reading = self.state.reading().is_active();
+        let writing = self.state.writing().is_awaiting_writable();
+        match (reading, writing) {
             (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
             (true, false) => Some(Interest::READABLE),
             (false, true) => Some(Interest::WRITABLE),
@@ -410,9 +399,61 @@ impl Conn {
     }
 
     /// Heap bytes held by this connection's buffers (its slab slot aside).
+    #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
         self.inbuf.capacity()
             + self.outbuf.capacity()
             + self.frames.capacity() * std::mem::size_of::<QueuedFrame>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Lines;
+    use crate::conns::ConnTable;
+
+    fn conn_table_with_one() -> (ConnTable, ConnId, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut table = ConnTable::with_capacity(1);
+        let stream = Stream::Tcp(mio::net::TcpStream::from_std(server));
+        let id = table.insert(stream, 0, false, |_, _| Ok(())).unwrap();
+        (table, id, peer)
+    }
+
+    /// `Config::read_buffer_size` used to be ignored: fresh buffers were
+    /// always 1 KiB.
+    #[test]
+    fn a_fresh_read_buffer_has_the_configured_size() {
+        let (mut table, id, _peer) = conn_table_with_one();
+        let conn = table.get_mut(id).unwrap();
+        let codec = Codec::from(Lines::new(1 << 20));
+        let mut pool = BufferPool::new(4);
+        assert_eq!(conn.make_room(&codec, 1 << 20, 64, &mut pool), 64);
+        conn.filled = 64;
+        // Full: it doubles.
+        assert_eq!(conn.make_room(&codec, 1 << 20, 64, &mut pool), 64);
+        assert_eq!(conn.inbuf.len(), 128);
+    }
+
+    /// Offsets were `u32`, while the inbound limits accept any byte count:
+    /// a queue past 4 GiB would have wrapped them.
+    #[test]
+    fn frame_offsets_past_four_gib_do_not_wrap() {
+        let (mut table, id, _peer) = conn_table_with_one();
+        let conn = table.get_mut(id).unwrap();
+        let base = 5usize << 30;
+        conn.framed = base;
+        let codec = Codec::from(Lines::new(64));
+        let frame = codec.decode(b"abc\n").unwrap().unwrap();
+        conn.push_frame(frame);
+        let queued = conn.frames[0];
+        assert_eq!(
+            (queued.start, queued.end, queued.next),
+            (base, base + 3, base + 4)
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Reaching the loop from other threads: a [`Handle`] queues commands on a
-//! channel and wakes the poll with a `mio::Waker`, libuv's `uv_async_send`
-//! and Netty's `eventLoop.execute`.
+//! bounded channel and wakes the poll through a descriptor the loop watches
+//! (libuv's `uv_async_send`, Netty's `eventLoop.execute`).
 //!
 //! The loop owns every connection, so nothing outside it touches them: other
 //! threads *ask*, and the loop acts between two turns. That is why the
@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::handler::Context;
 use crate::token::ConnId;
+use crate::waker::Waker;
 
 /// A closure run on the loop thread.
 pub(crate) type LoopTask = Box<dyn FnOnce(&mut Context<'_>) + Send>;
@@ -43,8 +44,9 @@ pub(crate) enum Command {
 
 /// What the loop and every handle share.
 pub(crate) struct Shared {
-    sender: mpsc::Sender<Command>,
-    waker: mio::Waker,
+    /// Bounded ([`Config::handle_queue`](crate::Config::handle_queue)).
+    sender: mpsc::SyncSender<Command>,
+    pub(crate) waker: Waker,
     /// A wake-up is on its way: later senders need not wake again.
     wake_pending: AtomicBool,
     /// Cleared when the reactor is dropped.
@@ -54,8 +56,8 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(waker: mio::Waker) -> (Arc<Shared>, mpsc::Receiver<Command>) {
-        let (sender, receiver) = mpsc::channel();
+    pub(crate) fn new(waker: Waker, capacity: usize) -> (Arc<Shared>, mpsc::Receiver<Command>) {
+        let (sender, receiver) = mpsc::sync_channel(capacity.max(1));
         let shared = Arc::new(Shared {
             sender,
             waker,
@@ -67,16 +69,37 @@ impl Shared {
         (shared, receiver)
     }
 
-    /// Queues a command and wakes the loop unless a wake-up is already due.
-    pub(crate) fn push(&self, command: Command) -> Result<(), LoopGone> {
+    /// Queues a command without waiting: a full queue is an error for the
+    /// caller to handle (the loop is behind; shed load or retry later).
+    pub(crate) fn push(&self, command: Command) -> Result<(), HandleError> {
         if !self.alive.load(Ordering::Acquire) {
-            return Err(LoopGone);
+            return Err(HandleError::LoopGone);
         }
-        self.sender.send(command).map_err(|_| LoopGone)?;
+        self.sender.try_send(command).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => HandleError::QueueFull,
+            mpsc::TrySendError::Disconnected(_) => HandleError::LoopGone,
+        })?;
+        self.queued()
+    }
+
+    /// Queues a command, waiting for room: for worker threads, whose results
+    /// must not be lost, and which may wait where the loop may not.
+    pub(crate) fn push_waiting(&self, command: Command) -> Result<(), HandleError> {
+        if !self.alive.load(Ordering::Acquire) {
+            return Err(HandleError::LoopGone);
+        }
+        self.sender
+            .send(command)
+            .map_err(|_| HandleError::LoopGone)?;
+        self.queued()
+    }
+
+    /// Counts a queued command and wakes the loop unless a wake-up is due.
+    fn queued(&self) -> Result<(), HandleError> {
         self.commands.fetch_add(1, Ordering::Relaxed);
         if !self.wake_pending.swap(true, Ordering::AcqRel) {
             self.wakes.fetch_add(1, Ordering::Relaxed);
-            self.waker.wake().map_err(|_| LoopGone)?;
+            self.waker.wake().map_err(|_| HandleError::LoopGone)?;
         }
         Ok(())
     }
@@ -104,7 +127,10 @@ impl Shared {
 /// loop carries out between two turns, and returns at once. A command for a
 /// connection that has closed meanwhile is dropped and counted
 /// ([`Stats::handle_undelivered`](crate::Stats::handle_undelivered)), never
-/// a panic. Once the reactor is dropped, every method returns [`LoopGone`].
+/// a panic. The queue is bounded ([`Config::handle_queue`](crate::Config::handle_queue)):
+/// when the loop falls that far behind, methods return
+/// [`HandleError::QueueFull`] rather than let memory grow. Once the reactor
+/// is dropped, every method returns [`HandleError::LoopGone`].
 ///
 /// # Examples
 ///
@@ -140,8 +166,9 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// [`LoopGone`] once the reactor is dropped.
-    pub fn send(&self, conn: ConnId, bytes: impl Into<Vec<u8>>) -> Result<(), LoopGone> {
+    /// [`HandleError::QueueFull`] when the loop is that far behind,
+    /// [`HandleError::LoopGone`] once the reactor is dropped.
+    pub fn send(&self, conn: ConnId, bytes: impl Into<Vec<u8>>) -> Result<(), HandleError> {
         self.shared.push(Command::Send(conn, bytes.into()))
     }
 
@@ -149,8 +176,9 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// [`LoopGone`] once the reactor is dropped.
-    pub fn close(&self, conn: ConnId) -> Result<(), LoopGone> {
+    /// [`HandleError::QueueFull`] when the loop is that far behind,
+    /// [`HandleError::LoopGone`] once the reactor is dropped.
+    pub fn close(&self, conn: ConnId) -> Result<(), HandleError> {
         self.shared.push(Command::Close(conn))
     }
 
@@ -158,8 +186,9 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// [`LoopGone`] once the reactor is dropped.
-    pub fn stop(&self) -> Result<(), LoopGone> {
+    /// [`HandleError::QueueFull`] when the loop is that far behind,
+    /// [`HandleError::LoopGone`] once the reactor is dropped.
+    pub fn stop(&self) -> Result<(), HandleError> {
         self.shared.push(Command::Stop)
     }
 
@@ -169,8 +198,9 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// [`LoopGone`] once the reactor is dropped.
-    pub fn shutdown(&self, grace: Duration) -> Result<(), LoopGone> {
+    /// [`HandleError::QueueFull`] when the loop is that far behind,
+    /// [`HandleError::LoopGone`] once the reactor is dropped.
+    pub fn shutdown(&self, grace: Duration) -> Result<(), HandleError> {
         self.shared.push(Command::Shutdown(grace))
     }
 
@@ -178,11 +208,12 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// [`LoopGone`] once the reactor is dropped.
+    /// [`HandleError::QueueFull`] when the loop is that far behind,
+    /// [`HandleError::LoopGone`] once the reactor is dropped.
     pub fn run(
         &self,
         task: impl FnOnce(&mut Context<'_>) + Send + 'static,
-    ) -> Result<(), LoopGone> {
+    ) -> Result<(), HandleError> {
         self.shared.push(Command::Run(Box::new(task)))
     }
 
@@ -191,20 +222,30 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// [`LoopGone`] once the reactor is dropped.
-    pub fn notify(&self, message: impl Any + Send) -> Result<(), LoopGone> {
+    /// [`HandleError::QueueFull`] when the loop is that far behind,
+    /// [`HandleError::LoopGone`] once the reactor is dropped.
+    pub fn notify(&self, message: impl Any + Send) -> Result<(), HandleError> {
         self.shared.push(Command::Notify(Box::new(message)))
     }
 }
 
-/// The reactor behind a [`Handle`] has been dropped.
+/// Why a [`Handle`] could not queue a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LoopGone;
+pub enum HandleError {
+    /// [`Config::handle_queue`](crate::Config::handle_queue) commands are
+    /// already waiting for the loop: it is behind. Nothing was queued.
+    QueueFull,
+    /// The reactor behind the handle has been dropped.
+    LoopGone,
+}
 
-impl fmt::Display for LoopGone {
+impl fmt::Display for HandleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the reactor is gone")
+        f.write_str(match self {
+            HandleError::QueueFull => "the reactor's command queue is full (Config::handle_queue)",
+            HandleError::LoopGone => "the reactor is gone",
+        })
     }
 }
 
-impl Error for LoopGone {}
+impl Error for HandleError {}

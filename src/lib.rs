@@ -127,30 +127,44 @@
 #[macro_use]
 mod logging;
 
+mod accept;
 pub mod backend;
 mod buffer;
+mod close;
 pub mod codec;
 mod config;
 mod conn;
+mod conns;
 mod core;
+mod deadlines;
 mod handle;
 mod handler;
+mod hooks;
+mod io;
+mod jobs;
 mod limits;
-mod pool;
+mod outbound;
 mod reactor;
+mod remote;
+mod shutdown;
+mod sources;
+mod state;
 mod stats;
 mod stream;
 mod timer;
 mod token;
+mod waker;
+mod workers;
 
+pub use close::{CloseReason, Closed, Origin, SendError};
 pub use config::Config;
-pub use handle::{Handle, LoopGone};
-pub use handler::{CloseReason, Closed, Context, Handler, Origin, SendError};
-pub use pool::JobRejected;
+pub use handle::{Handle, HandleError};
+pub use handler::{Context, Handler};
 pub use reactor::Reactor;
 pub use stats::Stats;
-pub use timer::TimerId;
+pub use timer::{TimerId, MIN_PERIOD};
 pub use token::{ConnId, ListenerId, SourceId};
+pub use workers::JobRejected;
 
 /// Re-exported from mio: what [`Reactor::register_source`] watches for.
 pub use mio::Interest;

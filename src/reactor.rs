@@ -9,20 +9,16 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, UnixListener};
 use mio::Interest;
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::backend::{Backend, MioBackend, Readiness};
 use crate::config::Config;
-use crate::conn::Conn;
-use crate::core::{Core, Listener};
+use crate::core::Core;
 use crate::handle::Handle;
-use crate::handler::{CloseReason, Context, Handler};
+use crate::handler::{Context, Handler};
 use crate::stats::Stats;
-use crate::stream::ListenSocket;
-use crate::timer::TimerId;
-use crate::token::{self, ListenerId, SourceId};
+use crate::timer::{self, TimerId};
+use crate::token::{ConnId, ListenerId, SourceId};
 
 /// A single-threaded event loop serving TCP connections.
 ///
@@ -64,7 +60,7 @@ pub struct Reactor {
 }
 
 /// The two of the seed's four figures that belong to one batch of events
-/// (`len(rlist)`, `len(wlist)`); the other two are kept in [`Core`].
+/// (`len(rlist)`, `len(wlist)`); the other two are kept in the core.
 #[derive(Default)]
 struct TurnFigures {
     readable: usize,
@@ -82,9 +78,10 @@ impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
             .field("backend", &self.core.backend.name())
-            .field("listeners", &self.core.listeners.iter().flatten().count())
-            .field("connections", &self.core.open_connections)
+            .field("listeners", &self.core.listeners.live().count())
+            .field("connections", &self.core.conns.open())
             .field("timers", &self.core.timers.len())
+            .field("sources", &self.core.sources.len())
             .finish()
     }
 }
@@ -130,16 +127,7 @@ impl Reactor {
     /// The address did not resolve, or no resolved address could be bound
     /// (in use, not permitted), or the poller refused it.
     pub fn listen(&mut self, addr: impl ToSocketAddrs) -> io::Result<ListenerId> {
-        let mut last_error = None;
-        for addr in addr.to_socket_addrs()? {
-            match bind(addr, self.core.config.backlog) {
-                Ok(listener) => return self.add_listener(listener),
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "address resolved to nothing")
-        }))
+        self.core.listen(addr)
     }
 
     /// Accepts on a listener bound elsewhere (inherited from a supervisor,
@@ -149,63 +137,27 @@ impl Reactor {
     ///
     /// The socket has no local address, or the poller refused it.
     pub fn add_listener(&mut self, listener: StdListener) -> io::Result<ListenerId> {
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let socket = ListenSocket::Tcp(TcpListener::from_std(listener));
-        self.add_listen_socket(socket, Some(addr))
+        self.core.add_listener(listener)
     }
 
-    /// Listens on a Unix domain socket at `path`. A stale socket file left
-    /// by an earlier run is replaced; the file is removed again when the
+    /// Listens on a Unix domain socket at `path`. A socket file left by a
+    /// server that is gone is replaced; the file is removed again when the
     /// listener closes (at [`shutdown`](Reactor::shutdown) or when the
     /// reactor is dropped).
     ///
     /// # Errors
     ///
-    /// The path cannot be bound (a directory missing, permissions), or the
-    /// poller refused the socket.
+    /// `AddrInUse` if a server answers at `path` (its socket is never
+    /// taken over); otherwise the path cannot be bound (a directory missing,
+    /// permissions), or the poller refused the socket.
     pub fn listen_unix(&mut self, path: impl AsRef<Path>) -> io::Result<ListenerId> {
-        let path = path.as_ref();
-        if std::fs::symlink_metadata(path)
-            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
-        {
-            std::fs::remove_file(path)?;
-        }
-        let listener = UnixListener::bind(path)?;
-        let socket = ListenSocket::Unix(listener, path.to_path_buf());
-        self.add_listen_socket(socket, None)
-    }
-
-    fn add_listen_socket(
-        &mut self,
-        socket: ListenSocket,
-        addr: Option<SocketAddr>,
-    ) -> io::Result<ListenerId> {
-        let id = ListenerId(self.core.listeners.len());
-        self.core.backend.add(
-            socket.as_raw_fd(),
-            token::listener_token(id),
-            Interest::READABLE,
-        )?;
-        let listener = Listener::new(socket, addr);
-        debug!(
-            "listening on {} ({})",
-            listener.name,
-            self.core.backend.name()
-        );
-        self.core.listeners.push(Some(listener));
-        self.core.inputs += 1;
-        Ok(id)
+        self.core.listen_unix(path.as_ref())
     }
 
     /// The address a listener is bound to (with the real port if 0 was
     /// asked); `None` once a shutdown closed it.
     pub fn local_addr(&self, listener: ListenerId) -> Option<SocketAddr> {
-        self.core
-            .listeners
-            .get(listener.0)
-            .and_then(|l| l.as_ref())
-            .and_then(|l| l.addr)
+        self.core.listeners.get(listener).and_then(|l| l.addr)
     }
 
     /// The path a Unix listener is bound to; `None` for TCP listeners and
@@ -213,8 +165,7 @@ impl Reactor {
     pub fn local_path(&self, listener: ListenerId) -> Option<&Path> {
         self.core
             .listeners
-            .get(listener.0)
-            .and_then(|l| l.as_ref())
+            .get(listener)
             .and_then(|l| l.socket.path())
     }
 
@@ -280,10 +231,14 @@ impl Reactor {
     /// Stops watching a source added with
     /// [`register_source`](Reactor::register_source) or
     /// [`register_source_with`](Reactor::register_source_with) (which drops it).
+    /// Its id is dead from now on: an event still queued for it in this
+    /// turn's batch is dropped, and a source registered later never answers
+    /// to it.
     ///
     /// # Errors
     ///
-    /// `NotFound` for an unknown id; otherwise the poller's refusal.
+    /// `NotFound` for an unknown id (or one already deregistered); otherwise
+    /// the poller's refusal.
     pub fn deregister_source(&mut self, source: SourceId) -> io::Result<()> {
         self.core.remove_source(source)
     }
@@ -293,8 +248,8 @@ impl Reactor {
     ///
     /// # Errors
     ///
-    /// The backend cannot be woken from other threads (only mio's can), or
-    /// the waker could not be created.
+    /// The waker (an eventfd, or a pipe) could not be created or
+    /// registered, for lack of descriptors say.
     pub fn handle(&mut self) -> io::Result<Handle> {
         self.core.handle()
     }
@@ -304,8 +259,18 @@ impl Reactor {
     /// # Errors
     ///
     /// As [`Context::connect`].
-    pub fn connect(&mut self, addr: SocketAddr) -> io::Result<crate::ConnId> {
+    pub fn connect(&mut self, addr: SocketAddr) -> io::Result<ConnId> {
         self.core.connect_tcp(addr)
+    }
+
+    /// Opens a Unix domain connection from outside a hook; see
+    /// [`Context::connect_unix`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::connect_unix`].
+    pub fn connect_unix(&mut self, path: impl AsRef<Path>) -> io::Result<ConnId> {
+        self.core.connect_unix(path.as_ref())
     }
 
     /// Runs turns until a handler calls [`Context::stop`].
@@ -331,12 +296,22 @@ impl Reactor {
     ///
     /// # Errors
     ///
-    /// Only a failure of the poller itself.
+    /// A failure of the poller itself; or, with
+    /// [`Config::catch_panics`] off, a handler panic that
+    /// unwound out of an earlier turn: that turn's work lists were lost
+    /// with it, so the reactor refuses to go on rather than leave
+    /// connections waiting forever. Drop it and build a new one.
     pub fn run_once<H: Handler + ?Sized>(
         &mut self,
         handler: &mut H,
         timeout: Option<Duration>,
     ) -> io::Result<()> {
+        if self.core.in_turn {
+            return Err(io::Error::other(
+                "a handler panicked during an earlier turn (Config::catch_panics is off): \
+                 this reactor cannot go on",
+            ));
+        }
         // 1. Timeout: zero if work is left from the last turn, else up to the
         //    next timer (the seed always waits 1 s, due or not).
         let timeout = self.core.poll_timeout(timeout);
@@ -355,6 +330,9 @@ impl Reactor {
     /// what the poller returned; tests call it with a batch built by hand.
     pub(crate) fn dispatch<H: Handler + ?Sized>(&mut self, handler: &mut H, events: &[Readiness]) {
         let core = &mut self.core;
+        // Cleared at the end of the turn: a panic unwinding out of a hook
+        // leaves it set (see `run_once`).
+        core.in_turn = true;
         core.begin_turn();
         core.stats.turns += 1;
         core.stats.events += events.len() as u64;
@@ -391,7 +369,7 @@ impl Reactor {
             }
         }
         self.due_timers = due;
-        core.run_limit_timers(handler);
+        core.run_loop_timers(handler);
         core.flush(handler);
         if core.shutting_down {
             core.close_drained(handler);
@@ -399,14 +377,16 @@ impl Reactor {
 
         // 9. Free the slots of connections closed this turn: only now can no
         //    event of this batch still name them.
-        core.free_closed();
+        core.conns.free_closed();
         trace!(
-            "turn: inputs {} readable {} writable {} outputs {}",
-            core.inputs,
+            "turn: inputs {} readable {} writable {} outputs {} ({})",
+            core.inputs(),
             figures.readable,
             figures.writable,
-            core.outputs
+            core.conns.outputs(),
+            core.backend.name()
         );
+        core.in_turn = false;
     }
 
     /// Stops gracefully: stops accepting at once, answers what clients had
@@ -423,17 +403,17 @@ impl Reactor {
         handler: &mut H,
         grace: Duration,
     ) -> io::Result<()> {
-        let deadline = Instant::now() + grace;
+        let deadline = timer::deadline_after(Instant::now(), grace);
         debug!(
             "shutting down: {} connections, {grace:?} to drain",
-            self.core.open_connections
+            self.core.conns.open()
         );
         self.core.begin_shutdown();
-        while self.core.open_connections > 0 {
+        while self.core.conns.open() > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                self.core.close_all(handler, || CloseReason::Shutdown);
-                self.core.free_closed();
+                self.core.close_all(handler);
+                self.core.conns.free_closed();
                 break;
             }
             self.run_once(handler, Some(left))?;
@@ -451,14 +431,14 @@ impl Reactor {
         }
     }
 
-    /// The loop's counters.
+    /// The loop's counters (a copy, as [`Context::stats`] gives them).
     pub fn stats(&self) -> Stats {
         self.core.stats
     }
 
     /// Connections open now.
     pub fn connection_count(&self) -> usize {
-        self.core.open_connections
+        self.core.conns.open()
     }
 
     /// The connection cap in force: [`Config::max_connections`] fitted under
@@ -476,15 +456,16 @@ impl Reactor {
     /// An idle connection holds no buffer, only its slot. (The table's
     /// unused reserve is address space the kernel has not backed with
     /// memory, and is not counted.)
-    pub fn connection_heap_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn connection_heap_bytes(&self) -> usize {
         // A slab entry is the connection plus at most a word of tag.
-        let slot = std::mem::size_of::<Conn>() + std::mem::size_of::<usize>();
-        self.core.conns.len() * slot
+        let slot = std::mem::size_of::<crate::conn::Conn>() + std::mem::size_of::<usize>();
+        self.core.conns.slots_in_use() * slot
             + self
                 .core
                 .conns
                 .iter()
-                .map(|(_, conn)| conn.heap_bytes())
+                .map(|conn| conn.heap_bytes())
                 .sum::<usize>()
     }
 }
@@ -501,184 +482,14 @@ impl AsRawFd for Reactor {
 
 impl Drop for Reactor {
     /// Handles fail from now on; Unix socket files are removed with their
-    /// listeners; the worker pool finishes the jobs it holds.
+    /// listeners; the worker pool finishes the jobs it holds (their results
+    /// are dropped).
     fn drop(&mut self) {
         self.core.close_handles();
+        self.core.jobs.stop();
     }
-}
-
-fn bind(addr: SocketAddr, backlog: i32) -> io::Result<StdListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
-    Ok(socket.into())
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::{Read, Write};
-    use std::net::TcpStream as StdStream;
-
-    use super::*;
-    use crate::token::ConnId;
-
-    /// Records which connection each message and close was delivered to.
-    #[derive(Default)]
-    struct Recorder {
-        connected: Vec<ConnId>,
-        messages: Vec<(ConnId, Vec<u8>)>,
-        closed: Vec<ConnId>,
-    }
-
-    impl Handler for Recorder {
-        fn on_connect(&mut self, _cx: &mut Context<'_>, conn: ConnId) {
-            self.connected.push(conn);
-        }
-        fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
-            self.messages.push((conn, msg.to_vec()));
-            let _ = cx.send_frame(conn, msg);
-        }
-        fn on_close(&mut self, _cx: &mut Context<'_>, conn: ConnId, _reason: &CloseReason) {
-            self.closed.push(conn);
-        }
-    }
-
-    fn turn_until(reactor: &mut Reactor, handler: &mut Recorder, done: impl Fn(&Recorder) -> bool) {
-        for _ in 0..2000 {
-            if done(handler) {
-                return;
-            }
-            reactor
-                .run_once(handler, Some(Duration::from_millis(5)))
-                .unwrap();
-        }
-        panic!("condition not reached");
-    }
-
-    /// The token of a closed connection must never reach the connection that
-    /// reuses its slot. Events are fed by hand, in the order that hurts:
-    /// [conn k closes] [new conn takes slot k] [stale event for the old k].
-    #[test]
-    fn stale_token_never_reaches_the_connection_that_reuses_its_slot() {
-        let mut reactor = Reactor::new().unwrap();
-        let listener = reactor.listen("127.0.0.1:0").unwrap();
-        let addr = reactor.local_addr(listener).unwrap();
-        let listener_token = token::listener_token(listener);
-        let mut handler = Recorder::default();
-
-        // Connection A, accepted through a synthetic listener event.
-        let client_a = StdStream::connect(addr).unwrap();
-        turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
-        let old = handler.connected[0];
-
-        // Batch 1: A's peer resets (A closes in this batch), a new client
-        // is accepted in the same batch, then a stale event for A arrives.
-        socket2::SockRef::from(&client_a)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
-        drop(client_a);
-        let mut client_b = StdStream::connect(addr).unwrap();
-        std::thread::sleep(Duration::from_millis(20)); // let both reach the kernel queues
-        reactor.dispatch(
-            &mut handler,
-            &[
-                Readiness {
-                    read_closed: true,
-                    ..Readiness::readable(old.token())
-                },
-                Readiness::readable(listener_token),
-                Readiness::readable(old.token()),
-            ],
-        );
-        assert_eq!(handler.closed, [old]);
-        assert_eq!(handler.connected.len(), 2);
-        let b = handler.connected[1];
-        assert_ne!(
-            b.slot(),
-            old.slot(),
-            "a slot is reused only after its batch"
-        );
-        assert_eq!(reactor.stats().stale_events, 1);
-
-        // Batch 2: connection C takes A's freed slot; a late event for A must
-        // not be delivered to C.
-        let mut client_c = StdStream::connect(addr).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-        reactor.dispatch(&mut handler, &[Readiness::readable(listener_token)]);
-        let c = handler.connected[2];
-        assert_eq!(c.slot(), old.slot());
-        assert_ne!(c, old);
-        client_c.write_all(b"for c\n").unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-        reactor.dispatch(&mut handler, &[Readiness::readable(old.token())]);
-        assert_eq!(reactor.stats().stale_events, 2);
-        assert!(handler.messages.is_empty(), "stale event read C's data");
-        assert!(reactor.context().is_open(c) && reactor.context().is_open(b));
-
-        // C's own event still works, and both new connections are untouched.
-        reactor.dispatch(&mut handler, &[Readiness::readable(c.token())]);
-        assert_eq!(handler.messages, [(c, b"for c".to_vec())]);
-        let mut echo = [0; 6];
-        client_c.read_exact(&mut echo).unwrap();
-        assert_eq!(&echo, b"for c\n");
-        client_b.write_all(b"for b\n").unwrap();
-        turn_until(&mut reactor, &mut handler, |h| h.messages.len() == 2);
-        assert_eq!(handler.messages[1], (b, b"for b".to_vec()));
-        assert_eq!(handler.closed, [old]);
-    }
-
-    #[test]
-    fn listen_uses_the_configured_backlog_and_several_listeners() {
-        let mut reactor = Reactor::with_config(Config::new().backlog(2048)).unwrap();
-        let a = reactor.listen("127.0.0.1:0").unwrap();
-        let b = reactor.listen("127.0.0.1:0").unwrap();
-        let (addr_a, addr_b) = (
-            reactor.local_addr(a).unwrap(),
-            reactor.local_addr(b).unwrap(),
-        );
-        assert_ne!(addr_a.port(), 0);
-        assert_ne!(addr_a, addr_b);
-        let mut handler = Recorder::default();
-        let _c1 = StdStream::connect(addr_a).unwrap();
-        let _c2 = StdStream::connect(addr_b).unwrap();
-        turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 2);
-    }
-
-    #[test]
-    fn idle_connections_hold_no_buffers() {
-        let mut reactor = Reactor::new().unwrap();
-        let listener = reactor.listen("127.0.0.1:0").unwrap();
-        let addr = reactor.local_addr(listener).unwrap();
-        let mut handler = Recorder::default();
-        let mut clients: Vec<StdStream> = (0..100)
-            .map(|_| StdStream::connect(addr).unwrap())
-            .collect();
-        turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 100);
-        for client in &mut clients {
-            client.write_all(b"busy for a moment\n").unwrap();
-        }
-        for client in &mut clients {
-            let mut echo = [0; 18];
-            loop {
-                reactor
-                    .run_once(&mut handler, Some(Duration::ZERO))
-                    .unwrap();
-                client.set_nonblocking(true).unwrap();
-                if client.read_exact(&mut echo).is_ok() {
-                    break;
-                }
-            }
-        }
-        let per_connection = reactor.connection_heap_bytes() / 100;
-        eprintln!(
-            "idle connection heap: {per_connection} bytes (Conn is {} bytes)",
-            std::mem::size_of::<Conn>()
-        );
-        assert!(
-            per_connection < 256,
-            "an idle connection holds {per_connection} heap bytes"
-        );
-    }
-}
+#[path = "reactor_tests.rs"]
+mod tests;

@@ -2,6 +2,8 @@
 //!
 //! Tests assert on these instead of sleeping and hoping; operators export them.
 
+use crate::close::CloseReason;
+
 /// What the reactor has done since it was created. Every field only grows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -85,4 +87,25 @@ pub struct Stats {
     pub connects: u64,
     /// Outbound connections that failed or timed out.
     pub connect_failures: u64,
+}
+
+impl Stats {
+    /// Counts a close under its reason.
+    pub(crate) fn count_close(&mut self, reason: &CloseReason) {
+        self.closed += 1;
+        let counter = match reason {
+            CloseReason::PeerClosed => &mut self.closed_by_peer,
+            CloseReason::Reset => &mut self.resets,
+            CloseReason::Error(_) => &mut self.errors,
+            CloseReason::ClosedByHandler => &mut self.closed_by_handler,
+            CloseReason::FrameTooLong(_) => &mut self.frames_too_long,
+            CloseReason::IdleTimeout => &mut self.idle_kicks,
+            CloseReason::MessageTimeout => &mut self.deadline_kicks,
+            CloseReason::OutputLimit => &mut self.output_limit_kicks,
+            CloseReason::HandlerPanic => &mut self.panic_kicks,
+            CloseReason::Shutdown => &mut self.shutdown_closes,
+            CloseReason::ConnectFailed(_) => &mut self.connect_failures,
+        };
+        *counter += 1;
+    }
 }

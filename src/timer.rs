@@ -16,6 +16,24 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+/// The shortest period a periodic timer may have; shorter ones, zero
+/// included, are raised to it. A period of zero would make every firing due
+/// again at once: the loop would fire it forever without ever polling.
+pub const MIN_PERIOD: Duration = Duration::from_millis(1);
+
+/// How far ahead "never" is: a deadline past the clock's range (a timeout
+/// of `Duration::MAX`, say) is put here instead of panicking on overflow.
+const NEVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `now + after`, saturated to a deadline that never comes in practice
+/// rather than overflowing `Instant` (which panics).
+pub(crate) fn deadline_after(now: Instant, after: Duration) -> Instant {
+    now.checked_add(after)
+        .or_else(|| now.checked_add(NEVER))
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
 /// Names a timer set with [`Context::set_timer`](crate::Context::set_timer) or
 /// [`Context::set_periodic`](crate::Context::set_periodic).
 ///
@@ -53,6 +71,7 @@ pub(crate) struct Timers {
 
 impl Timers {
     pub(crate) fn insert(&mut self, deadline: Instant, period: Option<Duration>) -> TimerId {
+        let period = period.map(|p| p.max(MIN_PERIOD));
         let generation = self.next_generation;
         self.next_generation += 1;
         let key = self.entries.insert(Entry {
@@ -107,9 +126,9 @@ impl Timers {
             }
             if let Some(period) = self.entries[key].period {
                 // Missed periods are skipped rather than fired in a burst.
-                let mut next = deadline + period;
+                let mut next = deadline_after(deadline, period);
                 if next <= now {
-                    next = now + period;
+                    next = deadline_after(now, period);
                 }
                 self.entries[key].deadline = next;
                 self.heap.push(Reverse((next, generation, key)));
@@ -226,6 +245,31 @@ mod tests {
         timers.collect_due(now, &mut due);
         assert_eq!(due, [tick]);
         assert_eq!(timers.next_deadline(), Some(now + period));
+    }
+
+    /// A zero period used to reschedule the timer at `now + 0`, due again
+    /// at once: `collect_due` never returned and the heap grew without end.
+    #[test]
+    fn zero_period_is_raised_to_the_minimum_and_fires_once_per_collection() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let tick = timers.insert(t0, Some(Duration::ZERO));
+        let mut due = Vec::new();
+        timers.collect_due(t0, &mut due);
+        assert_eq!(due, [tick]);
+        assert_eq!(timers.next_deadline(), Some(t0 + MIN_PERIOD));
+    }
+
+    #[test]
+    fn huge_periods_and_delays_saturate_instead_of_panicking() {
+        let t0 = Instant::now();
+        assert!(deadline_after(t0, Duration::MAX) > t0 + Duration::from_secs(86_400));
+        let mut timers = Timers::default();
+        let tick = timers.insert(t0, Some(Duration::MAX));
+        let mut due = Vec::new();
+        timers.collect_due(t0, &mut due);
+        assert_eq!(due, [tick]);
+        assert!(timers.next_deadline().unwrap() > t0 + Duration::from_secs(86_400));
     }
 
     #[test]

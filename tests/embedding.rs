@@ -69,6 +69,64 @@ fn outbound_connect_succeeds_and_is_told_apart_from_accepted_ones() {
     assert_eq!(reactor.stats().connects, 1);
 }
 
+/// `Context::close` on a connection still connecting, with output queued,
+/// used to return `true` and do nothing: the connection stayed open forever.
+#[test]
+fn close_while_connecting_writes_what_was_queued_then_closes() {
+    util::init_logger();
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut reactor = Reactor::with_config(Config::new().codec(Lines::new(64))).unwrap();
+    let mut handler = Dialer::default();
+    let conn = reactor.connect(upstream.local_addr().unwrap()).unwrap();
+    let mut cx = reactor.context();
+    cx.send(conn, b"last words\n").unwrap();
+    assert!(cx.close(conn), "a connecting connection can be closed");
+    assert!(
+        cx.send(conn, b"too late\n").is_err(),
+        "closing: no more output"
+    );
+    turn_until(&mut reactor, &mut handler, |h| !h.closed.is_empty());
+    assert_eq!(handler.closed[0].0, conn);
+    assert_eq!(
+        handler.closed[0].1,
+        CloseReason::ClosedByHandler.to_string()
+    );
+    assert!(
+        handler.connected.is_empty(),
+        "closed before it opened for the handler"
+    );
+    let (mut peer, _) = upstream.accept().unwrap();
+    peer.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"last words\n");
+    assert_eq!(reactor.connection_count(), 0);
+}
+
+/// `Instant + Duration` panicked with very large settings; they saturate
+/// to "never" now.
+#[test]
+fn huge_connect_timeout_and_shutdown_grace_do_not_panic() {
+    util::init_logger();
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = Config::new()
+        .codec(Lines::new(64))
+        .connect_timeout(Duration::MAX)
+        .accept_backoff(Duration::MAX);
+    let mut reactor = Reactor::with_config(config).unwrap();
+    let mut handler = Dialer::default();
+    let conn = reactor.connect(upstream.local_addr().unwrap()).unwrap();
+    turn_until(&mut reactor, &mut handler, |h| !h.connected.is_empty());
+    reactor.context().set_periodic(Duration::MAX);
+    reactor.context().set_timer(Duration::MAX);
+    // The peer closes: the shutdown ends as soon as the connection drains,
+    // whatever its grace.
+    let (peer, _) = upstream.accept().unwrap();
+    drop(peer);
+    reactor.shutdown(&mut handler, Duration::MAX).unwrap();
+    assert_eq!(handler.closed[0].0, conn);
+}
+
 #[test]
 fn outbound_connect_to_a_closed_port_is_refused() {
     util::init_logger();

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use selectloop::codec::Lines;
-use selectloop::{Config, ConnId, Context, Handle, Handler, LoopGone, Reactor, Stats};
+use selectloop::{Config, ConnId, Context, Handle, HandleError, Handler, Reactor, Stats};
 use util::{connect, write_all, PATIENCE};
 
 /// Reports each new connection's id to the test (and, if asked, each
@@ -125,7 +125,7 @@ fn eight_threads_send_80_000_messages_through_the_handle_in_order() {
         stats.handle_commands
     );
     // The loop is gone: the handle says so rather than blocking or panicking.
-    assert_eq!(handle.send(ids[0], "late"), Err(LoopGone));
+    assert_eq!(handle.send(ids[0], "late"), Err(HandleError::LoopGone));
 }
 
 #[test]

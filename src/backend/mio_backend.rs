@@ -6,9 +6,9 @@ use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll};
 
-use super::{Backend, Readiness};
+use super::{Backend, Readiness, Token};
 
 /// [`Backend`] over `mio::Poll`: epoll on Linux, kqueue on macOS and the BSDs.
 ///
@@ -34,12 +34,6 @@ impl MioBackend {
             events: Events::with_capacity(capacity.max(1)),
         })
     }
-
-    /// The mio registry, for registering sources that are not sockets the
-    /// reactor owns (a waker, say).
-    pub fn registry(&self) -> &mio::Registry {
-        self.poll.registry()
-    }
 }
 
 impl fmt::Debug for MioBackend {
@@ -62,21 +56,17 @@ impl Backend for MioBackend {
     fn add(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
         self.poll
             .registry()
-            .register(&mut SourceFd(&fd), token, interest)
+            .register(&mut SourceFd(&fd), mio::Token(token.0), interest)
     }
 
     fn modify(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
         self.poll
             .registry()
-            .reregister(&mut SourceFd(&fd), token, interest)
+            .reregister(&mut SourceFd(&fd), mio::Token(token.0), interest)
     }
 
     fn delete(&mut self, fd: RawFd) -> io::Result<()> {
         self.poll.registry().deregister(&mut SourceFd(&fd))
-    }
-
-    fn mio_registry(&self) -> Option<&mio::Registry> {
-        Some(self.poll.registry())
     }
 
     fn raw_fd(&self) -> Option<RawFd> {
@@ -99,7 +89,7 @@ impl Backend for MioBackend {
         }
         events.clear();
         events.extend(self.events.iter().map(|event| Readiness {
-            token: event.token(),
+            token: Token(event.token().0),
             readable: event.is_readable(),
             writable: event.is_writable(),
             read_closed: event.is_read_closed(),

@@ -4,7 +4,8 @@
 //! delete, poll, name. [`Backend`] keeps it that small (with `modify` for a
 //! changed interest), so a `poll(2)` or `select(2)` backend, written for
 //! teaching or for a platform mio does not serve, can drop in without touching
-//! the loop. The default is [`MioBackend`]: epoll on Linux, kqueue on the BSDs
+//! the loop. It speaks only descriptors and the crate's own [`Token`]: even
+//! the cross-thread wake-up is a descriptor registered like a socket. The default is [`MioBackend`]: epoll on Linux, kqueue on the BSDs
 //! and macOS.
 //!
 //! Backends report [`Readiness`] values, plain data that a test can also
@@ -16,8 +17,9 @@ use std::io;
 use std::os::unix::io::RawFd;
 use std::time::Duration;
 
-use mio::{Interest, Token};
+use mio::Interest;
 
+pub use crate::token::Token;
 pub use mio_backend::MioBackend;
 
 /// What the backend learnt about one registered descriptor in one poll.
@@ -111,12 +113,6 @@ pub trait Backend: std::fmt::Debug {
     ///
     /// A failure of the wait itself, which the loop cannot recover from.
     fn poll(&mut self, events: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()>;
-
-    /// The mio registry behind this backend, if it is mio's: what a
-    /// cross-thread [`Handle`](crate::Handle) needs for its `mio::Waker`.
-    fn mio_registry(&self) -> Option<&mio::Registry> {
-        None
-    }
 
     /// The poller's own descriptor (the epoll or kqueue fd), if it has one:
     /// readable when events are waiting, so another loop can watch it.

@@ -1,0 +1,86 @@
+//! The loop's own timers, run in phase 8 after the handler's: listeners
+//! re-armed after a back-off, connects past their deadline, and the sweep
+//! that closes connections idle past [`Config::idle_timeout`] or slower than
+//! [`Config::message_deadline`].
+
+use std::time::{Duration, Instant};
+
+use crate::close::CloseReason;
+use crate::config::Config;
+use crate::core::Core;
+use crate::handler::Handler;
+use crate::limits::{self, Limit};
+use crate::timer;
+use crate::token::ConnId;
+
+/// When connections are next checked against the idle timeout and the
+/// message deadline.
+#[derive(Debug)]
+pub(crate) struct Sweeper {
+    interval: Option<Duration>,
+    next_at: Option<Instant>,
+}
+
+impl Sweeper {
+    pub(crate) fn new(config: &Config, now: Instant) -> Sweeper {
+        let interval = limits::sweep_interval(config.idle_timeout, config.message_deadline);
+        Sweeper {
+            interval,
+            next_at: interval.map(|i| timer::deadline_after(now, i)),
+        }
+    }
+
+    pub(crate) fn next_at(&self) -> Option<Instant> {
+        self.next_at
+    }
+}
+
+impl Core {
+    /// Phase 8, the loop's part: re-arms paused listeners, fails late
+    /// connects, kicks idle and slow connections.
+    pub(crate) fn run_loop_timers<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+        let now = Instant::now();
+        if !self.shutting_down && self.listeners.resume_at().is_some_and(|at| at <= now) {
+            self.resume_listeners(now);
+        }
+        if self.connects.next_at().is_some_and(|at| at <= now) {
+            self.expire_connects(now);
+            self.run_close_hooks(handler);
+        }
+        if self.sweeper.next_at.is_some_and(|at| at <= now) {
+            self.sweeper.next_at = self.sweeper.interval.map(|i| timer::deadline_after(now, i));
+            self.sweep_timeouts();
+            self.run_close_hooks(handler);
+        }
+    }
+
+    fn sweep_timeouts(&mut self) {
+        let idle = self.config.idle_timeout;
+        let deadline = self.config.message_deadline;
+        let now_ms = self.now_ms;
+        // Strictly more than the limit in whole milliseconds: never early.
+        let over = |since: u64, limit: Option<Duration>| {
+            limit.is_some_and(|l| {
+                let limit_ms = u64::try_from(l.as_millis()).unwrap_or(u64::MAX);
+                since != 0 && now_ms.saturating_sub(since) > limit_ms
+            })
+        };
+        let victims: Vec<(ConnId, CloseReason, Limit)> = self
+            .conns
+            .iter()
+            .filter_map(|c| {
+                if over(c.last_message_ms, idle) {
+                    Some((c.id, CloseReason::IdleTimeout, Limit::IdleTimeout))
+                } else if over(c.partial_since_ms, deadline) {
+                    Some((c.id, CloseReason::MessageTimeout, Limit::MessageDeadline))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (id, reason, limit) in victims {
+            self.limit_hit(limit, format_args!("{id} closed"));
+            self.close(id, reason);
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! Connection I/O, the hot path: phases 3 and 5 (route an event, read),
+//! 6 (hand inbound messages to the handler) and 7 (flush), and keeping each
+//! socket's registered interest in line with its state.
+
+use std::os::unix::io::AsRawFd;
+
+use crate::backend::Readiness;
+use crate::close::CloseReason;
+use crate::codec::FrameError;
+use crate::conn::{FlushEnd, Pressure, ReadEnd};
+use crate::core::Core;
+use crate::handler::Handler;
+use crate::limits::Limit;
+use crate::state::{Farewell, Lifecycle, ReadEvent, Reading, WriteEvent};
+use crate::stream::Stream;
+use crate::token::{self, ConnId, TokenKind};
+use crate::Interest;
+
+impl Core {
+    /// Puts a socket in the table under a fresh generation and registers it:
+    /// READABLE for an open connection, WRITABLE for one still connecting.
+    /// Registration comes first, so a failure leaves nothing behind.
+    pub(crate) fn insert_conn(
+        &mut self,
+        stream: Stream,
+        origin: u32,
+        connecting: bool,
+    ) -> std::io::Result<ConnId> {
+        let interest = if connecting {
+            Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        let backend = &mut self.backend;
+        let id = self
+            .conns
+            .insert(stream, origin, connecting, |stream, id| {
+                backend
+                    .add(stream.as_raw_fd(), id.token(), interest)
+                    .inspect_err(|e| {
+                        warn!("{} dropped: cannot register it: {e}", stream.peer_name())
+                    })
+            })?;
+        let now_ms = self.now_ms;
+        if let Some(conn) = self.conns.get_mut(id) {
+            trace!("{id} set up ({})", conn.socket.peer_name());
+            conn.interest = Some(interest);
+            conn.last_message_ms = now_ms;
+        }
+        Ok(id)
+    }
+
+    // ----- phases 3 to 5 -----
+
+    /// Serves the sockets left on the ready list by the last turn.
+    pub(crate) fn serve_ready_list<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+        let mut ready = self.ready.take();
+        for token in ready.drain(..) {
+            match token::decode(token) {
+                TokenKind::Conn(id) => match self.conns.get_mut(id) {
+                    Some(conn) => conn.listed.ready = false,
+                    // Closed since it was listed: simply dropped from the
+                    // list, which is not a stale event from the kernel.
+                    None => continue,
+                },
+                TokenKind::Listener(_) => {}
+                TokenKind::Source(_) | TokenKind::Waker => continue,
+            }
+            self.on_event(handler, Readiness::readable(token));
+        }
+        self.ready.give_back(ready);
+    }
+
+    /// Phase 3: routes one event by its token.
+    pub(crate) fn on_event<H: Handler + ?Sized>(&mut self, handler: &mut H, event: Readiness) {
+        match token::decode(event.token) {
+            TokenKind::Listener(listener) => {
+                if event.readable {
+                    self.accept(handler, listener);
+                }
+            }
+            TokenKind::Source(source) => self.on_source(handler, source, event),
+            TokenKind::Waker => self.drain_commands(handler),
+            TokenKind::Conn(id) => self.on_conn_event(handler, id, event),
+        }
+    }
+
+    fn on_conn_event<H: Handler + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        id: ConnId,
+        event: Readiness,
+    ) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            // The connection closed earlier (maybe this very turn) and its
+            // slot may already serve another: never act on it.
+            self.stats.stale_events += 1;
+            trace!("stale event for {id} ignored");
+            return;
+        };
+        if conn.state.is_connecting() {
+            self.finish_connect(handler, id);
+            return;
+        }
+        if event.error {
+            if let Ok(Some(error)) | Err(error) = conn.socket.take_error() {
+                self.close(id, CloseReason::from_io(error));
+                self.run_close_hooks(handler);
+                return;
+            }
+        }
+        if (event.readable || event.read_closed) && conn.state.reading().is_active() {
+            self.read(id, event.read_closed);
+        }
+        if let Some(conn) = self.conns.get(id) {
+            if (event.writable || event.write_closed) && conn.state.writing().is_awaiting_writable()
+            {
+                self.queue_flush(id);
+            }
+        }
+        self.run_close_hooks(handler);
+    }
+
+    /// Phase 5: read what the socket has, within the byte budget and the
+    /// inbound queue's limits.
+    fn read(&mut self, id: ConnId, peer_closed: bool) {
+        let budget = self.config.read_budget;
+        let codec = self.config.codec;
+        let limits = self.queue_limits();
+        let now_ms = self.now_ms;
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        let queued_before = conn.frames.len();
+        let (bytes, end) = conn.read_frames(&codec, budget, limits, peer_closed, &mut self.pool);
+        self.stats.bytes_read += bytes as u64;
+        let completed = conn.frames.len() > queued_before;
+        if completed {
+            conn.last_message_ms = now_ms;
+        }
+        // The message deadline runs from the first byte of a message.
+        if !conn.has_partial_message() {
+            conn.partial_since_ms = 0;
+        } else if completed || conn.partial_since_ms == 0 {
+            conn.partial_since_ms = now_ms;
+        }
+        let handling_paused = conn.pressure == Pressure::HighHandlingPaused;
+        match end {
+            ReadEnd::Drained => {}
+            ReadEnd::BudgetSpent => {
+                self.stats.budget_exhausted += 1;
+                self.put_on_ready_list(id);
+            }
+            // Nothing drains the queue until the peer reads our output.
+            ReadEnd::QueueFull if handling_paused => self.pause_reading(id),
+            // Handling this turn drains it; read on next turn.
+            ReadEnd::QueueFull => self.put_on_ready_list(id),
+            ReadEnd::EndOfInput => {
+                // Half-close: the peer sends nothing more but may still read.
+                // Answer what it sent, then close (phase 6 decides when).
+                self.conns.read_event(id, ReadEvent::InputEnded);
+                self.queue_handling(id);
+            }
+            ReadEnd::TooLong(e) => return self.frame_too_long(id, e),
+            ReadEnd::Failed(e) => {
+                self.close(id, CloseReason::from_io(e));
+                return;
+            }
+        }
+        if completed {
+            self.queue_handling(id);
+        }
+    }
+
+    fn frame_too_long(&mut self, id: ConnId, error: FrameError) {
+        let (len, max) = (error.len, error.max);
+        self.limit_hit(
+            Limit::FrameTooLong,
+            format_args!("{id} sent a message of {len} bytes, over {max}"),
+        );
+        self.close(id, CloseReason::FrameTooLong(error));
+    }
+
+    pub(crate) fn put_on_ready_list(&mut self, id: ConnId) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            if !conn.listed.ready {
+                conn.listed.ready = true;
+                self.ready.push(id.token());
+            }
+        }
+    }
+
+    pub(crate) fn queue_handling(&mut self, id: ConnId) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            if !conn.listed.to_handle {
+                conn.listed.to_handle = true;
+                self.to_handle.push(id);
+            }
+        }
+    }
+
+    pub(crate) fn queue_flush(&mut self, id: ConnId) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            if !conn.listed.to_flush {
+                conn.listed.to_flush = true;
+                self.to_flush.push(id);
+            }
+        }
+    }
+
+    /// Takes the connection out of `inputs` until its inbound queue drains.
+    fn pause_reading(&mut self, id: ConnId) {
+        if self.conns.read_event(id, ReadEvent::QueueFilled) != Some(Reading::QueueFull) {
+            return;
+        }
+        let Some(conn) = self.conns.get(id) else {
+            return;
+        };
+        let (queued, bytes) = (conn.frames.len(), conn.output_len());
+        self.stats.read_pauses += 1;
+        self.update_interest(id);
+        self.limit_hit(
+            Limit::InboundQueue,
+            format_args!(
+                "{id} has {queued} messages waiting and {bytes} bytes of output; reading paused"
+            ),
+        );
+    }
+
+    /// Applies a reading change; if it made the connection read again, bytes
+    /// may be waiting with no edge to come for them: read them next turn.
+    fn change_reading(&mut self, id: ConnId, event: ReadEvent) -> bool {
+        let Some(after) = self.conns.read_event(id, event) else {
+            return false;
+        };
+        self.update_interest(id);
+        if after.is_active() {
+            self.put_on_ready_list(id);
+        }
+        true
+    }
+
+    pub(crate) fn pause_reading_by_handler(&mut self, id: ConnId) -> bool {
+        self.change_reading(id, ReadEvent::HandlerPause)
+    }
+
+    pub(crate) fn resume_reading_by_handler(&mut self, id: ConnId) -> bool {
+        self.change_reading(id, ReadEvent::HandlerResume)
+    }
+
+    // ----- phase 6 -----
+
+    /// Hands each queued message to the handler, oldest first (the seed's
+    /// `message[w].pop()` takes the newest), while the connection's output
+    /// stays under the high watermark.
+    pub(crate) fn handle_inbound<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+        let high = self.config.output_high_watermark;
+        let mut batch = self.to_handle.take();
+        for id in batch.drain(..) {
+            let Some(conn) = self.conns.get_mut(id) else {
+                continue;
+            };
+            conn.listed.to_handle = false;
+            // The handler may send to any connection, this one included, so
+            // the message bytes are lent out of the connection meanwhile.
+            let buf = conn.take_inbuf();
+            let mut consumed = 0;
+            // Stop as soon as the connection closes or starts closing (what it
+            // sent after that is not answered), or its output passes the
+            // high watermark (the rest waits until the peer reads).
+            while let Some(frame) = self
+                .conns
+                .get_mut(id)
+                .filter(|c| c.is_open())
+                .and_then(|c| {
+                    if c.output_len() >= high && !c.frames.is_empty() {
+                        c.pressure = Pressure::HighHandlingPaused;
+                        return None;
+                    }
+                    c.frames.pop_front()
+                })
+            {
+                consumed = frame.next;
+                self.stats.messages += 1;
+                let msg = &buf[frame.start..frame.end];
+                if !self.call_hook(handler, "on_message", |h, cx| h.on_message(cx, id, msg)) {
+                    self.close(id, CloseReason::HandlerPanic);
+                }
+                self.run_close_hooks(handler);
+            }
+            match self.conns.get_even_closed_mut(id) {
+                Some(conn) => conn.restore_inbuf(buf, consumed, &mut self.pool),
+                None => self.pool.give_inbound(buf, Default::default()),
+            }
+            self.after_handling(id);
+        }
+        self.to_handle.give_back(batch);
+    }
+
+    /// Decides what a connection does next once its queue was served: close
+    /// after its input ended, or pause or resume reading.
+    fn after_handling(&mut self, id: ConnId) {
+        let limits = self.queue_limits();
+        let Some(conn) = self.conns.get(id).filter(|c| c.is_open()) else {
+            return;
+        };
+        let reading = conn.state.reading();
+        if reading == Reading::Ended {
+            if !conn.frames.is_empty() {
+                return; // still waiting for room in the output
+            }
+            if conn.has_output() {
+                self.conns
+                    .set_lifecycle(id, Lifecycle::Closing(Farewell::PeerClosed));
+                self.queue_flush(id);
+            } else {
+                self.close(id, CloseReason::PeerClosed);
+            }
+        } else if reading.is_active() && conn.queue_full(limits) {
+            self.pause_reading(id);
+        } else if reading.is_queue_full() && conn.frames.is_empty() {
+            self.change_reading(id, ReadEvent::QueueDrained);
+        }
+    }
+
+    // ----- phase 7 -----
+
+    /// Writes queued output right away; only a write that would block puts
+    /// the connection in the writable set (and costs an `epoll_ctl`).
+    pub(crate) fn flush<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+        let low = self.config.output_low_watermark;
+        let mut drained = Vec::new();
+        let mut batch = self.to_flush.take();
+        for id in batch.drain(..) {
+            let Some(conn) = self.conns.get_mut(id) else {
+                continue;
+            };
+            conn.listed.to_flush = false;
+            if conn.state.is_connecting() {
+                continue; // flushed once the connect completes
+            }
+            let (bytes, end) = conn.flush(&mut self.pool);
+            self.stats.bytes_written += bytes as u64;
+            // Back under the low watermark: the handler hears of it, and
+            // messages held back for room in the output are handled again.
+            let relieved = conn.pressure != Pressure::Normal && conn.output_len() <= low;
+            let resume_handling = relieved && conn.pressure == Pressure::HighHandlingPaused;
+            if relieved {
+                conn.pressure = Pressure::Normal;
+                drained.push(id);
+            }
+            match end {
+                FlushEnd::Empty => self.flushed_all(id),
+                FlushEnd::Blocked => {
+                    self.stats.writes_blocked += 1;
+                    self.conns.write_event(id, WriteEvent::Blocked);
+                    self.update_interest(id);
+                }
+                FlushEnd::Failed(e) => {
+                    self.close(id, CloseReason::from_io(e));
+                }
+            }
+            if resume_handling {
+                self.queue_handling(id);
+            }
+        }
+        self.to_flush.give_back(batch);
+        self.run_close_hooks(handler);
+        for id in drained {
+            if self.is_open(id) {
+                self.call_hook(handler, "on_drained", |h, cx| h.on_drained(cx, id));
+                self.run_close_hooks(handler);
+            }
+        }
+    }
+
+    /// Everything queued was written: out of `outputs`, and a connection
+    /// that was only waiting for that closes.
+    fn flushed_all(&mut self, id: ConnId) {
+        self.conns.write_event(id, WriteEvent::Drained);
+        self.update_interest(id);
+        let Some(conn) = self.conns.get(id) else {
+            return;
+        };
+        if let Lifecycle::Closing(farewell) = conn.state.lifecycle() {
+            let reason = match farewell {
+                Farewell::PeerClosed => CloseReason::PeerClosed,
+                Farewell::ByHandler => CloseReason::ClosedByHandler,
+            };
+            self.close(id, reason);
+        }
+    }
+
+    /// Brings the backend's registration in line with what the connection
+    /// wants; a no-op (no system call) when nothing changed.
+    pub(crate) fn update_interest(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        let wanted = conn.wanted_interest();
+        let current = conn.interest;
+        if wanted == current {
+            return;
+        }
+        let fd = conn.socket.as_raw_fd();
+        self.stats.interest_changes += 1;
+        let result = match (current, wanted) {
+            (None, Some(interest)) => self.backend.add(fd, id.token(), interest),
+            (Some(_), Some(interest)) => self.backend.modify(fd, id.token(), interest),
+            (Some(_), None) => self.backend.delete(fd),
+            (None, None) => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.interest = wanted;
+                }
+            }
+            Err(e) => {
+                self.close(id, CloseReason::Error(e));
+            }
+        }
+    }
+}

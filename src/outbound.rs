@@ -1,0 +1,130 @@
+//! Outbound connections: a non-blocking `connect`, its completion seen as
+//! WRITABLE and checked with `SO_ERROR`, and a deadline for each.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::close::CloseReason;
+use crate::conn::OUTBOUND;
+use crate::core::Core;
+use crate::handler::Handler;
+use crate::state::{Farewell, Lifecycle, ReadEvent};
+use crate::stream::Stream;
+use crate::timer;
+use crate::token::{self, ConnId};
+
+/// Deadlines of the connects in progress, earliest first. A connect that
+/// completes, fails or is closed leaves the set at once.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectDeadlines {
+    pending: BTreeSet<(Instant, ConnId)>,
+}
+
+impl ConnectDeadlines {
+    pub(crate) fn next_at(&self) -> Option<Instant> {
+        self.pending.first().map(|&(at, _)| at)
+    }
+
+    pub(crate) fn remove(&mut self, id: ConnId) {
+        // Few connects are in flight at once: a scan is cheaper than an
+        // index kept beside the set.
+        self.pending.retain(|&(_, pending)| pending != id);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+impl Core {
+    pub(crate) fn connect_tcp(&mut self, addr: SocketAddr) -> io::Result<ConnId> {
+        let stream = mio::net::TcpStream::connect(addr)?;
+        self.adopt_outbound(Stream::Tcp(stream))
+    }
+
+    pub(crate) fn connect_unix(&mut self, path: &Path) -> io::Result<ConnId> {
+        let stream = mio::net::UnixStream::connect(path)?;
+        self.adopt_outbound(Stream::Unix(stream))
+    }
+
+    fn adopt_outbound(&mut self, stream: Stream) -> io::Result<ConnId> {
+        if self.conns.open() >= self.max_connections.min(token::MAX_SLOTS) {
+            return Err(io::Error::other(
+                "connection cap (Config::max_connections) reached",
+            ));
+        }
+        let id = self.insert_conn(stream, OUTBOUND, true)?;
+        let deadline = timer::deadline_after(Instant::now(), self.config.connect_timeout);
+        self.connects.pending.insert((deadline, id));
+        Ok(id)
+    }
+
+    /// A connecting socket reported writable (or an error): see how the
+    /// connect went.
+    pub(crate) fn finish_connect<H: Handler + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        match conn.socket.take_error() {
+            Ok(None) => {}
+            Ok(Some(error)) | Err(error) => {
+                self.close(id, CloseReason::ConnectFailed(error));
+                self.run_close_hooks(handler);
+                return;
+            }
+        }
+        if !conn.socket.is_connected() {
+            return; // a spurious wake-up: still connecting
+        }
+        if self.config.nodelay {
+            conn.socket.set_nodelay();
+        }
+        let Lifecycle::Connecting { then_close } = conn.state.lifecycle() else {
+            return;
+        };
+        let has_output = conn.has_output();
+        self.connects.remove(id);
+        self.stats.connects += 1;
+        if then_close {
+            // The handler let go of it before it opened: write what it
+            // queued, then close. It never opened for the handler, so
+            // `on_connect` is not called; `on_close` is, once.
+            self.conns
+                .set_lifecycle(id, Lifecycle::Closing(Farewell::ByHandler));
+            self.update_interest(id);
+            self.queue_flush(id);
+            return;
+        }
+        self.conns.set_lifecycle(id, Lifecycle::Open);
+        self.conns.read_event(id, ReadEvent::Connected);
+        self.update_interest(id);
+        if has_output {
+            self.queue_flush(id);
+        }
+        if !self.call_hook(handler, "on_connect", |h, cx| h.on_connect(cx, id)) {
+            self.close(id, CloseReason::HandlerPanic);
+        }
+        self.run_close_hooks(handler);
+    }
+
+    /// Fails the connects that passed their deadline.
+    pub(crate) fn expire_connects(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.connects.pending.first() {
+            if at > now {
+                return;
+            }
+            self.connects.pending.pop_first();
+            if self.conns.get(id).is_some_and(|c| c.state.is_connecting()) {
+                let error = io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connect timed out (Config::connect_timeout)",
+                );
+                self.close(id, CloseReason::ConnectFailed(error));
+            }
+        }
+    }
+}

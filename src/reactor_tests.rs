@@ -1,0 +1,274 @@
+//! Unit tests of the reactor that drive `dispatch` with hand-built batches.
+
+use std::io::{Read, Write};
+use std::net::TcpStream as StdStream;
+
+use super::*;
+use crate::close::CloseReason;
+use crate::token::{self, ConnId};
+
+/// Waits (5 s at most) until `fd` is readable: a bounded wait on the very
+/// condition the next step needs, instead of a sleep that hopes.
+fn wait_readable(fd: RawFd) {
+    let mut poll_fd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the duration of the call.
+    let ready = unsafe { libc::poll(&mut poll_fd, 1, 5_000) };
+    assert_eq!(ready, 1, "descriptor {fd} not readable within 5 s");
+}
+
+fn listener_fd(reactor: &Reactor, listener: ListenerId) -> RawFd {
+    reactor
+        .core
+        .listeners
+        .get(listener)
+        .unwrap()
+        .socket
+        .as_raw_fd()
+}
+
+fn conn_fd(reactor: &Reactor, conn: ConnId) -> RawFd {
+    reactor.core.conns.get(conn).unwrap().socket.as_raw_fd()
+}
+
+/// Records which connection each message and close was delivered to.
+#[derive(Default)]
+struct Recorder {
+    connected: Vec<ConnId>,
+    messages: Vec<(ConnId, Vec<u8>)>,
+    closed: Vec<ConnId>,
+}
+
+impl Handler for Recorder {
+    fn on_connect(&mut self, _cx: &mut Context<'_>, conn: ConnId) {
+        self.connected.push(conn);
+    }
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        self.messages.push((conn, msg.to_vec()));
+        let _ = cx.send_frame(conn, msg);
+    }
+    fn on_close(&mut self, _cx: &mut Context<'_>, conn: ConnId, _reason: &CloseReason) {
+        self.closed.push(conn);
+    }
+}
+
+fn turn_until(reactor: &mut Reactor, handler: &mut Recorder, done: impl Fn(&Recorder) -> bool) {
+    for _ in 0..2000 {
+        if done(handler) {
+            return;
+        }
+        reactor
+            .run_once(handler, Some(Duration::from_millis(5)))
+            .unwrap();
+    }
+    panic!("condition not reached");
+}
+
+/// The token of a closed connection must never reach the connection that
+/// reuses its slot. Events are fed by hand, in the order that hurts:
+/// [conn k closes] [new conn takes slot k] [stale event for the old k].
+#[test]
+fn stale_token_never_reaches_the_connection_that_reuses_its_slot() {
+    let mut reactor = Reactor::new().unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let listener_token = token::listener_token(listener);
+    let mut handler = Recorder::default();
+
+    // Connection A, accepted through a synthetic listener event.
+    let client_a = StdStream::connect(addr).unwrap();
+    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
+    let old = handler.connected[0];
+
+    // Batch 1: A's peer resets (A closes in this batch), a new client
+    // is accepted in the same batch, then a stale event for A arrives.
+    socket2::SockRef::from(&client_a)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(client_a);
+    let mut client_b = StdStream::connect(addr).unwrap();
+    wait_readable(listener_fd(&reactor, listener));
+    wait_readable(conn_fd(&reactor, old)); // the reset has arrived
+    reactor.dispatch(
+        &mut handler,
+        &[
+            Readiness {
+                read_closed: true,
+                ..Readiness::readable(old.token())
+            },
+            Readiness::readable(listener_token),
+            Readiness::readable(old.token()),
+        ],
+    );
+    assert_eq!(handler.closed, [old]);
+    assert_eq!(handler.connected.len(), 2);
+    let b = handler.connected[1];
+    assert_ne!(
+        b.slot(),
+        old.slot(),
+        "a slot is reused only after its batch"
+    );
+    assert_eq!(reactor.stats().stale_events, 1);
+
+    // Batch 2: connection C takes A's freed slot; a late event for A must
+    // not be delivered to C.
+    let mut client_c = StdStream::connect(addr).unwrap();
+    wait_readable(listener_fd(&reactor, listener));
+    reactor.dispatch(&mut handler, &[Readiness::readable(listener_token)]);
+    let c = handler.connected[2];
+    assert_eq!(c.slot(), old.slot());
+    assert_ne!(c, old);
+    client_c.write_all(b"for c\n").unwrap();
+    wait_readable(conn_fd(&reactor, c));
+    reactor.dispatch(&mut handler, &[Readiness::readable(old.token())]);
+    assert_eq!(reactor.stats().stale_events, 2);
+    assert!(handler.messages.is_empty(), "stale event read C's data");
+    assert!(reactor.context().is_open(c) && reactor.context().is_open(b));
+
+    // C's own event still works, and both new connections are untouched.
+    reactor.dispatch(&mut handler, &[Readiness::readable(c.token())]);
+    assert_eq!(handler.messages, [(c, b"for c".to_vec())]);
+    let mut echo = [0; 6];
+    client_c.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"for c\n");
+    client_b.write_all(b"for b\n").unwrap();
+    turn_until(&mut reactor, &mut handler, |h| h.messages.len() == 2);
+    assert_eq!(handler.messages[1], (b, b"for b".to_vec()));
+    assert_eq!(handler.closed, [old]);
+}
+
+#[test]
+fn listen_uses_the_configured_backlog_and_several_listeners() {
+    let mut reactor = Reactor::with_config(Config::new().backlog(2048)).unwrap();
+    let a = reactor.listen("127.0.0.1:0").unwrap();
+    let b = reactor.listen("127.0.0.1:0").unwrap();
+    let (addr_a, addr_b) = (
+        reactor.local_addr(a).unwrap(),
+        reactor.local_addr(b).unwrap(),
+    );
+    assert_ne!(addr_a.port(), 0);
+    assert_ne!(addr_a, addr_b);
+    let mut handler = Recorder::default();
+    let _c1 = StdStream::connect(addr_a).unwrap();
+    let _c2 = StdStream::connect(addr_b).unwrap();
+    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 2);
+}
+
+#[test]
+fn idle_connections_hold_no_buffers() {
+    let mut reactor = Reactor::new().unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let mut handler = Recorder::default();
+    let mut clients: Vec<StdStream> = (0..100)
+        .map(|_| StdStream::connect(addr).unwrap())
+        .collect();
+    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 100);
+    for client in &mut clients {
+        client.write_all(b"busy for a moment\n").unwrap();
+    }
+    // Bounded: `turn_until` gives up after 2,000 turns of at most 5 ms.
+    turn_until(&mut reactor, &mut handler, |h| h.messages.len() == 100);
+    for client in &mut clients {
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut echo = [0; 18];
+        client.read_exact(&mut echo).expect("echo within 5 s");
+        assert_eq!(&echo, b"busy for a moment\n");
+    }
+    let per_connection = reactor.connection_heap_bytes() / 100;
+    eprintln!(
+        "idle connection heap: {per_connection} bytes (Conn is {} bytes)",
+        std::mem::size_of::<crate::conn::Conn>()
+    );
+    assert!(
+        per_connection < 256,
+        "an idle connection holds {per_connection} heap bytes"
+    );
+}
+
+/// The deadlines of connects that completed used to stay until they
+/// expired; now a connect leaves the set as soon as it is settled.
+#[test]
+fn completed_connects_leave_no_deadline_behind() {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut reactor = Reactor::new().unwrap();
+    let mut handler = Recorder::default();
+    for _ in 0..20 {
+        reactor.connect(upstream.local_addr().unwrap()).unwrap();
+    }
+    assert_eq!(reactor.core.connects.len(), 20);
+    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 20);
+    assert_eq!(reactor.core.connects.len(), 0);
+    assert_eq!(reactor.core.connects.next_at(), None);
+}
+
+/// A source's id had no generation and its slot was freed at once: an event
+/// still queued under the old id reached the source registered next.
+#[test]
+fn a_deregistered_source_id_never_reaches_its_successor() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let mut reactor = Reactor::new().unwrap();
+    let (a, _a_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let old = reactor.register_source(&a, Interest::READABLE).unwrap();
+    reactor.deregister_source(old).unwrap();
+    let (b, _b_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fired = Rc::new(Cell::new(0));
+    let counter = fired.clone();
+    let new = reactor
+        .register_source_with(b, Interest::READABLE, move |_, _, _| {
+            counter.set(counter.get() + 1)
+        })
+        .unwrap();
+    assert_ne!(old, new, "the slot is reused under a new generation");
+    let mut handler = Recorder::default();
+    // A late event for the old source, in the same batch as one for the new.
+    reactor.dispatch(
+        &mut handler,
+        &[
+            Readiness::readable(old.token()),
+            Readiness::readable(new.token()),
+        ],
+    );
+    assert_eq!(fired.get(), 1, "only the new source's own event reached it");
+    assert_eq!(reactor.stats().stale_events, 1);
+    // Deregistering the old id again must not remove the new source.
+    let again = reactor.deregister_source(old).unwrap_err();
+    assert_eq!(again.kind(), io::ErrorKind::NotFound);
+    reactor.dispatch(&mut handler, &[Readiness::readable(new.token())]);
+    assert_eq!(fired.get(), 2, "the new source is still registered");
+}
+
+/// With `catch_panics(false)` a panic unwound out of a turn and lost the
+/// lists that turn had taken: connections stayed flagged as queued forever.
+/// The reactor now refuses to run another turn.
+#[test]
+fn a_reactor_whose_turn_panicked_refuses_further_turns() {
+    let mut reactor = Reactor::with_config(
+        Config::new()
+            .catch_panics(false)
+            .codec(crate::codec::Lines::new(64)),
+    )
+    .unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let mut client = StdStream::connect(reactor.local_addr(listener).unwrap()).unwrap();
+    client.write_all(b"boom\n").unwrap();
+    let mut handler = |_: &mut Context<'_>, _: ConnId, _: &[u8]| panic!("handler bug");
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for _ in 0..1000 {
+            reactor
+                .run_once(&mut handler, Some(Duration::from_millis(5)))
+                .unwrap();
+        }
+    }));
+    assert!(unwound.is_err(), "the panic propagates");
+    let refused = reactor
+        .run_once(&mut handler, Some(Duration::ZERO))
+        .unwrap_err();
+    assert!(refused.to_string().contains("panicked"), "{refused}");
+}

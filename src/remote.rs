@@ -1,0 +1,111 @@
+//! Commands from other threads: the handle's channel and waker, drained when
+//! the waker's descriptor is readable, each command carried out on the loop
+//! thread.
+
+use std::io;
+use std::sync::{mpsc, Arc};
+
+use crate::core::Core;
+use crate::handle::{Command, Handle, Shared};
+use crate::handler::Handler;
+use crate::token::{ConnId, WAKER_TOKEN};
+use crate::waker::Waker;
+use crate::Interest;
+
+/// The loop's end of the handles' channel.
+pub(crate) struct Remote {
+    pub(crate) shared: Arc<Shared>,
+    receiver: mpsc::Receiver<Command>,
+}
+
+/// Commands taken from the channel per wake-up, so a flood from other
+/// threads cannot hold the loop; the rest wait for the next turn.
+const COMMANDS_PER_TURN: usize = 65_536;
+
+impl Core {
+    /// The handle for other threads, created with its waker on first use.
+    pub(crate) fn handle(&mut self) -> io::Result<Handle> {
+        if let Some(remote) = &self.remote {
+            return Ok(Handle {
+                shared: remote.shared.clone(),
+            });
+        }
+        let waker = Waker::new()?;
+        self.backend
+            .add(waker.raw_fd(), WAKER_TOKEN, Interest::READABLE)?;
+        let (shared, receiver) = Shared::new(waker, self.config.handle_queue);
+        self.remote = Some(Remote {
+            shared: shared.clone(),
+            receiver,
+        });
+        Ok(Handle { shared })
+    }
+
+    /// Marks every handle dead: their calls fail from now on, and workers
+    /// waiting for room in the queue are released.
+    pub(crate) fn close_handles(&mut self) {
+        if let Some(remote) = self.remote.take() {
+            remote.shared.close();
+            let _ = self.backend.delete(remote.shared.waker.raw_fd());
+        }
+    }
+
+    /// The waker fired: carry out what other threads asked.
+    pub(crate) fn drain_commands<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+        let Some(remote) = &self.remote else { return };
+        // Cleared before draining: a command queued from now on wakes the
+        // loop again, so none is left behind.
+        remote.shared.waker.drain();
+        remote.shared.clear_pending();
+        self.stats.handle_wakeups += 1;
+        for _ in 0..COMMANDS_PER_TURN {
+            let Some(remote) = &self.remote else { return };
+            let Ok(command) = remote.receiver.try_recv() else {
+                return;
+            };
+            self.stats.handle_commands += 1;
+            self.execute(handler, command);
+        }
+        // More are queued than one turn takes: come back next turn.
+        if let Some(remote) = &self.remote {
+            let _ = remote.shared.push_wake();
+        }
+    }
+
+    fn execute<H: Handler + ?Sized>(&mut self, handler: &mut H, command: Command) {
+        match command {
+            Command::Send(conn, bytes) => {
+                if self.send(conn, &[&bytes]).is_err() {
+                    self.undelivered(conn, "send");
+                }
+            }
+            Command::Close(conn) => {
+                if !self.close_after_flush(conn) {
+                    self.undelivered(conn, "close");
+                }
+            }
+            Command::Stop => self.stop_requested = true,
+            Command::Shutdown(grace) => {
+                self.shutdown_requested = Some(grace);
+                self.stop_requested = true;
+            }
+            Command::Run(task) => {
+                self.call_hook(handler, "a handle's task", |_, cx| task(cx));
+            }
+            Command::Notify(message) => {
+                self.call_hook(handler, "on_notify", |h, cx| h.on_notify(cx, message));
+            }
+            Command::JobDone {
+                conn,
+                order,
+                deliver,
+            } => self.deliver_job(handler, conn, order, deliver),
+        }
+        self.run_close_hooks(handler);
+    }
+
+    pub(crate) fn undelivered(&mut self, conn: ConnId, what: &str) {
+        self.stats.handle_undelivered += 1;
+        debug!("{what} from a handle for {conn} dropped: it is closed");
+    }
+}

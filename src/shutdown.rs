@@ -1,0 +1,60 @@
+//! Graceful shutdown: stop accepting, answer what clients already sent,
+//! write out every connection's output, and close each one once drained.
+
+use std::os::unix::io::AsRawFd;
+
+use crate::close::CloseReason;
+use crate::core::Core;
+use crate::handler::Handler;
+
+impl Core {
+    /// Starts a graceful shutdown: listeners closed, every connection read
+    /// once more (what clients sent before the shutdown still gets answered).
+    pub(crate) fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+        for listener in self.listeners.take_all() {
+            // A paused listener is already out of the poll; deleting it
+            // again only fails harmlessly.
+            let _ = self.backend.delete(listener.socket.as_raw_fd());
+            debug!("stopped listening on {}", listener.name);
+        }
+        for id in self.conns.live_ids() {
+            if self
+                .conns
+                .get(id)
+                .is_some_and(|c| c.state.reading().is_active())
+            {
+                self.put_on_ready_list(id);
+            }
+        }
+    }
+
+    /// During a shutdown: closes every connection that has nothing left to
+    /// read, answer or write.
+    pub(crate) fn close_drained<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+        let drained: Vec<_> = self
+            .conns
+            .iter()
+            .filter(|c| {
+                c.is_open()
+                    && !c.has_output()
+                    && c.frames.is_empty()
+                    && !c.listed.ready
+                    && !c.listed.to_handle
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in drained {
+            self.close(id, CloseReason::Shutdown);
+        }
+        self.run_close_hooks(handler);
+    }
+
+    /// Closes every connection still open (the shutdown deadline passed).
+    pub(crate) fn close_all<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+        for id in self.conns.live_ids() {
+            self.close(id, CloseReason::Shutdown);
+        }
+        self.run_close_hooks(handler);
+    }
+}
