@@ -12,6 +12,7 @@
 //! on the loop's one thread, so the room is never touched by two at once.
 
 use std::io;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use selectloop::codec::Lines;
@@ -55,14 +56,26 @@ impl Handler for Room {
     }
 }
 
-fn main() -> io::Result<()> {
-    env_logger::init();
-    let addr = common::parse_addr()?;
+const USAGE: &str = "\
+usage: chat_server [--addr HOST:PORT]
+
+A chat room over TCP: each line a client sends goes to every other client.
+  --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
+  -h, --help         this text
+";
+
+fn main() -> ExitCode {
+    common::run("chat_server", serve)
+}
+
+fn serve() -> io::Result<()> {
+    common::init_logging();
+    let addr = common::parse_addr(USAGE)?;
     let config = Config::new()
         .codec(Lines::new(4096))
         .max_output(1024 * 1024);
     let mut reactor = Reactor::with_config(config)?;
-    let listener = reactor.listen(addr)?;
+    let listener = common::listen(&mut reactor, addr)?;
     common::announce(&reactor, listener)?;
     let mut handler = common::StopOnSignal::new(&mut reactor, Room::default())?;
     reactor.run(&mut handler)?;

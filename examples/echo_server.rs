@@ -6,8 +6,10 @@
 //! ```
 //!
 //! `--codec chunks` echoes whatever each read returned (bytes in, same bytes
-//! out), `lines` echoes `\n`-terminated lines, `length` echoes frames with a
-//! 4-byte big-endian length header. `--max BYTES` sets the longest message
+//! out), `lines` echoes each line ended by `\n` (a `\r\n` ending, as telnet
+//! sends, is read as the line ending and answered with a plain `\n`: the
+//! line comes back as sent, its ending normalised), `length` echoes frames
+//! with a 4-byte big-endian length header. `--max BYTES` sets the longest message
 //! (default 65536); a longer one closes only the connection that sent it.
 //! The limits of `selectloop::Config` have flags too (`--help`).
 //!
@@ -16,6 +18,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use selectloop::codec::{Chunks, Codec, LengthPrefixed, Lines};
@@ -32,15 +35,16 @@ impl Handler for Echo {
     }
 }
 
-fn main() -> io::Result<()> {
-    env_logger::init();
+fn main() -> ExitCode {
+    common::run("echo_server", serve)
+}
+
+fn serve() -> io::Result<()> {
+    common::init_logging();
     let (addr, config) = parse_args()?;
     let mut reactor = Reactor::with_config(config)?;
-    let listener = reactor.listen(addr)?;
-    let bound = reactor
-        .local_addr(listener)
-        .ok_or_else(|| io::Error::other("listener has no address"))?;
-    println!("listening on {bound}");
+    let listener = common::listen(&mut reactor, addr)?;
+    common::announce(&reactor, listener)?;
 
     // SIGINT or SIGTERM: stop accepting, answer what was received, close.
     let mut handler = common::StopOnSignal::new(&mut reactor, Echo)?;

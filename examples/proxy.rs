@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use selectloop::codec::Chunks;
@@ -78,8 +79,22 @@ impl Handler for Proxy {
     }
 }
 
-fn main() -> io::Result<()> {
-    env_logger::init();
+const USAGE: &str = "\
+usage: proxy --upstream HOST:PORT [--addr HOST:PORT]
+
+Connects each client to the upstream server and copies bytes both ways,
+with backpressure both ways.
+  --upstream HOST:PORT   the server to forward to (required)
+  --addr HOST:PORT       where to listen (default 127.0.0.1:8088; port 0 picks one)
+  -h, --help             this text
+";
+
+fn main() -> ExitCode {
+    common::run("proxy", serve)
+}
+
+fn serve() -> io::Result<()> {
+    common::init_logging();
     let mut addr = common::default_addr();
     let mut upstream = None;
     let mut parser = lexopt::Parser::from_env();
@@ -88,6 +103,7 @@ fn main() -> io::Result<()> {
         match arg {
             Long("addr") => addr = common::value(&mut parser)?,
             Long("upstream") => upstream = Some(common::value(&mut parser)?),
+            Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
         }
     }
@@ -101,7 +117,7 @@ fn main() -> io::Result<()> {
         .codec(Chunks::new(64 * 1024))
         .output_watermarks(64 * 1024, HIGH);
     let mut reactor = Reactor::with_config(config)?;
-    let listener = reactor.listen(addr)?;
+    let listener = common::listen(&mut reactor, addr)?;
     common::announce(&reactor, listener)?;
     let proxy = Proxy {
         upstream,

@@ -14,11 +14,30 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::ExitCode;
 
-fn main() -> io::Result<()> {
+fn main() -> ExitCode {
+    match talk() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("select_client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn talk() -> io::Result<()> {
     let addr = parse_addr()?;
     // Python: `sk = socket.socket(); sk.connect(addr)`
-    let mut sk = TcpStream::connect(addr)?;
+    let mut sk = TcpStream::connect(addr).map_err(|e| {
+        let reason = e.to_string();
+        let reason = reason
+            .split(" (os error")
+            .next()
+            .unwrap_or("")
+            .to_lowercase();
+        io::Error::new(e.kind(), format!("cannot connect to {addr}: {reason}"))
+    })?;
     let mut buf = [0u8; 1024];
 
     // Python: `print(sk.recv(1024).decode())`

@@ -25,7 +25,7 @@
 //! | `msg = message[w].pop(); w.sendall(...)` | `on_message`, oldest message first     |
 
 use std::io;
-use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use selectloop::codec::Chunks;
@@ -57,19 +57,20 @@ impl Handler for SelectServer {
 
 mod common;
 
-fn main() -> io::Result<()> {
-    env_logger::init();
-    let addr = parse_addr()?;
+fn main() -> ExitCode {
+    common::run("select_server", serve)
+}
+
+fn serve() -> io::Result<()> {
+    common::init_logging();
+    let addr = common::parse_addr(USAGE)?;
 
     // Python: `sk = socket.socket(); sk.bind(addr); sk.listen(5)`
     // `Chunks::new(1024)` keeps the seed's framing: one read of at most 1024
     // bytes is one message.
     let mut reactor = Reactor::with_config(Config::new().codec(Chunks::new(1024)))?;
-    let listener = reactor.listen(addr)?;
-    let bound = reactor
-        .local_addr(listener)
-        .ok_or_else(|| io::Error::other("listener has no address"))?;
-    println!("listening on {bound}");
+    let listener = common::listen(&mut reactor, addr)?;
+    common::announce(&reactor, listener)?;
 
     // Python: `while True: rlist, wlist, elist = select.select(inputs, outputs, [], 1)`
     // With RUST_LOG=trace, each turn logs the seed's
@@ -82,21 +83,12 @@ fn main() -> io::Result<()> {
     reactor.shutdown(&mut handler, Duration::from_millis(500))
 }
 
-/// `--addr HOST:PORT`, default 127.0.0.1:8088.
-fn parse_addr() -> io::Result<SocketAddr> {
-    use lexopt::prelude::*;
-    let mut addr: SocketAddr = ([127, 0, 0, 1], 8088).into();
-    let mut parser = lexopt::Parser::from_env();
-    let invalid = |e: lexopt::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
-    while let Some(arg) = parser.next().map_err(invalid)? {
-        match arg {
-            Long("addr") => addr = parser.value().map_err(invalid)?.parse().map_err(invalid)?,
-            Long("help") | Short('h') => {
-                println!("usage: select_server [--addr HOST:PORT]   (default 127.0.0.1:8088)");
-                std::process::exit(0);
-            }
-            other => return Err(invalid(other.unexpected())),
-        }
-    }
-    Ok(addr)
-}
+const USAGE: &str = "\
+usage: select_server [--addr HOST:PORT]
+
+The Python select() echo server, ported: greets each client with
+`Hello client-side` and answers every chunk it reads with `response: ` + it.
+  --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
+  -h, --help         this text
+RUST_LOG=trace shows each turn of the loop; warnings are logged by default.
+";

@@ -13,6 +13,7 @@
 //! touching its state.
 
 use std::io;
+use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
@@ -57,8 +58,22 @@ impl Handler for Ticker {
     }
 }
 
-fn main() -> io::Result<()> {
-    env_logger::init();
+const USAGE: &str = "\
+usage: ticker [--addr HOST:PORT] [--every-ms MS] [--seconds S]
+
+Sends `tick N` to every client connected, every MS milliseconds.
+  --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
+  --every-ms MS      the period, at least 1 (default 1000)
+  --seconds S        stop gracefully after S seconds (default: run until a signal)
+  -h, --help         this text
+";
+
+fn main() -> ExitCode {
+    common::run("ticker", serve)
+}
+
+fn serve() -> io::Result<()> {
+    common::init_logging();
     let mut addr = common::default_addr();
     let mut every = Duration::from_secs(1);
     let mut seconds = None;
@@ -69,14 +84,21 @@ fn main() -> io::Result<()> {
             Long("addr") => addr = common::value(&mut parser)?,
             Long("every-ms") => every = Duration::from_millis(common::value(&mut parser)?),
             Long("seconds") => seconds = Some(common::value::<u64>(&mut parser)?),
+            Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
         }
+    }
+    if every.is_zero() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--every-ms 0: a period of zero would tick without end; give 1 or more",
+        ));
     }
     let config = Config::new()
         .codec(Lines::new(1024))
         .max_output(1024 * 1024);
     let mut reactor = Reactor::with_config(config)?;
-    let listener = reactor.listen(addr)?;
+    let listener = common::listen(&mut reactor, addr)?;
     common::announce(&reactor, listener)?;
     if let Some(seconds) = seconds {
         // Another thread decides when to stop, and tells the loop.

@@ -5,8 +5,14 @@
 //! cargo run --release --example worker_pool -- --addr 127.0.0.1:7003 --no-pool
 //! ```
 //!
-//! Protocol (lines): `hash TEXT` answers `hash HEX`, after about 50 ms of
-//! CPU (a deliberately slow hash); `ping` answers `pong`.
+//! Protocol (lines, each answer one line):
+//!
+//! | request | answer |
+//! |---|---|
+//! | `ping` | `pong`, at once |
+//! | `hash TEXT` | `hash HEX`, after about 50 ms of CPU (a deliberately slow hash) |
+//! | anything else | `error: unknown command, expected ping or hash TEXT` |
+//! | a hash while the pool's queue is full | `busy: ...` |
 //!
 //! With `--no-pool`, the hash runs on the loop thread, and every other client
 //! waits behind it: a ping sent during a hash is answered after it. This is
@@ -16,6 +22,7 @@
 //! answers the right connection, in request order (`submit_ordered`).
 
 use std::io;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use selectloop::codec::Lines;
@@ -44,8 +51,12 @@ struct Service {
 
 impl Handler for Service {
     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, line: &[u8]) {
-        let Some(text) = line.strip_prefix(b"hash ") else {
+        if line == b"ping" {
             let _ = cx.send_frame(conn, b"pong");
+            return;
+        }
+        let Some(text) = line.strip_prefix(b"hash ") else {
+            let _ = cx.send_frame(conn, b"error: unknown command, expected ping or hash TEXT");
             return;
         };
         if !self.use_pool {
@@ -69,8 +80,22 @@ impl Handler for Service {
     }
 }
 
-fn main() -> io::Result<()> {
-    env_logger::init();
+const USAGE: &str = "\
+usage: worker_pool [--addr HOST:PORT] [--no-pool]
+
+Answers lines: `ping` with `pong`, `hash TEXT` with `hash HEX` after about
+50 ms of CPU on a worker thread; anything else with an error line.
+  --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
+  --no-pool          hash on the loop thread instead: every client waits
+  -h, --help         this text
+";
+
+fn main() -> ExitCode {
+    common::run("worker_pool", serve)
+}
+
+fn serve() -> io::Result<()> {
+    common::init_logging();
     let mut addr = common::default_addr();
     let mut use_pool = true;
     let mut parser = lexopt::Parser::from_env();
@@ -79,11 +104,12 @@ fn main() -> io::Result<()> {
         match arg {
             Long("addr") => addr = common::value(&mut parser)?,
             Long("no-pool") => use_pool = false,
+            Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
         }
     }
     let mut reactor = Reactor::with_config(Config::new().codec(Lines::new(4096)))?;
-    let listener = reactor.listen(addr)?;
+    let listener = common::listen(&mut reactor, addr)?;
     common::announce(&reactor, listener)?;
     let mut handler = common::StopOnSignal::new(&mut reactor, Service { use_pool })?;
     reactor.run(&mut handler)?;

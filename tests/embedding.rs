@@ -170,7 +170,16 @@ fn outbound_connect_times_out_against_a_listener_that_never_accepts() {
         let _ = filler.connect(&addr.into());
         fillers.push(filler);
     }
-    std::thread::sleep(Duration::from_millis(50));
+    // The first filler's handshake completes (it takes the one backlog
+    // place): wait until it is connected, then the queue is full.
+    let mut first = libc::pollfd {
+        fd: fillers[0].as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the call.
+    let ready = unsafe { libc::poll(&mut first, 1, PATIENCE.as_millis() as i32) };
+    assert_eq!(ready, 1, "the first filler never connected");
     let timeout = Duration::from_millis(300);
     let mut reactor = Reactor::with_config(Config::new().connect_timeout(timeout)).unwrap();
     let mut handler = Dialer::default();

@@ -64,3 +64,107 @@ fn echo_server_echoes_with_each_codec() {
     write_all(&mut client, &[0, 0, 0, 3, b'a', b'b', b'c']);
     assert_eq!(read_n(&mut client, 7), [0, 0, 0, 3, b'a', b'b', b'c']);
 }
+
+/// Every example answers `--help` with its usage, and exits 0.
+#[test]
+fn every_example_has_help() {
+    for name in [
+        "select_server",
+        "select_client",
+        "echo_server",
+        "chat_server",
+        "worker_pool",
+        "proxy",
+        "ticker",
+    ] {
+        let output = Command::new(example(name))
+            .arg("--help")
+            .output()
+            .expect("run example");
+        assert!(output.status.success(), "{name} --help failed: {output:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.starts_with(&format!("usage: {name}")),
+            "{name} --help printed {text:?}"
+        );
+    }
+}
+
+/// Start-up errors are one sentence naming what failed, not Rust's Debug
+/// form of an `io::Error`.
+#[test]
+fn start_up_errors_name_what_failed() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for name in ["select_server", "echo_server", "chat_server", "ticker"] {
+        let output = Command::new(example(name))
+            .args(["--addr", &addr])
+            .output()
+            .expect("run example");
+        assert_eq!(output.status.code(), Some(1), "{name}: {output:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr).trim_end(),
+            format!("{name}: cannot listen on {addr}: address already in use")
+        );
+    }
+    let output = Command::new(example("ticker"))
+        .args(["--addr", "127.0.0.1:0", "--every-ms", "0"])
+        .output()
+        .expect("run ticker");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.starts_with("ticker: --every-ms 0:"), "{said}");
+}
+
+/// The worker pool's protocol: `ping`, `hash TEXT`, and an error line for
+/// anything else (it used to answer `pong` to anything).
+#[test]
+fn worker_pool_answers_unknown_commands_with_an_error() {
+    let server = start_server("worker_pool", &[]);
+    let mut client = connect(server.addr);
+    write_all(&mut client, b"ping\nhelp me\n");
+    let expected = "pong\nerror: unknown command, expected ping or hash TEXT\n";
+    assert_eq!(
+        String::from_utf8_lossy(&read_n(&mut client, expected.len())),
+        expected
+    );
+}
+
+/// A fault a client causes is logged without `RUST_LOG`: the example
+/// servers log warnings by default.
+#[test]
+fn example_servers_log_faults_by_default() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut server = Command::new(example("echo_server"))
+        .args(["--addr", "127.0.0.1:0", "--codec", "lines", "--max", "16"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn echo_server");
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr: std::net::SocketAddr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut client = connect(addr);
+    write_all(&mut client, &[b'x'; 100]);
+    let mut rest = Vec::new();
+    let _ = client.read_to_end(&mut rest); // closed by the server
+    server.kill().unwrap();
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let _ = server.wait();
+    assert!(log.contains("WARN"), "nothing logged: {log:?}");
+    assert!(log.contains("over 16"), "the limit is not named: {log:?}");
+}

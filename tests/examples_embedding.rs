@@ -47,9 +47,11 @@ fn chat_server_sends_each_line_to_everyone_else() {
     }
 }
 
-/// Sends `hash` on one connection, then `ping` on another 10 ms later;
-/// returns how long the ping took and how long the hash took.
-fn ping_during_hash(addr: std::net::SocketAddr) -> (Duration, Duration) {
+/// Sends `hash` on one connection, then `ping` on another once the server
+/// is busy hashing (its CPU time has moved on); returns how long the ping
+/// took and how long the hash took.
+fn ping_during_hash(addr: std::net::SocketAddr, server_pid: u32) -> (Duration, Duration) {
+    let idle_ticks = util::cpu_ticks(server_pid);
     let hasher = thread::spawn(move || {
         let mut client = BufReader::new(connect(addr));
         let sent = Instant::now();
@@ -58,7 +60,11 @@ fn ping_during_hash(addr: std::net::SocketAddr) -> (Duration, Duration) {
         assert!(answer.starts_with("hash "), "{answer:?}");
         sent.elapsed()
     });
-    thread::sleep(Duration::from_millis(10));
+    // The server is idle but for the hash: its CPU time grows only once
+    // the hash runs (a tick is 10 ms; the hash takes about 50).
+    util::wait_until("the server to start hashing", || {
+        (util::cpu_ticks(server_pid) > idle_ticks).then_some(())
+    });
     let mut pinger = BufReader::new(connect(addr));
     let sent = Instant::now();
     write_all(pinger.get_mut(), b"ping\n");
@@ -72,9 +78,10 @@ fn worker_pool_keeps_pings_quick_while_hashes_run() {
     let pooled = start_example("worker_pool", &[]);
     let inline = start_example("worker_pool", &["--no-pool"]);
     // Warm up both (first connection, first job starts the pool).
-    ping_during_hash(pooled.addr);
-    let (ping_pooled, hash_pooled) = ping_during_hash(pooled.addr);
-    let (ping_inline, hash_inline) = ping_during_hash(inline.addr);
+    let (pooled_pid, inline_pid) = (pooled.child.id(), inline.child.id());
+    ping_during_hash(pooled.addr, pooled_pid);
+    let (ping_pooled, hash_pooled) = ping_during_hash(pooled.addr, pooled_pid);
+    let (ping_inline, hash_inline) = ping_during_hash(inline.addr, inline_pid);
     eprintln!(
         "ping during a 50 ms hash: {ping_pooled:?} with the pool (hash {hash_pooled:?}), \
          {ping_inline:?} without (hash {hash_inline:?})"
@@ -82,7 +89,7 @@ fn worker_pool_keeps_pings_quick_while_hashes_run() {
     // With the pool the ping overtakes the hash; without, it waits behind it.
     assert!(ping_pooled < hash_pooled, "the ping waited for the hash");
     assert!(
-        ping_inline >= Duration::from_millis(20),
+        ping_inline >= Duration::from_millis(10),
         "without the pool the ping should wait for the hash: {ping_inline:?}"
     );
 }

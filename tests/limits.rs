@@ -104,6 +104,12 @@ fn handler_panic_propagates_when_not_caught() {
         }
     }));
     assert!(outcome.is_err(), "the panic should have reached the caller");
+    // The turn it unwound out of lost its work lists: the reactor says so
+    // instead of serving some connections and forgetting others.
+    let refused = reactor
+        .run_once(&mut Fragile, Some(Duration::ZERO))
+        .expect_err("a reactor whose turn panicked must not run again");
+    assert!(refused.to_string().contains("catch_panics"), "{refused}");
 }
 
 #[test]

@@ -85,7 +85,14 @@ fn eight_threads_send_80_000_messages_through_the_handle_in_order() {
             let id = by_index[&c];
             thread::spawn(move || {
                 for seq in 0..SENDS {
-                    handle.send(id, format!("{c}:{seq}\n")).unwrap();
+                    // The queue is bounded: a sender faster than the loop
+                    // is told, and waits its turn (bounded by PATIENCE).
+                    let give_up = std::time::Instant::now() + PATIENCE;
+                    while let Err(e) = handle.send(id, format!("{c}:{seq}\n")) {
+                        assert_eq!(e, HandleError::QueueFull);
+                        assert!(std::time::Instant::now() < give_up, "queue never drained");
+                        thread::yield_now();
+                    }
                 }
             })
         })
@@ -235,7 +242,19 @@ fn a_job_whose_connection_closed_is_dropped_and_counted() {
     let mut client = connect(addr);
     write_all(&mut client, b"work 1\n");
     drop(client);
-    thread::sleep(Duration::from_millis(200)); // the job (20 ms) finishes after the close
+    // The job (20 ms) finishes after the close; wait until its result came
+    // back and was dropped.
+    util::wait_until("the job's result to be dropped", || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        handle
+            .run(move |cx| {
+                let _ = tx.send(cx.stats().jobs_dropped);
+            })
+            .unwrap();
+        rx.recv_timeout(PATIENCE)
+            .ok()
+            .filter(|&dropped| dropped == 1)
+    });
     handle.stop().unwrap();
     let stats = looper.join().unwrap();
     assert_eq!(stats.jobs_submitted, 1);
@@ -264,4 +283,26 @@ fn a_full_job_queue_is_reported_and_the_loop_keeps_serving() {
     handle.stop().unwrap();
     let stats = looper.join().unwrap();
     assert_eq!(stats.jobs_rejected as usize, rejected);
+}
+
+/// The handles' queue was unbounded: a thread could queue without limit.
+/// Past `Config::handle_queue` commands, sending fails at once, and works
+/// again once the loop has taken them.
+#[test]
+fn a_full_handle_queue_is_reported_instead_of_growing() {
+    util::init_logger();
+    let mut reactor = Reactor::with_config(Config::new().handle_queue(4)).unwrap();
+    let handle = reactor.handle().unwrap();
+    for _ in 0..4 {
+        handle.notify(()).unwrap();
+    }
+    assert_eq!(handle.notify(()), Err(HandleError::QueueFull));
+    let mut handler = |_: &mut Context<'_>, _: ConnId, _: &[u8]| {};
+    reactor
+        .run_once(&mut handler, Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(reactor.stats().handle_commands, 4);
+    handle
+        .notify(())
+        .expect("room again once the loop took them");
 }

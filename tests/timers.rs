@@ -118,3 +118,37 @@ fn poll_sleeps_until_the_next_timer_instead_of_spinning() {
         reactor.stats().turns
     );
 }
+
+/// `set_periodic(Duration::ZERO)` used to reschedule the timer at `now + 0`
+/// forever inside one turn: the loop hung and its memory grew without end.
+/// The period is raised to `MIN_PERIOD`, so the timer ticks and the loop
+/// still turns.
+#[test]
+fn a_zero_period_ticks_instead_of_hanging_the_loop() {
+    util::init_logger();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        struct Ticks(u32);
+        impl Handler for Ticks {
+            fn on_message(&mut self, _: &mut Context<'_>, _: ConnId, _: &[u8]) {}
+            fn on_timer(&mut self, cx: &mut Context<'_>, _: TimerId) {
+                self.0 += 1;
+                if self.0 == 20 {
+                    cx.stop();
+                }
+            }
+        }
+        let mut reactor = Reactor::new().unwrap();
+        reactor.context().set_periodic(Duration::ZERO);
+        let mut ticks = Ticks(0);
+        let started = Instant::now();
+        reactor.run(&mut ticks).unwrap();
+        let _ = done_tx.send((ticks.0, started.elapsed(), reactor.stats().turns));
+    });
+    let (ticks, took, turns) = done_rx
+        .recv_timeout(util::PATIENCE)
+        .expect("the loop hung on a zero period");
+    assert_eq!(ticks, 20);
+    assert!(took >= selectloop::MIN_PERIOD * 19, "20 ticks in {took:?}");
+    assert!(turns >= 20, "one tick per turn at most, {turns} turns");
+}

@@ -1,12 +1,16 @@
-//! What the example servers share: stopping gracefully on SIGINT and SIGTERM.
+//! What the example servers share: stopping gracefully on SIGINT and SIGTERM,
+//! logging warnings by default, `--help`, and start-up errors told as
+//! sentences.
 //!
 //! signal-hook writes a byte to a socket pair when a signal arrives (all a
 //! signal handler may safely do); the reactor watches the other end like any
 //! socket, so the signal is handled in the loop, between turns, with no
 //! shared flag to poll and no race with a blocking `epoll_wait`.
 
+use std::fmt::Display;
 use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
+use std::process::ExitCode;
 
 use selectloop::backend::Readiness;
 use selectloop::{CloseReason, ConnId, Context, Handler, Interest, Reactor, SourceId, TimerId};
@@ -96,19 +100,89 @@ where
         .map_err(|e: T::Err| io::Error::new(io::ErrorKind::InvalidInput, format!("{text:?}: {e}")))
 }
 
-/// `--addr HOST:PORT` as the only flag, default 127.0.0.1:8088.
+/// `--addr HOST:PORT` (default 127.0.0.1:8088) and `--help`, the only flags
+/// of the simplest examples.
 #[allow(dead_code)]
-pub fn parse_addr() -> io::Result<std::net::SocketAddr> {
+pub fn parse_addr(usage: &str) -> io::Result<std::net::SocketAddr> {
     let mut addr = default_addr();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(invalid)? {
         use lexopt::prelude::*;
         match arg {
             Long("addr") => addr = value(&mut parser)?,
+            Long("help") | Short('h') => print_help(usage),
             other => return Err(invalid(other.unexpected())),
         }
     }
     Ok(addr)
+}
+
+/// Logs to stderr: warnings and errors by default (a fault a client causes
+/// is never silent), more with `RUST_LOG` (`RUST_LOG=trace` shows each turn).
+#[allow(dead_code)]
+pub fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+}
+
+/// Prints `usage` and exits with status 0: what `--help` does.
+#[allow(dead_code)]
+pub fn print_help(usage: &str) -> ! {
+    print!("{usage}");
+    std::process::exit(0)
+}
+
+/// Runs an example's body; an error is printed as one sentence on stderr
+/// (`select_server: cannot listen on 127.0.0.1:8088: address already in
+/// use`), with status 2 for a bad command line and 1 for anything else.
+#[allow(dead_code)]
+pub fn run(name: &str, body: impl FnOnce() -> io::Result<()>) -> ExitCode {
+    match body() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            eprintln!("{name}: {}\ntry `{name} --help`", describe(&e));
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("{name}: {}", describe(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error as a person reads it: the system's words without the
+/// `(os error N)` tail, starting in lower case, to follow a colon.
+#[allow(dead_code)]
+pub fn describe(error: &io::Error) -> String {
+    let text = error.to_string();
+    let text = match (error.raw_os_error(), text.rfind(" (os error")) {
+        (Some(_), Some(at)) => text[..at].to_string(),
+        _ => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => text,
+    }
+}
+
+/// Says what was being done when `error` happened: `cannot listen on ADDR:
+/// address already in use`.
+#[allow(dead_code)]
+pub fn failed(what: impl Display) -> impl FnOnce(io::Error) -> io::Error {
+    move |error| io::Error::new(error.kind(), format!("{what}: {}", describe(&error)))
+}
+
+/// Binds the reactor's listener, or says where it could not.
+#[allow(dead_code)]
+pub fn listen(
+    reactor: &mut Reactor,
+    addr: std::net::SocketAddr,
+) -> io::Result<selectloop::ListenerId> {
+    reactor
+        .listen(addr)
+        .map_err(failed(format!("cannot listen on {addr}")))
 }
 
 /// Prints the bound address on the first line, as every example does.
