@@ -109,7 +109,12 @@ impl Core {
                 return;
             }
         }
-        if (event.readable || event.read_closed) && conn.state.reading().is_active() {
+        // A connection that spent its budget is already listed to be read
+        // next turn: reading it again now would give it a second budget in
+        // one turn. Only the news that its peer closed is not left for
+        // later (the ready list would not carry it).
+        let listed = conn.listed.ready && !event.read_closed;
+        if (event.readable || event.read_closed) && conn.state.reading().is_active() && !listed {
             self.read(id, event.read_closed);
         }
         if let Some(conn) = self.conns.get(id) {

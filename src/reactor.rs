@@ -441,6 +441,20 @@ impl Reactor {
         self.core.conns.open()
     }
 
+    /// The seed's `len(inputs)`: sockets whose readability the loop acts
+    /// on now (listeners accepting, connections reading; not those paused
+    /// or closing).
+    pub fn inputs(&self) -> usize {
+        self.core.inputs()
+    }
+
+    /// The seed's `len(outputs)`: connections waiting for their socket to
+    /// take more output (a write returned `WouldBlock`), and so registered
+    /// for WRITABLE. Zero once every answer is written.
+    pub fn outputs(&self) -> usize {
+        self.core.conns.outputs()
+    }
+
     /// The connection cap in force: [`Config::max_connections`] fitted under
     /// the process's descriptor limit.
     pub fn max_connections(&self) -> usize {

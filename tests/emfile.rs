@@ -61,7 +61,12 @@ fn out_of_descriptors_the_server_pauses_accepting_without_spinning() {
     let flood: Vec<TcpStream> = (0..1000)
         .map(|_| TcpStream::connect(server.addr).expect("connect into the backlog"))
         .collect();
-    thread::sleep(Duration::from_millis(300));
+    // EMFILE did happen, and paused accepting: the server says so (its
+    // warning is the accept-pause counter's log line).
+    util::wait_until("the server to pause accepting", || {
+        let log = server.log();
+        (log.contains("Config::accept_backoff") && log.contains("os error 24")).then_some(())
+    });
 
     // Over one second: the established clients are answered, and the
     // server's CPU time stays under 5% (a spinning loop would use ~100%).

@@ -41,6 +41,11 @@ fn large_answer_to_slow_reader_arrives_byte_exact() {
     slow.set_recv_buffer_size_hint();
     write_all(&mut slow, b"big\n");
     server.wait_for("the socket buffer to fill", |s| s.writes_blocked >= 1);
+    // The slow connection is in the writable set, and still reads: the
+    // inputs are the listener and `slow`, the outputs `slow`.
+    util::wait_until("the slow connection to wait for WRITABLE", || {
+        (server.inputs_outputs() == (2, 1)).then_some(())
+    });
 
     // Meanwhile another client is not kept waiting.
     let mut quick = connect(server.addr);
@@ -61,9 +66,13 @@ fn large_answer_to_slow_reader_arrives_byte_exact() {
     if let Some(i) = (0..BIG).find(|&i| got[i] != pattern(i)) {
         panic!("byte {i} differs");
     }
-    // Output drained: the connection is served by reads again.
+    // Output drained: the connection left the writable set, and is served
+    // by reads again.
     write_all(&mut slow, b"after\n");
     assert_eq!(util::read_n(&mut slow, 6), b"after\n");
+    util::wait_until("the writable set to empty", || {
+        (server.inputs_outputs() == (3, 0)).then_some(())
+    });
     let stats = server.stop();
     assert!(stats.writes_blocked >= 1);
     assert!(stats.bytes_written >= BIG as u64);

@@ -30,6 +30,8 @@ pub struct Server {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
     stats: Arc<Mutex<Stats>>,
+    /// The seed's `len(inputs)` and `len(outputs)` after the last turn.
+    figures: Arc<Mutex<(usize, usize)>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -38,10 +40,12 @@ impl Server {
         init_logger();
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(Stats::default()));
+        let figures = Arc::new(Mutex::new((0, 0)));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = {
             let stop = stop.clone();
             let stats = stats.clone();
+            let figures = figures.clone();
             let mut handler = handler;
             thread::spawn(move || {
                 let mut reactor = Reactor::with_config(config).expect("create reactor");
@@ -54,6 +58,7 @@ impl Server {
                         .run_once(&mut handler, Some(Duration::from_millis(5)))
                         .expect("poll");
                     *stats.lock().unwrap() = reactor.stats();
+                    *figures.lock().unwrap() = (reactor.inputs(), reactor.outputs());
                 }
             })
         };
@@ -62,6 +67,7 @@ impl Server {
             addr,
             stop,
             stats,
+            figures,
             thread: Some(thread),
         }
     }
@@ -69,6 +75,11 @@ impl Server {
     /// The reactor's counters as of its last turn.
     pub fn stats(&self) -> Stats {
         *self.stats.lock().unwrap()
+    }
+
+    /// The seed's `len(inputs)` and `len(outputs)` as of the last turn.
+    pub fn inputs_outputs(&self) -> (usize, usize) {
+        *self.figures.lock().unwrap()
     }
 
     /// Waits until the counters satisfy `ready`; fails the test after
@@ -283,6 +294,15 @@ pub fn example(name: &str) -> PathBuf {
 pub struct Running {
     pub child: Child,
     pub addr: SocketAddr,
+    /// What it has written to stderr so far (its log).
+    log: Arc<Mutex<String>>,
+}
+
+impl Running {
+    /// The server's log (stderr) up to now.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
 }
 
 impl Drop for Running {
@@ -309,9 +329,27 @@ pub fn start_example_with(
     adjust(&mut command);
     let mut child = command
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn server");
+    // Collected on a thread of its own, so a chatty server never blocks on
+    // a full pipe; the thread ends when the server does.
+    let log = Arc::new(Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().expect("stderr");
+    {
+        let log = log.clone();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                log.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
     let mut first = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut first)
@@ -322,5 +360,5 @@ pub fn start_example_with(
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .parse()
         .expect("an address");
-    Running { child, addr }
+    Running { child, addr, log }
 }
