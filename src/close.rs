@@ -13,7 +13,7 @@ use crate::token::{ConnId, ListenerId};
 pub enum Origin {
     /// Accepted on this listener.
     Accepted(ListenerId),
-    /// Opened by [`Context::connect`] or [`Context::connect_unix`].
+    /// Opened by [`Context::connect`](crate::Context::connect) or [`Context::connect_unix`](crate::Context::connect_unix).
     Outbound,
 }
 
@@ -29,7 +29,7 @@ pub enum CloseReason {
     Reset,
     /// Another I/O error on this connection.
     Error(io::Error),
-    /// The handler called [`Context::close`] or [`Context::close_now`].
+    /// The handler called [`Context::close`](crate::Context::close) or [`Context::close_now`](crate::Context::close_now).
     ClosedByHandler,
     /// The peer sent a message longer than the codec allows.
     FrameTooLong(FrameError),
@@ -100,7 +100,7 @@ impl fmt::Display for Closed {
 
 impl Error for Closed {}
 
-/// Why [`Context::send_frame`] refused a message.
+/// Why [`Context::send_frame`](crate::Context::send_frame) refused a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendError {
     /// The connection is gone.

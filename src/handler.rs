@@ -149,7 +149,10 @@ impl Context<'_> {
     }
 
     /// Closes `conn` once everything queued for it is written. It reads and
-    /// handles nothing more meanwhile. Returns `false` if it was already gone.
+    /// handles nothing more meanwhile. An outbound connection still
+    /// connecting writes what was queued once the connect completes, then
+    /// closes (its `on_connect` is not called; `on_close` is). Returns
+    /// `false` if it was already gone.
     pub fn close(&mut self, conn: ConnId) -> bool {
         self.core.close_after_flush(conn)
     }

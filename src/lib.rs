@@ -43,9 +43,13 @@
 //! [`Reactor::run_once`] is one turn; [`Reactor::run`] repeats it until a
 //! handler calls [`Context::stop`]. A turn has nine phases, in this order:
 //!
-//! 1. **Timeout.** Zero if a socket is still ready from the last turn (it spent
-//!    its budget), else the time to the next timer, else the caller's timeout.
-//!    The Python server always waits up to one second, due or not.
+//! 1. **Timeout.** Zero if work is left from the last turn (a socket that
+//!    spent its budget, output to flush, messages to handle, close hooks to
+//!    run); else the time to the nearest deadline (the handler's timers and
+//!    the loop's own: a paused listener's back-off, connect deadlines, the
+//!    idle and message sweep), capped by the caller's timeout; else the
+//!    caller's timeout. The Python server always waits up to one second,
+//!    due or not.
 //! 2. **Poll.** Ask the backend (epoll, kqueue) which sockets are ready: the
 //!    `select()` call. A signal interrupting the wait (`EINTR`) restarts it with
 //!    the time that remains.
@@ -96,15 +100,24 @@
 //! | Module | Job |
 //! |---|---|
 //! | `reactor` | [`Reactor`]: the public loop, its phases in order, shutdown |
-//! | `core` | the loop's state and the work of each phase |
-//! | `conn` | one connection: socket, inbound queue, outbound buffer, interest |
-//! | `handler` | [`Handler`], [`Context`], [`CloseReason`] |
-//! | `token` | [`ConnId`]: slab slot + generation, packed in a `mio::Token` |
+//! | `core` | the state the phases share; closing a connection; sending |
+//! | `state` | a connection's lifecycle, reading and writing, as enums with transition tables |
+//! | `conns` | the connection table: slab, generations, deferred frees; keeps `inputs`/`outputs` |
+//! | `conn` | one connection: socket, inbound queue, outbound buffer, read and write mechanics |
+//! | `accept` | listeners: bind, accept, per-listener pause and resume, reject over the cap |
+//! | `io` | the hot path: read (phase 5), handle (6), flush (7), interest |
+//! | `hooks` | calling the handler: panics caught, close hooks queued |
+//! | `remote`, `handle`, `waker` | [`Handle`]: commands from other threads and the wake-up descriptor |
+//! | `jobs`, `workers` | the worker pool and its results on the loop thread |
+//! | `outbound` | connects: non-blocking, `SO_ERROR`, deadlines |
+//! | `sources` | the embedder's own descriptors |
+//! | `deadlines`, `shutdown` | idle and message timeouts; graceful shutdown |
+//! | `handler`, `close` | [`Handler`], [`Context`]; [`CloseReason`] and the send errors |
+//! | `token` | [`ConnId`], [`SourceId`], [`backend::Token`]: slot + generation |
 //! | [`codec`] | framing: [`Chunks`](codec::Chunks), [`Lines`](codec::Lines), [`LengthPrefixed`](codec::LengthPrefixed) |
 //! | `timer` | deadline-ordered one-shot and periodic timers |
-//! | `config` | [`Config`]: every limit and size, with its reason |
-//! | `limits` | applying the limits: descriptor cap, accept errors, rate-limited log |
-//! | `buffer` | the pool that lends buffers to busy connections |
+//! | `config`, `limits` | [`Config`]: every limit and size, with its reason; applying them |
+//! | `buffer`, `stream` | the pool that lends buffers to busy connections; TCP or Unix sockets |
 //! | [`backend`] | the multiplexer behind one small trait ([`MioBackend`](backend::MioBackend)) |
 //! | `stats` | [`Stats`]: the loop's counters |
 //!

@@ -392,7 +392,7 @@ impl Reactor {
     /// Stops gracefully: stops accepting at once, answers what clients had
     /// already sent, writes out every connection's output, and closes each
     /// connection as soon as it is drained, or at `grace` from now at the
-    /// latest (those are closed with [`CloseReason::Shutdown`] too). Returns
+    /// latest (those are closed with [`CloseReason::Shutdown`](crate::CloseReason::Shutdown) too). Returns
     /// when no connection is left. Timers keep firing meanwhile.
     ///
     /// # Errors
