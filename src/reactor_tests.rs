@@ -272,3 +272,27 @@ fn a_reactor_whose_turn_panicked_refuses_further_turns() {
         .unwrap_err();
     assert!(refused.to_string().contains("panicked"), "{refused}");
 }
+
+/// `Config::read_buffer_size` was ignored: every fresh read buffer was
+/// 1 KiB. A connection holding a partial message keeps its buffer, whose
+/// size is the one configured.
+#[test]
+fn fresh_read_buffers_have_the_configured_size() {
+    let config = Config::new()
+        .codec(crate::codec::Lines::new(1024))
+        .read_buffer_size(64);
+    let mut reactor = Reactor::with_config(config).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let mut client = StdStream::connect(reactor.local_addr(listener).unwrap()).unwrap();
+    let mut handler = Recorder::default();
+    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
+    let conn = handler.connected[0];
+    client.write_all(b"no newline yet").unwrap();
+    wait_readable(conn_fd(&reactor, conn));
+    reactor.dispatch(&mut handler, &[Readiness::readable(conn.token())]);
+    let held = reactor.core.conns.get(conn).unwrap().heap_bytes();
+    assert!(
+        (64..1024).contains(&held),
+        "a partial message holds {held} bytes of buffer"
+    );
+}
