@@ -38,8 +38,8 @@ use std::error::Error;
 use std::fmt;
 use std::ops::Range;
 
-/// No codec accepts messages of 1 GiB or more: the reactor indexes its
-/// buffers with 32-bit offsets, and no peer should make it buffer that much.
+/// No codec accepts messages of 1 GiB or more: no peer should make a
+/// server buffer that much for one message.
 pub const MAX_MESSAGE: usize = (1 << 30) - 1;
 
 /// Where one decoded message lies in the buffer given to [`Codec::decode`].
