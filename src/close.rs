@@ -1,11 +1,12 @@
 //! Why connections close, and the errors of sending: the vocabulary that
 //! the loop and the handler API share.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 use std::io;
 
-use crate::codec::FrameError;
+use crate::codec::{DecodeError, FrameError};
 use crate::token::{ConnId, ListenerId};
 
 /// How a connection came to be.
@@ -33,6 +34,8 @@ pub enum CloseReason {
     ClosedByHandler,
     /// The peer sent a message longer than the codec allows.
     FrameTooLong(FrameError),
+    /// The peer's bytes broke the protocol: its decoder said how.
+    ProtocolError(Cow<'static, str>),
     /// No complete message within [`Config::idle_timeout`](crate::Config::idle_timeout).
     IdleTimeout,
     /// A message took longer than [`Config::message_deadline`](crate::Config::message_deadline)
@@ -50,6 +53,14 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// The reason a connection whose bytes were refused closes with.
+    pub(crate) fn refused(error: DecodeError) -> CloseReason {
+        match error {
+            DecodeError::TooLong(e) => CloseReason::FrameTooLong(e),
+            DecodeError::Invalid(why) => CloseReason::ProtocolError(why),
+        }
+    }
+
     pub(crate) fn from_io(error: io::Error) -> CloseReason {
         match error.kind() {
             io::ErrorKind::ConnectionReset
@@ -76,6 +87,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Error(e) => write!(f, "I/O error: {e}"),
             CloseReason::ClosedByHandler => f.write_str("closed by the handler"),
             CloseReason::FrameTooLong(e) => write!(f, "frame too long: {e}"),
+            CloseReason::ProtocolError(why) => write!(f, "protocol error: {why}"),
             CloseReason::IdleTimeout => f.write_str("idle timeout (Config::idle_timeout)"),
             CloseReason::MessageTimeout => {
                 f.write_str("message not complete in time (Config::message_deadline)")

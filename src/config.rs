@@ -16,13 +16,14 @@
 
 use std::time::Duration;
 
-use crate::codec::Codec;
+use crate::codec::{Codec, CustomFraming, Decoder, MAX_MESSAGE};
 
 /// Settings of a [`Reactor`](crate::Reactor).
 #[derive(Clone, Debug)]
 pub struct Config {
     pub(crate) backlog: i32,
     pub(crate) codec: Codec,
+    pub(crate) custom_framing: Option<CustomFraming>,
     pub(crate) read_budget: usize,
     pub(crate) accept_budget: usize,
     pub(crate) read_buffer_size: usize,
@@ -52,6 +53,7 @@ impl Default for Config {
         Config {
             backlog: 1024,
             codec: Codec::default(),
+            custom_framing: None,
             read_budget: 64 * 1024,
             accept_budget: 256,
             read_buffer_size: 1024,
@@ -93,10 +95,53 @@ impl Config {
         self
     }
 
-    /// How connections' bytes are cut into messages. Default: lines of at most
-    /// 64 KiB.
+    /// How connections' bytes are cut into messages, by a built-in codec.
+    /// Default: lines of at most 64 KiB. Replaces a
+    /// [`decoder`](Config::decoder) set before. The codec also frames what
+    /// [`Context::send_frame`](crate::Context::send_frame) sends.
     pub fn codec(mut self, codec: impl Into<Codec>) -> Config {
         self.codec = codec.into();
+        self.custom_framing = None;
+        self
+    }
+
+    /// Cuts connections' bytes into messages with a [`Decoder`] of your own:
+    /// `make` is called once per connection (accepted or connected) for a
+    /// decoder that may keep that connection's state. Messages, and bytes
+    /// left unframed, longer than `max_message` close the connection with
+    /// [`CloseReason::FrameTooLong`](crate::CloseReason::FrameTooLong),
+    /// whatever the decoder says (at most 1 GiB, as for the codecs).
+    /// [`Context::send_frame`](crate::Context::send_frame) still frames with
+    /// [`codec`](Config::codec); a protocol with a decoder of its own
+    /// usually encodes its answers itself and sends them with
+    /// [`Context::send`](crate::Context::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selectloop::codec::{DecodeError, Decoder, Frame};
+    /// use selectloop::Config;
+    ///
+    /// /// Two-byte records, whatever they hold.
+    /// struct Pairs;
+    ///
+    /// impl Decoder for Pairs {
+    ///     fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+    ///         Ok((buf.len() >= 2).then(|| Frame::new(0..2, 2)))
+    ///     }
+    /// }
+    ///
+    /// let config = Config::new().decoder(2, || Pairs);
+    /// ```
+    pub fn decoder<D: Decoder>(
+        mut self,
+        max_message: usize,
+        make: impl Fn() -> D + Send + Sync + 'static,
+    ) -> Config {
+        self.custom_framing = Some(CustomFraming {
+            make: std::sync::Arc::new(move || Box::new(make()) as Box<dyn Decoder>),
+            max_message: max_message.clamp(1, MAX_MESSAGE),
+        });
         self
     }
 

@@ -12,7 +12,7 @@ use std::io::{self, IoSlice, Read, Write};
 use mio::Interest;
 
 use crate::buffer::BufferPool;
-use crate::codec::{Codec, FrameError};
+use crate::codec::{Codec, DecodeError, Decoder, Frame, FrameError};
 use crate::conns::{ConnState, Listed};
 use crate::state::Reading;
 use crate::stream::Stream;
@@ -54,8 +54,9 @@ pub(crate) enum ReadEnd {
     EndOfInput,
     /// The inbound queue reached its limit; reading stops until it drains.
     QueueFull,
-    /// The peer exceeded the codec's maximum message length.
-    TooLong(FrameError),
+    /// The decoder refused the bytes, or a message passed the maximum
+    /// length: nothing more is read.
+    Refused(DecodeError),
     /// The read failed.
     Failed(io::Error),
 }
@@ -90,6 +91,8 @@ pub(crate) struct Conn {
     framed: usize,
     /// Bytes past `framed` already searched for a delimiter.
     scanned: usize,
+    /// The connection's own decoder, if the framing is not a built-in codec.
+    decoder: OwnDecoder,
     /// The inbound queue: decoded messages waiting for the handler, in order.
     pub(crate) frames: VecDeque<QueuedFrame>,
     /// Bytes waiting to be written, a ring (so two slices at most).
@@ -99,26 +102,82 @@ pub(crate) struct Conn {
     /// When the last complete message arrived (or the connection was
     /// accepted), in the reactor's milliseconds.
     pub(crate) last_message_ms: u64,
+    /// Why its bytes were refused, kept until it closes for that reason.
+    pub(crate) refusal: Option<Box<DecodeError>>,
     /// When the bytes of the message now arriving started (0: none pending).
     pub(crate) partial_since_ms: u64,
+}
+
+/// A connection's own decoder (none: the configured codec frames it).
+pub(crate) struct OwnDecoder(Option<Box<dyn Decoder>>);
+
+impl std::fmt::Debug for OwnDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "custom" } else { "codec" })
+    }
+}
+
+/// Holds a decoder's answer to the rules the loop enforces whatever the
+/// decoder: a frame lies within the buffer and uses up at least one byte
+/// (or the loop would ask forever), and no message, framed or still
+/// incomplete, is longer than `max`.
+fn checked(
+    found: Option<Frame>,
+    buffered: usize,
+    max: usize,
+) -> Result<Option<Frame>, DecodeError> {
+    match found {
+        Some(frame) => {
+            let payload = frame.payload();
+            if frame.consumed() == 0
+                || frame.consumed() > buffered
+                || payload.start > payload.end
+                || payload.end > frame.consumed()
+            {
+                return Err(DecodeError::invalid(
+                    "the decoder returned a frame outside the bytes it was given",
+                ));
+            }
+            if payload.len() > max {
+                return Err(FrameError {
+                    len: payload.len(),
+                    max,
+                }
+                .into());
+            }
+            Ok(Some(frame))
+        }
+        None if buffered > max => Err(FrameError { len: buffered, max }.into()),
+        None => Ok(None),
+    }
 }
 
 /// [`Conn::origin`] of a connection the reactor opened itself.
 pub(crate) const OUTBOUND: u32 = u32::MAX;
 
-/// Limits on the inbound queue, and the size of a fresh read buffer, from
-/// the configuration.
+/// How a connection reads, from the configuration: the inbound queue's
+/// limits, the size of a fresh read buffer, and the framing's bounds.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct QueueLimits {
+pub(crate) struct ReadLimits {
     pub(crate) messages: usize,
     pub(crate) bytes: usize,
+    /// The longest message: bytes left unframed past it are refused.
+    pub(crate) max_message: usize,
+    /// The most one `read` may ask for (`Chunks`: a read is a message).
+    pub(crate) read_limit: Option<usize>,
     /// [`Config::read_buffer_size`](crate::Config::read_buffer_size): the
     /// size of a fresh buffer, and the least free space a read is given.
     pub(crate) min_read: usize,
 }
 
 impl Conn {
-    pub(crate) fn new(socket: Stream, id: ConnId, origin: u32, state: ConnState) -> Conn {
+    pub(crate) fn new(
+        socket: Stream,
+        id: ConnId,
+        origin: u32,
+        state: ConnState,
+        decoder: Option<Box<dyn Decoder>>,
+    ) -> Conn {
         Conn {
             socket,
             id,
@@ -130,16 +189,18 @@ impl Conn {
             filled: 0,
             framed: 0,
             scanned: 0,
+            decoder: OwnDecoder(decoder),
             frames: VecDeque::new(),
             outbuf: VecDeque::new(),
             interest: None,
             last_message_ms: 0,
             partial_since_ms: 0,
+            refusal: None,
         }
     }
 
     /// Whether the inbound queue has reached its limits.
-    pub(crate) fn queue_full(&self, limits: QueueLimits) -> bool {
+    pub(crate) fn queue_full(&self, limits: &ReadLimits) -> bool {
         self.frames.len() >= limits.messages || self.framed >= limits.bytes
     }
 
@@ -154,7 +215,11 @@ impl Conn {
 
     /// Whether more bytes may still arrive and be read.
     fn may_read_more(&self) -> bool {
-        self.is_open() && !matches!(self.state.reading(), Reading::Ended | Reading::Stopped)
+        self.is_open()
+            && !matches!(
+                self.state.reading(),
+                Reading::Ended | Reading::Refused | Reading::Stopped
+            )
     }
 
     /// Reads until the socket is drained or `budget` bytes were read, cutting
@@ -167,30 +232,32 @@ impl Conn {
         &mut self,
         codec: &Codec,
         budget: usize,
-        limits: QueueLimits,
+        limits: ReadLimits,
         peer_closed: bool,
         pool: &mut BufferPool,
     ) -> (usize, ReadEnd) {
         let mut total = 0;
         loop {
-            if self.queue_full(limits) {
+            if self.queue_full(&limits) {
                 return (total, ReadEnd::QueueFull);
             }
             if total >= budget {
                 return (total, ReadEnd::BudgetSpent);
             }
-            let want = self.make_room(codec, budget - total, limits.min_read, pool);
+            let want = self.make_room(budget - total, &limits, pool);
             let spare = &mut self.inbuf[self.filled..self.filled + want];
             match self.socket.read(spare) {
                 Ok(0) => {
-                    self.frame_rest_at_end(codec);
+                    if let Err(e) = self.frame_rest_at_end(codec, &limits) {
+                        return (total, ReadEnd::Refused(e));
+                    }
                     return (total, ReadEnd::EndOfInput);
                 }
                 Ok(n) => {
                     self.filled += n;
                     total += n;
-                    if let Err(e) = self.cut_frames(codec) {
-                        return (total, ReadEnd::TooLong(e));
+                    if let Err(e) = self.cut_frames(codec, &limits) {
+                        return (total, ReadEnd::Refused(e));
                     }
                     if n < want && !peer_closed {
                         // The receive queue is empty: the kernel reports the
@@ -211,14 +278,14 @@ impl Conn {
     /// Ensures free space at the end of `inbuf` and says how much to read.
     fn make_room(
         &mut self,
-        codec: &Codec,
         budget_left: usize,
-        min_read: usize,
+        limits: &ReadLimits,
         pool: &mut BufferPool,
     ) -> usize {
         if self.inbuf.capacity() == 0 {
             (self.inbuf, self.frames) = pool.take_inbound();
         }
+        let min_read = limits.min_read;
         if self.inbuf.len() - self.filled < min_read {
             // Initialise more of the buffer, doubling what is there: a fresh
             // buffer costs the zeroing of `min_read` bytes (1 KiB by
@@ -231,28 +298,43 @@ impl Conn {
             self.inbuf.resize(self.inbuf.len() + grow, 0);
         }
         let mut want = (self.inbuf.len() - self.filled).min(budget_left.max(1));
-        if let Some(limit) = codec.read_limit() {
+        if let Some(limit) = limits.read_limit {
             want = want.min(limit);
         }
         want
     }
 
-    fn cut_frames(&mut self, codec: &Codec) -> Result<(), FrameError> {
-        while let Some(frame) =
-            codec.decode_from(&self.inbuf[self.framed..self.filled], &mut self.scanned)?
-        {
+    /// Cuts what is buffered into frames: the built-in codec (static
+    /// dispatch, the hot path) or the connection's own decoder.
+    fn cut_frames(&mut self, codec: &Codec, limits: &ReadLimits) -> Result<(), DecodeError> {
+        loop {
+            let buf = &self.inbuf[self.framed..self.filled];
+            let found = match &mut self.decoder.0 {
+                None => codec.decode_from(buf, &mut self.scanned)?,
+                Some(decoder) => checked(decoder.decode(buf)?, buf.len(), limits.max_message)?,
+            };
+            match found {
+                Some(frame) => self.push_frame(frame),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// The peer ended its output: what is left may still be a message (a
+    /// last line without its `\n`; whatever a decoder makes of it).
+    fn frame_rest_at_end(&mut self, codec: &Codec, limits: &ReadLimits) -> Result<(), DecodeError> {
+        let buf = &self.inbuf[self.framed..self.filled];
+        let found = match &mut self.decoder.0 {
+            None => codec.decode_at_end(buf),
+            Some(decoder) => checked(decoder.decode_eof(buf)?, buf.len(), limits.max_message)?,
+        };
+        if let Some(frame) = found {
             self.push_frame(frame);
         }
         Ok(())
     }
 
-    fn frame_rest_at_end(&mut self, codec: &Codec) {
-        if let Some(frame) = codec.decode_at_end(&self.inbuf[self.framed..self.filled]) {
-            self.push_frame(frame);
-        }
-    }
-
-    fn push_frame(&mut self, frame: crate::codec::Frame) {
+    fn push_frame(&mut self, frame: Frame) {
         let base = self.framed;
         let payload = frame.payload();
         self.frames.push_back(QueuedFrame {
@@ -420,7 +502,7 @@ mod tests {
         server.set_nonblocking(true).unwrap();
         let mut table = ConnTable::with_capacity(1);
         let stream = Stream::Tcp(mio::net::TcpStream::from_std(server));
-        let id = table.insert(stream, 0, false, |_, _| Ok(())).unwrap();
+        let id = table.insert(stream, 0, false, None, |_, _| Ok(())).unwrap();
         (table, id, peer)
     }
 
@@ -430,12 +512,18 @@ mod tests {
     fn a_fresh_read_buffer_has_the_configured_size() {
         let (mut table, id, _peer) = conn_table_with_one();
         let conn = table.get_mut(id).unwrap();
-        let codec = Codec::from(Lines::new(1 << 20));
+        let limits = ReadLimits {
+            messages: 1024,
+            bytes: 1 << 20,
+            max_message: 1 << 20,
+            read_limit: None,
+            min_read: 64,
+        };
         let mut pool = BufferPool::new(4);
-        assert_eq!(conn.make_room(&codec, 1 << 20, 64, &mut pool), 64);
+        assert_eq!(conn.make_room(1 << 20, &limits, &mut pool), 64);
         conn.filled = 64;
         // Full: it doubles.
-        assert_eq!(conn.make_room(&codec, 1 << 20, 64, &mut pool), 64);
+        assert_eq!(conn.make_room(1 << 20, &limits, &mut pool), 64);
         assert_eq!(conn.inbuf.len(), 128);
     }
 

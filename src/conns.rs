@@ -12,6 +12,7 @@ use std::io;
 
 use slab::Slab;
 
+use crate::codec::Decoder;
 use crate::conn::Conn;
 use crate::state::{Lifecycle, ReadEvent, Reading, WriteEvent, Writing};
 use crate::stream::Stream;
@@ -137,6 +138,7 @@ impl ConnTable {
         stream: Stream,
         origin: u32,
         connecting: bool,
+        decoder: Option<Box<dyn Decoder>>,
         register: impl FnOnce(&Stream, ConnId) -> io::Result<()>,
     ) -> io::Result<ConnId> {
         let entry = self.slab.vacant_entry();
@@ -162,7 +164,7 @@ impl ConnTable {
             self.inputs += 1;
         }
         self.open += 1;
-        entry.insert(Conn::new(stream, id, origin, state));
+        entry.insert(Conn::new(stream, id, origin, state, decoder));
         Ok(id)
     }
 
@@ -345,7 +347,7 @@ mod tests {
     fn accepted_connection_starts_open_and_reading() {
         let mut table = ConnTable::with_capacity(4);
         let (s, _peer) = stream();
-        let id = table.insert(s, 0, false, |_, _| Ok(())).unwrap();
+        let id = table.insert(s, 0, false, None, |_, _| Ok(())).unwrap();
         let state = table.get(id).unwrap().state;
         assert_eq!(state.lifecycle(), Lifecycle::Open);
         assert_eq!(state.reading(), Reading::Active);
@@ -357,13 +359,13 @@ mod tests {
     fn failed_registration_leaves_nothing_behind() {
         let mut table = ConnTable::with_capacity(4);
         let (s, _peer) = stream();
-        let refused = table.insert(s, 0, false, |_, _| Err(io::Error::other("refused")));
+        let refused = table.insert(s, 0, false, None, |_, _| Err(io::Error::other("refused")));
         assert!(refused.is_err());
         assert_eq!(figures(&table), (0, 0, 0));
         assert_eq!(table.slots_in_use(), 0);
         // The generation handed out next is still the slot's first.
         let (s, _peer) = stream();
-        let id = table.insert(s, 0, false, |_, _| Ok(())).unwrap();
+        let id = table.insert(s, 0, false, None, |_, _| Ok(())).unwrap();
         assert_eq!(id, ConnId::new(0, 1));
     }
 
@@ -371,7 +373,7 @@ mod tests {
     fn reading_and_writing_transitions_keep_inputs_and_outputs() {
         let mut table = ConnTable::with_capacity(4);
         let (s, _peer) = stream();
-        let id = table.insert(s, 0, false, |_, _| Ok(())).unwrap();
+        let id = table.insert(s, 0, false, None, |_, _| Ok(())).unwrap();
         let steps = [
             (Some(ReadEvent::QueueFilled), None, (1, 0, 0)),
             (Some(ReadEvent::HandlerPause), None, (1, 0, 0)),
@@ -400,7 +402,7 @@ mod tests {
     fn closing_and_closed_leave_both_figures() {
         let mut table = ConnTable::with_capacity(4);
         let (s, _peer) = stream();
-        let id = table.insert(s, 0, false, |_, _| Ok(())).unwrap();
+        let id = table.insert(s, 0, false, None, |_, _| Ok(())).unwrap();
         table.write_event(id, WriteEvent::Blocked);
         assert_eq!(figures(&table), (1, 1, 1));
         // Closing after the flush: no more reading, still writing.
@@ -423,7 +425,9 @@ mod tests {
     fn connecting_connection_reads_only_once_connected() {
         let mut table = ConnTable::with_capacity(4);
         let (s, _peer) = stream();
-        let id = table.insert(s, u32::MAX, true, |_, _| Ok(())).unwrap();
+        let id = table
+            .insert(s, u32::MAX, true, None, |_, _| Ok(()))
+            .unwrap();
         assert_eq!(figures(&table), (1, 0, 0));
         table.read_event(id, ReadEvent::HandlerPause);
         table.set_lifecycle(id, Lifecycle::Open);
@@ -441,11 +445,11 @@ mod tests {
     fn a_reused_slot_gets_a_new_generation_and_old_ids_miss_it() {
         let mut table = ConnTable::with_capacity(4);
         let (s, _peer) = stream();
-        let old = table.insert(s, 0, false, |_, _| Ok(())).unwrap();
+        let old = table.insert(s, 0, false, None, |_, _| Ok(())).unwrap();
         table.close(old);
         table.free_closed();
         let (s, _peer) = stream();
-        let new = table.insert(s, 0, false, |_, _| Ok(())).unwrap();
+        let new = table.insert(s, 0, false, None, |_, _| Ok(())).unwrap();
         assert_eq!(new.slot(), old.slot());
         assert_ne!(new, old);
         assert!(table.get(old).is_none());

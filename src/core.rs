@@ -28,7 +28,7 @@ use crate::buffer::BufferPool;
 use crate::close::{CloseReason, Closed, Origin, SendError};
 use crate::codec::FrameError;
 use crate::config::Config;
-use crate::conn::{Pressure, QueueLimits, OUTBOUND};
+use crate::conn::{Pressure, ReadLimits, OUTBOUND};
 use crate::conns::{ConnTable, Deferred};
 use crate::deadlines::Sweeper;
 use crate::jobs::Jobs;
@@ -45,6 +45,8 @@ use crate::token::{ConnId, ListenerId, Token};
 pub(crate) struct Core {
     pub(crate) backend: Box<dyn Backend>,
     pub(crate) config: Config,
+    /// From `config`: how connections read and frame.
+    pub(crate) read_limits: ReadLimits,
     /// The connections: the Python server's `inputs` (minus the listener)
     /// and its `message` dict, in one table.
     pub(crate) conns: ConnTable,
@@ -127,6 +129,7 @@ impl Core {
             now,
             now_ms: 1,
             epoch: now,
+            read_limits: Core::read_limits_of(&config),
             config,
         }
     }
@@ -137,11 +140,18 @@ impl Core {
         self.now_ms = self.now.saturating_duration_since(self.epoch).as_millis() as u64 + 1;
     }
 
-    pub(crate) fn queue_limits(&self) -> QueueLimits {
-        QueueLimits {
-            messages: self.config.max_inbound_messages,
-            bytes: self.config.max_inbound_bytes,
-            min_read: self.config.read_buffer_size,
+    /// The configuration's read rules, gathered once for the hot path.
+    fn read_limits_of(config: &Config) -> ReadLimits {
+        let custom = config.custom_framing.as_ref();
+        ReadLimits {
+            messages: config.max_inbound_messages,
+            bytes: config.max_inbound_bytes,
+            min_read: config.read_buffer_size,
+            max_message: custom.map_or(config.codec.max_message(), |c| c.max_message),
+            read_limit: match custom {
+                Some(_) => None,
+                None => config.codec.read_limit(),
+            },
         }
     }
 
@@ -212,6 +222,7 @@ impl Core {
         match &reason {
             CloseReason::FrameTooLong(_)
             | CloseReason::Error(_)
+            | CloseReason::ProtocolError(_)
             | CloseReason::HandlerPanic
             | CloseReason::OutputLimit => warn!("{id} ({peer}) closed: {reason}"),
             _ => debug!("{id} ({peer}) closed: {reason}"),

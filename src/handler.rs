@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::Readiness;
 use crate::close::{CloseReason, Closed, Origin, SendError};
+use crate::codec::DecodeError;
 use crate::core::Core;
 use crate::handle::Handle;
 use crate::stats::Stats;
@@ -80,6 +81,16 @@ pub trait Handler {
     /// another thread; downcast it to the type you sent.
     fn on_notify(&mut self, cx: &mut Context<'_>, message: Box<dyn Any + Send>) {
         let _ = (cx, message);
+    }
+
+    /// `conn` sent bytes its decoder refused, or a message longer than the
+    /// maximum. The messages before them have been handled; nothing more
+    /// is read from it, and it closes (with
+    /// [`CloseReason::ProtocolError`] or [`CloseReason::FrameTooLong`]) once
+    /// what is queued for it is written. Queue an error reply here if the
+    /// protocol has one: Redis answers `-ERR Protocol error: ...`.
+    fn on_decode_error(&mut self, cx: &mut Context<'_>, conn: ConnId, error: &DecodeError) {
+        let _ = (cx, conn, error);
     }
 
     /// `conn`'s output, which had gone above the high watermark, has drained

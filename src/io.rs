@@ -6,7 +6,7 @@ use std::os::unix::io::AsRawFd;
 
 use crate::backend::Readiness;
 use crate::close::CloseReason;
-use crate::codec::FrameError;
+use crate::codec::DecodeError;
 use crate::conn::{FlushEnd, Pressure, ReadEnd};
 use crate::core::Core;
 use crate::handler::Handler;
@@ -32,9 +32,11 @@ impl Core {
             Interest::READABLE
         };
         let backend = &mut self.backend;
+        // A decoder of its own, if the framing is not a built-in codec.
+        let decoder = self.config.custom_framing.as_ref().map(|c| (c.make)());
         let id = self
             .conns
-            .insert(stream, origin, connecting, |stream, id| {
+            .insert(stream, origin, connecting, decoder, |stream, id| {
                 backend
                     .add(stream.as_raw_fd(), id.token(), interest)
                     .inspect_err(|e| {
@@ -131,7 +133,7 @@ impl Core {
     fn read(&mut self, id: ConnId, peer_closed: bool) {
         let budget = self.config.read_budget;
         let codec = self.config.codec;
-        let limits = self.queue_limits();
+        let limits = self.read_limits;
         let now_ms = self.now_ms;
         let Some(conn) = self.conns.get_mut(id) else {
             return;
@@ -166,7 +168,7 @@ impl Core {
                 self.conns.read_event(id, ReadEvent::InputEnded);
                 self.queue_handling(id);
             }
-            ReadEnd::TooLong(e) => return self.frame_too_long(id, e),
+            ReadEnd::Refused(e) => self.refuse_input(id, e),
             ReadEnd::Failed(e) => {
                 self.close(id, CloseReason::from_io(e));
                 return;
@@ -177,13 +179,24 @@ impl Core {
         }
     }
 
-    fn frame_too_long(&mut self, id: ConnId, error: FrameError) {
-        let (len, max) = (error.len, error.max);
-        self.limit_hit(
-            Limit::FrameTooLong,
-            format_args!("{id} sent a message of {len} bytes, over {max}"),
-        );
-        self.close(id, CloseReason::FrameTooLong(error));
+    /// The decoder refused the bytes (or a message passed the maximum):
+    /// nothing more is read, and once the messages before them are
+    /// answered, the handler hears of it and the connection closes.
+    fn refuse_input(&mut self, id: ConnId, error: DecodeError) {
+        if let DecodeError::TooLong(e) = &error {
+            let (len, max) = (e.len, e.max);
+            self.limit_hit(
+                Limit::FrameTooLong,
+                format_args!("{id} sent a message of {len} bytes, over {max}"),
+            );
+        }
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        conn.refusal = Some(Box::new(error));
+        self.conns.read_event(id, ReadEvent::InputRefused);
+        self.update_interest(id);
+        self.queue_handling(id);
     }
 
     pub(crate) fn put_on_ready_list(&mut self, id: ConnId) {
@@ -297,31 +310,31 @@ impl Core {
                 Some(conn) => conn.restore_inbuf(buf, consumed, &mut self.pool),
                 None => self.pool.give_inbound(buf, Default::default()),
             }
-            self.after_handling(id);
+            self.after_handling(handler, id);
         }
         self.to_handle.give_back(batch);
     }
 
     /// Decides what a connection does next once its queue was served: close
     /// after its input ended, or pause or resume reading.
-    fn after_handling(&mut self, id: ConnId) {
-        let limits = self.queue_limits();
+    fn after_handling<H: Handler + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
+        let limits = self.read_limits;
         let Some(conn) = self.conns.get(id).filter(|c| c.is_open()) else {
             return;
         };
         let reading = conn.state.reading();
-        if reading == Reading::Ended {
+        if matches!(reading, Reading::Ended | Reading::Refused) {
             if !conn.frames.is_empty() {
                 return; // still waiting for room in the output
             }
-            if conn.has_output() {
-                self.conns
-                    .set_lifecycle(id, Lifecycle::Closing(Farewell::PeerClosed));
-                self.queue_flush(id);
+            let farewell = if reading == Reading::Refused {
+                self.tell_refusal(handler, id);
+                Farewell::Refused
             } else {
-                self.close(id, CloseReason::PeerClosed);
-            }
-        } else if reading.is_active() && conn.queue_full(limits) {
+                Farewell::PeerClosed
+            };
+            self.close_once_written(id, farewell);
+        } else if reading.is_active() && conn.queue_full(&limits) {
             self.pause_reading(id);
         } else if reading.is_queue_full() && conn.frames.is_empty() {
             self.change_reading(id, ReadEvent::QueueDrained);
@@ -379,6 +392,48 @@ impl Core {
         }
     }
 
+    /// Lets the handler answer a refusal (an error reply, say).
+    fn tell_refusal<H: Handler + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
+        let Some(error) = self.conns.get_mut(id).and_then(|c| c.refusal.take()) else {
+            return;
+        };
+        if !self.call_hook(handler, "on_decode_error", |h, cx| {
+            h.on_decode_error(cx, id, &error)
+        }) {
+            self.close(id, CloseReason::HandlerPanic);
+        }
+        self.run_close_hooks(handler);
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.refusal = Some(error);
+        }
+    }
+
+    /// Closes `id` once its output is written (at once if there is none),
+    /// for the reason `farewell` names.
+    fn close_once_written(&mut self, id: ConnId, farewell: Farewell) {
+        let Some(conn) = self.conns.get(id).filter(|c| c.is_open()) else {
+            return;
+        };
+        if conn.has_output() {
+            self.conns.set_lifecycle(id, Lifecycle::Closing(farewell));
+            self.queue_flush(id);
+        } else {
+            let reason = self.farewell_reason(id, farewell);
+            self.close(id, reason);
+        }
+    }
+
+    fn farewell_reason(&mut self, id: ConnId, farewell: Farewell) -> CloseReason {
+        match farewell {
+            Farewell::PeerClosed => CloseReason::PeerClosed,
+            Farewell::ByHandler => CloseReason::ClosedByHandler,
+            Farewell::Refused => match self.conns.get_mut(id).and_then(|c| c.refusal.take()) {
+                Some(error) => CloseReason::refused(*error),
+                None => CloseReason::ProtocolError("input refused".into()),
+            },
+        }
+    }
+
     /// Everything queued was written: out of `outputs`, and a connection
     /// that was only waiting for that closes.
     fn flushed_all(&mut self, id: ConnId) {
@@ -388,10 +443,7 @@ impl Core {
             return;
         };
         if let Lifecycle::Closing(farewell) = conn.state.lifecycle() {
-            let reason = match farewell {
-                Farewell::PeerClosed => CloseReason::PeerClosed,
-                Farewell::ByHandler => CloseReason::ClosedByHandler,
-            };
+            let reason = self.farewell_reason(id, farewell);
             self.close(id, reason);
         }
     }

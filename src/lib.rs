@@ -114,7 +114,7 @@
 //! | `deadlines`, `shutdown` | idle and message timeouts; graceful shutdown |
 //! | `handler`, `close` | [`Handler`], [`Context`]; [`CloseReason`] and the send errors |
 //! | `token` | [`ConnId`], [`SourceId`], [`backend::Token`]: slot + generation |
-//! | [`codec`] | framing: [`Chunks`](codec::Chunks), [`Lines`](codec::Lines), [`LengthPrefixed`](codec::LengthPrefixed) |
+//! | [`codec`] | framing: [`Chunks`](codec::Chunks), [`Lines`](codec::Lines), [`LengthPrefixed`](codec::LengthPrefixed), and the [`Decoder`](codec::Decoder) trait for a protocol of your own |
 //! | `timer` | deadline-ordered one-shot and periodic timers |
 //! | `config`, `limits` | [`Config`]: every limit and size, with its reason; applying them |
 //! | `buffer`, `stream` | the pool that lends buffers to busy connections; TCP or Unix sockets |

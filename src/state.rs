@@ -29,6 +29,8 @@ pub(crate) enum Lifecycle {
 pub(crate) enum Farewell {
     PeerClosed,
     ByHandler,
+    /// Its bytes were refused; the reason waits in the connection.
+    Refused,
 }
 
 impl Lifecycle {
@@ -63,6 +65,10 @@ pub(crate) enum Reading {
     QueueFullAndPausedByHandler,
     /// The peer's end of input has been read.
     Ended,
+    /// Its bytes were refused (the decoder's error, or a message over the
+    /// maximum): nothing more is read; it closes once the messages before
+    /// them are answered.
+    Refused,
     /// The connection is closing or closed: nothing more is read.
     Stopped,
 }
@@ -80,6 +86,8 @@ pub(crate) enum ReadEvent {
     HandlerResume,
     /// A read returned 0.
     InputEnded,
+    /// The decoder refused the bytes.
+    InputRefused,
     /// The connection starts closing, or closes.
     Stop,
 }
@@ -93,6 +101,8 @@ impl Reading {
             // Closing and end of input win over everything.
             (_, E::Stop) => R::Stopped,
             (R::Stopped, _) => R::Stopped,
+            (R::Refused, _) => R::Refused,
+            (_, E::InputRefused) => R::Refused,
             (_, E::InputEnded) => R::Ended,
             (R::Ended, _) => R::Ended,
 
@@ -179,7 +189,7 @@ mod tests {
     use ReadEvent as E;
     use Reading as R;
 
-    const READ_STATES: [Reading; 8] = [
+    const READ_STATES: [Reading; 9] = [
         R::NotYet { paused: false },
         R::NotYet { paused: true },
         R::Active,
@@ -187,15 +197,17 @@ mod tests {
         R::PausedByHandler,
         R::QueueFullAndPausedByHandler,
         R::Ended,
+        R::Refused,
         R::Stopped,
     ];
-    const READ_EVENTS: [ReadEvent; 7] = [
+    const READ_EVENTS: [ReadEvent; 8] = [
         E::Connected,
         E::QueueFilled,
         E::QueueDrained,
         E::HandlerPause,
         E::HandlerResume,
         E::InputEnded,
+        E::InputRefused,
         E::Stop,
     ];
 
@@ -205,17 +217,18 @@ mod tests {
         let not_yet = R::NotYet { paused: false };
         let not_yet_paused = R::NotYet { paused: true };
         #[rustfmt::skip]
-        let table: [(Reading, [Reading; 7]); 8] = [
+        let table: [(Reading, [Reading; 8]); 9] = [
             // columns: Connected, QueueFilled, QueueDrained, HandlerPause,
-            //          HandlerResume, InputEnded, Stop
-            (not_yet, [R::Active, not_yet, not_yet, not_yet_paused, not_yet, R::Ended, R::Stopped]),
-            (not_yet_paused, [R::PausedByHandler, not_yet_paused, not_yet_paused, not_yet_paused, not_yet, R::Ended, R::Stopped]),
-            (R::Active, [R::Active, R::QueueFull, R::Active, R::PausedByHandler, R::Active, R::Ended, R::Stopped]),
-            (R::QueueFull, [R::QueueFull, R::QueueFull, R::Active, R::QueueFullAndPausedByHandler, R::QueueFull, R::Ended, R::Stopped]),
-            (R::PausedByHandler, [R::PausedByHandler, R::PausedByHandler, R::PausedByHandler, R::PausedByHandler, R::Active, R::Ended, R::Stopped]),
-            (R::QueueFullAndPausedByHandler, [R::QueueFullAndPausedByHandler, R::QueueFullAndPausedByHandler, R::PausedByHandler, R::QueueFullAndPausedByHandler, R::QueueFull, R::Ended, R::Stopped]),
-            (R::Ended, [R::Ended, R::Ended, R::Ended, R::Ended, R::Ended, R::Ended, R::Stopped]),
-            (R::Stopped, [R::Stopped; 7]),
+            //          HandlerResume, InputEnded, InputRefused, Stop
+            (not_yet, [R::Active, not_yet, not_yet, not_yet_paused, not_yet, R::Ended, R::Refused, R::Stopped]),
+            (not_yet_paused, [R::PausedByHandler, not_yet_paused, not_yet_paused, not_yet_paused, not_yet, R::Ended, R::Refused, R::Stopped]),
+            (R::Active, [R::Active, R::QueueFull, R::Active, R::PausedByHandler, R::Active, R::Ended, R::Refused, R::Stopped]),
+            (R::QueueFull, [R::QueueFull, R::QueueFull, R::Active, R::QueueFullAndPausedByHandler, R::QueueFull, R::Ended, R::Refused, R::Stopped]),
+            (R::PausedByHandler, [R::PausedByHandler, R::PausedByHandler, R::PausedByHandler, R::PausedByHandler, R::Active, R::Ended, R::Refused, R::Stopped]),
+            (R::QueueFullAndPausedByHandler, [R::QueueFullAndPausedByHandler, R::QueueFullAndPausedByHandler, R::PausedByHandler, R::QueueFullAndPausedByHandler, R::QueueFull, R::Ended, R::Refused, R::Stopped]),
+            (R::Ended, [R::Ended, R::Ended, R::Ended, R::Ended, R::Ended, R::Ended, R::Refused, R::Stopped]),
+            (R::Refused, [R::Refused, R::Refused, R::Refused, R::Refused, R::Refused, R::Refused, R::Refused, R::Stopped]),
+            (R::Stopped, [R::Stopped; 8]),
         ];
         for (state, row) in table {
             for (event, expected) in READ_EVENTS.into_iter().zip(row) {

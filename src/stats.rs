@@ -32,6 +32,8 @@ pub struct Stats {
     pub closed_by_handler: u64,
     /// ... because a message exceeded the codec maximum.
     pub frames_too_long: u64,
+    /// ... because their decoder refused their bytes as breaking the protocol.
+    pub protocol_errors: u64,
     /// ... because they completed no message within the idle timeout.
     pub idle_kicks: u64,
     /// ... because a message took longer than the message deadline.
@@ -99,6 +101,7 @@ impl Stats {
             CloseReason::Error(_) => &mut self.errors,
             CloseReason::ClosedByHandler => &mut self.closed_by_handler,
             CloseReason::FrameTooLong(_) => &mut self.frames_too_long,
+            CloseReason::ProtocolError(_) => &mut self.protocol_errors,
             CloseReason::IdleTimeout => &mut self.idle_kicks,
             CloseReason::MessageTimeout => &mut self.deadline_kicks,
             CloseReason::OutputLimit => &mut self.output_limit_kicks,
