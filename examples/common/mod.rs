@@ -60,6 +60,15 @@ impl<H: Handler> Handler for StopOnSignal<H> {
         self.inner.on_drained(cx, conn)
     }
 
+    fn on_decode_error(
+        &mut self,
+        cx: &mut Context<'_>,
+        conn: ConnId,
+        error: &selectloop::codec::DecodeError,
+    ) {
+        self.inner.on_decode_error(cx, conn, error)
+    }
+
     fn on_notify(&mut self, cx: &mut Context<'_>, message: Box<dyn std::any::Any + Send>) {
         self.inner.on_notify(cx, message)
     }

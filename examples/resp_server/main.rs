@@ -1,0 +1,122 @@
+//! A Redis-protocol key-value server: RESP2 requests framed by a decoder of
+//! the crate's `Decoder` trait, answered from one loop, driven by the real
+//! `redis-cli` and `redis-benchmark`.
+//!
+//! ```text
+//! cargo run --release --example resp_server -- --addr 127.0.0.1:6380
+//! redis-cli -p 6380 set greeting hello
+//! redis-benchmark -p 6380 -t set,get -c 50 -P 16 -d 64 -q
+//! ```
+//!
+//! Commands: PING, ECHO, SET (EX, PX, NX, XX), GET, DEL, EXISTS, INCR, DECR,
+//! INCRBY, MSET, MGET, EXPIRE, TTL, DBSIZE, FLUSHALL; LPUSH, RPUSH, LPOP,
+//! RPOP, LRANGE, LLEN; SADD, SPOP, SCARD; HSET, HGET; ZADD, ZPOPMIN; and
+//! what clients send as they start (COMMAND, CONFIG GET, CLIENT SETNAME;
+//! HELLO is unknown, as in Redis 5, so clients speak RESP2). Errors are
+//! Redis's: unknown command, wrong arity, WRONGTYPE, not an integer; a
+//! request that breaks the protocol is answered `-ERR Protocol error: ...`
+//! after the requests before it, and its connection closed.
+//!
+//! Keys with a time to live expire lazily, when touched, and by a sweep
+//! every 100 ms (Redis's `hz 10`).
+
+use std::io;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use selectloop::codec::{DecodeError, MAX_MESSAGE};
+use selectloop::{Config, ConnId, Context, Handler, Reactor, TimerId};
+
+mod commands;
+#[path = "../common/mod.rs"]
+mod common;
+mod db;
+mod resp;
+
+use resp::{Args, Limits, RespDecoder};
+
+const USAGE: &str = "\
+usage: resp_server [--addr HOST:PORT] [--max-bulk BYTES] [--max-multibulk N]
+
+A Redis-protocol (RESP2) key-value server on one selectloop reactor.
+  --addr HOST:PORT     where to listen (default 127.0.0.1:8088; port 0 picks one)
+  --max-bulk BYTES     longest argument (default 536870912, Redis's proto-max-bulk-len)
+  --max-multibulk N    most arguments in one request (default 1048576)
+  -h, --help           this text
+";
+
+/// Keys whose deadlines the sweep looks at per tick at most.
+const SWEEP_BUDGET: usize = 1000;
+
+struct RespServer {
+    db: db::Db,
+    /// Reused for every request: parsing and replying allocate nothing
+    /// once warm.
+    args: Args,
+    out: Vec<u8>,
+}
+
+impl Handler for RespServer {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, request: &[u8]) {
+        self.args.parse(request);
+        let mut rq = commands::Request {
+            bytes: request,
+            args: &self.args,
+            out: &mut self.out,
+            now: cx.now(),
+        };
+        commands::run(&mut self.db, &mut rq);
+        if !self.out.is_empty() {
+            let _ = cx.send(conn, &self.out);
+            self.out.clear();
+        }
+    }
+
+    fn on_decode_error(&mut self, cx: &mut Context<'_>, conn: ConnId, error: &DecodeError) {
+        let why = match error {
+            DecodeError::Invalid(why) => why.to_string(),
+            other => other.to_string(),
+        };
+        let _ = cx.send(conn, format!("-ERR Protocol error: {why}\r\n").as_bytes());
+    }
+
+    fn on_timer(&mut self, cx: &mut Context<'_>, _timer: TimerId) {
+        self.db.sweep(cx.now(), SWEEP_BUDGET);
+    }
+}
+
+fn main() -> ExitCode {
+    common::run("resp_server", serve)
+}
+
+fn serve() -> io::Result<()> {
+    common::init_logging();
+    let mut addr = common::default_addr();
+    let mut limits = Limits::default();
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(common::invalid)? {
+        use lexopt::prelude::*;
+        match arg {
+            Long("addr") => addr = common::value(&mut parser)?,
+            Long("max-bulk") => limits.max_bulk = common::value(&mut parser)?,
+            Long("max-multibulk") => limits.max_multibulk = common::value(&mut parser)?,
+            Long("help") | Short('h') => common::print_help(USAGE),
+            other => return Err(common::invalid(other.unexpected())),
+        }
+    }
+    // The loop's own cap on one request: Redis's client-query-buffer-limit
+    // is 1 GB, and so is the crate's largest message.
+    let config = Config::new().decoder(MAX_MESSAGE, move || RespDecoder::new(limits));
+    let mut reactor = Reactor::with_config(config)?;
+    let listener = common::listen(&mut reactor, addr)?;
+    common::announce(&reactor, listener)?;
+    reactor.context().set_periodic(Duration::from_millis(100));
+    let server = RespServer {
+        db: db::Db::default(),
+        args: Args::default(),
+        out: Vec::with_capacity(1024),
+    };
+    let mut handler = common::StopOnSignal::new(&mut reactor, server)?;
+    reactor.run(&mut handler)?;
+    reactor.shutdown(&mut handler, Duration::from_millis(500))
+}

@@ -1,0 +1,396 @@
+//! RESP2 requests: a `Decoder` that frames one command at a time, as Redis's
+//! `processMultibulkBuffer` and `processInlineBuffer` do, and the replies.
+//!
+//! A request is either a multibulk (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`, what
+//! every client library and redis-cli send) or an inline command (`GET k`
+//! ended by `\n`, what telnet sends). The decoder finds where a command ends
+//! and checks it; the handler then reads its arguments out of the frame
+//! with [`Args::parse`], without copying them.
+
+use std::ops::Range;
+
+use selectloop::codec::{DecodeError, Decoder, Frame};
+
+/// Redis's limits on a request, with its defaults.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Most arguments in one multibulk request. Redis refuses more than
+    /// 1,048,576 (`Protocol error: invalid multibulk length`).
+    pub max_multibulk: usize,
+    /// Longest argument: Redis's `proto-max-bulk-len`, 512 MB.
+    pub max_bulk: usize,
+    /// Longest inline request or count line: Redis's
+    /// `PROTO_INLINE_MAX_SIZE`, 64 KiB.
+    pub max_inline: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_multibulk: 1024 * 1024,
+            max_bulk: 512 * 1024 * 1024,
+            max_inline: 64 * 1024,
+        }
+    }
+}
+
+/// Frames RESP2 requests. It remembers how far into a multibulk request it
+/// got, so a large request arriving in pieces is not parsed again from the
+/// start on every read.
+#[derive(Debug)]
+pub struct RespDecoder {
+    limits: Limits,
+    /// Of the multibulk request being framed: where the next argument's
+    /// header starts, and how many arguments are still to come.
+    progress: Option<(usize, usize)>,
+}
+
+impl RespDecoder {
+    pub fn new(limits: Limits) -> RespDecoder {
+        RespDecoder {
+            limits,
+            progress: None,
+        }
+    }
+}
+
+fn protocol_error(why: &'static str) -> DecodeError {
+    DecodeError::invalid(why)
+}
+
+/// The end of the line starting at `from` (the index of its `\r\n`).
+fn line_end(buf: &[u8], from: usize) -> Option<usize> {
+    let at = from + buf.get(from..)?.iter().position(|&b| b == b'\n')?;
+    (at > from && buf[at - 1] == b'\r').then_some(at - 1)
+}
+
+/// A decimal integer, as Redis's `string2ll` reads it: optional `-`, digits,
+/// nothing else.
+pub fn parse_int(digits: &[u8]) -> Option<i64> {
+    let (negative, digits) = match digits.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, digits),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+    }
+    Some(if negative { -value } else { value })
+}
+
+impl Decoder for RespDecoder {
+    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if buf[0] != b'*' {
+            return self.decode_inline(buf);
+        }
+        let (mut pos, mut left) = match self.progress {
+            Some(progress) => progress,
+            None => {
+                let Some(end) = line_end(buf, 0) else {
+                    if buf.len() > self.limits.max_inline {
+                        return Err(protocol_error("too big mbulk count string"));
+                    }
+                    return Ok(None);
+                };
+                let count = parse_int(&buf[1..end])
+                    .filter(|&n| n <= self.limits.max_multibulk as i64)
+                    .ok_or(protocol_error("invalid multibulk length"))?;
+                if count <= 0 {
+                    // An empty request: Redis skips it.
+                    return Ok(Some(Frame::new(0..0, end + 2)));
+                }
+                (end + 2, count as usize)
+            }
+        };
+        while left > 0 {
+            let Some(end) = line_end(buf, pos) else {
+                self.progress = Some((pos, left));
+                if buf.len() - pos > self.limits.max_inline {
+                    return Err(protocol_error("too big bulk count string"));
+                }
+                return Ok(None);
+            };
+            if buf[pos] != b'$' {
+                return Err(DecodeError::invalid(format!(
+                    "expected '$', got '{}'",
+                    char::from(buf[pos])
+                )));
+            }
+            let len = parse_int(&buf[pos + 1..end])
+                .filter(|&n| n >= 0 && n as usize <= self.limits.max_bulk)
+                .ok_or(protocol_error("invalid bulk length"))? as usize;
+            let next = end + 2 + len + 2;
+            if buf.len() < next {
+                self.progress = Some((pos, left));
+                return Ok(None);
+            }
+            if &buf[next - 2..next] != b"\r\n" {
+                return Err(protocol_error("bulk argument not ended by CRLF"));
+            }
+            pos = next;
+            left -= 1;
+        }
+        self.progress = None;
+        Ok(Some(Frame::new(0..pos, pos)))
+    }
+}
+
+impl RespDecoder {
+    fn decode_inline(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+        let Some(newline) = buf.iter().position(|&b| b == b'\n') else {
+            if buf.len() > self.limits.max_inline {
+                return Err(protocol_error("too big inline request"));
+            }
+            return Ok(None);
+        };
+        let end = if newline > 0 && buf[newline - 1] == b'\r' {
+            newline - 1
+        } else {
+            newline
+        };
+        if end > self.limits.max_inline {
+            return Err(protocol_error("too big inline request"));
+        }
+        split_inline(&buf[..end], &mut Vec::new())?;
+        Ok(Some(Frame::new(0..end, newline + 1)))
+    }
+}
+
+/// Splits an inline request into arguments as `sdssplitargs` does: blanks
+/// separate them, double quotes (with `\n`, `\t`, `\\`, `\"` and `\xHH`
+/// escapes) and single quotes group them. Quoted arguments are unescaped
+/// into `owned`; the ranges index `line`, or `owned` when marked.
+fn split_inline(line: &[u8], owned: &mut Vec<Vec<u8>>) -> Result<Vec<Arg>, DecodeError> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    while i < line.len() {
+        while i < line.len() && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == line.len() {
+            break;
+        }
+        match line[i] {
+            quote @ (b'"' | b'\'') => {
+                let mut value = Vec::new();
+                i += 1;
+                loop {
+                    let Some(&b) = line.get(i) else {
+                        return Err(protocol_error("unbalanced quotes in request"));
+                    };
+                    i += 1;
+                    if b == quote {
+                        break;
+                    }
+                    if b == b'\\' && quote == b'"' && i < line.len() {
+                        let escaped = line[i];
+                        i += 1;
+                        value.push(match escaped {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'x' if i + 1 < line.len() => {
+                                let hex = std::str::from_utf8(&line[i..i + 2]).ok();
+                                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                                    Some(byte) => {
+                                        i += 2;
+                                        byte
+                                    }
+                                    None => b'x',
+                                }
+                            }
+                            other => other,
+                        });
+                    } else {
+                        value.push(b);
+                    }
+                }
+                // A closing quote must be followed by a blank or the end.
+                if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+                    return Err(protocol_error("unbalanced quotes in request"));
+                }
+                owned.push(value);
+                args.push(Arg::Owned(owned.len() - 1));
+            }
+            _ => {
+                let start = i;
+                while i < line.len() && !line[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                args.push(Arg::In(start..i));
+            }
+        }
+    }
+    Ok(args)
+}
+
+/// Where an argument's bytes are.
+#[derive(Clone, Debug)]
+enum Arg {
+    /// In the request itself.
+    In(Range<usize>),
+    /// Unescaped from a quoted inline argument.
+    Owned(usize),
+}
+
+/// The arguments of one request, read out of its frame. Reused from request
+/// to request, so parsing allocates nothing once warm (quoted inline
+/// arguments aside).
+#[derive(Debug, Default)]
+pub struct Args {
+    args: Vec<Arg>,
+    owned: Vec<Vec<u8>>,
+}
+
+impl Args {
+    /// Reads the arguments of `request` (a frame from [`RespDecoder`]).
+    pub fn parse(&mut self, request: &[u8]) {
+        self.args.clear();
+        self.owned.clear();
+        if request.first() != Some(&b'*') {
+            // Checked by the decoder: it splits.
+            if let Ok(args) = split_inline(request, &mut self.owned) {
+                self.args = args;
+            }
+            return;
+        }
+        let Some(end) = line_end(request, 0) else {
+            return;
+        };
+        let count = parse_int(&request[1..end]).unwrap_or(0);
+        let mut pos = end + 2;
+        for _ in 0..count.max(0) {
+            let Some(end) = line_end(request, pos) else {
+                return;
+            };
+            let len = parse_int(&request[pos + 1..end]).unwrap_or(0).max(0) as usize;
+            let start = end + 2;
+            self.args.push(Arg::In(start..start + len));
+            pos = start + len + 2;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.args.len()
+    }
+
+    /// Argument `i` of `request` (the same bytes given to `parse`).
+    pub fn get<'a>(&'a self, request: &'a [u8], i: usize) -> &'a [u8] {
+        match &self.args[i] {
+            Arg::In(range) => &request[range.clone()],
+            Arg::Owned(k) => &self.owned[*k],
+        }
+    }
+}
+
+/// Replies, RESP2-encoded into a buffer the handler sends in one piece.
+pub mod reply {
+    use std::io::Write;
+
+    pub fn simple(out: &mut Vec<u8>, text: &str) {
+        out.push(b'+');
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+
+    pub fn error(out: &mut Vec<u8>, text: &str) {
+        out.push(b'-');
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+
+    pub fn int(out: &mut Vec<u8>, n: i64) {
+        let _ = write!(out, ":{n}\r\n");
+    }
+
+    pub fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
+        let _ = write!(out, "${}\r\n", bytes.len());
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    pub fn nil(out: &mut Vec<u8>) {
+        out.extend_from_slice(b"$-1\r\n");
+    }
+
+    pub fn nil_array(out: &mut Vec<u8>) {
+        out.extend_from_slice(b"*-1\r\n");
+    }
+
+    pub fn array(out: &mut Vec<u8>, len: usize) {
+        let _ = write!(out, "*{len}\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(wire: &[u8]) -> Result<Vec<Vec<u8>>, DecodeError> {
+        let mut decoder = RespDecoder::new(Limits::default());
+        let mut out = Vec::new();
+        let mut rest = wire;
+        while let Some(frame) = decoder.decode(rest)? {
+            out.push(rest[frame.payload()].to_vec());
+            rest = &rest[frame.consumed()..];
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn multibulk_and_inline_requests_split_at_every_byte() {
+        let wire: &[u8] = b"*2\r\n$4\r\nECHO\r\n$5\r\nhe\r\nl\r\nPING\r\nSET k \"a b\"\n*0\r\n";
+        for cut in 0..=wire.len() {
+            let mut decoder = RespDecoder::new(Limits::default());
+            let mut got = Vec::new();
+            let mut buffered = Vec::new();
+            for piece in [&wire[..cut], &wire[cut..]] {
+                buffered.extend_from_slice(piece);
+                while let Some(frame) = decoder.decode(&buffered).unwrap() {
+                    got.push(buffered[frame.payload()].to_vec());
+                    buffered.drain(..frame.consumed());
+                }
+            }
+            assert_eq!(got.len(), 4, "cut at {cut}");
+            let mut args = Args::default();
+            args.parse(&got[0]);
+            assert_eq!(args.get(&got[0], 1), b"he\r\nl", "cut at {cut}");
+            args.parse(&got[2]);
+            assert_eq!(args.get(&got[2], 2), b"a b");
+        }
+    }
+
+    #[test]
+    fn protocol_errors_as_redis_words_them() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"*-x\r\n", "invalid multibulk length"),
+            (b"*2000000\r\n", "invalid multibulk length"),
+            (b"*1\r\n$-3\r\n", "invalid bulk length"),
+            (b"*1\r\n$99999999999\r\n", "invalid bulk length"),
+            (b"*1\r\n+OK\r\n", "expected '$', got '+'"),
+            (b"SET k \"unterminated\n", "unbalanced quotes in request"),
+        ];
+        for (wire, why) in cases {
+            assert_eq!(
+                frames(wire),
+                Err(DecodeError::invalid(why)),
+                "{}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+        let long = vec![b'a'; 70 * 1024];
+        assert_eq!(
+            frames(&long),
+            Err(DecodeError::invalid("too big inline request"))
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! The resp_server example, driven by a raw-socket client and by the real
+//! `redis-cli` and `redis-benchmark` (Debian's `redis-tools`, which
+//! `.ci/run` installs).
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use util::{connect, read_n, start_example, write_all};
+
+/// A command as clients send it: a multibulk of bulk strings.
+fn command(args: &[&[u8]]) -> Vec<u8> {
+    let mut wire = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        wire.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        wire.extend_from_slice(arg);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire
+}
+
+fn ask(client: &mut TcpStream, args: &[&[u8]], answer: &str) {
+    write_all(client, &command(args));
+    assert_eq!(
+        String::from_utf8_lossy(&read_n(client, answer.len())),
+        answer,
+        "{:?}",
+        args.iter()
+            .map(|a| String::from_utf8_lossy(a))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// One reply line, `\r\n` included.
+fn read_line(client: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    while !line.ends_with(b"\r\n") {
+        line.extend_from_slice(&read_n(client, 1));
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// A tool from redis-tools; the test fails, not skips, when it is missing.
+fn tool(name: &str) -> Command {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "{name} is not installed: apt-get install redis-tools (.ci/run does)"
+    );
+    Command::new(name)
+}
+
+#[test]
+fn pipelined_commands_split_at_every_byte_get_their_answers_in_order() {
+    let server = start_example("resp_server", &[]);
+    let mut wire = Vec::new();
+    let mut expected = String::new();
+    for (args, answer) in [
+        (vec![&b"SET"[..], b"k", b"v1"], "+OK\r\n"),
+        (vec![&b"GET"[..], b"k"], "$2\r\nv1\r\n"),
+        (vec![&b"INCR"[..], b"n"], ":1\r\n"),
+        (vec![&b"INCRBY"[..], b"n", b"41"], ":42\r\n"),
+        (vec![&b"RPUSH"[..], b"l", b"a", b"b", b"c"], ":3\r\n"),
+        (
+            vec![&b"LRANGE"[..], b"l", b"0", b"-1"],
+            "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
+        ),
+        (
+            vec![&b"ECHO"[..], b"with\r\nCRLF"],
+            "$10\r\nwith\r\nCRLF\r\n",
+        ),
+        (vec![&b"DEL"[..], b"k", b"l", b"missing"], ":2\r\n"),
+    ] {
+        wire.extend_from_slice(&command(&args));
+        expected.push_str(answer);
+    }
+    // Inline, as telnet sends it.
+    wire.extend_from_slice(b"PING\r\nEXISTS n k\n");
+    expected.push_str("+PONG\r\n:1\r\n");
+    // Fed a byte at a time, then all at once, each time on a clean database.
+    for piece in [1, wire.len()] {
+        let mut client = connect(server.addr);
+        client.set_nodelay(true).unwrap();
+        ask(&mut client, &[b"FLUSHALL"], "+OK\r\n");
+        for chunk in wire.chunks(piece) {
+            write_all(&mut client, chunk);
+        }
+        let got = read_n(&mut client, expected.len());
+        assert_eq!(String::from_utf8_lossy(&got), expected, "pieces of {piece}");
+    }
+}
+
+#[test]
+fn errors_are_worded_as_redis_words_them() {
+    let server = start_example("resp_server", &[]);
+    let mut client = connect(server.addr);
+    ask(&mut client, &[b"SET", b"s", b"text"], "+OK\r\n");
+    ask(
+        &mut client,
+        &[b"LPUSH", b"s", b"x"],
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    ask(
+        &mut client,
+        &[b"INCR", b"s"],
+        "-ERR value is not an integer or out of range\r\n",
+    );
+    ask(
+        &mut client,
+        &[b"GET"],
+        "-ERR wrong number of arguments for 'get' command\r\n",
+    );
+    ask(
+        &mut client,
+        &[b"NOSUCH", b"a", b"b"],
+        "-ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' \r\n",
+    );
+    ask(
+        &mut client,
+        &[b"SET", b"k", b"v", b"BOGUS"],
+        "-ERR syntax error\r\n",
+    );
+    ask(
+        &mut client,
+        &[b"SET", b"k", b"v", b"EX", b"0"],
+        "-ERR invalid expire time in 'set' command\r\n",
+    );
+    ask(&mut client, &[b"SET", b"k", b"v", b"NX"], "+OK\r\n");
+    ask(&mut client, &[b"SET", b"k", b"w", b"NX"], "$-1\r\n");
+    ask(&mut client, &[b"SET", b"nope", b"w", b"XX"], "$-1\r\n");
+    ask(&mut client, &[b"GET", b"k"], "$1\r\nv\r\n");
+}
+
+#[test]
+fn a_protocol_error_is_answered_after_earlier_commands_and_closes_only_that_client() {
+    let server = start_example("resp_server", &[]);
+    let mut other = connect(server.addr);
+    ask(&mut other, &[b"SET", b"kept", b"yes"], "+OK\r\n");
+    for (bad, why) in [
+        (&b"*1\r\n$-5\r\n"[..], "invalid bulk length"),
+        (b"*x\r\n", "invalid multibulk length"),
+        (b"*1\r\n:12\r\n", "expected '$', got ':'"),
+        (b"GET \"unbalanced\r\n", "unbalanced quotes in request"),
+    ] {
+        let mut client = connect(server.addr);
+        let mut wire = command(&[b"PING"]);
+        wire.extend_from_slice(bad);
+        write_all(&mut client, &wire);
+        let mut answer = Vec::new();
+        client
+            .read_to_end(&mut answer)
+            .expect("closed by the server");
+        assert_eq!(
+            String::from_utf8_lossy(&answer),
+            format!("+PONG\r\n-ERR Protocol error: {why}\r\n")
+        );
+    }
+    ask(&mut other, &[b"GET", b"kept"], "$3\r\nyes\r\n");
+}
+
+#[test]
+fn keys_expire_when_touched_and_by_the_sweep() {
+    let server = start_example("resp_server", &[]);
+    let mut client = connect(server.addr);
+    for i in 0..10 {
+        let key = format!("short{i}");
+        ask(
+            &mut client,
+            &[b"SET", key.as_bytes(), b"v", b"PX", b"50"],
+            "+OK\r\n",
+        );
+    }
+    ask(
+        &mut client,
+        &[b"SET", b"long", b"v", b"EX", b"100"],
+        "+OK\r\n",
+    );
+    ask(&mut client, &[b"TTL", b"long"], ":100\r\n");
+    ask(&mut client, &[b"TTL", b"missing"], ":-2\r\n");
+    // Nobody touches the short keys: the sweep deletes them.
+    util::wait_until("the sweep to delete the expired keys", || {
+        write_all(&mut client, &command(&[b"DBSIZE"]));
+        (read_line(&mut client) == ":1\r\n").then_some(())
+    });
+    ask(&mut client, &[b"GET", b"short3"], "$-1\r\n");
+    ask(&mut client, &[b"EXPIRE", b"long", b"0"], ":1\r\n");
+    ask(&mut client, &[b"EXISTS", b"long"], ":0\r\n");
+}
+
+#[test]
+fn sets_hashes_and_sorted_sets() {
+    let server = start_example("resp_server", &[]);
+    let mut client = connect(server.addr);
+    ask(&mut client, &[b"SADD", b"s", b"a", b"b", b"a"], ":2\r\n");
+    ask(&mut client, &[b"SCARD", b"s"], ":2\r\n");
+    write_all(&mut client, &command(&[b"SPOP", b"s"]));
+    let popped = read_n(&mut client, 7);
+    assert!(
+        popped == b"$1\r\na\r\n" || popped == b"$1\r\nb\r\n",
+        "{popped:?}"
+    );
+    ask(
+        &mut client,
+        &[b"HSET", b"h", b"f", b"1", b"g", b"2"],
+        ":2\r\n",
+    );
+    ask(&mut client, &[b"HGET", b"h", b"g"], "$1\r\n2\r\n");
+    ask(
+        &mut client,
+        &[b"ZADD", b"z", b"2", b"two", b"1.5", b"one"],
+        ":2\r\n",
+    );
+    ask(
+        &mut client,
+        &[b"ZPOPMIN", b"z", b"5"],
+        "*4\r\n$3\r\none\r\n$3\r\n1.5\r\n$3\r\ntwo\r\n$1\r\n2\r\n",
+    );
+    ask(&mut client, &[b"MSET", b"a", b"1", b"b", b"2"], "+OK\r\n");
+    ask(
+        &mut client,
+        &[b"MGET", b"a", b"x", b"b"],
+        "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n",
+    );
+    ask(&mut client, &[b"LPOP", b"nolist"], "$-1\r\n");
+}
+
+#[test]
+fn redis_cli_talks_to_it() {
+    let server = start_example("resp_server", &[]);
+    let port = server.addr.port().to_string();
+    let cli = |args: &[&str]| {
+        let output = tool("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &port])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        assert!(output.status.success(), "redis-cli {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_string()
+    };
+    assert_eq!(cli(&["PING"]), "PONG");
+    assert_eq!(cli(&["SET", "greeting", "hello world"]), "OK");
+    assert_eq!(cli(&["GET", "greeting"]), "hello world");
+    assert_eq!(cli(&["RPUSH", "list", "a", "b"]), "2");
+    assert_eq!(cli(&["LRANGE", "list", "0", "-1"]), "a\nb");
+    assert_eq!(cli(&["DBSIZE"]), "2");
+    // Many commands through one connection, from standard input.
+    let mut piped = tool("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run redis-cli");
+    let script: String = (0..100).map(|i| format!("INCR counter {i}\n")).collect();
+    // `INCR counter i` is a wrong-arity error each time: answers in order.
+    piped
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let output = piped.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("wrong number of arguments for 'incr'"))
+            .count(),
+        100,
+        "{text}"
+    );
+}
+
+#[test]
+fn redis_benchmark_runs_against_it_pipelined() {
+    let server = start_example("resp_server", &[]);
+    let output = tool("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &server.addr.port().to_string()])
+        .args([
+            "-t", "set,get", "-n", "20000", "-c", "20", "-P", "16", "-d", "64", "-q",
+        ])
+        .output()
+        .expect("run redis-benchmark");
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{text}");
+    for test in ["SET", "GET"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&format!("{test}: ")) && l.contains("requests per second")),
+            "no {test} figure in: {text}"
+        );
+    }
+    // What it set is there: 64 bytes at its fixed key.
+    let mut client = connect(server.addr);
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write_all(&mut client, &command(&[b"GET", b"key:__rand_int__"]));
+    assert_eq!(read_line(&mut client), "$64\r\n");
+    assert_eq!(read_n(&mut client, 66)[64..], *b"\r\n");
+}
