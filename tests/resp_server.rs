@@ -6,7 +6,6 @@ mod util;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::Duration;
 
 use util::{connect, read_n, start_example, write_all};
@@ -41,19 +40,6 @@ fn read_line(client: &mut TcpStream) -> String {
         line.extend_from_slice(&read_n(client, 1));
     }
     String::from_utf8_lossy(&line).into_owned()
-}
-
-/// A tool from redis-tools; the test fails, not skips, when it is missing.
-fn tool(name: &str) -> Command {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "{name} is not installed: apt-get install redis-tools (.ci/run does)"
-    );
-    Command::new(name)
 }
 
 #[test]
@@ -235,7 +221,7 @@ fn redis_cli_talks_to_it() {
     let server = start_example("resp_server", &[]);
     let port = server.addr.port().to_string();
     let cli = |args: &[&str]| {
-        let output = tool("redis-cli")
+        let output = util::tool("redis-cli", "redis-tools")
             .args(["-h", "127.0.0.1", "-p", &port])
             .args(args)
             .output()
@@ -252,7 +238,7 @@ fn redis_cli_talks_to_it() {
     assert_eq!(cli(&["LRANGE", "list", "0", "-1"]), "a\nb");
     assert_eq!(cli(&["DBSIZE"]), "2");
     // Many commands through one connection, from standard input.
-    let mut piped = tool("redis-cli")
+    let mut piped = util::tool("redis-cli", "redis-tools")
         .args(["-h", "127.0.0.1", "-p", &port])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -280,7 +266,7 @@ fn redis_cli_talks_to_it() {
 #[test]
 fn redis_benchmark_runs_against_it_pipelined() {
     let server = start_example("resp_server", &[]);
-    let output = tool("redis-benchmark")
+    let output = util::tool("redis-benchmark", "redis-tools")
         .args(["-h", "127.0.0.1", "-p", &server.addr.port().to_string()])
         .args([
             "-t", "set,get", "-n", "20000", "-c", "20", "-P", "16", "-d", "64", "-q",

@@ -362,3 +362,18 @@ pub fn start_example_with(
         .expect("an address");
     Running { child, addr, log }
 }
+
+/// A command-line tool a test drives (a real client: redis-cli, curl...).
+/// Missing, the test fails with what to install, rather than skip:
+/// `.ci/run` installs them.
+pub fn tool(name: &str, package: &str) -> Command {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "{name} is not installed: apt-get install {package} (.ci/run does)"
+    );
+    Command::new(name)
+}

@@ -1,0 +1,242 @@
+//! An HTTP/1.1 server on one selectloop reactor: requests framed by a
+//! `Decoder` (headers parsed with `httparse`, the parser hyper uses),
+//! keep-alive and pipelining, driven in tests by curl, ab and wrk.
+//!
+//! ```text
+//! cargo run --release --example http_server -- --addr 127.0.0.1:8080
+//! curl -i http://127.0.0.1:8080/
+//! wrk -t1 -c50 -d5s http://127.0.0.1:8080/
+//! ```
+//!
+//! Routes: `GET /` answers `Hello, World!` (text/plain), `GET /json` a small
+//! JSON object (TechEmpower's two simplest tests), `POST /echo` returns the
+//! body; with `--root DIR`, other `GET`s serve files under DIR (never
+//! outside it: `..` and symbolic links are refused).
+//!
+//! HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only
+//! with `Connection: keep-alive` (as `ab -k` sends). Bodies come with
+//! `Content-Length` or chunked. Errors: 400 malformed, 404, 405 (with
+//! `Allow`), 413 body too large, 431 headers too large, 505 version; a
+//! request the decoder refuses is answered after the ones before it, then
+//! its connection closes, the others carrying on. The `Date` header is
+//! formatted once a second, by a timer.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use selectloop::codec::DecodeError;
+use selectloop::{CloseReason, Config, ConnId, Context, Handler, Reactor, TimerId};
+
+#[path = "../common/mod.rs"]
+mod common;
+mod files;
+mod http;
+
+use http::{respond, HttpDecoder, Limits, Request};
+
+const USAGE: &str = "\
+usage: http_server [--addr HOST:PORT] [--root DIR] [--max-header BYTES] [--max-body BYTES]
+                   [--max-requests N] [--keepalive-timeout-s S]
+
+An HTTP/1.1 server: GET / (Hello, World!), GET /json, POST /echo, and files under DIR.
+  --addr HOST:PORT         where to listen (default 127.0.0.1:8088; port 0 picks one)
+  --root DIR               serve the files under DIR for other GET requests
+  --max-header BYTES       request line and headers (default 8192; past it 431)
+  --max-body BYTES         request body (default 1048576; past it 413)
+  --max-requests N         requests per connection before it is closed (default 1000)
+  --keepalive-timeout-s S  close a connection idle this long (default 75)
+  -h, --help               this text
+";
+
+const JSON: &[u8] = br#"{"message":"Hello, World!"}"#;
+
+struct HttpServer {
+    root: Option<PathBuf>,
+    max_requests: u32,
+    /// Requests served per connection, for the keep-alive limit.
+    served: HashMap<ConnId, u32>,
+    /// `Date` as HTTP writes it, formatted once a second.
+    date: String,
+    /// Reused for every response.
+    out: Vec<u8>,
+}
+
+impl HttpServer {
+    fn refresh_date(&mut self) {
+        self.date = httpdate::fmt_http_date(SystemTime::now());
+    }
+
+    /// Answers one request into `self.out`; returns whether to keep the
+    /// connection.
+    fn answer(&mut self, request: &Request<'_>, keep_alive: bool) -> bool {
+        let path = request.path.split('?').next().unwrap_or("");
+        let out = &mut self.out;
+        let date = &self.date;
+        match (request.method, path) {
+            ("GET", "/") => respond(
+                out,
+                200,
+                date,
+                "text/plain",
+                "",
+                keep_alive,
+                b"Hello, World!",
+            ),
+            ("GET", "/json") => respond(out, 200, date, "application/json", "", keep_alive, JSON),
+            ("POST", "/echo") => respond(
+                out,
+                200,
+                date,
+                "application/octet-stream",
+                "",
+                keep_alive,
+                &request.body,
+            ),
+            (_, "/echo") => respond(
+                out,
+                405,
+                date,
+                "text/plain",
+                "Allow: POST\r\n",
+                keep_alive,
+                b"405\n",
+            ),
+            ("GET", _) => {
+                let file = self
+                    .root
+                    .as_deref()
+                    .and_then(|root| files::resolve(root, path));
+                match file.map(|f| (std::fs::read(&f), files::content_type(&f))) {
+                    Some((Ok(bytes), kind)) => {
+                        respond(out, 200, date, kind, "", keep_alive, &bytes)
+                    }
+                    Some((Err(_), _)) => {
+                        respond(out, 403, date, "text/plain", "", keep_alive, b"403\n")
+                    }
+                    None => respond(out, 404, date, "text/plain", "", keep_alive, b"404\n"),
+                }
+            }
+            _ => respond(
+                out,
+                405,
+                date,
+                "text/plain",
+                "Allow: GET\r\n",
+                keep_alive,
+                b"405\n",
+            ),
+        }
+        keep_alive
+    }
+}
+
+impl Handler for HttpServer {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, frame: &[u8]) {
+        let Some(request) = Request::parse(frame) else {
+            // The decoder framed it, so this does not happen; never panic.
+            cx.close_now(conn);
+            return;
+        };
+        let served = self.served.entry(conn).or_insert(0);
+        *served += 1;
+        let keep_alive = request.keep_alive && *served < self.max_requests;
+        let keep = self.answer(&request, keep_alive);
+        let _ = cx.send(conn, &self.out);
+        self.out.clear();
+        if !keep {
+            cx.close(conn);
+        }
+    }
+
+    fn on_decode_error(&mut self, cx: &mut Context<'_>, conn: ConnId, error: &DecodeError) {
+        // The decoder's refusals start with the status to answer; the
+        // loop's own maximum means a request too large.
+        let (status, text) = match error {
+            DecodeError::Invalid(why) => (
+                why.get(..3).and_then(|s| s.parse().ok()).unwrap_or(400),
+                why.to_string(),
+            ),
+            other => (413, other.to_string()),
+        };
+        respond(
+            &mut self.out,
+            status,
+            &self.date,
+            "text/plain",
+            "",
+            false,
+            format!("{text}\n").as_bytes(),
+        );
+        let _ = cx.send(conn, &self.out);
+        self.out.clear();
+    }
+
+    fn on_close(&mut self, _cx: &mut Context<'_>, conn: ConnId, _reason: &CloseReason) {
+        self.served.remove(&conn);
+    }
+
+    fn on_timer(&mut self, _cx: &mut Context<'_>, _timer: TimerId) {
+        self.refresh_date();
+    }
+}
+
+fn main() -> ExitCode {
+    common::run("http_server", serve)
+}
+
+fn serve() -> io::Result<()> {
+    common::init_logging();
+    let mut addr = common::default_addr();
+    let mut root = None;
+    let mut limits = Limits::default();
+    let mut max_requests = 1000;
+    let mut keepalive = Duration::from_secs(75);
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(common::invalid)? {
+        use lexopt::prelude::*;
+        match arg {
+            Long("addr") => addr = common::value(&mut parser)?,
+            Long("root") => root = Some(common::value::<PathBuf>(&mut parser)?),
+            Long("max-header") => limits.max_header = common::value(&mut parser)?,
+            Long("max-body") => limits.max_body = common::value(&mut parser)?,
+            Long("max-requests") => max_requests = common::value::<u32>(&mut parser)?.max(1),
+            Long("keepalive-timeout-s") => {
+                keepalive = Duration::from_secs(common::value(&mut parser)?)
+            }
+            Long("help") | Short('h') => common::print_help(USAGE),
+            other => return Err(common::invalid(other.unexpected())),
+        }
+    }
+    let root = match root {
+        Some(dir) => Some(
+            dir.canonicalize()
+                .map_err(common::failed(format!("cannot serve {}", dir.display())))?,
+        ),
+        None => None,
+    };
+    // The loop's cap on one request: head, body, and chunk framing.
+    let max_request = limits.max_header + 2 * limits.max_body + 64 * 1024;
+    let config = Config::new()
+        .decoder(max_request, move || HttpDecoder::new(limits))
+        // nginx's keepalive_timeout and client_header_timeout.
+        .idle_timeout(keepalive)
+        .message_deadline(Duration::from_secs(60));
+    let mut reactor = Reactor::with_config(config)?;
+    let listener = common::listen(&mut reactor, addr)?;
+    common::announce(&reactor, listener)?;
+    reactor.context().set_periodic(Duration::from_secs(1));
+    let mut server = HttpServer {
+        root,
+        max_requests,
+        served: HashMap::new(),
+        date: String::new(),
+        out: Vec::with_capacity(1024),
+    };
+    server.refresh_date();
+    let mut handler = common::StopOnSignal::new(&mut reactor, server)?;
+    reactor.run(&mut handler)?;
+    reactor.shutdown(&mut handler, Duration::from_millis(500))
+}

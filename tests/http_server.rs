@@ -1,0 +1,241 @@
+//! The http_server example, driven by raw sockets and by the real `curl`,
+//! `ab` and `wrk` (Debian's `curl`, `apache2-utils` and `wrk`, which
+//! `.ci/run` installs).
+
+mod util;
+
+use std::io::Read;
+use std::net::TcpStream;
+
+use util::{connect, read_n, start_example, write_all};
+
+/// Reads one response: its head, then a body of its Content-Length.
+fn read_response(client: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.extend_from_slice(&read_n(client, 1));
+    }
+    let head = String::from_utf8(head).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Content-Length");
+    (head, read_n(client, length))
+}
+
+fn status(head: &str) -> u16 {
+    head[9..12].parse().unwrap()
+}
+
+#[test]
+fn pipelined_requests_split_at_every_byte_are_answered_in_order() {
+    let server = start_example("http_server", &[]);
+    let wire: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n\
+POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nhello!\
+POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nchun\r\n3\r\nked\r\n0\r\n\r\n\
+GET /json HTTP/1.1\r\nHost: t\r\n\r\n";
+    for piece in [1, 7, wire.len()] {
+        let mut client = connect(server.addr);
+        client.set_nodelay(true).unwrap();
+        for chunk in wire.chunks(piece) {
+            write_all(&mut client, chunk);
+        }
+        let bodies: Vec<(u16, Vec<u8>)> = (0..4)
+            .map(|_| {
+                let (head, body) = read_response(&mut client);
+                assert!(head.contains("Connection: keep-alive\r\n"), "{head}");
+                (status(&head), body)
+            })
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                (200, b"Hello, World!".to_vec()),
+                (200, b"hello!".to_vec()),
+                (200, b"chunked".to_vec()),
+                (200, br#"{"message":"Hello, World!"}"#.to_vec()),
+            ],
+            "pieces of {piece}"
+        );
+    }
+}
+
+#[test]
+fn errors_get_their_status_and_the_server_carries_on() {
+    let server = start_example("http_server", &["--max-header", "1024", "--max-body", "64"]);
+    let mut keeper = connect(server.addr);
+    write_all(&mut keeper, b"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(status(&read_response(&mut keeper).0), 404);
+    write_all(&mut keeper, b"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n");
+    let (head, _) = read_response(&mut keeper);
+    assert_eq!(status(&head), 405);
+    assert!(head.contains("Allow: GET\r\n"), "{head}");
+    // Refused requests: answered, then the connection is closed.
+    let long_header = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(2000));
+    for (wire, expected) in [
+        (b"GARBAGE\x01 / HTTP/1.1\r\n\r\n".to_vec(), 400),
+        (b"GET / HTTP/2.0\r\n\r\n".to_vec(), 505),
+        (
+            b"POST /echo HTTP/1.1\r\nContent-Length: 65\r\n\r\n".to_vec(),
+            413,
+        ),
+        (long_header.into_bytes(), 431),
+    ] {
+        let mut client = connect(server.addr);
+        // A good request first: it is answered before the refusal.
+        write_all(&mut client, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        write_all(&mut client, &wire);
+        assert_eq!(status(&read_response(&mut client).0), 200);
+        let (head, _) = read_response(&mut client);
+        assert_eq!(status(&head), expected, "{head}");
+        assert!(head.contains("Connection: close\r\n"), "{head}");
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).expect("closed by the server");
+        assert!(rest.is_empty());
+    }
+    write_all(&mut keeper, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(read_response(&mut keeper).1, b"Hello, World!");
+}
+
+#[test]
+fn http_1_0_keeps_the_connection_only_when_asked_and_close_is_honoured() {
+    let server = start_example("http_server", &["--max-requests", "3"]);
+    let mut old = connect(server.addr);
+    write_all(&mut old, b"GET / HTTP/1.0\r\n\r\n");
+    let (head, _) = read_response(&mut old);
+    assert!(head.contains("Connection: close\r\n"), "{head}");
+    let mut rest = Vec::new();
+    old.read_to_end(&mut rest).unwrap();
+
+    let mut kept = connect(server.addr);
+    for _ in 0..2 {
+        write_all(
+            &mut kept,
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        );
+        assert!(read_response(&mut kept)
+            .0
+            .contains("Connection: keep-alive\r\n"));
+    }
+    // The third request reaches --max-requests: answered, then closed.
+    write_all(
+        &mut kept,
+        b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    );
+    assert!(read_response(&mut kept).0.contains("Connection: close\r\n"));
+    kept.read_to_end(&mut rest).unwrap();
+
+    let mut closing = connect(server.addr);
+    write_all(
+        &mut closing,
+        b"GET /json HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(read_response(&mut closing)
+        .0
+        .contains("Connection: close\r\n"));
+    closing.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+}
+
+#[test]
+fn static_files_are_served_and_never_from_outside_the_root() {
+    let dir = std::env::temp_dir().join(format!("http-root-{}", std::process::id()));
+    let root = dir.join("site");
+    std::fs::create_dir_all(root.join("css")).unwrap();
+    std::fs::write(root.join("index.html"), "<p>home</p>").unwrap();
+    std::fs::write(root.join("css/site.css"), "p{}").unwrap();
+    std::fs::write(dir.join("secret.txt"), "secret").unwrap();
+    let _ = std::os::unix::fs::symlink(dir.join("secret.txt"), root.join("link.txt"));
+    let server = start_example("http_server", &["--root", root.to_str().unwrap()]);
+    let mut client = connect(server.addr);
+    for (path, expected_status, expected_body, kind) in [
+        ("/index.html", 200, &b"<p>home</p>"[..], Some("text/html")),
+        ("/css/site.css", 200, b"p{}", Some("text/css")),
+        ("/../secret.txt", 404, b"404\n", None),
+        ("/css/../../secret.txt", 404, b"404\n", None),
+        ("/link.txt", 404, b"404\n", None),
+    ] {
+        write_all(
+            &mut client,
+            format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes(),
+        );
+        let (head, body) = read_response(&mut client);
+        assert_eq!(status(&head), expected_status, "{path}: {head}");
+        assert_eq!(body, expected_body, "{path}");
+        if let Some(kind) = kind {
+            assert!(head.contains(&format!("Content-Type: {kind}")), "{head}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn curl_gets_posts_and_sends_chunks() {
+    let server = start_example("http_server", &[]);
+    let base = format!("http://{}", server.addr);
+    let curl = |args: &[&str]| {
+        let output = util::tool("curl", "curl")
+            .args(["-sS", "--max-time", "10"])
+            .args(args)
+            .output()
+            .expect("run curl");
+        assert!(output.status.success(), "curl {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert_eq!(curl(&[&format!("{base}/")]), "Hello, World!");
+    assert_eq!(
+        curl(&[&format!("{base}/json")]),
+        r#"{"message":"Hello, World!"}"#
+    );
+    assert_eq!(
+        curl(&["--data-binary", "posted body", &format!("{base}/echo")]),
+        "posted body"
+    );
+    assert_eq!(
+        curl(&[
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            "sent in chunks",
+            &format!("{base}/echo"),
+        ]),
+        "sent in chunks"
+    );
+    // Two URLs on one connection: curl reuses it (keep-alive).
+    let both = curl(&["-v", &format!("{base}/"), &format!("{base}/json")]);
+    assert_eq!(both, "Hello, World!{\"message\":\"Hello, World!\"}");
+    let status = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("{base}/missing"),
+    ]);
+    assert_eq!(status, "404");
+}
+
+#[test]
+fn ab_keep_alive_and_wrk_run_against_it_without_errors() {
+    let server = start_example("http_server", &[]);
+    let url = format!("http://{}/", server.addr);
+    let output = util::tool("ab", "apache2-utils")
+        .args(["-k", "-n", "2000", "-c", "10", &url])
+        .output()
+        .expect("run ab");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("Complete requests:      2000"), "{text}");
+    assert!(text.contains("Failed requests:        0"), "{text}");
+    assert!(text.contains("Keep-Alive requests:    2000"), "{text}");
+
+    let output = util::tool("wrk", "wrk")
+        .args(["-t1", "-c10", "-d1s", &url])
+        .output()
+        .expect("run wrk");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("Requests/sec:"), "{text}");
+    assert!(!text.contains("Non-2xx"), "{text}");
+    assert!(!text.contains("Socket errors"), "{text}");
+}
