@@ -39,7 +39,7 @@ use http::{respond, HttpDecoder, Limits, Request};
 
 const USAGE: &str = "\
 usage: http_server [--addr HOST:PORT] [--root DIR] [--max-header BYTES] [--max-body BYTES]
-                   [--max-requests N] [--keepalive-timeout-s S]
+                   [--max-requests N] [--keepalive-timeout-s S] [--header-timeout-s S]
 
 An HTTP/1.1 server: GET / (Hello, World!), GET /json, POST /echo, and files under DIR.
   --addr HOST:PORT         where to listen (default 127.0.0.1:8088; port 0 picks one)
@@ -48,6 +48,7 @@ An HTTP/1.1 server: GET / (Hello, World!), GET /json, POST /echo, and files unde
   --max-body BYTES         request body (default 1048576; past it 413)
   --max-requests N         requests per connection before it is closed (default 1000)
   --keepalive-timeout-s S  close a connection idle this long (default 75)
+  --header-timeout-s S     a request must arrive whole within S once begun (default 60)
   -h, --help               this text
 ";
 
@@ -194,6 +195,7 @@ fn serve() -> io::Result<()> {
     let mut limits = Limits::default();
     let mut max_requests = 1000;
     let mut keepalive = Duration::from_secs(75);
+    let mut header_timeout = Duration::from_secs(60);
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
@@ -205,6 +207,9 @@ fn serve() -> io::Result<()> {
             Long("max-requests") => max_requests = common::value::<u32>(&mut parser)?.max(1),
             Long("keepalive-timeout-s") => {
                 keepalive = Duration::from_secs(common::value(&mut parser)?)
+            }
+            Long("header-timeout-s") => {
+                header_timeout = Duration::from_secs(common::value(&mut parser)?)
             }
             Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
@@ -221,9 +226,10 @@ fn serve() -> io::Result<()> {
     let max_request = limits.max_header + 2 * limits.max_body + 64 * 1024;
     let config = Config::new()
         .decoder(max_request, move || HttpDecoder::new(limits))
-        // nginx's keepalive_timeout and client_header_timeout.
+        // nginx's keepalive_timeout and client_header_timeout: the
+        // defence against slowloris clients.
         .idle_timeout(keepalive)
-        .message_deadline(Duration::from_secs(60));
+        .message_deadline(header_timeout);
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
     common::announce(&reactor, listener)?;

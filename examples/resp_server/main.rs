@@ -36,12 +36,14 @@ mod resp;
 use resp::{Args, Limits, RespDecoder};
 
 const USAGE: &str = "\
-usage: resp_server [--addr HOST:PORT] [--max-bulk BYTES] [--max-multibulk N]
+usage: resp_server [--addr HOST:PORT] [--max-bulk BYTES] [--max-multibulk N] [--timeout-s S]
 
 A Redis-protocol (RESP2) key-value server on one selectloop reactor.
   --addr HOST:PORT     where to listen (default 127.0.0.1:8088; port 0 picks one)
   --max-bulk BYTES     longest argument (default 536870912, Redis's proto-max-bulk-len)
   --max-multibulk N    most arguments in one request (default 1048576)
+  --timeout-s S        close a client that completes no command for S seconds
+                       (Redis's `timeout`; default 0, never)
   -h, --help           this text
 ";
 
@@ -93,6 +95,7 @@ fn serve() -> io::Result<()> {
     common::init_logging();
     let mut addr = common::default_addr();
     let mut limits = Limits::default();
+    let mut timeout = 0u64;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
@@ -100,13 +103,19 @@ fn serve() -> io::Result<()> {
             Long("addr") => addr = common::value(&mut parser)?,
             Long("max-bulk") => limits.max_bulk = common::value(&mut parser)?,
             Long("max-multibulk") => limits.max_multibulk = common::value(&mut parser)?,
+            Long("timeout-s") => timeout = common::value(&mut parser)?,
             Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
         }
     }
     // The loop's own cap on one request: Redis's client-query-buffer-limit
     // is 1 GB, and so is the crate's largest message.
-    let config = Config::new().decoder(MAX_MESSAGE, move || RespDecoder::new(limits));
+    let mut config = Config::new().decoder(MAX_MESSAGE, move || RespDecoder::new(limits));
+    if timeout > 0 {
+        // A client that drips a command a byte at a time completes none:
+        // the idle timeout covers slowloris clients too.
+        config = config.idle_timeout(Duration::from_secs(timeout));
+    }
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
     common::announce(&reactor, listener)?;
