@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+pub mod report;
+
 /// The byte at `offset` of message `seq` on one connection. Every message is
 /// different from its neighbours, so a reply that is out of order, shifted or
 /// from another connection fails the byte-for-byte check.
