@@ -1,0 +1,35 @@
+//! The resp_server example's RESP2 decoder and argument reader.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use selectloop::codec::Decoder;
+
+#[path = "../../examples/resp_server/resp.rs"]
+#[allow(dead_code)]
+mod resp;
+#[path = "check.rs"]
+mod check;
+
+fuzz_target!(|data: &[u8]| {
+    let (cuts, input) = check::split_input(data);
+    let limits = resp::Limits {
+        max_multibulk: 64,
+        max_bulk: 1024,
+        max_inline: 1024,
+    };
+    let mut whole_decoder = resp::RespDecoder::new(limits);
+    let whole = check::decode_in_pieces(|b| whole_decoder.decode(b), input, &[]);
+    let mut split_decoder = resp::RespDecoder::new(limits);
+    let split = check::decode_in_pieces(|b| split_decoder.decode(b), input, &cuts);
+    if whole.1.is_none() && split.1.is_none() {
+        assert_eq!(whole.0, split.0, "framed differently when split");
+    }
+    // The handler reads every framed request's arguments without panicking.
+    let mut args = resp::Args::default();
+    for request in &whole.0 {
+        args.parse(request);
+        for i in 0..args.len() {
+            let _ = args.get(request, i);
+        }
+    }
+});
