@@ -81,11 +81,13 @@ fn parse_args() -> io::Result<(SocketAddr, Config)> {
                 let ms = parser.value().map_err(invalid)?.parse().map_err(invalid)?;
                 config = config.message_deadline(Duration::from_millis(ms));
             }
+            Long("backend") => config = config.backend(common::backend(&mut parser)?),
             Long("help") | Short('h') => {
                 println!(
                     "usage: echo_server [--addr HOST:PORT] [--codec chunks|lines|length] [--max BYTES]\n\
                      \x20                  [--max-connections N] [--fd-reserve N]\n\
-                     \x20                  [--idle-timeout-ms MS] [--message-deadline-ms MS]"
+                     \x20                  [--idle-timeout-ms MS] [--message-deadline-ms MS]\n\
+                     \x20                  [--backend epoll|poll]"
                 );
                 std::process::exit(0);
             }

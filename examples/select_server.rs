@@ -63,12 +63,24 @@ fn main() -> ExitCode {
 
 fn serve() -> io::Result<()> {
     common::init_logging();
-    let addr = common::parse_addr(USAGE)?;
+    let mut addr = common::default_addr();
+    let mut backend = selectloop::backend::BackendKind::default();
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(common::invalid)? {
+        use lexopt::prelude::*;
+        match arg {
+            Long("addr") => addr = common::value(&mut parser)?,
+            Long("backend") => backend = common::backend(&mut parser)?,
+            Long("help") | Short('h') => common::print_help(USAGE),
+            other => return Err(common::invalid(other.unexpected())),
+        }
+    }
 
     // Python: `sk = socket.socket(); sk.bind(addr); sk.listen(5)`
     // `Chunks::new(1024)` keeps the seed's framing: one read of at most 1024
     // bytes is one message.
-    let mut reactor = Reactor::with_config(Config::new().codec(Chunks::new(1024)))?;
+    let config = Config::new().codec(Chunks::new(1024)).backend(backend);
+    let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
     common::announce(&reactor, listener)?;
 
@@ -84,11 +96,12 @@ fn serve() -> io::Result<()> {
 }
 
 const USAGE: &str = "\
-usage: select_server [--addr HOST:PORT]
+usage: select_server [--addr HOST:PORT] [--backend epoll|poll]
 
 The Python select() echo server, ported: greets each client with
 `Hello client-side` and answers every chunk it reads with `response: ` + it.
   --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
+  --backend KIND     the multiplexer: epoll (mio, the default) or poll (poll(2))
   -h, --help         this text
 RUST_LOG=trace shows each turn of the loop; warnings are logged by default.
 ";

@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use crate::backend::BackendKind;
 use crate::codec::{Codec, CustomFraming, Decoder, MAX_MESSAGE};
 
 /// Settings of a [`Reactor`](crate::Reactor).
@@ -46,6 +47,7 @@ pub struct Config {
     pub(crate) job_queue: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) handle_queue: usize,
+    pub(crate) backend: BackendKind,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
             job_queue: 1024,
             connect_timeout: Duration::from_secs(10),
             handle_queue: 65_536,
+            backend: BackendKind::Epoll,
         }
     }
 }
@@ -322,6 +325,15 @@ impl Config {
     /// before it fails with `TimedOut`. Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Config {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// The multiplexer [`Reactor::with_config`](crate::Reactor::with_config)
+    /// builds. Default [`BackendKind::Epoll`] (mio: epoll, kqueue);
+    /// [`BackendKind::Poll`] is `poll(2)`, level-triggered, for teaching and
+    /// for comparing (its cost grows with the descriptors watched).
+    pub fn backend(mut self, kind: BackendKind) -> Config {
+        self.backend = kind;
         self
     }
 

@@ -361,14 +361,19 @@ impl Conn {
         consumed: usize,
         pool: &mut BufferPool,
     ) {
-        // Past the end of input, what is left is a partial message that can
-        // never complete; a closing connection reads nothing more either.
-        if !self.may_read_more() {
+        // A closing connection handles nothing more: its input is gone.
+        if !self.is_open() {
             self.filled = 0;
             self.framed = 0;
             self.scanned = 0;
             pool.give_inbound(buf, std::mem::take(&mut self.frames));
             return;
+        }
+        // Past the end of input (or a refusal), bytes after the last whole
+        // message can never complete one; the messages themselves still
+        // wait for room in the output, and are answered.
+        if !self.may_read_more() {
+            self.filled = self.framed;
         }
         if consumed > 0 {
             buf.copy_within(consumed..self.filled, 0);

@@ -301,6 +301,9 @@ impl Core {
                 conn.discard_input(&mut self.pool);
                 self.conns
                     .set_lifecycle(id, Lifecycle::Closing(Farewell::ByHandler));
+                // Reads nothing more: READABLE goes, so that a level-triggered
+                // backend does not report input it will never take.
+                self.update_interest(id);
             }
             // Its output goes once the connect completes, then it closes.
             Lifecycle::Connecting { .. } => {

@@ -166,6 +166,9 @@ impl Core {
                 // Half-close: the peer sends nothing more but may still read.
                 // Answer what it sent, then close (phase 6 decides when).
                 self.conns.read_event(id, ReadEvent::InputEnded);
+                // No more READABLE: a level-triggered backend would report
+                // the end of input on every poll until the connection closes.
+                self.update_interest(id);
                 self.queue_handling(id);
             }
             ReadEnd::Refused(e) => self.refuse_input(id, e),
@@ -416,6 +419,7 @@ impl Core {
         };
         if conn.has_output() {
             self.conns.set_lifecycle(id, Lifecycle::Closing(farewell));
+            self.update_interest(id);
             self.queue_flush(id);
         } else {
             let reason = self.farewell_reason(id, farewell);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mio::Interest;
 
-use crate::backend::{Backend, MioBackend, Readiness};
+use crate::backend::{Backend, BackendKind, MioBackend, PollBackend, Readiness};
 use crate::config::Config;
 use crate::core::Core;
 use crate::handle::Handle;
@@ -96,14 +96,18 @@ impl Reactor {
         Reactor::with_config(Config::default())
     }
 
-    /// A reactor with `config` and the default backend ([`MioBackend`]).
+    /// A reactor with `config` and the backend it names
+    /// ([`Config::backend`]; by default [`MioBackend`]).
     ///
     /// # Errors
     ///
     /// The system refused to create the poller.
     pub fn with_config(config: Config) -> io::Result<Reactor> {
-        let backend = MioBackend::new(config.events_capacity)?;
-        Ok(Reactor::with_backend(config, Box::new(backend)))
+        let backend: Box<dyn Backend> = match config.backend {
+            BackendKind::Poll => Box::new(PollBackend::new()),
+            _ => Box::new(MioBackend::new(config.events_capacity)?),
+        };
+        Ok(Reactor::with_backend(config, backend))
     }
 
     /// A reactor with `config` polling through `backend`.

@@ -126,6 +126,18 @@ pub fn parse_addr(usage: &str) -> io::Result<std::net::SocketAddr> {
     Ok(addr)
 }
 
+/// `--backend epoll|poll` as a [`selectloop::backend::BackendKind`].
+#[allow(dead_code)]
+pub fn backend(parser: &mut lexopt::Parser) -> io::Result<selectloop::backend::BackendKind> {
+    let name: String = value(parser)?;
+    selectloop::backend::BackendKind::from_name(&name).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unknown backend {name:?}: expected epoll or poll"),
+        )
+    })
+}
+
 /// Logs to stderr: warnings and errors by default (a fault a client causes
 /// is never silent), more with `RUST_LOG` (`RUST_LOG=trace` shows each turn).
 #[allow(dead_code)]

@@ -12,6 +12,7 @@
 //! build by hand to drive the loop with a synthetic batch of events.
 
 mod mio_backend;
+mod poll_backend;
 
 use std::io;
 use std::os::unix::io::RawFd;
@@ -21,6 +22,32 @@ use mio::Interest;
 
 pub use crate::token::Token;
 pub use mio_backend::MioBackend;
+pub use poll_backend::PollBackend;
+
+/// Which multiplexer [`Reactor::with_config`](crate::Reactor::with_config)
+/// builds ([`Config::backend`](crate::Config::backend)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// mio: epoll on Linux, kqueue on the BSDs and macOS. Edge-triggered;
+    /// the cost of a wait does not grow with idle connections.
+    #[default]
+    Epoll,
+    /// `poll(2)`: level-triggered, every watched descriptor handed to the
+    /// kernel on every wait.
+    Poll,
+}
+
+impl BackendKind {
+    /// The kind named `epoll` or `poll`, as a command line gives it.
+    pub fn from_name(name: &str) -> Option<BackendKind> {
+        match name {
+            "epoll" | "kqueue" | "mio" => Some(BackendKind::Epoll),
+            "poll" => Some(BackendKind::Poll),
+            _ => None,
+        }
+    }
+}
 
 /// What the backend learnt about one registered descriptor in one poll.
 ///

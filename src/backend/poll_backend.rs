@@ -1,0 +1,202 @@
+//! A backend on `poll(2)`: the seed's `select.select` without its
+//! 1,024-descriptor limit, and the plainest level-triggered multiplexer.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::os::unix::io::RawFd;
+use std::time::{Duration, Instant};
+
+use mio::Interest;
+
+use super::{Backend, Readiness, Token};
+
+/// [`Backend`] over `poll(2)`: an array of `pollfd`, handed whole to the
+/// kernel on every call (so a call costs time in proportion to the number
+/// of descriptors watched: the C10K problem in one line), with an index from
+/// descriptor to position so that adding, changing and removing one is
+/// O(1) (removal swaps the last entry into the hole).
+///
+/// Level-triggered: a descriptor is reported for as long as it is ready, not
+/// once when it becomes ready. The loop removes the interest of a
+/// connection it does not mean to read or write (paused, closing), so that
+/// readiness it ignores on purpose cannot make it spin.
+pub struct PollBackend {
+    fds: Vec<libc::pollfd>,
+    tokens: Vec<Token>,
+    position: HashMap<RawFd, usize>,
+}
+
+impl PollBackend {
+    /// An empty set of descriptors.
+    pub fn new() -> PollBackend {
+        PollBackend {
+            fds: Vec::new(),
+            tokens: Vec::new(),
+            position: HashMap::new(),
+        }
+    }
+}
+
+impl Default for PollBackend {
+    fn default() -> PollBackend {
+        PollBackend::new()
+    }
+}
+
+impl fmt::Debug for PollBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PollBackend")
+            .field("descriptors", &self.fds.len())
+            .finish()
+    }
+}
+
+/// The `poll` events that stand for `interest`.
+fn events_for(interest: Interest) -> libc::c_short {
+    let mut events = 0;
+    if interest.is_readable() {
+        events |= libc::POLLIN | libc::POLLPRI;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            events |= libc::POLLRDHUP;
+        }
+    }
+    if interest.is_writable() {
+        events |= libc::POLLOUT;
+    }
+    events
+}
+
+fn read_closed(revents: libc::c_short) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        revents & libc::POLLHUP != 0
+    }
+}
+
+impl Backend for PollBackend {
+    fn name(&self) -> &'static str {
+        "poll"
+    }
+
+    fn add(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        if self.position.contains_key(&fd) {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        self.position.insert(fd, self.fds.len());
+        self.fds.push(libc::pollfd {
+            fd,
+            events: events_for(interest),
+            revents: 0,
+        });
+        self.tokens.push(token);
+        Ok(())
+    }
+
+    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        let &at = self
+            .position
+            .get(&fd)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        self.fds[at].events = events_for(interest);
+        self.tokens[at] = token;
+        Ok(())
+    }
+
+    fn delete(&mut self, fd: RawFd) -> io::Result<()> {
+        let at = self
+            .position
+            .remove(&fd)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        self.fds.swap_remove(at);
+        self.tokens.swap_remove(at);
+        if let Some(moved) = self.fds.get(at) {
+            self.position.insert(moved.fd, at);
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self, events: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut remaining = timeout;
+        loop {
+            // Rounded up: a timer due in 0.4 ms must not be polled for 0 ms
+            // (a spin) nor waited past.
+            let ms = remaining.map_or(-1, |t| {
+                let ms = t.as_micros().div_ceil(1000);
+                libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+            });
+            // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs,
+            // which poll only reads and writes within.
+            let ready =
+                unsafe { libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, ms) };
+            if ready >= 0 {
+                break;
+            }
+            let error = io::Error::last_os_error();
+            if error.kind() != io::ErrorKind::Interrupted {
+                return Err(error);
+            }
+            // A signal cut the wait short: wait again for what is left.
+            remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        }
+        events.clear();
+        for (fd, &token) in self.fds.iter().zip(&self.tokens) {
+            let r = fd.revents;
+            if r == 0 {
+                continue;
+            }
+            events.push(Readiness {
+                token,
+                readable: r & (libc::POLLIN | libc::POLLPRI | libc::POLLHUP | libc::POLLERR) != 0,
+                writable: r & (libc::POLLOUT | libc::POLLERR) != 0,
+                read_closed: read_closed(r),
+                write_closed: r & libc::POLLHUP != 0,
+                error: r & (libc::POLLERR | libc::POLLNVAL) != 0,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::io::AsRawFd;
+
+    #[test]
+    fn removal_swaps_the_last_descriptor_into_the_hole() {
+        let pairs: Vec<_> = (0..3)
+            .map(|_| std::os::unix::net::UnixStream::pair().unwrap())
+            .collect();
+        let mut backend = PollBackend::new();
+        for (i, (a, _)) in pairs.iter().enumerate() {
+            backend
+                .add(a.as_raw_fd(), Token(i), Interest::READABLE)
+                .unwrap();
+        }
+        backend.delete(pairs[0].0.as_raw_fd()).unwrap();
+        assert!(backend.delete(pairs[0].0.as_raw_fd()).is_err());
+        (&pairs[2].1).write_all(b"x").unwrap();
+        let mut events = Vec::new();
+        backend.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].token, Token(2), "the moved entry kept its token");
+        assert!(events[0].readable);
+        // Level-triggered: reported again while the byte is unread.
+        backend.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        assert_eq!(events.len(), 1);
+        // Without READABLE interest it is not.
+        backend
+            .modify(pairs[2].0.as_raw_fd(), Token(2), Interest::WRITABLE)
+            .unwrap();
+        backend.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        assert!(events.iter().all(|e| !e.readable));
+    }
+}

@@ -1,0 +1,164 @@
+//! The same loop on each backend: edge-triggered mio (epoll) and
+//! level-triggered `poll(2)`. Level-triggered polling reports a descriptor
+//! for as long as it is ready, so every state in which the loop ignores
+//! readiness on purpose (reading paused, input ended with output still
+//! owed) must remove the interest, or the loop would spin. The counters
+//! tell: a spinning loop takes thousands of events a second.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::time::Duration;
+
+use selectloop::backend::BackendKind;
+use selectloop::codec::Lines;
+use selectloop::{Config, ConnId, Context, Handler, Reactor};
+use util::{connect, read_n, write_all, Echo, Server};
+
+const KINDS: [BackendKind; 2] = [BackendKind::Epoll, BackendKind::Poll];
+
+fn config(kind: BackendKind) -> Config {
+    Config::new().codec(Lines::new(1024)).backend(kind)
+}
+
+/// Events the loop took over `window` while nothing should happen.
+fn events_while_quiet(server: &Server, window: Duration) -> u64 {
+    let before = server.stats().events;
+    std::thread::sleep(window);
+    server.stats().events - before
+}
+
+#[test]
+fn fifty_clients_echo_on_every_backend() {
+    for kind in KINDS {
+        let server = Server::start(config(kind), Echo::default());
+        let mut clients: Vec<_> = (0..50).map(|_| connect(server.addr)).collect();
+        for round in 0..20 {
+            for (i, client) in clients.iter_mut().enumerate() {
+                write_all(client, format!("{i}:{round}\n").as_bytes());
+            }
+            for (i, client) in clients.iter_mut().enumerate() {
+                let expected = format!("{i}:{round}\n");
+                assert_eq!(
+                    read_n(client, expected.len()),
+                    expected.as_bytes(),
+                    "{kind:?}"
+                );
+            }
+        }
+        let stats = server.stop();
+        assert_eq!(stats.messages, 50 * 20, "{kind:?}");
+    }
+}
+
+/// Pauses reading on `pause`, and never resumes.
+struct Pauser;
+
+impl Handler for Pauser {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        if msg == b"pause" {
+            cx.pause_reading(conn);
+        }
+        let _ = cx.send_frame(conn, msg);
+    }
+}
+
+#[test]
+fn a_paused_connection_with_bytes_waiting_does_not_spin_the_loop() {
+    for kind in KINDS {
+        let server = Server::start(config(kind), Pauser);
+        let mut client = connect(server.addr);
+        write_all(&mut client, b"pause\n");
+        assert_eq!(read_n(&mut client, 6), b"pause\n");
+        // Bytes the loop will not read: the socket stays readable.
+        write_all(&mut client, b"unread\n");
+        let events = events_while_quiet(&server, Duration::from_millis(300));
+        assert!(events < 20, "{kind:?}: {events} events while paused");
+    }
+}
+
+/// Answers `big` with 4 MiB, more than the socket buffers hold.
+struct Big;
+
+impl Handler for Big {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, _msg: &[u8]) {
+        let _ = cx.send(conn, &vec![b'x'; 4 * 1024 * 1024]);
+    }
+}
+
+#[test]
+fn end_of_input_with_output_still_owed_does_not_spin_the_loop() {
+    for kind in KINDS {
+        let server = Server::start(config(kind), Big);
+        let mut client = connect(server.addr);
+        // Three requests: the first answer fills the socket, the other two
+        // wait unhandled (the output is over its high watermark).
+        write_all(&mut client, b"big\nbig\nbig\n");
+        server.wait_for("the socket buffer to fill", |s| s.writes_blocked >= 1);
+        // The peer ends its input but does not read yet: the end of input
+        // is readable for ever, the output waits for room.
+        client.shutdown(Shutdown::Write).unwrap();
+        let events = events_while_quiet(&server, Duration::from_millis(300));
+        assert!(events < 20, "{kind:?}: {events} events while waiting");
+        let mut all = Vec::new();
+        client.read_to_end(&mut all).unwrap();
+        assert_eq!(all.len(), 3 * 4 * 1024 * 1024, "{kind:?}");
+        server.wait_for("the close", |s| s.closed_by_peer == 1);
+    }
+}
+
+#[test]
+fn the_handle_wakes_every_backend() {
+    for kind in KINDS {
+        util::init_logger();
+        let mut reactor = Reactor::with_config(config(kind)).unwrap();
+        assert_eq!(
+            reactor.backend_name(),
+            if kind == BackendKind::Poll {
+                "poll"
+            } else {
+                "epoll"
+            }
+        );
+        let listener = reactor.listen("127.0.0.1:0").unwrap();
+        let mut client = connect(reactor.local_addr(listener).unwrap());
+        let handle = reactor.handle().unwrap();
+        let mut connected = None;
+        let mut handler = Echo::default();
+        while connected.is_none() {
+            reactor
+                .run_once(&mut handler, Some(Duration::from_millis(10)))
+                .unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            reactor
+                .context()
+                .handle()
+                .unwrap()
+                .run(move |cx| {
+                    let _ = tx.send(cx.connection_count());
+                })
+                .unwrap();
+            reactor
+                .run_once(&mut handler, Some(Duration::from_millis(10)))
+                .unwrap();
+            if rx.try_recv() == Ok(1) {
+                connected = Some(());
+            }
+        }
+        let sender = std::thread::spawn(move || handle.stop().unwrap());
+        // `run` returns only once the other thread's stop woke the poll.
+        reactor.run(&mut handler).unwrap();
+        sender.join().unwrap();
+        client.write_all(b"still here\n").unwrap();
+        reactor
+            .run_once(&mut handler, Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut echo = [0u8; 11];
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        client.read_exact(&mut echo).unwrap();
+        assert_eq!(&echo, b"still here\n", "{kind:?}");
+    }
+}
