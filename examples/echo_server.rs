@@ -87,7 +87,7 @@ fn parse_args() -> io::Result<(SocketAddr, Config)> {
                     "usage: echo_server [--addr HOST:PORT] [--codec chunks|lines|length] [--max BYTES]\n\
                      \x20                  [--max-connections N] [--fd-reserve N]\n\
                      \x20                  [--idle-timeout-ms MS] [--message-deadline-ms MS]\n\
-                     \x20                  [--backend epoll|poll]"
+                     \x20                  [--backend epoll|poll|select]"
                 );
                 std::process::exit(0);
             }

@@ -96,12 +96,12 @@ fn serve() -> io::Result<()> {
 }
 
 const USAGE: &str = "\
-usage: select_server [--addr HOST:PORT] [--backend epoll|poll]
+usage: select_server [--addr HOST:PORT] [--backend epoll|poll|select]
 
 The Python select() echo server, ported: greets each client with
 `Hello client-side` and answers every chunk it reads with `response: ` + it.
   --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
-  --backend KIND     the multiplexer: epoll (mio, the default) or poll (poll(2))
+  --backend KIND     the multiplexer: epoll (mio, the default), poll or select
   -h, --help         this text
 RUST_LOG=trace shows each turn of the loop; warnings are logged by default.
 ";

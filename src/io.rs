@@ -42,7 +42,8 @@ impl Core {
                     .inspect_err(|e| {
                         warn!("{} dropped: cannot register it: {e}", stream.peer_name())
                     })
-            })?;
+            })
+            .inspect_err(|_| self.stats.unwatchable += 1)?;
         let now_ms = self.now_ms;
         if let Some(conn) = self.conns.get_mut(id) {
             trace!("{id} set up ({})", conn.socket.peer_name());

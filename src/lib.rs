@@ -118,7 +118,7 @@
 //! | `timer` | deadline-ordered one-shot and periodic timers |
 //! | `config`, `limits` | [`Config`]: every limit and size, with its reason; applying them |
 //! | `buffer`, `stream` | the pool that lends buffers to busy connections; TCP or Unix sockets |
-//! | [`backend`] | the multiplexer behind one small trait ([`MioBackend`](backend::MioBackend), [`PollBackend`](backend::PollBackend)) |
+//! | [`backend`] | the multiplexer behind one small trait ([`MioBackend`](backend::MioBackend), [`PollBackend`](backend::PollBackend), [`SelectBackend`](backend::SelectBackend)) |
 //! | `stats` | [`Stats`]: the loop's counters |
 //!
 //! The `docs/` folder of the repository maps the Python server onto these

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mio::Interest;
 
-use crate::backend::{Backend, BackendKind, MioBackend, PollBackend, Readiness};
+use crate::backend::{Backend, BackendKind, MioBackend, PollBackend, Readiness, SelectBackend};
 use crate::config::Config;
 use crate::core::Core;
 use crate::handle::Handle;
@@ -105,6 +105,7 @@ impl Reactor {
     pub fn with_config(config: Config) -> io::Result<Reactor> {
         let backend: Box<dyn Backend> = match config.backend {
             BackendKind::Poll => Box::new(PollBackend::new()),
+            BackendKind::Select => Box::new(SelectBackend::new()),
             _ => Box::new(MioBackend::new(config.events_capacity)?),
         };
         Ok(Reactor::with_backend(config, backend))

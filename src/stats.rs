@@ -44,6 +44,10 @@ pub struct Stats {
     pub panic_kicks: u64,
     /// ... by a graceful shutdown.
     pub shutdown_closes: u64,
+    /// Connections dropped as they came because the backend would not watch
+    /// their descriptor: `select(2)` past `FD_SETSIZE`, or the poller out
+    /// of memory.
+    pub unwatchable: u64,
     /// Failed `accept` calls other than `WouldBlock` and aborted connections.
     pub accept_errors: u64,
     /// Times accepting paused because descriptors or socket memory ran out.

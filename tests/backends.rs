@@ -1,5 +1,5 @@
 //! The same loop on each backend: edge-triggered mio (epoll) and
-//! level-triggered `poll(2)`. Level-triggered polling reports a descriptor
+//! level-triggered `poll(2)` and `select(2)`. Level-triggered polling reports a descriptor
 //! for as long as it is ready, so every state in which the loop ignores
 //! readiness on purpose (reading paused, input ended with output still
 //! owed) must remove the interest, or the loop would spin. The counters
@@ -16,7 +16,7 @@ use selectloop::codec::Lines;
 use selectloop::{Config, ConnId, Context, Handler, Reactor};
 use util::{connect, read_n, write_all, Echo, Server};
 
-const KINDS: [BackendKind; 2] = [BackendKind::Epoll, BackendKind::Poll];
+const KINDS: [BackendKind; 3] = [BackendKind::Epoll, BackendKind::Poll, BackendKind::Select];
 
 fn config(kind: BackendKind) -> Config {
     Config::new().codec(Lines::new(1024)).backend(kind)
@@ -113,14 +113,12 @@ fn the_handle_wakes_every_backend() {
     for kind in KINDS {
         util::init_logger();
         let mut reactor = Reactor::with_config(config(kind)).unwrap();
-        assert_eq!(
-            reactor.backend_name(),
-            if kind == BackendKind::Poll {
-                "poll"
-            } else {
-                "epoll"
-            }
-        );
+        let expected = match kind {
+            BackendKind::Poll => "poll",
+            BackendKind::Select => "select",
+            _ => "epoll",
+        };
+        assert_eq!(reactor.backend_name(), expected);
         let listener = reactor.listen("127.0.0.1:0").unwrap();
         let mut client = connect(reactor.local_addr(listener).unwrap());
         let handle = reactor.handle().unwrap();
@@ -161,4 +159,62 @@ fn the_handle_wakes_every_backend() {
         client.read_exact(&mut echo).unwrap();
         assert_eq!(&echo, b"still here\n", "{kind:?}");
     }
+}
+
+/// select(2) cannot watch a descriptor at or above FD_SETSIZE (1,024): a
+/// connection accepted onto one is refused, counted and logged, and the
+/// server goes on serving (here, the next client once descriptors free up).
+#[test]
+fn select_refuses_a_connection_past_fd_setsize_and_serves_the_others() {
+    util::init_logger();
+    util::raise_fd_limit(4096);
+    let mut reactor = Reactor::with_config(config(BackendKind::Select)).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    // Hold enough descriptors that the next ones are numbered past 1,024.
+    let mut fillers: Vec<std::fs::File> = Vec::new();
+    while fillers
+        .last()
+        .is_none_or(|f| std::os::unix::io::AsRawFd::as_raw_fd(f) < 1030)
+    {
+        fillers.push(std::fs::File::open("/dev/null").unwrap());
+    }
+    let mut handler = Echo::default();
+    let mut refused = connect(addr);
+    for _ in 0..200 {
+        reactor
+            .run_once(&mut handler, Some(Duration::from_millis(5)))
+            .unwrap();
+        if reactor.stats().unwatchable == 1 {
+            break;
+        }
+    }
+    assert_eq!(
+        reactor.stats().unwatchable,
+        1,
+        "the connection past FD_SETSIZE was not refused"
+    );
+    assert_eq!(reactor.connection_count(), 0);
+    let mut rest = Vec::new();
+    refused
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = refused.read_to_end(&mut rest);
+    drop(fillers);
+    let mut served = connect(addr);
+    served.write_all(b"under the limit\n").unwrap();
+    served
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for _ in 0..200 {
+        reactor
+            .run_once(&mut handler, Some(Duration::from_millis(5)))
+            .unwrap();
+        if reactor.stats().messages == 1 {
+            break;
+        }
+    }
+    let mut echo = [0u8; 16];
+    served.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"under the limit\n");
 }

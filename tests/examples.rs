@@ -169,18 +169,21 @@ fn example_servers_log_faults_by_default() {
     assert!(log.contains("over 16"), "the limit is not named: {log:?}");
 }
 
-/// `--backend poll` runs the seed's server on `poll(2)`, same protocol.
+/// `--backend poll` and `--backend select` run the seed's server on
+/// `poll(2)` and on `select(2)` itself, same protocol.
 #[test]
-fn select_server_on_the_poll_backend() {
-    let server = start_server("select_server", &["--backend", "poll"]);
-    let mut client = connect(server.addr);
-    assert_eq!(read_n(&mut client, GREETING.len()), GREETING);
-    write_all(&mut client, b"polled");
-    assert_eq!(read_n(&mut client, 16), b"response: polled");
+fn select_server_on_the_poll_and_select_backends() {
+    for backend in ["poll", "select"] {
+        let server = start_server("select_server", &["--backend", backend]);
+        let mut client = connect(server.addr);
+        assert_eq!(read_n(&mut client, GREETING.len()), GREETING);
+        write_all(&mut client, b"polled");
+        assert_eq!(read_n(&mut client, 16), b"response: polled", "{backend}");
+    }
     let output = Command::new(example("echo_server"))
-        .args(["--addr", "127.0.0.1:0", "--backend", "select"])
+        .args(["--addr", "127.0.0.1:0", "--backend", "devpoll"])
         .output()
         .expect("run echo_server");
     assert_eq!(output.status.code(), Some(2), "{output:?}");
-    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown backend \"select\""));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown backend \"devpoll\""));
 }

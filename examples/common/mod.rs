@@ -126,14 +126,14 @@ pub fn parse_addr(usage: &str) -> io::Result<std::net::SocketAddr> {
     Ok(addr)
 }
 
-/// `--backend epoll|poll` as a [`selectloop::backend::BackendKind`].
+/// `--backend epoll|poll|select` as a [`selectloop::backend::BackendKind`].
 #[allow(dead_code)]
 pub fn backend(parser: &mut lexopt::Parser) -> io::Result<selectloop::backend::BackendKind> {
     let name: String = value(parser)?;
     selectloop::backend::BackendKind::from_name(&name).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("unknown backend {name:?}: expected epoll or poll"),
+            format!("unknown backend {name:?}: expected epoll, poll or select"),
         )
     })
 }

@@ -13,6 +13,7 @@
 
 mod mio_backend;
 mod poll_backend;
+mod select_backend;
 
 use std::io;
 use std::os::unix::io::RawFd;
@@ -23,6 +24,7 @@ use mio::Interest;
 pub use crate::token::Token;
 pub use mio_backend::MioBackend;
 pub use poll_backend::PollBackend;
+pub use select_backend::SelectBackend;
 
 /// Which multiplexer [`Reactor::with_config`](crate::Reactor::with_config)
 /// builds ([`Config::backend`](crate::Config::backend)).
@@ -36,14 +38,20 @@ pub enum BackendKind {
     /// `poll(2)`: level-triggered, every watched descriptor handed to the
     /// kernel on every wait.
     Poll,
+    /// `select(2)`: level-triggered, bitmaps rebuilt on every wait, and no
+    /// descriptor at or above `FD_SETSIZE` (1,024): a connection that gets
+    /// one is refused, logged and counted
+    /// ([`Stats::unwatchable`](crate::Stats::unwatchable)).
+    Select,
 }
 
 impl BackendKind {
-    /// The kind named `epoll` or `poll`, as a command line gives it.
+    /// The kind named `epoll`, `poll` or `select`, as a command line gives it.
     pub fn from_name(name: &str) -> Option<BackendKind> {
         match name {
             "epoll" | "kqueue" | "mio" => Some(BackendKind::Epoll),
             "poll" => Some(BackendKind::Poll),
+            "select" => Some(BackendKind::Select),
             _ => None,
         }
     }
