@@ -155,12 +155,7 @@ impl Backend for SelectBackend {
         events.clear();
         for &(fd, token, _) in &self.entries {
             // SAFETY: fd is below FD_SETSIZE; the sets were filled by select.
-            let (r, w) = unsafe {
-                (
-                    libc::FD_ISSET(fd, &readable),
-                    libc::FD_ISSET(fd, &writable),
-                )
-            };
+            let (r, w) = unsafe { (libc::FD_ISSET(fd, &readable), libc::FD_ISSET(fd, &writable)) };
             if r || w {
                 events.push(Readiness {
                     readable: r,
