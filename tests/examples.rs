@@ -187,3 +187,30 @@ fn select_server_on_the_poll_and_select_backends() {
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown backend \"devpoll\""));
 }
+
+/// The seed's learners drive the server from Python: the project's own
+/// standard-library client talks to `select_server --backend select`, the
+/// same select(2) call as the seed's server makes. Runs where python3 is.
+#[test]
+fn python_client_talks_to_select_server_on_select() {
+    let has_python = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_python {
+        eprintln!("python3 not found: the Python client was not run");
+        return;
+    }
+    let server = start_server("select_server", &["--backend", "select"]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/select_client.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .args(["--addr", &server.addr.to_string(), "one", "two"])
+        .output()
+        .expect("run the Python client");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "Hello client-side\nresponse: one\nresponse: two\n"
+    );
+}
