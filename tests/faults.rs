@@ -3,6 +3,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::Write;
 use std::net::Shutdown;
 use std::thread;
@@ -14,9 +16,11 @@ use util::{connect, Echo, Server};
 
 /// A client writes N lines, shuts down its sending side, and reads to the
 /// end: exactly its N answers come back, then end of file.
-#[test]
-fn half_closed_clients_get_exactly_their_answers_500_times() {
-    let server = Server::start(Config::new().codec(Lines::new(256)), Echo::default());
+fn half_closed_clients_get_exactly_their_answers_500_times(backend: BackendKind) {
+    let server = Server::start(
+        Config::new().backend(backend).codec(Lines::new(256)),
+        Echo::default(),
+    );
     let addr = server.addr;
     let workers: Vec<_> = (0..10)
         .map(|worker| {
@@ -43,13 +47,16 @@ fn half_closed_clients_get_exactly_their_answers_500_times() {
     assert_eq!(stats.closed_by_peer, 500);
     assert_eq!(stats.resets + stats.errors, 0);
 }
+per_backend!(half_closed_clients_get_exactly_their_answers_500_times);
 
 /// A client sends, then closes with SO_LINGER 0: the kernel sends RST with
 /// data possibly still in flight both ways. Each one is closed and counted;
 /// the server never panics and keeps serving.
-#[test]
-fn resets_with_data_in_flight_are_counted_500_times() {
-    let server = Server::start(Config::new().codec(Lines::new(256)), Echo::default());
+fn resets_with_data_in_flight_are_counted_500_times(backend: BackendKind) {
+    let server = Server::start(
+        Config::new().backend(backend).codec(Lines::new(256)),
+        Echo::default(),
+    );
     for i in 0..500 {
         let mut client = connect(server.addr);
         client
@@ -81,3 +88,4 @@ fn resets_with_data_in_flight_are_counted_500_times() {
     after.write_all(b"alive?\n").unwrap();
     assert_eq!(util::read_n(&mut after, 7), b"alive?\n");
 }
+per_backend!(resets_with_data_in_flight_are_counted_500_times);

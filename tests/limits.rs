@@ -3,6 +3,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::Read;
 use std::net::TcpStream;
 use std::thread;
@@ -12,9 +14,9 @@ use selectloop::codec::{Chunks, Lines};
 use selectloop::{Config, ConnId, Context, Handler, Reactor};
 use util::{connect, read_n, write_all, Echo, Respond, Server, GREETING};
 
-#[test]
-fn connections_over_the_cap_get_the_reject_message_and_others_are_unaffected() {
+fn connections_over_the_cap_get_the_reject_message_and_others_are_unaffected(backend: BackendKind) {
     let config = Config::new()
+        .backend(backend)
         .codec(Chunks::new(1024))
         .max_connections(5)
         .reject_message("-ERR max clients reached\r\n");
@@ -42,6 +44,7 @@ fn connections_over_the_cap_get_the_reject_message_and_others_are_unaffected() {
     let mut late = connect(server.addr);
     assert_eq!(read_n(&mut late, GREETING.len()), GREETING);
 }
+per_backend!(connections_over_the_cap_get_the_reject_message_and_others_are_unaffected);
 
 #[test]
 fn the_cap_never_exceeds_the_descriptor_limit() {
@@ -72,9 +75,11 @@ impl Handler for Fragile {
     }
 }
 
-#[test]
-fn handler_panic_closes_only_the_connection_it_served() {
-    let server = Server::start(Config::new().codec(Lines::new(64)), Fragile);
+fn handler_panic_closes_only_the_connection_it_served(backend: BackendKind) {
+    let server = Server::start(
+        Config::new().backend(backend).codec(Lines::new(64)),
+        Fragile,
+    );
     let mut good = connect(server.addr);
     let mut bad = connect(server.addr);
     write_all(&mut good, b"before\n");
@@ -87,6 +92,7 @@ fn handler_panic_closes_only_the_connection_it_served() {
     write_all(&mut good, b"after\n");
     assert_eq!(read_n(&mut good, 6), b"after\n");
 }
+per_backend!(handler_panic_closes_only_the_connection_it_served);
 
 #[test]
 fn handler_panic_propagates_when_not_caught() {
@@ -112,11 +118,13 @@ fn handler_panic_propagates_when_not_caught() {
     assert!(refused.to_string().contains("catch_panics"), "{refused}");
 }
 
-#[test]
-fn idle_connections_are_closed_after_the_timeout_and_never_before() {
+fn idle_connections_are_closed_after_the_timeout_and_never_before(backend: BackendKind) {
     let idle = Duration::from_millis(300);
     let server = Server::start(
-        Config::new().codec(Lines::new(64)).idle_timeout(idle),
+        Config::new()
+            .backend(backend)
+            .codec(Lines::new(64))
+            .idle_timeout(idle),
         Echo::default(),
     );
     let started = Instant::now();
@@ -145,13 +153,16 @@ fn idle_connections_are_closed_after_the_timeout_and_never_before() {
     let stats = server.stats();
     assert_eq!(stats.idle_kicks, 1);
 }
+per_backend!(idle_connections_are_closed_after_the_timeout_and_never_before);
 
-#[test]
-fn slowloris_clients_are_closed_by_the_message_deadline_while_others_are_served() {
+fn slowloris_clients_are_closed_by_the_message_deadline_while_others_are_served(
+    backend: BackendKind,
+) {
     const SLOW: usize = 100;
     let deadline = Duration::from_secs(1);
     let server = Server::start(
         Config::new()
+            .backend(backend)
             .codec(Lines::new(1024))
             .message_deadline(deadline),
         Echo::default(),
@@ -200,3 +211,4 @@ fn slowloris_clients_are_closed_by_the_message_deadline_while_others_are_served(
         "only the slow clients were kicked"
     );
 }
+per_backend!(slowloris_clients_are_closed_by_the_message_deadline_while_others_are_served);

@@ -2,6 +2,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::Read;
 use std::time::Duration;
 
@@ -9,13 +11,15 @@ use selectloop::codec::{Chunks, Lines};
 use selectloop::Config;
 use util::{connect, read_n, write_all, Echo, Respond, Server, GREETING};
 
-fn select_server() -> Server {
-    Server::start(Config::new().codec(Chunks::new(1024)), Respond)
+fn select_server(backend: BackendKind) -> Server {
+    Server::start(
+        Config::new().backend(backend).codec(Chunks::new(1024)),
+        Respond,
+    )
 }
 
-#[test]
-fn greeting_and_answer_are_exact() {
-    let server = select_server();
+fn greeting_and_answer_are_exact(backend: BackendKind) {
+    let server = select_server(backend);
     let mut client = connect(server.addr);
     assert_eq!(read_n(&mut client, GREETING.len()), b"Hello client-side");
     write_all(&mut client, b"ping");
@@ -29,13 +33,16 @@ fn greeting_and_answer_are_exact() {
     drop(client);
     server.wait_for("close", |s| s.closed == 1);
 }
+per_backend!(greeting_and_answer_are_exact);
 
 /// The seed's `message[w].pop()` answers the newest chunk first; two messages
 /// that arrive before one `select()` round come back reversed. Here a
 /// thousand lines sent back to back come back in order.
-#[test]
-fn answers_arrive_in_order_not_lifo() {
-    let server = Server::start(Config::new().codec(Lines::new(64)), Echo::default());
+fn answers_arrive_in_order_not_lifo(backend: BackendKind) {
+    let server = Server::start(
+        Config::new().backend(backend).codec(Lines::new(64)),
+        Echo::default(),
+    );
     let mut client = connect(server.addr);
     let mut sent = Vec::new();
     for i in 0..1000 {
@@ -46,12 +53,12 @@ fn answers_arrive_in_order_not_lifo() {
     let stats = server.stop();
     assert_eq!(stats.messages, 1000);
 }
+per_backend!(answers_arrive_in_order_not_lifo);
 
 /// The seed crashes with `KeyError` when a client sends and leaves before its
 /// answer is written; one bad client stops everyone. Here the others go on.
-#[test]
-fn client_that_sends_and_leaves_does_not_disturb_others() {
-    let server = select_server();
+fn client_that_sends_and_leaves_does_not_disturb_others(backend: BackendKind) {
+    let server = select_server(backend);
     let mut steady = connect(server.addr);
     assert_eq!(read_n(&mut steady, GREETING.len()), GREETING);
     for round in 0..50 {
@@ -69,14 +76,14 @@ fn client_that_sends_and_leaves_does_not_disturb_others() {
     let mut late = connect(server.addr);
     assert_eq!(read_n(&mut late, GREETING.len()), GREETING);
 }
+per_backend!(client_that_sends_and_leaves_does_not_disturb_others);
 
 /// A message longer than the codec allows closes that connection with a
 /// logged reason; the other connections keep everything they had queued.
-#[test]
-fn oversize_frame_closes_only_its_connection() {
+fn oversize_frame_closes_only_its_connection(backend: BackendKind) {
     let echo = Echo::default();
     let closes = echo.closes.clone();
-    let server = Server::start(Config::new().codec(Lines::new(16)), echo);
+    let server = Server::start(Config::new().backend(backend).codec(Lines::new(16)), echo);
     let mut good = connect(server.addr);
     let mut bad = connect(server.addr);
     write_all(&mut good, b"first\n");
@@ -94,23 +101,29 @@ fn oversize_frame_closes_only_its_connection() {
     assert_eq!(closes.len(), 1);
     assert!(closes[0].1.contains("frame too long"), "{closes:?}");
 }
+per_backend!(oversize_frame_closes_only_its_connection);
 
 /// TCP has no message boundaries: with the seed's chunks, `one` and `two`
 /// sent back to back may come back as one answer. With lines they are two.
-#[test]
-fn lines_keep_message_boundaries_that_chunks_lose() {
-    let server = Server::start(Config::new().codec(Lines::new(64)), Respond);
+fn lines_keep_message_boundaries_that_chunks_lose(backend: BackendKind) {
+    let server = Server::start(
+        Config::new().backend(backend).codec(Lines::new(64)),
+        Respond,
+    );
     let mut client = connect(server.addr);
     assert_eq!(read_n(&mut client, GREETING.len()), GREETING);
     write_all(&mut client, b"one\ntwo\n");
     assert_eq!(read_n(&mut client, 26), b"response: oneresponse: two");
 }
+per_backend!(lines_keep_message_boundaries_that_chunks_lose);
 
 /// A peer that shuts down its sending side still gets every answer owed to
 /// it before the server closes (0 bytes read is end of input, not an error).
-#[test]
-fn half_closed_peer_gets_its_answers_then_eof() {
-    let server = Server::start(Config::new().codec(Lines::new(64)), Echo::default());
+fn half_closed_peer_gets_its_answers_then_eof(backend: BackendKind) {
+    let server = Server::start(
+        Config::new().backend(backend).codec(Lines::new(64)),
+        Echo::default(),
+    );
     let mut client = connect(server.addr);
     write_all(&mut client, b"a\nb\nlast without newline");
     client.shutdown(std::net::Shutdown::Write).unwrap();
@@ -119,3 +132,4 @@ fn half_closed_peer_gets_its_answers_then_eof() {
     let closes = server.wait_for("close", |s| s.closed == 1);
     assert_eq!(closes.messages, 3);
 }
+per_backend!(half_closed_peer_gets_its_answers_then_eof);

@@ -2,6 +2,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::Read;
 use std::thread;
 use std::time::Duration;
@@ -34,9 +36,8 @@ impl Handler for Big {
 /// read. Here a 4 MiB answer goes out in many partial writes, byte-exact,
 /// while another client is served at once, and the slow connection leaves
 /// the writable set when its buffer is empty.
-#[test]
-fn large_answer_to_slow_reader_arrives_byte_exact() {
-    let server = Server::start(Config::new().codec(Lines::new(64)), Big);
+fn large_answer_to_slow_reader_arrives_byte_exact(backend: BackendKind) {
+    let server = Server::start(Config::new().backend(backend).codec(Lines::new(64)), Big);
     let mut slow = connect(server.addr);
     slow.set_recv_buffer_size_hint();
     write_all(&mut slow, b"big\n");
@@ -77,6 +78,7 @@ fn large_answer_to_slow_reader_arrives_byte_exact() {
     assert!(stats.writes_blocked >= 1);
     assert!(stats.bytes_written >= BIG as u64);
 }
+per_backend!(large_answer_to_slow_reader_arrives_byte_exact);
 
 trait SmallBuffer {
     fn set_recv_buffer_size_hint(&self);

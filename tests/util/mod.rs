@@ -13,6 +13,35 @@ use std::time::{Duration, Instant};
 
 use selectloop::{CloseReason, Config, ConnId, Context, Handler, Reactor, Stats};
 
+// Used by the test files that run their cases once per backend.
+#[allow(unused_imports)]
+pub use selectloop::backend::BackendKind;
+
+/// Runs a test case once per backend: `per_backend!(case)` turns
+/// `fn case(backend: BackendKind)` into the tests `case::epoll`,
+/// `case::poll` and `case::select`, so that one `cargo test` holds the
+/// loop to the same behaviour on edge-triggered and level-triggered
+/// polling alike.
+#[macro_export]
+macro_rules! per_backend {
+    ($case:ident) => {
+        mod $case {
+            #[test]
+            fn epoll() {
+                super::$case(super::util::BackendKind::Epoll)
+            }
+            #[test]
+            fn poll() {
+                super::$case(super::util::BackendKind::Poll)
+            }
+            #[test]
+            fn select() {
+                super::$case(super::util::BackendKind::Select)
+            }
+        }
+    };
+}
+
 /// How long any single wait in a test may take before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
