@@ -13,6 +13,7 @@
 
 mod mio_backend;
 mod poll_backend;
+mod registry;
 mod select_backend;
 
 use std::io;

@@ -1,7 +1,6 @@
 //! A backend on `poll(2)`: the seed's `select.select` without its
 //! 1,024-descriptor limit, and the plainest level-triggered multiplexer.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::os::unix::io::RawFd;
@@ -9,45 +8,34 @@ use std::time::{Duration, Instant};
 
 use mio::Interest;
 
+use super::registry::Registry;
 use super::{Backend, Readiness, Token};
 
 /// [`Backend`] over `poll(2)`: an array of `pollfd`, handed whole to the
 /// kernel on every call (so a call costs time in proportion to the number
-/// of descriptors watched: the C10K problem in one line), with an index from
-/// descriptor to position so that adding, changing and removing one is
-/// O(1) (removal swaps the last entry into the hole).
+/// of descriptors watched: the C10K problem in one line), kept with O(1)
+/// add, change and removal.
 ///
 /// Level-triggered: a descriptor is reported for as long as it is ready, not
 /// once when it becomes ready. The loop removes the interest of a
 /// connection it does not mean to read or write (paused, closing), so that
 /// readiness it ignores on purpose cannot make it spin.
+#[derive(Default)]
 pub struct PollBackend {
-    fds: Vec<libc::pollfd>,
-    tokens: Vec<Token>,
-    position: HashMap<RawFd, usize>,
+    registry: Registry<libc::pollfd>,
 }
 
 impl PollBackend {
     /// An empty set of descriptors.
     pub fn new() -> PollBackend {
-        PollBackend {
-            fds: Vec::new(),
-            tokens: Vec::new(),
-            position: HashMap::new(),
-        }
-    }
-}
-
-impl Default for PollBackend {
-    fn default() -> PollBackend {
-        PollBackend::new()
+        PollBackend::default()
     }
 }
 
 impl fmt::Debug for PollBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PollBackend")
-            .field("descriptors", &self.fds.len())
+            .field("descriptors", &self.registry.entries.len())
             .finish()
     }
 }
@@ -85,40 +73,26 @@ impl Backend for PollBackend {
     }
 
     fn add(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        if self.position.contains_key(&fd) {
-            return Err(io::Error::from_raw_os_error(libc::EEXIST));
-        }
-        self.position.insert(fd, self.fds.len());
-        self.fds.push(libc::pollfd {
-            fd,
-            events: events_for(interest),
-            revents: 0,
-        });
-        self.tokens.push(token);
-        Ok(())
+        let events = events_for(interest);
+        self.registry.add(
+            token,
+            libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            },
+        )
     }
 
     fn modify(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        let &at = self
-            .position
-            .get(&fd)
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-        self.fds[at].events = events_for(interest);
-        self.tokens[at] = token;
+        let (entry, registered) = self.registry.get_mut(fd)?;
+        entry.events = events_for(interest);
+        *registered = token;
         Ok(())
     }
 
     fn delete(&mut self, fd: RawFd) -> io::Result<()> {
-        let at = self
-            .position
-            .remove(&fd)
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-        self.fds.swap_remove(at);
-        self.tokens.swap_remove(at);
-        if let Some(moved) = self.fds.get(at) {
-            self.position.insert(moved.fd, at);
-        }
-        Ok(())
+        self.registry.remove(fd)
     }
 
     fn poll(&mut self, events: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()> {
@@ -133,8 +107,8 @@ impl Backend for PollBackend {
             });
             // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs,
             // which poll only reads and writes within.
-            let ready =
-                unsafe { libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, ms) };
+            let fds = &mut self.registry.entries;
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
             if ready >= 0 {
                 break;
             }
@@ -146,7 +120,8 @@ impl Backend for PollBackend {
             remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         }
         events.clear();
-        for (fd, &token) in self.fds.iter().zip(&self.tokens) {
+        let registry = &self.registry;
+        for (fd, &token) in registry.entries.iter().zip(&registry.tokens) {
             let r = fd.revents;
             if r == 0 {
                 continue;

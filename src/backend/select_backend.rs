@@ -5,7 +5,6 @@
 //! added, and the connection it belongs to is dropped, counted and logged;
 //! the others are served as before.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::os::unix::io::RawFd;
@@ -13,37 +12,42 @@ use std::time::{Duration, Instant};
 
 use mio::Interest;
 
+use super::registry::{Registry, Watched};
 use super::{Backend, Readiness, Token};
 
 /// [`Backend`] over `select(2)`: the sets are rebuilt from the interest
 /// table on every call, as the seed rebuilds its `inputs` and `outputs`
 /// lists, and the kernel scans every descriptor up to the highest one.
 /// Level-triggered, like [`PollBackend`](super::PollBackend).
+#[derive(Default)]
 pub struct SelectBackend {
-    entries: Vec<(RawFd, Token, Interest)>,
-    position: HashMap<RawFd, usize>,
+    registry: Registry<Entry>,
+}
+
+/// One watched descriptor and what it is watched for.
+#[derive(Debug)]
+struct Entry {
+    fd: RawFd,
+    interest: Interest,
+}
+
+impl Watched for Entry {
+    fn fd(&self) -> RawFd {
+        self.fd
+    }
 }
 
 impl SelectBackend {
     /// An empty interest table.
     pub fn new() -> SelectBackend {
-        SelectBackend {
-            entries: Vec::new(),
-            position: HashMap::new(),
-        }
-    }
-}
-
-impl Default for SelectBackend {
-    fn default() -> SelectBackend {
-        SelectBackend::new()
+        SelectBackend::default()
     }
 }
 
 impl fmt::Debug for SelectBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SelectBackend")
-            .field("descriptors", &self.entries.len())
+            .field("descriptors", &self.registry.entries.len())
             .finish()
     }
 }
@@ -77,33 +81,18 @@ impl Backend for SelectBackend {
         if fd < 0 || fd as usize >= libc::FD_SETSIZE {
             return Err(too_high(fd));
         }
-        if self.position.contains_key(&fd) {
-            return Err(io::Error::from_raw_os_error(libc::EEXIST));
-        }
-        self.position.insert(fd, self.entries.len());
-        self.entries.push((fd, token, interest));
-        Ok(())
+        self.registry.add(token, Entry { fd, interest })
     }
 
     fn modify(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        let &at = self
-            .position
-            .get(&fd)
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-        self.entries[at] = (fd, token, interest);
+        let (entry, registered) = self.registry.get_mut(fd)?;
+        entry.interest = interest;
+        *registered = token;
         Ok(())
     }
 
     fn delete(&mut self, fd: RawFd) -> io::Result<()> {
-        let at = self
-            .position
-            .remove(&fd)
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-        self.entries.swap_remove(at);
-        if let Some(&(moved, _, _)) = self.entries.get(at) {
-            self.position.insert(moved, at);
-        }
-        Ok(())
+        self.registry.remove(fd)
     }
 
     fn poll(&mut self, events: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()> {
@@ -113,7 +102,7 @@ impl Backend for SelectBackend {
             // Rebuilt every call: select overwrites the sets it is given.
             let (mut readable, mut writable) = (empty_set(), empty_set());
             let mut highest = -1;
-            for &(fd, _, interest) in &self.entries {
+            for &Entry { fd, interest } in &self.registry.entries {
                 // SAFETY: every fd in the table is below FD_SETSIZE (add).
                 unsafe {
                     if interest.is_readable() {
@@ -153,7 +142,8 @@ impl Backend for SelectBackend {
             remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         };
         events.clear();
-        for &(fd, token, _) in &self.entries {
+        let registry = &self.registry;
+        for (&Entry { fd, .. }, &token) in registry.entries.iter().zip(&registry.tokens) {
             // SAFETY: fd is below FD_SETSIZE; the sets were filled by select.
             let (r, w) = unsafe { (libc::FD_ISSET(fd, &readable), libc::FD_ISSET(fd, &writable)) };
             if r || w {
