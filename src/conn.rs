@@ -102,6 +102,9 @@ pub(crate) struct Conn {
     /// When the last complete message arrived (or the connection was
     /// accepted), in the reactor's milliseconds.
     pub(crate) last_message_ms: u64,
+    /// The loop turn (`Stats::turns`) that last read this socket: one read
+    /// per turn, whichever way the turn came to it.
+    pub(crate) last_read_turn: u64,
     /// Why its bytes were refused, kept until it closes for that reason.
     pub(crate) refusal: Option<Box<DecodeError>>,
     /// When the bytes of the message now arriving started (0: none pending).
@@ -194,6 +197,7 @@ impl Conn {
             outbuf: VecDeque::new(),
             interest: None,
             last_message_ms: 0,
+            last_read_turn: 0,
             partial_since_ms: 0,
             refusal: None,
         }

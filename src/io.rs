@@ -112,12 +112,19 @@ impl Core {
                 return;
             }
         }
-        // A connection that spent its budget is already listed to be read
-        // next turn: reading it again now would give it a second budget in
-        // one turn. Only the news that its peer closed is not left for
-        // later (the ready list would not carry it).
-        let listed = conn.listed.ready && !event.read_closed;
-        if (event.readable || event.read_closed) && conn.state.reading().is_active() && !listed {
+        // A connection gets one budget per turn. One that spent it is
+        // already listed to be read next turn, and one the ready list served
+        // this turn has had its read: its event (which a level-triggered
+        // backend repeats as long as bytes wait) must not give it a second.
+        // Skipping is safe on an edge-triggered backend too: that read
+        // ended at WouldBlock (new bytes make a new edge), or at the budget
+        // or a full queue (which list it again). Only the news that the
+        // peer closed is not left for later.
+        let read_already = conn.listed.ready || conn.last_read_turn == self.stats.turns;
+        if (event.readable || event.read_closed)
+            && conn.state.reading().is_active()
+            && (event.read_closed || !read_already)
+        {
             self.read(id, event.read_closed);
         }
         if let Some(conn) = self.conns.get(id) {
@@ -139,6 +146,7 @@ impl Core {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        conn.last_read_turn = self.stats.turns;
         let queued_before = conn.frames.len();
         let (bytes, end) = conn.read_frames(&codec, budget, limits, peer_closed, &mut self.pool);
         self.stats.bytes_read += bytes as u64;

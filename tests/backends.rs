@@ -31,6 +31,7 @@ fn events_while_quiet(server: &Server, window: Duration) -> u64 {
 
 #[test]
 fn fifty_clients_echo_on_every_backend() {
+    let _low = util::few_descriptors();
     for kind in KINDS {
         let server = Server::start(config(kind), Echo::default());
         let mut clients: Vec<_> = (0..50).map(|_| connect(server.addr)).collect();
@@ -66,6 +67,7 @@ impl Handler for Pauser {
 
 #[test]
 fn a_paused_connection_with_bytes_waiting_does_not_spin_the_loop() {
+    let _low = util::few_descriptors();
     for kind in KINDS {
         let server = Server::start(config(kind), Pauser);
         let mut client = connect(server.addr);
@@ -89,6 +91,7 @@ impl Handler for Big {
 
 #[test]
 fn end_of_input_with_output_still_owed_does_not_spin_the_loop() {
+    let _low = util::few_descriptors();
     for kind in KINDS {
         let server = Server::start(config(kind), Big);
         let mut client = connect(server.addr);
@@ -110,6 +113,7 @@ fn end_of_input_with_output_still_owed_does_not_spin_the_loop() {
 
 #[test]
 fn the_handle_wakes_every_backend() {
+    let _low = util::few_descriptors();
     for kind in KINDS {
         util::init_logger();
         let mut reactor = Reactor::with_config(config(kind)).unwrap();
@@ -124,7 +128,12 @@ fn the_handle_wakes_every_backend() {
         let handle = reactor.handle().unwrap();
         let mut connected = None;
         let mut handler = Echo::default();
+        let deadline = std::time::Instant::now() + util::PATIENCE;
         while connected.is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{kind:?}: the client was never accepted"
+            );
             reactor
                 .run_once(&mut handler, Some(Duration::from_millis(10)))
                 .unwrap();
@@ -166,6 +175,7 @@ fn the_handle_wakes_every_backend() {
 /// server goes on serving (here, the next client once descriptors free up).
 #[test]
 fn select_refuses_a_connection_past_fd_setsize_and_serves_the_others() {
+    let _many = util::many_descriptors();
     util::init_logger();
     util::raise_fd_limit(4096);
     let mut reactor = Reactor::with_config(config(BackendKind::Select)).unwrap();

@@ -5,6 +5,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::{ErrorKind, Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -63,6 +65,13 @@ const RESP: Protocol = Protocol {
     },
 };
 
+/// Starts `example` with `args` on `backend`.
+fn start(example: &str, args: &[&str], backend: BackendKind) -> Running {
+    let mut all = vec!["--backend", backend.name()];
+    all.extend_from_slice(args);
+    start_example(example, &all)
+}
+
 /// Sends the protocol's request and checks its answer is among what comes back.
 fn served(server: &Running, protocol: &Protocol) {
     let mut client = connect(server.addr);
@@ -79,8 +88,8 @@ fn served(server: &Running, protocol: &Protocol) {
     }
 }
 
-fn slowloris_is_cut_off(protocol: &Protocol) {
-    let server = start_example(protocol.example, protocol.args);
+fn slowloris_is_cut_off(protocol: &Protocol, backend: BackendKind) {
+    let server = start(protocol.example, protocol.args, backend);
     let mut slow = connect(server.addr);
     slow.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
@@ -112,14 +121,14 @@ fn slowloris_is_cut_off(protocol: &Protocol) {
     served(&server, protocol);
 }
 
-#[test]
-fn slowloris_clients_are_cut_off() {
-    slowloris_is_cut_off(&HTTP);
-    slowloris_is_cut_off(&RESP);
+fn slowloris_clients_are_cut_off(backend: BackendKind) {
+    slowloris_is_cut_off(&HTTP, backend);
+    slowloris_is_cut_off(&RESP, backend);
 }
+per_backend!(slowloris_clients_are_cut_off);
 
-fn pipeliner_that_never_reads_costs_bounded_memory(protocol: &Protocol) {
-    let server = start_example(protocol.example, &[]);
+fn pipeliner_that_never_reads_costs_bounded_memory(protocol: &Protocol, backend: BackendKind) {
+    let server = start(protocol.example, &[], backend);
     served(&server, protocol);
     let pid = server.child.id();
     let before = rss_kib(pid);
@@ -155,11 +164,11 @@ fn pipeliner_that_never_reads_costs_bounded_memory(protocol: &Protocol) {
     drop(flood);
 }
 
-#[test]
-fn a_client_that_pipelines_without_reading_costs_bounded_memory() {
-    pipeliner_that_never_reads_costs_bounded_memory(&HTTP);
-    pipeliner_that_never_reads_costs_bounded_memory(&RESP);
+fn a_client_that_pipelines_without_reading_costs_bounded_memory(backend: BackendKind) {
+    pipeliner_that_never_reads_costs_bounded_memory(&HTTP, backend);
+    pipeliner_that_never_reads_costs_bounded_memory(&RESP, backend);
 }
+per_backend!(a_client_that_pipelines_without_reading_costs_bounded_memory);
 
 /// Writes 10 MiB of a header line (an inline request for RESP) with no end,
 /// on a thread, and returns how many bytes went before the server closed.
@@ -185,15 +194,14 @@ fn ten_mib_line(server: &Running, start: &'static [u8]) -> (Vec<u8>, usize) {
     (answer, writing.join().unwrap())
 }
 
-#[test]
-fn a_ten_mib_header_line_is_refused_early() {
-    let http = start_example("http_server", &[]);
+fn a_ten_mib_header_line_is_refused_early(backend: BackendKind) {
+    let http = start("http_server", &[], backend);
     let (answer, _) = ten_mib_line(&http, b"GET / HTTP/1.1\r\nX-Huge: ");
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
     served(&http, &HTTP);
 
-    let resp = start_example("resp_server", &[]);
+    let resp = start("resp_server", &[], backend);
     let (answer, _) = ten_mib_line(&resp, b"SET k ");
     assert_eq!(
         String::from_utf8_lossy(&answer),
@@ -201,3 +209,4 @@ fn a_ten_mib_header_line_is_refused_early() {
     );
     served(&resp, &RESP);
 }
+per_backend!(a_ten_mib_header_line_is_refused_early);

@@ -6,6 +6,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use selectloop::codec::{ByteOrder, Codec, HeaderWidth, LengthPrefixed, Lines};
 use selectloop::Config;
 use util::{connect, read_n, write_all, Echo, Server};
@@ -113,8 +115,7 @@ fn decoding_is_independent_of_how_bytes_are_split() {
 
 /// The same property through the reactor: tiny read buffers and budgets
 /// make it cut and resume frames at every possible place.
-#[test]
-fn reactor_echoes_the_same_messages_whatever_the_read_sizes() {
+fn reactor_echoes_the_same_messages_whatever_the_read_sizes(backend: BackendKind) {
     for case in 0..24 {
         let mut cases = Cases::new(0x0007_ead5 + case);
         let codec = cases.codec();
@@ -123,6 +124,7 @@ fn reactor_echoes_the_same_messages_whatever_the_read_sizes() {
         let budget = cases.within(1..150);
         let cuts = cases.cuts(10);
         let config = Config::new()
+            .backend(backend)
             .codec(codec)
             .read_buffer_size(buffer)
             .read_budget(budget);
@@ -143,3 +145,4 @@ fn reactor_echoes_the_same_messages_whatever_the_read_sizes() {
         assert_eq!(stats.messages, messages.len() as u64, "case {case}");
     }
 }
+per_backend!(reactor_echoes_the_same_messages_whatever_the_read_sizes);

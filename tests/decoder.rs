@@ -5,6 +5,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::borrow::Cow;
 
 use selectloop::codec::{DecodeError, Decoder, Frame, Lines};
@@ -67,16 +69,20 @@ impl Handler for Answer {
     }
 }
 
-fn records_server(max: usize) -> (Server, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+fn records_server(
+    backend: BackendKind,
+    max: usize,
+) -> (Server, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let handler = Answer::default();
     let closed = handler.closed.clone();
-    let config = Config::new().decoder(max, Records::default);
+    let config = Config::new()
+        .backend(backend)
+        .decoder(max, Records::default);
     (Server::start(config, handler), closed)
 }
 
-#[test]
-fn a_stateful_decoder_frames_each_connection_on_its_own_split_at_every_byte() {
-    let (server, _) = records_server(1024);
+fn a_stateful_decoder_frames_each_connection_on_its_own_split_at_every_byte(backend: BackendKind) {
+    let (server, _) = records_server(backend, 1024);
     let mut three = connect(server.addr);
     let mut five = connect(server.addr);
     // Interleaved, a byte at a time: each connection keeps its own size.
@@ -95,10 +101,12 @@ fn a_stateful_decoder_frames_each_connection_on_its_own_split_at_every_byte() {
     let stats = server.stop();
     assert_eq!(stats.messages, 2 + 5, "two headers and five records");
 }
+per_backend!(a_stateful_decoder_frames_each_connection_on_its_own_split_at_every_byte);
 
-#[test]
-fn a_decode_error_is_answered_after_earlier_messages_then_closes_only_that_connection() {
-    let (server, closed) = records_server(1024);
+fn a_decode_error_is_answered_after_earlier_messages_then_closes_only_that_connection(
+    backend: BackendKind,
+) {
+    let (server, closed) = records_server(backend, 1024);
     let mut good = connect(server.addr);
     let mut bad = connect(server.addr);
     write_all(&mut good, b"SIZE 2\nok");
@@ -123,13 +131,16 @@ fn a_decode_error_is_answered_after_earlier_messages_then_closes_only_that_conne
         "the other client is still served"
     );
 }
+per_backend!(a_decode_error_is_answered_after_earlier_messages_then_closes_only_that_connection);
 
 /// The built-in codecs take the same path: a line over the maximum is
 /// refused after the lines before it are answered (they used to be dropped
 /// with the connection).
-#[test]
-fn lines_before_an_oversize_line_are_answered_first() {
-    let server = Server::start(Config::new().codec(Lines::new(4)), util::Echo::default());
+fn lines_before_an_oversize_line_are_answered_first(backend: BackendKind) {
+    let server = Server::start(
+        Config::new().backend(backend).codec(Lines::new(4)),
+        util::Echo::default(),
+    );
     let mut client = connect(server.addr);
     write_all(&mut client, b"one\ntwo\nmuch too long\n");
     let answer = util::read_to_end(&mut client).unwrap();
@@ -137,6 +148,7 @@ fn lines_before_an_oversize_line_are_answered_first() {
     let stats = server.wait_for("the refusal", |s| s.frames_too_long == 1);
     assert_eq!(stats.messages, 2);
 }
+per_backend!(lines_before_an_oversize_line_are_answered_first);
 
 /// A decoder that never finds a message end: the loop's maximum cuts the
 /// connection off, whatever the decoder says.
@@ -148,9 +160,11 @@ impl Decoder for NeverDone {
     }
 }
 
-#[test]
-fn the_loop_enforces_the_maximum_whatever_the_decoder_says() {
-    let server = Server::start(Config::new().decoder(100, || NeverDone), Answer::default());
+fn the_loop_enforces_the_maximum_whatever_the_decoder_says(backend: BackendKind) {
+    let server = Server::start(
+        Config::new().backend(backend).decoder(100, || NeverDone),
+        Answer::default(),
+    );
     let mut client = connect(server.addr);
     write_all(&mut client, &[b'x'; 101]);
     let answer = util::read_to_end(&mut client).unwrap();
@@ -161,6 +175,7 @@ fn the_loop_enforces_the_maximum_whatever_the_decoder_says() {
     let stats = server.wait_for("the refusal", |s| s.frames_too_long == 1);
     assert_eq!(stats.messages, 0);
 }
+per_backend!(the_loop_enforces_the_maximum_whatever_the_decoder_says);
 
 /// A buggy decoder that claims a frame but consumes nothing would make the
 /// loop ask it forever; the loop refuses such a frame instead.
@@ -172,10 +187,11 @@ impl Decoder for ConsumesNothing {
     }
 }
 
-#[test]
-fn a_frame_that_consumes_nothing_is_refused_not_looped_on() {
+fn a_frame_that_consumes_nothing_is_refused_not_looped_on(backend: BackendKind) {
     let server = Server::start(
-        Config::new().decoder(100, || ConsumesNothing),
+        Config::new()
+            .backend(backend)
+            .decoder(100, || ConsumesNothing),
         Answer::default(),
     );
     let mut client = connect(server.addr);
@@ -187,6 +203,7 @@ fn a_frame_that_consumes_nothing_is_refused_not_looped_on() {
     );
     server.wait_for("the refusal", |s| s.protocol_errors == 1);
 }
+per_backend!(a_frame_that_consumes_nothing_is_refused_not_looped_on);
 
 /// What the peer leaves unframed at the end of its input goes to
 /// `decode_eof`: here, a last record shorter than the size is refused.
@@ -209,10 +226,11 @@ impl Decoder for StrictRecords {
     }
 }
 
-#[test]
-fn a_partial_message_at_end_of_input_goes_to_decode_eof() {
+fn a_partial_message_at_end_of_input_goes_to_decode_eof(backend: BackendKind) {
     let server = Server::start(
-        Config::new().decoder(100, || StrictRecords(Records::default())),
+        Config::new()
+            .backend(backend)
+            .decoder(100, || StrictRecords(Records::default())),
         Answer::default(),
     );
     let mut client = connect(server.addr);
@@ -225,3 +243,4 @@ fn a_partial_message_at_end_of_input_goes_to_decode_eof() {
     );
     server.wait_for("the refusal", |s| s.protocol_errors == 1);
 }
+per_backend!(a_partial_message_at_end_of_input_goes_to_decode_eof);

@@ -2,16 +2,17 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use selectloop::{ConnId, Context, Reactor};
+use selectloop::{Config, ConnId, Context, Reactor};
 
 extern "C" fn ignore_signal(_: libc::c_int) {}
 
-#[test]
-fn poll_interrupted_by_a_signal_waits_out_the_remaining_timeout() {
+fn poll_interrupted_by_a_signal_waits_out_the_remaining_timeout(backend: BackendKind) {
     util::init_logger();
     // A handler (not SIG_IGN) so that epoll_wait really returns EINTR.
     // SAFETY: installs a handler that does nothing, for a signal nothing
@@ -29,7 +30,7 @@ fn poll_interrupted_by_a_signal_waits_out_the_remaining_timeout() {
     let looper = thread::spawn(move || {
         // SAFETY: pthread_self has no preconditions.
         tid_tx.send(unsafe { libc::pthread_self() }).unwrap();
-        let mut reactor = Reactor::new().unwrap();
+        let mut reactor = Reactor::with_config(Config::new().backend(backend)).unwrap();
         let mut handler = |_: &mut Context<'_>, _: ConnId, _: &[u8]| {};
         let started = Instant::now();
         let result = reactor.run_once(&mut handler, Some(Duration::from_millis(300)));
@@ -49,3 +50,4 @@ fn poll_interrupted_by_a_signal_waits_out_the_remaining_timeout() {
         "the turn ended after {elapsed:?}, before its timeout"
     );
 }
+per_backend!(poll_interrupted_by_a_signal_waits_out_the_remaining_timeout);

@@ -5,6 +5,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
@@ -18,8 +20,7 @@ fn round_trip(client: &mut TcpStream, msg: &str) {
     assert_eq!(read_n(client, msg.len()), msg.as_bytes());
 }
 
-#[test]
-fn out_of_descriptors_the_server_pauses_accepting_without_spinning() {
+fn out_of_descriptors_the_server_pauses_accepting_without_spinning(backend: BackendKind) {
     util::raise_fd_limit(4096);
     let server = util::start_example_with(
         "echo_server",
@@ -31,6 +32,8 @@ fn out_of_descriptors_the_server_pauses_accepting_without_spinning() {
             "100000",
             "--fd-reserve",
             "0",
+            "--backend",
+            backend.name(),
         ],
         |command| {
             // SAFETY: only setrlimit, which is async-signal-safe, runs
@@ -112,3 +115,4 @@ fn out_of_descriptors_the_server_pauses_accepting_without_spinning() {
         round_trip(client, &format!("after {i}\n"));
     }
 }
+per_backend!(out_of_descriptors_the_server_pauses_accepting_without_spinning);

@@ -8,6 +8,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,9 +41,10 @@ struct Watched {
     thread: thread::JoinHandle<(Stats, u64)>,
 }
 
-fn start_watched() -> Watched {
+fn start_watched(backend: BackendKind) -> Watched {
     util::init_logger();
     let config = Config::new()
+        .backend(backend)
         .codec(LengthPrefixed::new(64 * 1024))
         .read_budget(BUDGET);
     let stop = Arc::new(AtomicBool::new(false));
@@ -72,8 +75,8 @@ fn start_watched() -> Watched {
 
 /// `clients` ping-pong clients do `rounds` round trips each while one client
 /// streams 64 KiB frames as fast as the server echoes them.
-fn measure(clients: usize, rounds: usize) -> Figures {
-    let server = start_watched();
+fn measure(backend: BackendKind, clients: usize, rounds: usize) -> Figures {
+    let server = start_watched(backend);
     let addr = server.addr;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -184,21 +187,21 @@ fn assert_fair(f: &Figures, clients: usize) {
     assert!(f.budget_exhausted > 0, "the stream never met the budget");
 }
 
-#[test]
-fn streaming_client_does_not_starve_fifty_ping_pong_clients() {
-    let figures = measure(50, 100);
+fn streaming_client_does_not_starve_fifty_ping_pong_clients(backend: BackendKind) {
+    let figures = measure(backend, 50, 100);
     report(&figures);
     assert_eq!(figures.round_trips, 50 * 100);
     assert!(figures.streamed > 1024 * 1024, "the stream got no share");
     assert_fair(&figures, 50);
 }
+per_backend!(streaming_client_does_not_starve_fifty_ping_pong_clients);
 
 /// The longer run whose figures the docs quote:
 /// `cargo test --release --test fairness -- --ignored --nocapture`.
 #[test]
 #[ignore = "long: 50 clients x 2,000 round trips"]
 fn fairness_figures() {
-    let figures = measure(50, 2000);
+    let figures = measure(BackendKind::Epoll, 50, 2000);
     report(&figures);
     assert_eq!(figures.round_trips, 50 * 2000);
     assert_fair(&figures, 50);

@@ -6,13 +6,17 @@
 
 mod util;
 
+use util::BackendKind;
+
 use selectloop::codec::Chunks;
 use selectloop::Config;
 use util::{connect, read_n, write_all, Respond, Server, GREETING};
 
-#[test]
-fn departed_clients_descriptors_are_closed() {
-    let server = Server::start(Config::new().codec(Chunks::new(1024)), Respond);
+fn departed_clients_descriptors_are_closed(backend: BackendKind) {
+    let server = Server::start(
+        Config::new().backend(backend).codec(Chunks::new(1024)),
+        Respond,
+    );
     // Warm up, so lazily opened descriptors are not counted as leaks.
     let mut first = connect(server.addr);
     assert_eq!(read_n(&mut first, GREETING.len()), GREETING);
@@ -45,3 +49,4 @@ fn departed_clients_descriptors_are_closed() {
         (util::open_fds() <= before).then_some(())
     });
 }
+per_backend!(departed_clients_descriptors_are_closed);

@@ -4,6 +4,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::Read;
 use std::net::TcpStream;
 
@@ -28,9 +30,8 @@ fn status(head: &str) -> u16 {
     head[9..12].parse().unwrap()
 }
 
-#[test]
-fn pipelined_requests_split_at_every_byte_are_answered_in_order() {
-    let server = start_example("http_server", &[]);
+fn pipelined_requests_split_at_every_byte_are_answered_in_order(backend: BackendKind) {
+    let server = start_example("http_server", &["--backend", backend.name()]);
     let wire: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n\
 POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nhello!\
 POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nchun\r\n3\r\nked\r\n0\r\n\r\n\
@@ -60,10 +61,20 @@ GET /json HTTP/1.1\r\nHost: t\r\n\r\n";
         );
     }
 }
+per_backend!(pipelined_requests_split_at_every_byte_are_answered_in_order);
 
-#[test]
-fn errors_get_their_status_and_the_server_carries_on() {
-    let server = start_example("http_server", &["--max-header", "1024", "--max-body", "64"]);
+fn errors_get_their_status_and_the_server_carries_on(backend: BackendKind) {
+    let server = start_example(
+        "http_server",
+        &[
+            "--backend",
+            backend.name(),
+            "--max-header",
+            "1024",
+            "--max-body",
+            "64",
+        ],
+    );
     let mut keeper = connect(server.addr);
     write_all(&mut keeper, b"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(status(&read_response(&mut keeper).0), 404);
@@ -104,10 +115,13 @@ fn errors_get_their_status_and_the_server_carries_on() {
     write_all(&mut keeper, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(read_response(&mut keeper).1, b"Hello, World!");
 }
+per_backend!(errors_get_their_status_and_the_server_carries_on);
 
-#[test]
-fn http_1_0_keeps_the_connection_only_when_asked_and_close_is_honoured() {
-    let server = start_example("http_server", &["--max-requests", "3"]);
+fn http_1_0_keeps_the_connection_only_when_asked_and_close_is_honoured(backend: BackendKind) {
+    let server = start_example(
+        "http_server",
+        &["--backend", backend.name(), "--max-requests", "3"],
+    );
     let mut old = connect(server.addr);
     write_all(&mut old, b"GET / HTTP/1.0\r\n\r\n");
     let (head, _) = read_response(&mut old);
@@ -144,9 +158,9 @@ fn http_1_0_keeps_the_connection_only_when_asked_and_close_is_honoured() {
     closing.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty());
 }
+per_backend!(http_1_0_keeps_the_connection_only_when_asked_and_close_is_honoured);
 
-#[test]
-fn static_files_are_served_and_never_from_outside_the_root() {
+fn static_files_are_served_and_never_from_outside_the_root(backend: BackendKind) {
     let dir = std::env::temp_dir().join(format!("http-root-{}", std::process::id()));
     let root = dir.join("site");
     std::fs::create_dir_all(root.join("css")).unwrap();
@@ -154,7 +168,15 @@ fn static_files_are_served_and_never_from_outside_the_root() {
     std::fs::write(root.join("css/site.css"), "p{}").unwrap();
     std::fs::write(dir.join("secret.txt"), "secret").unwrap();
     let _ = std::os::unix::fs::symlink(dir.join("secret.txt"), root.join("link.txt"));
-    let server = start_example("http_server", &["--root", root.to_str().unwrap()]);
+    let server = start_example(
+        "http_server",
+        &[
+            "--backend",
+            backend.name(),
+            "--root",
+            root.to_str().unwrap(),
+        ],
+    );
     let mut client = connect(server.addr);
     for (path, expected_status, expected_body, kind) in [
         ("/index.html", 200, &b"<p>home</p>"[..], Some("text/html")),
@@ -176,10 +198,10 @@ fn static_files_are_served_and_never_from_outside_the_root() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+per_backend!(static_files_are_served_and_never_from_outside_the_root);
 
-#[test]
-fn curl_gets_posts_and_sends_chunks() {
-    let server = start_example("http_server", &[]);
+fn curl_gets_posts_and_sends_chunks(backend: BackendKind) {
+    let server = start_example("http_server", &["--backend", backend.name()]);
     let base = format!("http://{}", server.addr);
     let curl = |args: &[&str]| {
         let output = util::tool("curl", "curl")
@@ -221,10 +243,10 @@ fn curl_gets_posts_and_sends_chunks() {
     ]);
     assert_eq!(status, "404");
 }
+per_backend!(curl_gets_posts_and_sends_chunks);
 
-#[test]
-fn ab_keep_alive_and_wrk_run_against_it_without_errors() {
-    let server = start_example("http_server", &[]);
+fn ab_keep_alive_and_wrk_run_against_it_without_errors(backend: BackendKind) {
+    let server = start_example("http_server", &["--backend", backend.name()]);
     let url = format!("http://{}/", server.addr);
     let output = util::tool("ab", "apache2-utils")
         .args(["-k", "-n", "2000", "-c", "10", &url])
@@ -246,3 +268,4 @@ fn ab_keep_alive_and_wrk_run_against_it_without_errors() {
     assert!(!text.contains("Non-2xx"), "{text}");
     assert!(!text.contains("Socket errors"), "{text}");
 }
+per_backend!(ab_keep_alive_and_wrk_run_against_it_without_errors);

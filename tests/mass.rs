@@ -3,6 +3,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 
@@ -91,21 +93,27 @@ fn length_prefixed() -> Codec {
     Codec::from(LengthPrefixed::new(4096))
 }
 
-#[test]
-fn two_hundred_connections_by_500_messages_lines() {
-    let server = Server::start(Config::new().codec(lines()), Echo::default());
+fn two_hundred_connections_by_500_messages_lines(backend: BackendKind) {
+    let server = Server::start(
+        Config::new().backend(backend).codec(lines()),
+        Echo::default(),
+    );
     run(server.addr, lines(), 200, 500, 1);
     let stats = server.stop();
     assert_eq!(stats.messages, 200 * 500);
 }
+per_backend!(two_hundred_connections_by_500_messages_lines);
 
-#[test]
-fn two_hundred_connections_by_500_messages_length_prefixed() {
-    let server = Server::start(Config::new().codec(length_prefixed()), Echo::default());
+fn two_hundred_connections_by_500_messages_length_prefixed(backend: BackendKind) {
+    let server = Server::start(
+        Config::new().backend(backend).codec(length_prefixed()),
+        Echo::default(),
+    );
     run(server.addr, length_prefixed(), 200, 500, 2);
     let stats = server.stop();
     assert_eq!(stats.messages, 200 * 500);
 }
+per_backend!(two_hundred_connections_by_500_messages_length_prefixed);
 
 /// The larger run: `cargo test --release --test mass -- --ignored`.
 #[test]

@@ -3,6 +3,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::{Read, Write};
 use std::sync::Mutex;
 use std::thread;
@@ -26,11 +28,14 @@ fn payload_byte(offset: usize) -> u8 {
 /// stops handling once the echo backs up, then stops reading: its memory
 /// does not follow the client's. When the client reads, every byte comes
 /// back, in order.
-#[test]
-fn client_that_writes_256_mib_without_reading_costs_a_few_mib_and_gets_every_byte() {
+fn client_that_writes_256_mib_without_reading_costs_a_few_mib_and_gets_every_byte(
+    backend: BackendKind,
+) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let server = Server::start(
-        Config::new().codec(LengthPrefixed::new(64 * 1024)),
+        Config::new()
+            .backend(backend)
+            .codec(LengthPrefixed::new(64 * 1024)),
         Echo::default(),
     );
     let baseline = util::vm_rss_kib();
@@ -97,13 +102,16 @@ fn client_that_writes_256_mib_without_reading_costs_a_few_mib_and_gets_every_byt
     let stats = server.stop();
     assert_eq!(stats.messages, (TOTAL / FRAME) as u64);
 }
+per_backend!(client_that_writes_256_mib_without_reading_costs_a_few_mib_and_gets_every_byte);
 
 /// A 10 MiB line with no newline: the connection is closed as soon as the
 /// line passes the maximum, and the server does not buffer the rest.
-#[test]
-fn ten_mib_line_without_newline_is_cut_off_at_the_maximum() {
+fn ten_mib_line_without_newline_is_cut_off_at_the_maximum(backend: BackendKind) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let server = Server::start(Config::new().codec(Lines::new(64 * 1024)), Echo::default());
+    let server = Server::start(
+        Config::new().backend(backend).codec(Lines::new(64 * 1024)),
+        Echo::default(),
+    );
     let baseline = util::vm_rss_kib();
     let mut client = connect(server.addr);
     let started = Instant::now();
@@ -137,6 +145,7 @@ fn ten_mib_line_without_newline_is_cut_off_at_the_maximum() {
     let grown_kib = util::vm_rss_kib().saturating_sub(baseline);
     assert!(grown_kib < 8 * 1024, "server grew {grown_kib} KiB");
 }
+per_backend!(ten_mib_line_without_newline_is_cut_off_at_the_maximum);
 
 /// Pushes data unprompted (a feed) to every client that asks, on a timer.
 struct Feed {
@@ -166,19 +175,25 @@ impl Handler for Feed {
 /// Redis's client-output-buffer-limit: a subscriber that never reads is
 /// closed once its queued output would pass the limit; memory stays bounded
 /// and the other clients are served.
-#[test]
-fn hard_output_limit_closes_a_subscriber_that_never_reads() {
-    let config = Config::new().codec(Lines::new(64)).max_output(1024 * 1024);
+fn hard_output_limit_closes_a_subscriber_that_never_reads(backend: BackendKind) {
+    let config = Config::new()
+        .backend(backend)
+        .codec(Lines::new(64))
+        .max_output(1024 * 1024);
     subscriber_that_never_reads_is_cut(config, 8 * 1024);
 }
+per_backend!(hard_output_limit_closes_a_subscriber_that_never_reads);
 
 /// Output a server pushes on its own used to have no limit by default: a
 /// subscriber that never read grew the server without end. The default
 /// (32 MiB, Redis's hard limit for pub/sub clients) cuts it.
-#[test]
-fn the_default_output_limit_cuts_a_subscriber_that_never_reads() {
-    subscriber_that_never_reads_is_cut(Config::new().codec(Lines::new(64)), 48 * 1024);
+fn the_default_output_limit_cuts_a_subscriber_that_never_reads(backend: BackendKind) {
+    subscriber_that_never_reads_is_cut(
+        Config::new().backend(backend).codec(Lines::new(64)),
+        48 * 1024,
+    );
 }
+per_backend!(the_default_output_limit_cuts_a_subscriber_that_never_reads);
 
 fn subscriber_that_never_reads_is_cut(config: Config, most_growth_kib: u64) {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

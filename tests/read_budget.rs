@@ -8,6 +8,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
@@ -26,8 +28,9 @@ struct Bench {
 }
 
 impl Bench {
-    fn new() -> Bench {
+    fn new(backend: BackendKind) -> Bench {
         let config = Config::new()
+            .backend(backend)
             .codec(Chunks::new(64 * 1024))
             .read_budget(BUDGET);
         let mut reactor = Reactor::with_config(config).unwrap();
@@ -105,9 +108,8 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
     (0..len).map(|_| rng.next_u64() as u8).collect()
 }
 
-#[test]
-fn a_bigger_burst_spends_the_budget_and_finishes_on_later_turns() {
-    let mut bench = Bench::new();
+fn a_bigger_burst_spends_the_budget_and_finishes_on_later_turns(backend: BackendKind) {
+    let mut bench = Bench::new(backend);
     for round in 0..5 {
         let burst = pattern(3 * BUDGET + 100, 100 + round);
         let (before, after) = bench.echo_burst(&burst);
@@ -119,3 +121,4 @@ fn a_bigger_burst_spends_the_budget_and_finishes_on_later_turns() {
         assert_eq!(spent, 3, "round {round}: budget spent {spent} times");
     }
 }
+per_backend!(a_bigger_burst_spends_the_budget_and_finishes_on_later_turns);

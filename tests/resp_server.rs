@@ -4,6 +4,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -42,9 +44,8 @@ fn read_line(client: &mut TcpStream) -> String {
     String::from_utf8_lossy(&line).into_owned()
 }
 
-#[test]
-fn pipelined_commands_split_at_every_byte_get_their_answers_in_order() {
-    let server = start_example("resp_server", &[]);
+fn pipelined_commands_split_at_every_byte_get_their_answers_in_order(backend: BackendKind) {
+    let server = start_example("resp_server", &["--backend", backend.name()]);
     let mut wire = Vec::new();
     let mut expected = String::new();
     for (args, answer) in [
@@ -81,10 +82,10 @@ fn pipelined_commands_split_at_every_byte_get_their_answers_in_order() {
         assert_eq!(String::from_utf8_lossy(&got), expected, "pieces of {piece}");
     }
 }
+per_backend!(pipelined_commands_split_at_every_byte_get_their_answers_in_order);
 
-#[test]
-fn errors_are_worded_as_redis_words_them() {
-    let server = start_example("resp_server", &[]);
+fn errors_are_worded_as_redis_words_them(backend: BackendKind) {
+    let server = start_example("resp_server", &["--backend", backend.name()]);
     let mut client = connect(server.addr);
     ask(&mut client, &[b"SET", b"s", b"text"], "+OK\r\n");
     ask(
@@ -122,10 +123,12 @@ fn errors_are_worded_as_redis_words_them() {
     ask(&mut client, &[b"SET", b"nope", b"w", b"XX"], "$-1\r\n");
     ask(&mut client, &[b"GET", b"k"], "$1\r\nv\r\n");
 }
+per_backend!(errors_are_worded_as_redis_words_them);
 
-#[test]
-fn a_protocol_error_is_answered_after_earlier_commands_and_closes_only_that_client() {
-    let server = start_example("resp_server", &[]);
+fn a_protocol_error_is_answered_after_earlier_commands_and_closes_only_that_client(
+    backend: BackendKind,
+) {
+    let server = start_example("resp_server", &["--backend", backend.name()]);
     let mut other = connect(server.addr);
     ask(&mut other, &[b"SET", b"kept", b"yes"], "+OK\r\n");
     for (bad, why) in [
@@ -151,10 +154,10 @@ fn a_protocol_error_is_answered_after_earlier_commands_and_closes_only_that_clie
     }
     ask(&mut other, &[b"GET", b"kept"], "$3\r\nyes\r\n");
 }
+per_backend!(a_protocol_error_is_answered_after_earlier_commands_and_closes_only_that_client);
 
-#[test]
-fn keys_expire_when_touched_and_by_the_sweep() {
-    let server = start_example("resp_server", &[]);
+fn keys_expire_when_touched_and_by_the_sweep(backend: BackendKind) {
+    let server = start_example("resp_server", &["--backend", backend.name()]);
     let mut client = connect(server.addr);
     for i in 0..10 {
         let key = format!("short{i}");
@@ -180,10 +183,10 @@ fn keys_expire_when_touched_and_by_the_sweep() {
     ask(&mut client, &[b"EXPIRE", b"long", b"0"], ":1\r\n");
     ask(&mut client, &[b"EXISTS", b"long"], ":0\r\n");
 }
+per_backend!(keys_expire_when_touched_and_by_the_sweep);
 
-#[test]
-fn sets_hashes_and_sorted_sets() {
-    let server = start_example("resp_server", &[]);
+fn sets_hashes_and_sorted_sets(backend: BackendKind) {
+    let server = start_example("resp_server", &["--backend", backend.name()]);
     let mut client = connect(server.addr);
     ask(&mut client, &[b"SADD", b"s", b"a", b"b", b"a"], ":2\r\n");
     ask(&mut client, &[b"SCARD", b"s"], ":2\r\n");
@@ -217,10 +220,10 @@ fn sets_hashes_and_sorted_sets() {
     );
     ask(&mut client, &[b"LPOP", b"nolist"], "$-1\r\n");
 }
+per_backend!(sets_hashes_and_sorted_sets);
 
-#[test]
-fn redis_cli_talks_to_it() {
-    let server = start_example("resp_server", &[]);
+fn redis_cli_talks_to_it(backend: BackendKind) {
+    let server = start_example("resp_server", &["--backend", backend.name()]);
     let port = server.addr.port().to_string();
     let cli = |args: &[&str]| {
         let output = util::tool("redis-cli", "redis-tools")
@@ -264,10 +267,10 @@ fn redis_cli_talks_to_it() {
         "{text}"
     );
 }
+per_backend!(redis_cli_talks_to_it);
 
-#[test]
-fn redis_benchmark_runs_against_it_pipelined() {
-    let server = start_example("resp_server", &[]);
+fn redis_benchmark_runs_against_it_pipelined(backend: BackendKind) {
+    let server = start_example("resp_server", &["--backend", backend.name()]);
     let output = util::tool("redis-benchmark", "redis-tools")
         .args(["-h", "127.0.0.1", "-p", &server.addr.port().to_string()])
         .args([
@@ -294,3 +297,4 @@ fn redis_benchmark_runs_against_it_pipelined() {
     assert_eq!(read_line(&mut client), "$64\r\n");
     assert_eq!(read_n(&mut client, 66)[64..], *b"\r\n");
 }
+per_backend!(redis_benchmark_runs_against_it_pipelined);

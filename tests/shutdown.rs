@@ -3,6 +3,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -27,10 +29,10 @@ impl Handler for Mixed {
     }
 }
 
-#[test]
-fn shutdown_answers_what_was_sent_then_closes_and_stops_accepting() {
+fn shutdown_answers_what_was_sent_then_closes_and_stops_accepting(backend: BackendKind) {
     util::init_logger();
-    let mut reactor = Reactor::with_config(Config::new().codec(Lines::new(64))).unwrap();
+    let mut reactor =
+        Reactor::with_config(Config::new().backend(backend).codec(Lines::new(64))).unwrap();
     let listener = reactor.listen("127.0.0.1:0").unwrap();
     let addr = reactor.local_addr(listener).unwrap();
     let mut clients: Vec<TcpStream> = (0..20).map(|_| connect(addr)).collect();
@@ -76,11 +78,12 @@ fn shutdown_answers_what_was_sent_then_closes_and_stops_accepting() {
     // New connections are refused: the listener is gone.
     assert!(TcpStream::connect(addr).is_err());
 }
+per_backend!(shutdown_answers_what_was_sent_then_closes_and_stops_accepting);
 
-#[test]
-fn shutdown_closes_what_does_not_drain_by_the_deadline() {
+fn shutdown_closes_what_does_not_drain_by_the_deadline(backend: BackendKind) {
     util::init_logger();
-    let mut reactor = Reactor::with_config(Config::new().codec(Lines::new(64))).unwrap();
+    let mut reactor =
+        Reactor::with_config(Config::new().backend(backend).codec(Lines::new(64))).unwrap();
     let listener = reactor.listen("127.0.0.1:0").unwrap();
     let mut stuck = connect(reactor.local_addr(listener).unwrap());
     write_all(&mut stuck, b"slow\n"); // 8 MiB answer, never read
@@ -103,14 +106,17 @@ fn shutdown_closes_what_does_not_drain_by_the_deadline() {
     assert_eq!(reactor.connection_count(), 0);
     assert_eq!(reactor.stats().shutdown_closes, 1);
 }
+per_backend!(shutdown_closes_what_does_not_drain_by_the_deadline);
 
 /// `kill -TERM` with 500 clients connected, each with an answer pending:
 /// every answer arrives, then end of file, and the process exits 0 quickly.
-#[test]
-fn sigterm_with_500_connections_delivers_pending_answers_and_exits_0() {
+fn sigterm_with_500_connections_delivers_pending_answers_and_exits_0(backend: BackendKind) {
     const CLIENTS: usize = 500;
     util::raise_fd_limit(2 * CLIENTS as u64 + 256);
-    let mut server = util::start_example("echo_server", &["--codec", "lines"]);
+    let mut server = util::start_example(
+        "echo_server",
+        &["--codec", "lines", "--backend", backend.name()],
+    );
     let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(server.addr)).collect();
     // A first round trip each: every client is accepted.
     for (i, client) in clients.iter_mut().enumerate() {
@@ -145,3 +151,4 @@ fn sigterm_with_500_connections_delivers_pending_answers_and_exits_0() {
         "exited {took:?} after SIGTERM"
     );
 }
+per_backend!(sigterm_with_500_connections_delivers_pending_answers_and_exits_0);

@@ -2,6 +2,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::TcpStream;
@@ -53,13 +55,14 @@ fn spawn<H: Handler + Send + 'static>(
     (addr, handle, thread)
 }
 
-#[test]
-fn eight_threads_send_80_000_messages_through_the_handle_in_order() {
+fn eight_threads_send_80_000_messages_through_the_handle_in_order(backend: BackendKind) {
     const THREADS: usize = 8;
     const SENDS: usize = 10_000;
     let (ids_tx, ids_rx) = mpsc::channel();
-    let (addr, handle, looper) =
-        spawn(Config::new().codec(Lines::new(64)), Registrar(ids_tx, None));
+    let (addr, handle, looper) = spawn(
+        Config::new().backend(backend).codec(Lines::new(64)),
+        Registrar(ids_tx, None),
+    );
     let mut clients: Vec<TcpStream> = (0..THREADS).map(|_| connect(addr)).collect();
     let ids: Vec<ConnId> = (0..THREADS)
         .map(|_| ids_rx.recv_timeout(PATIENCE).unwrap())
@@ -134,12 +137,15 @@ fn eight_threads_send_80_000_messages_through_the_handle_in_order() {
     // The loop is gone: the handle says so rather than blocking or panicking.
     assert_eq!(handle.send(ids[0], "late"), Err(HandleError::LoopGone));
 }
+per_backend!(eight_threads_send_80_000_messages_through_the_handle_in_order);
 
-#[test]
-fn commands_for_closed_connections_are_counted_not_fatal() {
+fn commands_for_closed_connections_are_counted_not_fatal(backend: BackendKind) {
     let (ids_tx, ids_rx) = mpsc::channel();
     let (closes_tx, closes_rx) = mpsc::channel();
-    let (addr, handle, looper) = spawn(Config::new(), Registrar(ids_tx, Some(closes_tx)));
+    let (addr, handle, looper) = spawn(
+        Config::new().backend(backend),
+        Registrar(ids_tx, Some(closes_tx)),
+    );
     let client = connect(addr);
     let id = ids_rx.recv_timeout(PATIENCE).unwrap();
     drop(client);
@@ -151,11 +157,11 @@ fn commands_for_closed_connections_are_counted_not_fatal() {
     let stats = looper.join().unwrap();
     assert_eq!(stats.handle_undelivered, 2);
 }
+per_backend!(commands_for_closed_connections_are_counted_not_fatal);
 
-#[test]
-fn graceful_shutdown_through_the_handle() {
+fn graceful_shutdown_through_the_handle(backend: BackendKind) {
     let (ids_tx, ids_rx) = mpsc::channel();
-    let (addr, handle, looper) = spawn(Config::new(), Registrar(ids_tx, None));
+    let (addr, handle, looper) = spawn(Config::new().backend(backend), Registrar(ids_tx, None));
     let mut client = connect(addr);
     let id = ids_rx.recv_timeout(PATIENCE).unwrap();
     handle.send(id, "bye\n").unwrap();
@@ -165,6 +171,7 @@ fn graceful_shutdown_through_the_handle() {
     let stats = looper.join().unwrap();
     assert_eq!(stats.shutdown_closes, 1);
 }
+per_backend!(graceful_shutdown_through_the_handle);
 
 /// `work N` asks the pool for a slow answer; `ping` is answered on the loop.
 /// `ordered` selects `submit_ordered`.
@@ -202,9 +209,13 @@ impl Handler for Jobs {
     }
 }
 
-#[test]
-fn a_thousand_jobs_from_100_connections_come_back_in_order_to_the_right_connection() {
-    let config = Config::new().codec(Lines::new(64)).workers(4);
+fn a_thousand_jobs_from_100_connections_come_back_in_order_to_the_right_connection(
+    backend: BackendKind,
+) {
+    let config = Config::new()
+        .backend(backend)
+        .codec(Lines::new(64))
+        .workers(4);
     let (addr, handle, looper) = spawn(config, Jobs { ordered: true });
     let clients: Vec<_> = (0..100)
         .map(|c| {
@@ -234,10 +245,13 @@ fn a_thousand_jobs_from_100_connections_come_back_in_order_to_the_right_connecti
     assert_eq!(stats.jobs_submitted, 1000);
     assert_eq!(stats.jobs_done, 1000);
 }
+per_backend!(a_thousand_jobs_from_100_connections_come_back_in_order_to_the_right_connection);
 
-#[test]
-fn a_job_whose_connection_closed_is_dropped_and_counted() {
-    let config = Config::new().codec(Lines::new(64)).workers(1);
+fn a_job_whose_connection_closed_is_dropped_and_counted(backend: BackendKind) {
+    let config = Config::new()
+        .backend(backend)
+        .codec(Lines::new(64))
+        .workers(1);
     let (addr, handle, looper) = spawn(config, Jobs { ordered: false });
     let mut client = connect(addr);
     write_all(&mut client, b"work 1\n");
@@ -261,10 +275,14 @@ fn a_job_whose_connection_closed_is_dropped_and_counted() {
     assert_eq!(stats.jobs_dropped, 1);
     assert_eq!(stats.jobs_done, 0);
 }
+per_backend!(a_job_whose_connection_closed_is_dropped_and_counted);
 
-#[test]
-fn a_full_job_queue_is_reported_and_the_loop_keeps_serving() {
-    let config = Config::new().codec(Lines::new(64)).workers(1).job_queue(2);
+fn a_full_job_queue_is_reported_and_the_loop_keeps_serving(backend: BackendKind) {
+    let config = Config::new()
+        .backend(backend)
+        .codec(Lines::new(64))
+        .workers(1)
+        .job_queue(2);
     let (addr, handle, looper) = spawn(config, Jobs { ordered: false });
     let mut client = connect(addr);
     let burst: String = (0..10).map(|n| format!("work {n}\n")).collect();
@@ -284,14 +302,14 @@ fn a_full_job_queue_is_reported_and_the_loop_keeps_serving() {
     let stats = looper.join().unwrap();
     assert_eq!(stats.jobs_rejected as usize, rejected);
 }
+per_backend!(a_full_job_queue_is_reported_and_the_loop_keeps_serving);
 
 /// The handles' queue was unbounded: a thread could queue without limit.
 /// Past `Config::handle_queue` commands, sending fails at once, and works
 /// again once the loop has taken them.
-#[test]
-fn a_full_handle_queue_is_reported_instead_of_growing() {
+fn a_full_handle_queue_is_reported_instead_of_growing(backend: BackendKind) {
     util::init_logger();
-    let mut reactor = Reactor::with_config(Config::new().handle_queue(4)).unwrap();
+    let mut reactor = Reactor::with_config(Config::new().backend(backend).handle_queue(4)).unwrap();
     let handle = reactor.handle().unwrap();
     for _ in 0..4 {
         handle.notify(()).unwrap();
@@ -306,3 +324,4 @@ fn a_full_handle_queue_is_reported_instead_of_growing() {
         .notify(())
         .expect("room again once the loop took them");
 }
+per_backend!(a_full_handle_queue_is_reported_instead_of_growing);

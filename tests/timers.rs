@@ -2,9 +2,11 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::time::{Duration, Instant};
 
-use selectloop::{ConnId, Context, Handler, Reactor, TimerId};
+use selectloop::{Config, ConnId, Context, Handler, Reactor, TimerId};
 
 #[derive(Default)]
 struct Clock {
@@ -55,10 +57,9 @@ fn set(reactor: &mut Reactor, clock: &mut Clock, label: &'static str, after_ms: 
     id
 }
 
-#[test]
-fn timers_fire_in_deadline_order_never_early_and_cancelled_ones_never() {
+fn timers_fire_in_deadline_order_never_early_and_cancelled_ones_never(backend: BackendKind) {
     util::init_logger();
-    let mut reactor = Reactor::new().unwrap();
+    let mut reactor = Reactor::with_config(Config::new().backend(backend)).unwrap();
     let mut clock = Clock {
         started: Some(Instant::now()),
         ..Clock::default()
@@ -86,11 +87,11 @@ fn timers_fire_in_deadline_order_never_early_and_cancelled_ones_never() {
     assert_eq!(clock.ticks, 5, "periodic timer repeats until cancelled");
     assert!(clock.started.unwrap().elapsed() >= Duration::from_millis(120));
 }
+per_backend!(timers_fire_in_deadline_order_never_early_and_cancelled_ones_never);
 
-#[test]
-fn a_hook_can_cancel_a_timer_due_in_the_same_turn() {
+fn a_hook_can_cancel_a_timer_due_in_the_same_turn(backend: BackendKind) {
     util::init_logger();
-    let mut reactor = Reactor::new().unwrap();
+    let mut reactor = Reactor::with_config(Config::new().backend(backend)).unwrap();
     let mut clock = Clock::default();
     set(&mut reactor, &mut clock, "first", 10);
     let victim = set(&mut reactor, &mut clock, "victim", 10);
@@ -102,11 +103,11 @@ fn a_hook_can_cancel_a_timer_due_in_the_same_turn() {
     let order: Vec<&str> = clock.fired.iter().map(|(label, _, _)| *label).collect();
     assert_eq!(order, ["first", "stop"]);
 }
+per_backend!(a_hook_can_cancel_a_timer_due_in_the_same_turn);
 
-#[test]
-fn poll_sleeps_until_the_next_timer_instead_of_spinning() {
+fn poll_sleeps_until_the_next_timer_instead_of_spinning(backend: BackendKind) {
     util::init_logger();
-    let mut reactor = Reactor::new().unwrap();
+    let mut reactor = Reactor::with_config(Config::new().backend(backend)).unwrap();
     let mut clock = Clock::default();
     set(&mut reactor, &mut clock, "stop", 50);
     reactor.run(&mut clock).unwrap();
@@ -118,13 +119,13 @@ fn poll_sleeps_until_the_next_timer_instead_of_spinning() {
         reactor.stats().turns
     );
 }
+per_backend!(poll_sleeps_until_the_next_timer_instead_of_spinning);
 
 /// `set_periodic(Duration::ZERO)` used to reschedule the timer at `now + 0`
 /// forever inside one turn: the loop hung and its memory grew without end.
 /// The period is raised to `MIN_PERIOD`, so the timer ticks and the loop
 /// still turns.
-#[test]
-fn a_zero_period_ticks_instead_of_hanging_the_loop() {
+fn a_zero_period_ticks_instead_of_hanging_the_loop(backend: BackendKind) {
     util::init_logger();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -138,7 +139,7 @@ fn a_zero_period_ticks_instead_of_hanging_the_loop() {
                 }
             }
         }
-        let mut reactor = Reactor::new().unwrap();
+        let mut reactor = Reactor::with_config(Config::new().backend(backend)).unwrap();
         reactor.context().set_periodic(Duration::ZERO);
         let mut ticks = Ticks(0);
         let started = Instant::now();
@@ -152,3 +153,4 @@ fn a_zero_period_ticks_instead_of_hanging_the_loop() {
     assert!(took >= selectloop::MIN_PERIOD * 19, "20 ticks in {took:?}");
     assert!(turns >= 20, "one tick per turn at most, {turns} turns");
 }
+per_backend!(a_zero_period_ticks_instead_of_hanging_the_loop);

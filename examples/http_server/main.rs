@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use selectloop::backend::BackendKind;
 use selectloop::codec::DecodeError;
 use selectloop::{CloseReason, Config, ConnId, Context, Handler, Reactor, TimerId};
 
@@ -40,6 +41,7 @@ use http::{respond, HttpDecoder, Limits, Request};
 const USAGE: &str = "\
 usage: http_server [--addr HOST:PORT] [--root DIR] [--max-header BYTES] [--max-body BYTES]
                    [--max-requests N] [--keepalive-timeout-s S] [--header-timeout-s S]
+                   [--backend epoll|poll|select]
 
 An HTTP/1.1 server: GET / (Hello, World!), GET /json, POST /echo, and files under DIR.
   --addr HOST:PORT         where to listen (default 127.0.0.1:8088; port 0 picks one)
@@ -49,6 +51,7 @@ An HTTP/1.1 server: GET / (Hello, World!), GET /json, POST /echo, and files unde
   --max-requests N         requests per connection before it is closed (default 1000)
   --keepalive-timeout-s S  close a connection idle this long (default 75)
   --header-timeout-s S     a request must arrive whole within S once begun (default 60)
+  --backend NAME           epoll (default), poll or select
   -h, --help               this text
 ";
 
@@ -194,6 +197,7 @@ fn serve() -> io::Result<()> {
     let mut root = None;
     let mut limits = Limits::default();
     let mut max_requests = 1000;
+    let mut backend = BackendKind::default();
     let mut keepalive = Duration::from_secs(75);
     let mut header_timeout = Duration::from_secs(60);
     let mut parser = lexopt::Parser::from_env();
@@ -211,6 +215,7 @@ fn serve() -> io::Result<()> {
             Long("header-timeout-s") => {
                 header_timeout = Duration::from_secs(common::value(&mut parser)?)
             }
+            Long("backend") => backend = common::backend(&mut parser)?,
             Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
         }
@@ -225,6 +230,7 @@ fn serve() -> io::Result<()> {
     // The loop's cap on one request: head, body, and chunk framing.
     let max_request = limits.max_header + 2 * limits.max_body + 64 * 1024;
     let config = Config::new()
+        .backend(backend)
         .decoder(max_request, move || HttpDecoder::new(limits))
         // nginx's keepalive_timeout and client_header_timeout: the
         // defence against slowloris clients.

@@ -24,6 +24,7 @@ use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use selectloop::backend::BackendKind;
 use selectloop::codec::{DecodeError, MAX_MESSAGE};
 use selectloop::{Config, ConnId, Context, Handler, Reactor, TimerId};
 
@@ -37,6 +38,7 @@ use resp::{Args, Limits, RespDecoder};
 
 const USAGE: &str = "\
 usage: resp_server [--addr HOST:PORT] [--max-bulk BYTES] [--max-multibulk N] [--timeout-s S]
+                   [--backend epoll|poll|select]
 
 A Redis-protocol (RESP2) key-value server on one selectloop reactor.
   --addr HOST:PORT     where to listen (default 127.0.0.1:8088; port 0 picks one)
@@ -44,6 +46,7 @@ A Redis-protocol (RESP2) key-value server on one selectloop reactor.
   --max-multibulk N    most arguments in one request (default 1048576)
   --timeout-s S        close a client that completes no command for S seconds
                        (Redis's `timeout`; default 0, never)
+  --backend NAME       epoll (default), poll or select
   -h, --help           this text
 ";
 
@@ -96,6 +99,7 @@ fn serve() -> io::Result<()> {
     let mut addr = common::default_addr();
     let mut limits = Limits::default();
     let mut timeout = 0u64;
+    let mut backend = BackendKind::default();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
@@ -104,13 +108,16 @@ fn serve() -> io::Result<()> {
             Long("max-bulk") => limits.max_bulk = common::value(&mut parser)?,
             Long("max-multibulk") => limits.max_multibulk = common::value(&mut parser)?,
             Long("timeout-s") => timeout = common::value(&mut parser)?,
+            Long("backend") => backend = common::backend(&mut parser)?,
             Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
         }
     }
     // The loop's own cap on one request: Redis's client-query-buffer-limit
     // is 1 GB, and so is the crate's largest message.
-    let mut config = Config::new().decoder(MAX_MESSAGE, move || RespDecoder::new(limits));
+    let mut config = Config::new()
+        .backend(backend)
+        .decoder(MAX_MESSAGE, move || RespDecoder::new(limits));
     if timeout > 0 {
         // A client that drips a command a byte at a time completes none:
         // the idle timeout covers slowloris clients too.

@@ -56,6 +56,21 @@ impl BackendKind {
             _ => None,
         }
     }
+
+    /// The name [`from_name`](BackendKind::from_name) takes back, as
+    /// `--backend` spells it: `epoll`, `poll` or `select`.
+    ///
+    /// ```
+    /// use selectloop::backend::BackendKind;
+    /// assert_eq!(BackendKind::from_name(BackendKind::Poll.name()), Some(BackendKind::Poll));
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Epoll => "epoll",
+            BackendKind::Poll => "poll",
+            BackendKind::Select => "select",
+        }
+    }
 }
 
 /// What the backend learnt about one registered descriptor in one poll.

@@ -36,10 +36,29 @@ macro_rules! per_backend {
             }
             #[test]
             fn select() {
+                let _low = super::util::few_descriptors();
                 super::$case(super::util::BackendKind::Select)
             }
         }
     };
+}
+
+/// Tests of one binary run in parallel and share the process's descriptor
+/// table. A select(2) case needs its descriptors below FD_SETSIZE (1,024),
+/// so it holds this lock shared ([`few_descriptors`]) while a test that
+/// opens more than a thousand descriptors holds it alone
+/// ([`many_descriptors`]): otherwise the select case would see its
+/// connections refused as unwatchable, depending on what ran beside it.
+static DESCRIPTORS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held by a test that needs every descriptor it opens below FD_SETSIZE.
+pub fn few_descriptors() -> std::sync::RwLockReadGuard<'static, ()> {
+    DESCRIPTORS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by a test that opens more than a thousand descriptors.
+pub fn many_descriptors() -> std::sync::RwLockWriteGuard<'static, ()> {
+    DESCRIPTORS.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How long any single wait in a test may take before it fails.
