@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 pub mod report;
+pub mod servers;
 
 /// The byte at `offset` of message `seq` on one connection. Every message is
 /// different from its neighbours, so a reply that is out of order, shifted or

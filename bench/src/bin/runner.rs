@@ -23,59 +23,25 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, BufRead, BufReader};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io;
+use std::net::TcpStream;
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use selectloop_bench::report::{
-    cpu_seconds, env_date, free_port, machine, median_min_max, plot_lines, release_dir, repo_root,
-    write_between_markers, YScale,
+    env_date, machine, median_min_max, plot_lines, release_dir, repo_root, write_between_markers,
+    YScale,
 };
-
-/// A server under test.
-#[derive(Clone)]
-struct Server {
-    /// Column name in the tables.
-    name: &'static str,
-    program: PathBuf,
-    args: Vec<String>,
-    /// How it is started: announces its address, or needs a port given.
-    port_arg: PortArg,
-    /// Bytes of greeting to skip, and the reply prefix (select_server protocol).
-    greeting: usize,
-    prefix: &'static str,
-    /// Which points it can serve.
-    only_ping_pong_64: bool,
-    max_connections: usize,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum PortArg {
-    /// `--addr 127.0.0.1:0`, prints `listening on ADDR` first.
-    Announces,
-    /// Takes a port number as its last argument and prints nothing useful.
-    Positional,
-}
+use selectloop_bench::servers::{
+    count_events, open_fds, raise_fd_limit, rss_bytes, run_load, stop, Load, Run, Server,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Point {
     connections: usize,
     pipeline: usize,
     size: usize,
-}
-
-#[derive(Clone, Debug, Default)]
-struct Run {
-    msgs_per_s: f64,
-    p50_us: f64,
-    p99_us: f64,
-    p999_us: f64,
-    errors: u64,
-    total_msgs: u64,
-    cpu_s: f64,
 }
 
 struct Settings {
@@ -140,7 +106,7 @@ fn main() -> io::Result<()> {
     for &point in points.iter().filter(|_| !reuse) {
         for repeat in 0..settings.repeats {
             for server in &servers {
-                if !server.serves(point) {
+                if !serves(server, point) {
                     continue;
                 }
                 let run = match measure(server, &loadgen, point, &settings) {
@@ -158,7 +124,7 @@ fn main() -> io::Result<()> {
                     point.size,
                     run.msgs_per_s,
                     run.p99_us,
-                    cpu_per_msg_us(&run)
+                    run.cpu_per_msg_us()
                 );
                 let _ = writeln!(
                     csv,
@@ -175,7 +141,7 @@ fn main() -> io::Result<()> {
                     run.errors,
                     run.total_msgs,
                     run.cpu_s,
-                    cpu_per_msg_us(&run)
+                    run.cpu_per_msg_us()
                 );
                 results.entry((point, server.name)).or_default().push(run);
             }
@@ -192,7 +158,7 @@ fn main() -> io::Result<()> {
             size: 64,
         };
         for server in &servers {
-            if !server.serves(point) {
+            if !serves(server, point) {
                 continue;
             }
             // The share of epoll_wait per message depends on timing, so the
@@ -315,84 +281,15 @@ fn main() -> io::Result<()> {
     Ok(())
 }
 
-impl Server {
-    fn serves(&self, point: Point) -> bool {
-        point.connections <= self.max_connections
-            && (!self.only_ping_pong_64 || (point.pipeline == 1 && point.size == 64))
-    }
-
-    /// Starts the server pinned to CPU 0; returns it and its address.
-    fn start(&self) -> io::Result<(Child, SocketAddr)> {
-        let mut command = Command::new("taskset");
-        command
-            .args(["-c", "0"])
-            .arg(&self.program)
-            .args(&self.args);
-        let fixed_port = match self.port_arg {
-            PortArg::Announces => {
-                command.args(["--addr", "127.0.0.1:0"]);
-                command.stdout(Stdio::piped());
-                None
-            }
-            PortArg::Positional => {
-                let port = free_port()?;
-                command.arg(port.to_string());
-                command.stdout(Stdio::null());
-                Some(port)
-            }
-        };
-        let mut child = command.stderr(Stdio::null()).spawn()?;
-        let addr = match fixed_port {
-            None => {
-                let stdout = child
-                    .stdout
-                    .take()
-                    .ok_or_else(|| io::Error::other("no stdout"))?;
-                let mut line = String::new();
-                BufReader::new(stdout).read_line(&mut line)?;
-                line.trim()
-                    .strip_prefix("listening on ")
-                    .and_then(|a| a.parse().ok())
-                    .ok_or_else(|| io::Error::other(format!("unexpected first line {line:?}")))?
-            }
-            Some(port) => {
-                let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while TcpStream::connect(addr).is_err() {
-                    if Instant::now() > deadline {
-                        let _ = child.kill();
-                        return Err(io::Error::other("server did not start listening"));
-                    }
-                    thread::sleep(Duration::from_millis(20));
-                }
-                // That probe connection is a client the server now knows about;
-                // give it a moment to see it go.
-                thread::sleep(Duration::from_millis(100));
-                addr
-            }
-        };
-        Ok((child, addr))
-    }
-}
-
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+fn serves(server: &Server, point: Point) -> bool {
+    point.connections <= server.max_connections
+        && (!server.only_ping_pong_64 || (point.pipeline == 1 && point.size == 64))
 }
 
 fn servers(root: &Path) -> io::Result<Vec<Server>> {
     let release = release_dir()?;
     let examples = release.join("examples");
-    let announce = |name, program: PathBuf, args: &[&str]| Server {
-        name,
-        program,
-        args: args.iter().map(|s| s.to_string()).collect(),
-        port_arg: PortArg::Announces,
-        greeting: 0,
-        prefix: "",
-        only_ping_pong_64: false,
-        max_connections: usize::MAX,
-    };
+    let announce = Server::announcing;
     let mut servers = vec![
         announce("raw mio", release.join("mio_echo"), &[]),
         announce(
@@ -431,98 +328,26 @@ fn servers(root: &Path) -> io::Result<Vec<Server>> {
             )));
         }
     }
-    // The Python original, if it is next to the project and python3 exists.
-    let python = root.join("../shared/reference/select_server.py");
-    let has_python = Command::new("python3")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if python.exists() && has_python {
-        servers.push(Server {
-            name: "Python select() original",
-            program: PathBuf::from("python3"),
-            args: vec![python.display().to_string()],
-            port_arg: PortArg::Positional,
-            greeting: 17,
-            prefix: "response: ",
-            only_ping_pong_64: true,
-            // select() watches at most 1024 descriptors.
-            max_connections: 1000,
-        });
-    }
+    // The seed's algorithm in Python, if python3 exists.
+    servers.extend(Server::python_select(root, "Python select() original"));
     Ok(servers)
 }
 
+fn load(point: Point, settings: &Settings) -> Load {
+    Load {
+        connections: point.connections,
+        pipeline: point.pipeline,
+        size: point.size,
+        duration: settings.duration,
+        warmup: settings.warmup,
+    }
+}
+
 fn measure(server: &Server, loadgen: &Path, point: Point, settings: &Settings) -> io::Result<Run> {
-    let (child, addr) = server.start()?;
-    let pid = child.id();
-    let cpu_before = cpu_seconds(pid)?;
-    let output = loadgen_command(loadgen, server, addr, point, settings).output();
-    let cpu_after = cpu_seconds(pid).unwrap_or(cpu_before);
+    let (child, addr) = server.start_on(0)?;
+    let run = run_load(loadgen, server, child.id(), addr, load(point, settings));
     stop(child);
-    let output = output?;
-    let mut run = parse_loadgen(&String::from_utf8_lossy(&output.stdout))?;
-    if !output.status.success() && run.errors == 0 {
-        return Err(io::Error::other(format!(
-            "load generator failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    run.cpu_s = cpu_after - cpu_before;
-    Ok(run)
-}
-
-fn loadgen_command(
-    loadgen: &Path,
-    server: &Server,
-    addr: SocketAddr,
-    point: Point,
-    settings: &Settings,
-) -> Command {
-    let mut command = Command::new("taskset");
-    command
-        .args(["-c", "1"])
-        .arg(loadgen)
-        .args(["--addr", &addr.to_string()])
-        .args(["--connections", &point.connections.to_string()])
-        .args(["--pipeline", &point.pipeline.to_string()])
-        .args(["--size", &point.size.to_string()])
-        .args(["--duration", &settings.duration.to_string()])
-        .args(["--warmup", &settings.warmup.to_string()]);
-    if server.greeting > 0 {
-        command.args(["--greeting", &server.greeting.to_string()]);
-    }
-    if !server.prefix.is_empty() {
-        command.args(["--prefix", server.prefix]);
-    }
-    command
-}
-
-fn parse_loadgen(stdout: &str) -> io::Result<Run> {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("msgs_per_s="))
-        .ok_or_else(|| io::Error::other("no result line from the load generator"))?;
-    let mut run = Run::default();
-    for field in line.split_whitespace() {
-        let Some((key, value)) = field.split_once('=') else {
-            continue;
-        };
-        let value: f64 = value.parse().unwrap_or(0.0);
-        match key {
-            "msgs_per_s" => run.msgs_per_s = value,
-            "p50_us" => run.p50_us = value,
-            "p99_us" => run.p99_us = value,
-            "p999_us" => run.p999_us = value,
-            "errors" => run.errors = value as u64,
-            "total_msgs" => run.total_msgs = value as u64,
-            _ => {}
-        }
-    }
-    Ok(run)
+    run
 }
 
 /// System calls the server makes per message, counted by perf's
@@ -533,45 +358,20 @@ fn count_syscalls(
     point: Point,
     settings: &Settings,
 ) -> io::Result<f64> {
-    let (child, addr) = server.start()?;
+    let (child, addr) = server.start_on(0)?;
     let pid = child.id();
-    let perf_out = std::env::temp_dir().join(format!("selectloop-perf-{pid}.txt"));
-    let mut perf = Command::new("perf")
-        .args([
-            "stat",
-            "-x,",
-            "-e",
-            "raw_syscalls:sys_enter",
-            "-p",
-            &pid.to_string(),
-            "-o",
-        ])
-        .arg(&perf_out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    thread::sleep(Duration::from_millis(300)); // perf attaches
-    let output = loadgen_command(loadgen, server, addr, point, settings).output();
-    // SAFETY: kill has no memory preconditions; perf prints its counts on SIGINT.
-    unsafe { libc::kill(perf.id() as libc::pid_t, libc::SIGINT) };
-    let _ = perf.wait();
+    let counted = count_events(pid, &["raw_syscalls:sys_enter"], || {
+        run_load(loadgen, server, pid, addr, load(point, settings))
+    });
     stop(child);
-    let run = parse_loadgen(&String::from_utf8_lossy(&output?.stdout))?;
-    let text = fs::read_to_string(&perf_out)?;
-    let _ = fs::remove_file(&perf_out);
-    let count: f64 = text
-        .lines()
-        .find(|l| l.contains("raw_syscalls:sys_enter"))
-        .and_then(|l| l.split(',').next())
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| io::Error::other(format!("no count in perf output: {text:?}")))?;
-    Ok(count / run.total_msgs.max(1) as f64)
+    let (run, counts) = counted?;
+    Ok(counts[0] / run.total_msgs.max(1) as f64)
 }
 
 /// Resident bytes per idle connection: VmRSS with `count` connections open,
 /// less VmRSS with none, divided by `count`.
 fn idle_memory(server: &Server, count: usize) -> io::Result<f64> {
-    let (child, addr) = server.start()?;
+    let (child, addr) = server.start_on(0)?;
     let pid = child.id();
     thread::sleep(Duration::from_millis(200));
     let before = rss_bytes(pid)?;
@@ -603,39 +403,6 @@ fn idle_memory(server: &Server, count: usize) -> io::Result<f64> {
     }
     drop(clients);
     Ok(after.saturating_sub(before) as f64 / count as f64)
-}
-
-fn cpu_per_msg_us(run: &Run) -> f64 {
-    run.cpu_s * 1e6 / run.total_msgs.max(1) as f64
-}
-
-fn rss_bytes(pid: u32) -> io::Result<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|kib| kib.parse::<u64>().ok())
-        .map(|kib| kib * 1024)
-        .ok_or_else(|| io::Error::other("no VmRSS"))
-}
-
-fn open_fds(pid: u32) -> io::Result<usize> {
-    Ok(fs::read_dir(format!("/proc/{pid}/fd"))?.count())
-}
-
-fn raise_fd_limit(wanted: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write only the struct given.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = (wanted as libc::rlim_t).min(limit.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }
 
 /// Reads the rows `main` writes to results.csv back into `results`.
@@ -828,7 +595,7 @@ fn pick(run: &Run, field: usize) -> f64 {
     match field {
         0 => run.msgs_per_s,
         1 => run.p99_us,
-        _ => cpu_per_msg_us(run),
+        _ => run.cpu_per_msg_us(),
     }
 }
 
