@@ -11,19 +11,33 @@ use std::net::TcpStream;
 
 use util::{connect, read_n, start_example, write_all};
 
-/// Reads one response: its head, then a body of its Content-Length.
-fn read_response(client: &mut TcpStream) -> (String, Vec<u8>) {
+/// Reads a response's head, through the blank line.
+fn read_head(client: &mut TcpStream) -> String {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         head.extend_from_slice(&read_n(client, 1));
     }
-    let head = String::from_utf8(head).unwrap();
+    String::from_utf8(head).unwrap()
+}
+
+/// Reads one response: its head, then a body of its Content-Length.
+fn read_response(client: &mut TcpStream) -> (String, Vec<u8>) {
+    let head = read_head(client);
     let length: usize = head
         .lines()
         .find_map(|l| l.strip_prefix("Content-Length: "))
         .and_then(|v| v.trim().parse().ok())
         .expect("Content-Length");
     (head, read_n(client, length))
+}
+
+/// The server with `--root root`.
+fn serve_root(backend: BackendKind, root: &std::path::Path) -> util::Running {
+    let root = root.to_str().unwrap();
+    start_example(
+        "http_server",
+        &["--backend", backend.name(), "--root", root],
+    )
 }
 
 fn status(head: &str) -> u16 {
@@ -168,15 +182,7 @@ fn static_files_are_served_and_never_from_outside_the_root(backend: BackendKind)
     std::fs::write(root.join("css/site.css"), "p{}").unwrap();
     std::fs::write(dir.join("secret.txt"), "secret").unwrap();
     let _ = std::os::unix::fs::symlink(dir.join("secret.txt"), root.join("link.txt"));
-    let server = start_example(
-        "http_server",
-        &[
-            "--backend",
-            backend.name(),
-            "--root",
-            root.to_str().unwrap(),
-        ],
-    );
+    let server = serve_root(backend, &root);
     let mut client = connect(server.addr);
     for (path, expected_status, expected_body, kind) in [
         ("/index.html", 200, &b"<p>home</p>"[..], Some("text/html")),
@@ -269,3 +275,93 @@ fn ab_keep_alive_and_wrk_run_against_it_without_errors(backend: BackendKind) {
     assert!(!text.contains("Socket errors"), "{text}");
 }
 per_backend!(ab_keep_alive_and_wrk_run_against_it_without_errors);
+
+/// The server's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmHWM")
+}
+
+/// A file larger than the loop's output limit (32 MiB) is sent a piece at
+/// a time as the client reads it: byte-exact, with the server's memory far
+/// below the file's size, and a request pipelined behind it answered after
+/// it. HEAD gets the same head without the body, and percent-encoded paths
+/// are decoded (and still refused outside the root).
+fn large_files_stream_and_head_and_escapes(backend: BackendKind) {
+    const SIZE: usize = 40 * 1024 * 1024;
+    let dir = std::env::temp_dir().join(format!(
+        "http-big-{}-{}",
+        std::process::id(),
+        backend.name()
+    ));
+    let root = dir.join("site");
+    std::fs::create_dir_all(&root).unwrap();
+    let pattern = |i: usize| (i % 251) as u8;
+    let content: Vec<u8> = (0..SIZE).map(pattern).collect();
+    std::fs::write(root.join("big.bin"), &content).unwrap();
+    std::fs::write(root.join("a b.txt"), "spaced").unwrap();
+    std::fs::write(dir.join("secret.txt"), "secret").unwrap();
+    let server = serve_root(backend, &root);
+    let mut client = connect(server.addr);
+    write_all(
+        &mut client,
+        b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /json HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    let (head, body) = read_response(&mut client);
+    assert_eq!(status(&head), 200, "{head}");
+    assert!(
+        head.contains(&format!("Content-Length: {SIZE}\r\n")),
+        "{head}"
+    );
+    assert!(body == content, "the file came back changed");
+    let (head, body) = read_response(&mut client);
+    assert_eq!(status(&head), 200, "{head}");
+    assert_eq!(
+        body, br#"{"message":"Hello, World!"}"#,
+        "the pipelined answer follows the file"
+    );
+    let peak = peak_rss_kib(server.child.id());
+    assert!(
+        peak < 16 * 1024,
+        "the server peaked at {peak} KiB for a 40 MiB file"
+    );
+
+    // HEAD: the GET's head, no body; the next answer follows at once.
+    write_all(
+        &mut client,
+        b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\nHEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    for expected_length in ["13", &SIZE.to_string(), "13"] {
+        let head = read_head(&mut client);
+        assert_eq!(status(&head), 200, "{head}");
+        assert!(
+            head.contains(&format!("Content-Length: {expected_length}\r\n")),
+            "{head}"
+        );
+    }
+    // Only the last (a GET) has a body: had a HEAD sent one, its bytes
+    // would stand where the next head or this body is read.
+    assert_eq!(read_n(&mut client, 13), b"Hello, World!");
+
+    for (path, expected) in [
+        ("/a%20b.txt", 200),
+        ("/big%2Ebin", 200),
+        ("/%2e%2e/secret.txt", 404),
+        ("/..%2Fsecret.txt", 404),
+        ("/a%2", 404),
+    ] {
+        write_all(
+            &mut client,
+            format!("HEAD {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes(),
+        );
+        let head = read_head(&mut client);
+        assert_eq!(status(&head), expected, "{path}: {head}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+per_backend!(large_files_stream_and_head_and_escapes);

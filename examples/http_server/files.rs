@@ -1,20 +1,31 @@
 //! Static files under `--root`: a request path is mapped onto the root one
-//! segment at a time, and refused if it would leave it (`..`) or pass
-//! through a symbolic link (which could point anywhere).
+//! segment at a time, each segment percent-decoded on its own, and refused
+//! if it would leave the root (`..`) or pass through a symbolic link (which
+//! could point anywhere). A large file is sent in pieces as the client
+//! reads it, so it never sits in memory whole.
 
-use std::fs;
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+/// Bytes read from a file at a time. Above the loop's output high
+/// watermark, so each piece sent makes the loop call `on_drained` once the
+/// client has read it: the cue for the next piece.
+pub const PIECE: usize = 256 * 1024;
 
 /// The file a request path names under `root`, or `None` if it names
 /// nothing there or tries to leave it.
 pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
     let relative = url_path.split(['?', '#']).next()?.strip_prefix('/')?;
     let mut path = root.to_path_buf();
-    for segment in relative.split('/') {
+    for raw in relative.split('/') {
+        // Decoded after splitting: `%2F` is a character of a name, never
+        // a separator, and `%2e%2e` is refused like `..`.
+        let segment = percent_decode(raw)?;
         if segment.is_empty()
             || segment == "."
             || segment == ".."
-            || segment.contains(['\\', '\0', '%'])
+            || segment.contains(['/', '\\', '\0'])
         {
             return None;
         }
@@ -24,6 +35,69 @@ pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
         }
     }
     path.is_file().then_some(path)
+}
+
+/// `%XX` escapes decoded (RFC 3986); `None` if one is malformed or the
+/// result is not UTF-8.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A file being sent: what is left of it.
+pub struct Sending {
+    file: File,
+    left: u64,
+}
+
+impl Sending {
+    /// Opens `path`; returns it with its length.
+    pub fn open(path: &Path) -> io::Result<(Sending, u64)> {
+        let file = File::open(path)?;
+        let left = file.metadata()?.len();
+        Ok((Sending { file, left }, left))
+    }
+
+    /// Appends the next piece (at most [`PIECE`] bytes) to `out`; returns
+    /// whether the file is now sent whole.
+    pub fn next_piece(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
+        let want = self.left.min(PIECE as u64) as usize;
+        let start = out.len();
+        out.resize(start + want, 0);
+        let read = self.file.read(&mut out[start..]);
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                out.truncate(start);
+                return Err(e);
+            }
+        };
+        out.truncate(start + n);
+        if n == 0 && self.left > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was sent",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(self.left == 0)
+    }
 }
 
 /// The `Content-Type` for a file, by its extension.
@@ -55,7 +129,18 @@ mod tests {
             resolve(&root, "/sub/page.html?x=1"),
             Some(root.join("sub/page.html"))
         );
+        assert_eq!(
+            resolve(&root, "/s%75b/page%2Ehtml"),
+            Some(root.join("sub/page.html")),
+            "escapes are decoded"
+        );
         for bad in [
+            "/%2E%2E/outside.txt",
+            "/sub%2F..%2F..%2Fx",
+            "/sub/page.html%00",
+            "/sub/page%2",
+            "/sub/page%zz",
+            "/sub/page%+1.html",
             "/../outside.txt",
             "/sub/../../x",
             "/etc/hostname",

@@ -273,6 +273,40 @@ fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// A response's status line and headers.
+pub struct Head<'a> {
+    pub status: u16,
+    pub date: &'a str,
+    pub content_type: &'a str,
+    /// Whole header lines, each ending in CRLF (such as `Allow: GET\r\n`).
+    pub extra_headers: &'a str,
+    pub keep_alive: bool,
+    pub content_length: u64,
+}
+
+impl Head<'_> {
+    /// Writes the status line and headers, through the blank line, into `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let connection = if self.keep_alive {
+            "keep-alive"
+        } else {
+            "close"
+        };
+        let _ = write!(
+            out,
+            "HTTP/1.1 {} {}\r\nServer: selectloop\r\nDate: {}\r\n\
+             Content-Type: {}\r\nContent-Length: {}\r\n{}\
+             Connection: {connection}\r\n\r\n",
+            self.status,
+            reason(self.status),
+            self.date,
+            self.content_type,
+            self.content_length,
+            self.extra_headers,
+        );
+    }
+}
+
 /// Writes a whole response into `out`.
 pub fn respond(
     out: &mut Vec<u8>,
@@ -283,15 +317,15 @@ pub fn respond(
     keep_alive: bool,
     body: &[u8],
 ) {
-    let connection = if keep_alive { "keep-alive" } else { "close" };
-    let _ = write!(
-        out,
-        "HTTP/1.1 {status} {}\r\nServer: selectloop\r\nDate: {date}\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\n{extra_headers}\
-         Connection: {connection}\r\n\r\n",
-        reason(status),
-        body.len()
-    );
+    Head {
+        status,
+        date,
+        content_type,
+        extra_headers,
+        keep_alive,
+        content_length: body.len() as u64,
+    }
+    .write(out);
     out.extend_from_slice(body);
 }
 

@@ -11,7 +11,11 @@
 //! Routes: `GET /` answers `Hello, World!` (text/plain), `GET /json` a small
 //! JSON object (TechEmpower's two simplest tests), `POST /echo` returns the
 //! body; with `--root DIR`, other `GET`s serve files under DIR (never
-//! outside it: `..` and symbolic links are refused).
+//! outside it: `..`, also percent-encoded, and symbolic links are refused).
+//! A file larger than 256 KiB is sent a piece at a time as the client reads
+//! it (`on_drained`), so a file of any size costs a few hundred KiB of
+//! memory, and requests pipelined behind it wait their turn. `HEAD` is
+//! answered as `GET` without the body.
 //!
 //! HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only
 //! with `Connection: keep-alive` (as `ab -k` sends). Bodies come with
@@ -21,7 +25,7 @@
 //! its connection closes, the others carrying on. The `Date` header is
 //! formatted once a second, by a timer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +34,9 @@ use std::time::{Duration, SystemTime};
 use selectloop::backend::BackendKind;
 use selectloop::codec::DecodeError;
 use selectloop::{CloseReason, Config, ConnId, Context, Handler, Reactor, TimerId};
+
+use files::Sending;
+use http::Head;
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -66,6 +73,16 @@ struct HttpServer {
     date: String,
     /// Reused for every response.
     out: Vec<u8>,
+    /// Files being sent a piece at a time, by connection.
+    sending: HashMap<ConnId, Stream>,
+}
+
+/// A large file on its way to one client.
+struct Stream {
+    file: Sending,
+    keep_alive: bool,
+    /// Requests pipelined behind the file, answered once it is sent.
+    waiting: VecDeque<Vec<u8>>,
 }
 
 impl HttpServer {
@@ -73,13 +90,101 @@ impl HttpServer {
         self.date = httpdate::fmt_http_date(SystemTime::now());
     }
 
-    /// Answers one request into `self.out`; returns whether to keep the
-    /// connection.
-    fn answer(&mut self, request: &Request<'_>, keep_alive: bool) -> bool {
+    /// Answers one request into `self.out` (starting a [`Stream`] for a
+    /// large file); returns whether to keep the connection.
+    fn answer(&mut self, conn: ConnId, request: &Request<'_>, keep_alive: bool) -> bool {
         let path = request.path.split('?').next().unwrap_or("");
+        // HEAD is GET without the body (RFC 9110 9.3.2): routed the same,
+        // the same headers, Content-Length included.
+        let head_only = request.method == "HEAD";
+        let method = if head_only { "GET" } else { request.method };
+        let start = self.out.len();
+        if let ("GET", Some(file)) = (method, self.file_for(path)) {
+            self.answer_file(conn, &file, keep_alive, head_only);
+            return keep_alive;
+        }
+        self.answer_route(method, path, request, keep_alive);
+        if head_only {
+            let head_end = self.out[start..]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(self.out.len(), |at| start + at + 4);
+            self.out.truncate(head_end);
+        }
+        keep_alive
+    }
+
+    /// The file under `--root` that `path` names, if any.
+    fn file_for(&self, path: &str) -> Option<PathBuf> {
+        if path == "/" || path == "/json" || path == "/echo" {
+            return None;
+        }
+        files::resolve(self.root.as_deref()?, path)
+    }
+
+    /// A file: whole if it is small, else its first piece and a [`Stream`]
+    /// for the rest. 403 if it cannot be read.
+    fn answer_file(
+        &mut self,
+        conn: ConnId,
+        file: &std::path::Path,
+        keep_alive: bool,
+        head_only: bool,
+    ) {
+        let (mut sending, length) = match Sending::open(file) {
+            Ok(opened) => opened,
+            Err(e) => {
+                log::warn!("cannot read {}: {e}", file.display());
+                let date = &self.date;
+                http::respond(
+                    &mut self.out,
+                    403,
+                    date,
+                    "text/plain",
+                    "",
+                    keep_alive,
+                    b"403\n",
+                );
+                return;
+            }
+        };
+        Head {
+            status: 200,
+            date: &self.date,
+            content_type: files::content_type(file),
+            extra_headers: "",
+            keep_alive,
+            content_length: length,
+        }
+        .write(&mut self.out);
+        if head_only {
+            return;
+        }
+        match sending.next_piece(&mut self.out) {
+            Ok(true) => {}
+            Ok(false) => {
+                let stream = Stream {
+                    file: sending,
+                    keep_alive,
+                    waiting: VecDeque::new(),
+                };
+                self.sending.insert(conn, stream);
+            }
+            Err(e) => {
+                // The head is written and promises bytes that cannot come:
+                // the client must see the connection end, not a short body.
+                log::warn!("cannot read {}: {e}", file.display());
+                self.out.clear();
+                self.sending.remove(&conn);
+            }
+        }
+    }
+
+    /// The routes other than files.
+    fn answer_route(&mut self, method: &str, path: &str, request: &Request<'_>, keep_alive: bool) {
         let out = &mut self.out;
         let date = &self.date;
-        match (request.method, path) {
+        match (method, path) {
             ("GET", "/") => respond(
                 out,
                 200,
@@ -108,21 +213,7 @@ impl HttpServer {
                 keep_alive,
                 b"405\n",
             ),
-            ("GET", _) => {
-                let file = self
-                    .root
-                    .as_deref()
-                    .and_then(|root| files::resolve(root, path));
-                match file.map(|f| (std::fs::read(&f), files::content_type(&f))) {
-                    Some((Ok(bytes), kind)) => {
-                        respond(out, 200, date, kind, "", keep_alive, &bytes)
-                    }
-                    Some((Err(_), _)) => {
-                        respond(out, 403, date, "text/plain", "", keep_alive, b"403\n")
-                    }
-                    None => respond(out, 404, date, "text/plain", "", keep_alive, b"404\n"),
-                }
-            }
+            ("GET", _) => respond(out, 404, date, "text/plain", "", keep_alive, b"404\n"),
             _ => respond(
                 out,
                 405,
@@ -133,12 +224,10 @@ impl HttpServer {
                 b"405\n",
             ),
         }
-        keep_alive
     }
-}
 
-impl Handler for HttpServer {
-    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, frame: &[u8]) {
+    /// Answers one request and sends the answer.
+    fn serve(&mut self, cx: &mut Context<'_>, conn: ConnId, frame: &[u8]) {
         let Some(request) = Request::parse(frame) else {
             // The decoder framed it, so this does not happen; never panic.
             cx.close_now(conn);
@@ -147,12 +236,74 @@ impl Handler for HttpServer {
         let served = self.served.entry(conn).or_insert(0);
         *served += 1;
         let keep_alive = request.keep_alive && *served < self.max_requests;
-        let keep = self.answer(&request, keep_alive);
+        let keep = self.answer(conn, &request, keep_alive);
+        if self.out.is_empty() {
+            cx.close_now(conn); // a file failed after its head was promised
+            return;
+        }
         let _ = cx.send(conn, &self.out);
         self.out.clear();
-        if !keep {
+        // A streamed file closes the connection once it is sent.
+        if !keep && !self.sending.contains_key(&conn) {
             cx.close(conn);
         }
+    }
+
+    /// The client has read the last piece: the next one, or, once the file
+    /// is sent, the requests that waited behind it.
+    fn continue_stream(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+        let Some(stream) = self.sending.get_mut(&conn) else {
+            return;
+        };
+        let done = match stream.file.next_piece(&mut self.out) {
+            Ok(done) => done,
+            Err(e) => {
+                log::warn!("{conn}: file cut short: {e}");
+                self.out.clear();
+                self.sending.remove(&conn);
+                cx.close_now(conn);
+                return;
+            }
+        };
+        let _ = cx.send(conn, &self.out);
+        self.out.clear();
+        if !done {
+            return;
+        }
+        let Some(stream) = self.sending.remove(&conn) else {
+            return;
+        };
+        if !stream.keep_alive {
+            cx.close(conn);
+            return;
+        }
+        cx.resume_reading(conn);
+        let mut waiting = stream.waiting;
+        while let Some(frame) = waiting.pop_front() {
+            self.serve(cx, conn, &frame);
+            if let Some(next) = self.sending.get_mut(&conn) {
+                // Another large file: the rest waits behind it in turn.
+                next.waiting = waiting;
+                return;
+            }
+        }
+    }
+}
+
+impl Handler for HttpServer {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, frame: &[u8]) {
+        if let Some(stream) = self.sending.get_mut(&conn) {
+            // Answers go out in order: this one after the file. Reading
+            // pauses so that only what is already queued waits here.
+            stream.waiting.push_back(frame.to_vec());
+            cx.pause_reading(conn);
+            return;
+        }
+        self.serve(cx, conn, frame);
+    }
+
+    fn on_drained(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+        self.continue_stream(cx, conn);
     }
 
     fn on_decode_error(&mut self, cx: &mut Context<'_>, conn: ConnId, error: &DecodeError) {
@@ -180,6 +331,7 @@ impl Handler for HttpServer {
 
     fn on_close(&mut self, _cx: &mut Context<'_>, conn: ConnId, _reason: &CloseReason) {
         self.served.remove(&conn);
+        self.sending.remove(&conn);
     }
 
     fn on_timer(&mut self, _cx: &mut Context<'_>, _timer: TimerId) {
@@ -246,6 +398,7 @@ fn serve() -> io::Result<()> {
         served: HashMap::new(),
         date: String::new(),
         out: Vec::with_capacity(1024),
+        sending: HashMap::new(),
     };
     server.refresh_date();
     let mut handler = common::StopOnSignal::new(&mut reactor, server)?;

@@ -375,6 +375,12 @@ pub fn start_example_with(
     let mut command = Command::new(example(name));
     command.args(["--addr", "127.0.0.1:0"]).args(extra);
     adjust(&mut command);
+    start_process(command)
+}
+
+/// Starts a server process that prints `listening on ADDR` first, and
+/// collects its log.
+pub fn start_process(mut command: Command) -> Running {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

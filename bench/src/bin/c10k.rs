@@ -209,8 +209,11 @@ fn measure(server: &Server, loadgen: &Path, idle: usize, settings: &Settings) ->
         Ok((held, clients)) => {
             let mut sample = load_beside(server, loadgen, pid, addr, settings);
             sample.held = held;
-            if !is_alive(pid) {
-                sample.failure = "the server exited".into();
+            // The seed's server dies when a client leaves with an answer
+            // due, as the load generator's clients do at the end: only a
+            // death during the run spoils the point.
+            if !sample.failure.is_empty() && !is_alive(pid) {
+                sample.failure = format!("the server exited ({})", sample.failure);
             }
             release(clients);
             sample
