@@ -13,6 +13,11 @@
 //! (default 65536); a longer one closes only the connection that sent it.
 //! The limits of `selectloop::Config` have flags too (`--help`).
 //!
+//! `--threads N` runs N reactors, one per thread, on the same address
+//! (`selectloop::Group`); `--balance reuseport` (the default on Linux) gives
+//! each its own listening socket with `SO_REUSEPORT`, `--balance acceptor`
+//! has one thread accept and hand connections round-robin.
+//!
 //! SIGINT or SIGTERM stops it gracefully: no new connections, answers to
 //! what was received are written, then it exits with status 0.
 
@@ -22,7 +27,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use selectloop::codec::{Chunks, Codec, LengthPrefixed, Lines};
-use selectloop::{Config, ConnId, Context, Handler, Reactor};
+use selectloop::{Balance, Config, ConnId, Context, Group, Handler, Reactor};
 
 mod common;
 
@@ -41,7 +46,14 @@ fn main() -> ExitCode {
 
 fn serve() -> io::Result<()> {
     common::init_logging();
-    let (addr, config) = parse_args()?;
+    let (addr, config, threads, balance) = parse_args()?;
+    if threads > 1 {
+        let group = Group::builder(config)
+            .threads(threads)
+            .balance(balance)
+            .spawn(addr, |_| Echo)?;
+        return common::run_group_until_signal(group, Duration::from_millis(500));
+    }
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
     common::announce(&reactor, listener)?;
@@ -52,12 +64,14 @@ fn serve() -> io::Result<()> {
     reactor.shutdown(&mut handler, Duration::from_millis(500))
 }
 
-fn parse_args() -> io::Result<(SocketAddr, Config)> {
+fn parse_args() -> io::Result<(SocketAddr, Config, usize, Balance)> {
     use lexopt::prelude::*;
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8088).into();
     let mut codec = String::from("chunks");
     let mut max = 64 * 1024;
     let mut config = Config::new();
+    let mut threads = 1;
+    let mut balance = Balance::default();
     let mut parser = lexopt::Parser::from_env();
     let invalid = |e: lexopt::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
     while let Some(arg) = parser.next().map_err(invalid)? {
@@ -82,12 +96,15 @@ fn parse_args() -> io::Result<(SocketAddr, Config)> {
                 config = config.message_deadline(Duration::from_millis(ms));
             }
             Long("backend") => config = config.backend(common::backend(&mut parser)?),
+            Long("threads") => threads = common::threads(&mut parser)?,
+            Long("balance") => balance = common::balance(&mut parser)?,
             Long("help") | Short('h') => {
                 println!(
                     "usage: echo_server [--addr HOST:PORT] [--codec chunks|lines|length] [--max BYTES]\n\
                      \x20                  [--max-connections N] [--fd-reserve N]\n\
                      \x20                  [--idle-timeout-ms MS] [--message-deadline-ms MS]\n\
-                     \x20                  [--backend epoll|poll|select]"
+                     \x20                  [--backend epoll|poll|select] [--threads N]\n\
+                     \x20                  [--balance reuseport|acceptor]"
                 );
                 std::process::exit(0);
             }
@@ -105,5 +122,5 @@ fn parse_args() -> io::Result<(SocketAddr, Config)> {
             ))
         }
     };
-    Ok((addr, config.codec(codec)))
+    Ok((addr, config.codec(codec), threads, balance))
 }

@@ -162,7 +162,7 @@ impl Core {
                 return;
             }
             match entry.socket.accept() {
-                Ok(stream) => self.adopt(handler, stream, listener),
+                Ok(stream) => self.adopt(handler, stream, listener.0 as u32),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // The client gave up before we got to it, or a signal: next.
                 Err(e) if limits::is_transient_accept_error(&e) => {}
@@ -231,11 +231,12 @@ impl Core {
     }
 
     /// Inserts an accepted connection: `inputs.append(conn)` and the greeting.
-    fn adopt<H: Handler + ?Sized>(
+    /// `origin`: the listener's index, or `ADOPTED`.
+    pub(crate) fn adopt<H: Handler + ?Sized>(
         &mut self,
         handler: &mut H,
         stream: Stream,
-        listener: ListenerId,
+        origin: u32,
     ) {
         if self.conns.open() >= self.max_connections.min(token::MAX_SLOTS) {
             self.reject(stream);
@@ -244,7 +245,7 @@ impl Core {
         if self.config.nodelay {
             stream.set_nodelay();
         }
-        let Ok(id) = self.insert_conn(stream, listener.0 as u32, false) else {
+        let Ok(id) = self.insert_conn(stream, origin, false) else {
             return;
         };
         self.stats.accepted += 1;

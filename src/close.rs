@@ -16,6 +16,10 @@ pub enum Origin {
     Accepted(ListenerId),
     /// Opened by [`Context::connect`](crate::Context::connect) or [`Context::connect_unix`](crate::Context::connect_unix).
     Outbound,
+    /// Accepted elsewhere and handed over by
+    /// [`Handle::adopt`](crate::Handle::adopt) (a [`Group`](crate::Group)'s
+    /// acceptor, say).
+    Adopted,
 }
 
 /// Why a connection closed.

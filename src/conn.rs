@@ -158,6 +158,10 @@ fn checked(
 /// [`Conn::origin`] of a connection the reactor opened itself.
 pub(crate) const OUTBOUND: u32 = u32::MAX;
 
+/// [`Conn::origin`] of a connection handed over by
+/// [`Handle::adopt`](crate::Handle::adopt).
+pub(crate) const ADOPTED: u32 = u32::MAX - 1;
+
 /// How a connection reads, from the configuration: the inbound queue's
 /// limits, the size of a fresh read buffer, and the framing's bounds.
 #[derive(Clone, Copy, Debug)]

@@ -28,7 +28,7 @@ use crate::buffer::BufferPool;
 use crate::close::{CloseReason, Closed, Origin, SendError};
 use crate::codec::FrameError;
 use crate::config::Config;
-use crate::conn::{Pressure, ReadLimits, OUTBOUND};
+use crate::conn::{Pressure, ReadLimits, ADOPTED, OUTBOUND};
 use crate::conns::{ConnTable, Deferred};
 use crate::deadlines::Sweeper;
 use crate::jobs::Jobs;
@@ -330,6 +330,7 @@ impl Core {
     pub(crate) fn origin(&self, id: ConnId) -> Option<Origin> {
         self.conns.get(id).map(|c| match c.origin {
             OUTBOUND => Origin::Outbound,
+            ADOPTED => Origin::Adopted,
             index => Origin::Accepted(ListenerId(index as usize)),
         })
     }

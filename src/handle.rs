@@ -33,6 +33,8 @@ pub(crate) enum Command {
     Shutdown(Duration),
     Run(LoopTask),
     Notify(Box<dyn Any + Send>),
+    /// A connection accepted elsewhere, to serve as if accepted here.
+    Adopt(std::net::TcpStream),
     /// A worker finished a job: deliver its result on the loop thread.
     JobDone {
         conn: ConnId,
@@ -72,14 +74,23 @@ impl Shared {
     /// Queues a command without waiting: a full queue is an error for the
     /// caller to handle (the loop is behind; shed load or retry later).
     pub(crate) fn push(&self, command: Command) -> Result<(), HandleError> {
+        self.push_or_return(command).map_err(|(error, _)| error)
+    }
+
+    /// [`push`](Shared::push), giving the command back when it is refused
+    /// (`None`: it was queued, but waking the loop failed).
+    pub(crate) fn push_or_return(
+        &self,
+        command: Command,
+    ) -> Result<(), (HandleError, Option<Command>)> {
         if !self.alive.load(Ordering::Acquire) {
-            return Err(HandleError::LoopGone);
+            return Err((HandleError::LoopGone, Some(command)));
         }
         self.sender.try_send(command).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => HandleError::QueueFull,
-            mpsc::TrySendError::Disconnected(_) => HandleError::LoopGone,
+            mpsc::TrySendError::Full(command) => (HandleError::QueueFull, Some(command)),
+            mpsc::TrySendError::Disconnected(command) => (HandleError::LoopGone, Some(command)),
         })?;
-        self.queued()
+        self.queued().map_err(|error| (error, None))
     }
 
     /// Queues a command, waiting for room: for worker threads, whose results
@@ -180,6 +191,37 @@ impl Handle {
     /// [`HandleError::LoopGone`] once the reactor is dropped.
     pub fn close(&self, conn: ConnId) -> Result<(), HandleError> {
         self.shared.push(Command::Close(conn))
+    }
+
+    /// Hands the loop a connected TCP socket to serve as if it had accepted
+    /// it: the same limits, the handler's `on_connect`, and
+    /// [`Origin::Adopted`](crate::Origin::Adopted). How an acceptor thread
+    /// spreads connections over several loops
+    /// ([`Balance::Acceptor`](crate::Balance::Acceptor)); also for a socket
+    /// inherited from a supervisor.
+    ///
+    /// # Errors
+    ///
+    /// [`HandleError::QueueFull`] when the loop is that far behind, and
+    /// [`HandleError::LoopGone`] once the reactor is dropped; the socket is
+    /// closed then, as a full backlog would refuse it.
+    pub fn adopt(&self, stream: std::net::TcpStream) -> Result<(), HandleError> {
+        self.shared.push(Command::Adopt(stream))
+    }
+
+    /// [`adopt`](Handle::adopt), giving the socket back if the loop cannot
+    /// take it, so that the caller can offer it to another (`None`: it was
+    /// queued, but the loop could not be woken: it is gone).
+    pub(crate) fn offer(
+        &self,
+        stream: std::net::TcpStream,
+    ) -> Result<(), Option<std::net::TcpStream>> {
+        self.shared
+            .push_or_return(Command::Adopt(stream))
+            .map_err(|(_, command)| match command {
+                Some(Command::Adopt(stream)) => Some(stream),
+                _ => None,
+            })
     }
 
     /// Makes [`Reactor::run`](crate::Reactor::run) return after the current turn.

@@ -150,6 +150,7 @@ mod conn;
 mod conns;
 mod core;
 mod deadlines;
+mod group;
 mod handle;
 mod handler;
 mod hooks;
@@ -171,6 +172,7 @@ mod workers;
 
 pub use close::{CloseReason, Closed, Origin, SendError};
 pub use config::Config;
+pub use group::{Balance, Group, GroupBuilder};
 pub use handle::{Handle, HandleError};
 pub use handler::{Context, Handler};
 pub use reactor::Reactor;

@@ -8,6 +8,7 @@ use std::sync::{mpsc, Arc};
 use crate::core::Core;
 use crate::handle::{Command, Handle, Shared};
 use crate::handler::Handler;
+use crate::stream::Stream;
 use crate::token::{ConnId, WAKER_TOKEN};
 use crate::waker::Waker;
 use crate::Interest;
@@ -92,6 +93,7 @@ impl Core {
             Command::Run(task) => {
                 self.call_hook(handler, "a handle's task", |_, cx| task(cx));
             }
+            Command::Adopt(stream) => self.adopt_handed_over(handler, stream),
             Command::Notify(message) => {
                 self.call_hook(handler, "on_notify", |h, cx| h.on_notify(cx, message));
             }
@@ -102,6 +104,21 @@ impl Core {
             } => self.deliver_job(handler, conn, order, deliver),
         }
         self.run_close_hooks(handler);
+    }
+
+    fn adopt_handed_over<H: Handler + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        stream: std::net::TcpStream,
+    ) {
+        // A listener's sockets are non-blocking; one accepted by a
+        // blocking accept is not.
+        if let Err(e) = stream.set_nonblocking(true) {
+            warn!("a handed-over connection dropped: {e}");
+            return;
+        }
+        let stream = Stream::Tcp(mio::net::TcpStream::from_std(stream));
+        self.adopt(handler, stream, crate::conn::ADOPTED);
     }
 
     pub(crate) fn undelivered(&mut self, conn: ConnId, what: &str) {

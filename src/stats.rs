@@ -95,6 +95,112 @@ pub struct Stats {
     pub connect_failures: u64,
 }
 
+/// Adds another loop's counters to these: the figures of a
+/// [`Group`](crate::Group) of reactors, summed.
+///
+/// ```
+/// use selectloop::Stats;
+/// let mut one = Stats::default();
+/// one.accepted = 2;
+/// let total: Stats = [one, one].into_iter().sum();
+/// assert_eq!(total.accepted, 4);
+/// ```
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, other: Stats) {
+        // Destructured without `..`: a new counter that is not summed here
+        // does not compile.
+        let Stats {
+            turns,
+            events,
+            stale_events,
+            accepted,
+            rejected,
+            closed,
+            closed_by_peer,
+            resets,
+            errors,
+            closed_by_handler,
+            frames_too_long,
+            protocol_errors,
+            idle_kicks,
+            deadline_kicks,
+            output_limit_kicks,
+            panic_kicks,
+            shutdown_closes,
+            unwatchable,
+            accept_errors,
+            accept_pauses,
+            handler_panics,
+            read_pauses,
+            messages,
+            messages_out,
+            bytes_read,
+            bytes_written,
+            writes_blocked,
+            interest_changes,
+            budget_exhausted,
+            timers_fired,
+            handle_commands,
+            handle_wakeups,
+            handle_undelivered,
+            jobs_submitted,
+            jobs_rejected,
+            jobs_done,
+            jobs_dropped,
+            connects,
+            connect_failures,
+        } = other;
+        self.turns += turns;
+        self.events += events;
+        self.stale_events += stale_events;
+        self.accepted += accepted;
+        self.rejected += rejected;
+        self.closed += closed;
+        self.closed_by_peer += closed_by_peer;
+        self.resets += resets;
+        self.errors += errors;
+        self.closed_by_handler += closed_by_handler;
+        self.frames_too_long += frames_too_long;
+        self.protocol_errors += protocol_errors;
+        self.idle_kicks += idle_kicks;
+        self.deadline_kicks += deadline_kicks;
+        self.output_limit_kicks += output_limit_kicks;
+        self.panic_kicks += panic_kicks;
+        self.shutdown_closes += shutdown_closes;
+        self.unwatchable += unwatchable;
+        self.accept_errors += accept_errors;
+        self.accept_pauses += accept_pauses;
+        self.handler_panics += handler_panics;
+        self.read_pauses += read_pauses;
+        self.messages += messages;
+        self.messages_out += messages_out;
+        self.bytes_read += bytes_read;
+        self.bytes_written += bytes_written;
+        self.writes_blocked += writes_blocked;
+        self.interest_changes += interest_changes;
+        self.budget_exhausted += budget_exhausted;
+        self.timers_fired += timers_fired;
+        self.handle_commands += handle_commands;
+        self.handle_wakeups += handle_wakeups;
+        self.handle_undelivered += handle_undelivered;
+        self.jobs_submitted += jobs_submitted;
+        self.jobs_rejected += jobs_rejected;
+        self.jobs_done += jobs_done;
+        self.jobs_dropped += jobs_dropped;
+        self.connects += connects;
+        self.connect_failures += connect_failures;
+    }
+}
+
+impl std::iter::Sum for Stats {
+    fn sum<I: Iterator<Item = Stats>>(iter: I) -> Stats {
+        iter.fold(Stats::default(), |mut total, one| {
+            total += one;
+            total
+        })
+    }
+}
+
 impl Stats {
     /// Counts a close under its reason.
     pub(crate) fn count_close(&mut self, reason: &CloseReason) {

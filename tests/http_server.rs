@@ -365,3 +365,30 @@ fn large_files_stream_and_head_and_escapes(backend: BackendKind) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 per_backend!(large_files_stream_and_head_and_escapes);
+
+/// `--threads 2`: two reactors serve one address, each with its own
+/// handler and `Date` clock.
+fn two_threads_answer_on_one_address(backend: BackendKind) {
+    for balance in ["reuseport", "acceptor"] {
+        let server = start_example(
+            "http_server",
+            &[
+                "--backend",
+                backend.name(),
+                "--threads",
+                "2",
+                "--balance",
+                balance,
+            ],
+        );
+        for _ in 0..20 {
+            let mut client = connect(server.addr);
+            write_all(&mut client, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+            let (head, body) = read_response(&mut client);
+            assert_eq!(status(&head), 200, "{balance}: {head}");
+            assert!(head.contains("\r\nDate: "), "{head}");
+            assert_eq!(body, b"Hello, World!");
+        }
+    }
+}
+per_backend!(two_threads_answer_on_one_address);

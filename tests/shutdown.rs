@@ -111,12 +111,32 @@ per_backend!(shutdown_closes_what_does_not_drain_by_the_deadline);
 /// `kill -TERM` with 500 clients connected, each with an answer pending:
 /// every answer arrives, then end of file, and the process exits 0 quickly.
 fn sigterm_with_500_connections_delivers_pending_answers_and_exits_0(backend: BackendKind) {
+    sigterm_delivers_pending_answers(&["--backend", backend.name()]);
+}
+per_backend!(sigterm_with_500_connections_delivers_pending_answers_and_exits_0);
+
+/// The same with three reactors (`--threads 3`), under each balance: the
+/// signal drains every loop.
+fn sigterm_drains_every_loop_of_a_group(backend: BackendKind) {
+    for balance in ["reuseport", "acceptor"] {
+        sigterm_delivers_pending_answers(&[
+            "--backend",
+            backend.name(),
+            "--threads",
+            "3",
+            "--balance",
+            balance,
+        ]);
+    }
+}
+per_backend!(sigterm_drains_every_loop_of_a_group);
+
+fn sigterm_delivers_pending_answers(args: &[&str]) {
     const CLIENTS: usize = 500;
     util::raise_fd_limit(2 * CLIENTS as u64 + 256);
-    let mut server = util::start_example(
-        "echo_server",
-        &["--codec", "lines", "--backend", backend.name()],
-    );
+    let mut all = vec!["--codec", "lines"];
+    all.extend_from_slice(args);
+    let mut server = util::start_example("echo_server", &all);
     let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(server.addr)).collect();
     // A first round trip each: every client is accepted.
     for (i, client) in clients.iter_mut().enumerate() {
@@ -141,14 +161,17 @@ fn sigterm_with_500_connections_delivers_pending_answers_and_exits_0(backend: Ba
     for (i, client) in clients.iter_mut().enumerate() {
         let mut rest = Vec::new();
         client.read_to_end(&mut rest).expect("read to end");
-        assert_eq!(rest, format!("second {i}\n").as_bytes(), "client {i}");
+        assert_eq!(
+            rest,
+            format!("second {i}\n").as_bytes(),
+            "client {i}, {args:?}"
+        );
     }
     let status = util::wait_until("the server to exit", || server.child.try_wait().unwrap());
     let took = signalled.elapsed();
     assert!(status.success(), "exit status {status:?}");
     assert!(
         took < Duration::from_secs(1),
-        "exited {took:?} after SIGTERM"
+        "exited {took:?} after SIGTERM ({args:?})"
     );
 }
-per_backend!(sigterm_with_500_connections_delivers_pending_answers_and_exits_0);

@@ -80,9 +80,14 @@ impl Server {
 
     /// Starts the server pinned to `cpu`; returns it and its address.
     pub fn start_on(&self, cpu: usize) -> io::Result<(Child, SocketAddr)> {
+        self.start_on_cpus(&cpu.to_string())
+    }
+
+    /// Starts the server on the CPUs of `cpus` (a taskset list: `0`, `0-1`).
+    pub fn start_on_cpus(&self, cpus: &str) -> io::Result<(Child, SocketAddr)> {
         let mut command = Command::new("taskset");
         command
-            .args(["-c", &cpu.to_string()])
+            .args(["-c", cpus])
             .arg(&self.program)
             .args(&self.args);
         let fixed_port = match self.port_arg {
@@ -149,6 +154,23 @@ pub struct Load {
     pub warmup: f64,
 }
 
+/// Where the load generator runs and with how many threads: by default one
+/// thread on CPU 1, beside a server on CPU 0.
+#[derive(Clone, Copy, Debug)]
+pub struct Generator {
+    pub cpus: &'static str,
+    pub threads: usize,
+}
+
+impl Default for Generator {
+    fn default() -> Generator {
+        Generator {
+            cpus: "1",
+            threads: 1,
+        }
+    }
+}
+
 /// What one run of the load generator measured, and the server's CPU time.
 #[derive(Clone, Debug, Default)]
 pub struct Run {
@@ -170,10 +192,22 @@ impl Run {
 
 /// The load generator pinned to CPU 1, aimed at `server` on `addr`.
 pub fn loadgen_command(loadgen: &Path, server: &Server, addr: SocketAddr, load: Load) -> Command {
+    loadgen_command_on(loadgen, server, addr, load, Generator::default())
+}
+
+/// The load generator as `generator` says, aimed at `server` on `addr`.
+pub fn loadgen_command_on(
+    loadgen: &Path,
+    server: &Server,
+    addr: SocketAddr,
+    load: Load,
+    generator: Generator,
+) -> Command {
     let mut command = Command::new("taskset");
     command
-        .args(["-c", "1"])
+        .args(["-c", generator.cpus])
         .arg(loadgen)
+        .args(["--threads", &generator.threads.to_string()])
         .args(["--addr", &addr.to_string()])
         .args(["--connections", &load.connections.to_string()])
         .args(["--pipeline", &load.pipeline.to_string()])
@@ -224,8 +258,20 @@ pub fn run_load(
     addr: SocketAddr,
     load: Load,
 ) -> io::Result<Run> {
+    run_load_with(loadgen, server, pid, addr, load, Generator::default())
+}
+
+/// [`run_load`] with the load generator placed by `generator`.
+pub fn run_load_with(
+    loadgen: &Path,
+    server: &Server,
+    pid: u32,
+    addr: SocketAddr,
+    load: Load,
+    generator: Generator,
+) -> io::Result<Run> {
     let cpu_before = crate::report::cpu_seconds(pid)?;
-    let output = loadgen_command(loadgen, server, addr, load).output()?;
+    let output = loadgen_command_on(loadgen, server, addr, load, generator).output()?;
     let cpu_after = crate::report::cpu_seconds(pid).unwrap_or(cpu_before);
     let failed = || {
         io::Error::other(format!(

@@ -11,6 +11,7 @@ use std::fmt::Display;
 use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use selectloop::backend::Readiness;
 use selectloop::{CloseReason, ConnId, Context, Handler, Interest, Reactor, SourceId, TimerId};
@@ -204,6 +205,42 @@ pub fn listen(
     reactor
         .listen(addr)
         .map_err(failed(format!("cannot listen on {addr}")))
+}
+
+/// Runs `group` until SIGINT or SIGTERM, then shuts every loop down
+/// gracefully (`grace` to drain) and waits for them.
+#[allow(dead_code)] // only the examples with --threads run a group
+pub fn run_group_until_signal(group: selectloop::Group, grace: Duration) -> io::Result<()> {
+    // Caught before the address is printed: a signal sent as soon as it
+    // is read must not find the default action (death) still in place.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
+    println!("listening on {}", group.local_addr());
+    let _ = signals.forever().next();
+    group.shutdown(grace);
+    group.join().map(|_| ())
+}
+
+/// `--threads N` (at least 1).
+#[allow(dead_code)]
+pub fn threads(parser: &mut lexopt::Parser) -> io::Result<usize> {
+    Ok(value::<usize>(parser)?.max(1))
+}
+
+/// `--balance reuseport|acceptor` as a [`selectloop::Balance`].
+#[allow(dead_code)]
+pub fn balance(parser: &mut lexopt::Parser) -> io::Result<selectloop::Balance> {
+    let name: String = value(parser)?;
+    match name.as_str() {
+        "reuseport" => Ok(selectloop::Balance::ReusePort),
+        "acceptor" => Ok(selectloop::Balance::Acceptor),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unknown balance {name:?}: expected reuseport or acceptor"),
+        )),
+    }
 }
 
 /// Prints the bound address on the first line, as every example does.

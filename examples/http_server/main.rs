@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime};
 
 use selectloop::backend::BackendKind;
 use selectloop::codec::DecodeError;
-use selectloop::{CloseReason, Config, ConnId, Context, Handler, Reactor, TimerId};
+use selectloop::{Balance, CloseReason, Config, ConnId, Context, Group, Handler, Reactor, TimerId};
 
 use files::Sending;
 use http::Head;
@@ -48,7 +48,7 @@ use http::{respond, HttpDecoder, Limits, Request};
 const USAGE: &str = "\
 usage: http_server [--addr HOST:PORT] [--root DIR] [--max-header BYTES] [--max-body BYTES]
                    [--max-requests N] [--keepalive-timeout-s S] [--header-timeout-s S]
-                   [--backend epoll|poll|select]
+                   [--backend epoll|poll|select] [--threads N] [--balance reuseport|acceptor]
 
 An HTTP/1.1 server: GET / (Hello, World!), GET /json, POST /echo, and files under DIR.
   --addr HOST:PORT         where to listen (default 127.0.0.1:8088; port 0 picks one)
@@ -58,6 +58,8 @@ An HTTP/1.1 server: GET / (Hello, World!), GET /json, POST /echo, and files unde
   --max-requests N         requests per connection before it is closed (default 1000)
   --keepalive-timeout-s S  close a connection idle this long (default 75)
   --header-timeout-s S     a request must arrive whole within S once begun (default 60)
+  --threads N              N reactors, one per thread, on the same address (default 1)
+  --balance NAME           with --threads: reuseport (default on Linux) or acceptor
   --backend NAME           epoll (default), poll or select
   -h, --help               this text
 ";
@@ -71,6 +73,8 @@ struct HttpServer {
     served: HashMap<ConnId, u32>,
     /// `Date` as HTTP writes it, formatted once a second.
     date: String,
+    /// The timer that refreshes `date`, set on the loop's first request.
+    clock: Option<TimerId>,
     /// Reused for every response.
     out: Vec<u8>,
     /// Files being sent a piece at a time, by connection.
@@ -86,6 +90,27 @@ struct Stream {
 }
 
 impl HttpServer {
+    fn new(root: Option<PathBuf>, max_requests: u32) -> HttpServer {
+        HttpServer {
+            root,
+            max_requests,
+            served: HashMap::new(),
+            date: String::new(),
+            clock: None,
+            out: Vec::with_capacity(1024),
+            sending: HashMap::new(),
+        }
+    }
+
+    /// Starts the once-a-second `Date` refresh on this handler's loop (each
+    /// loop of a group has its own handler and clock).
+    fn start_clock(&mut self, cx: &mut Context<'_>) {
+        if self.clock.is_none() {
+            self.clock = Some(cx.set_periodic(Duration::from_secs(1)));
+            self.refresh_date();
+        }
+    }
+
     fn refresh_date(&mut self) {
         self.date = httpdate::fmt_http_date(SystemTime::now());
     }
@@ -292,6 +317,7 @@ impl HttpServer {
 
 impl Handler for HttpServer {
     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, frame: &[u8]) {
+        self.start_clock(cx);
         if let Some(stream) = self.sending.get_mut(&conn) {
             // Answers go out in order: this one after the file. Reading
             // pauses so that only what is already queued waits here.
@@ -307,6 +333,7 @@ impl Handler for HttpServer {
     }
 
     fn on_decode_error(&mut self, cx: &mut Context<'_>, conn: ConnId, error: &DecodeError) {
+        self.start_clock(cx);
         // The decoder's refusals start with the status to answer; the
         // loop's own maximum means a request too large.
         let (status, text) = match error {
@@ -350,6 +377,8 @@ fn serve() -> io::Result<()> {
     let mut limits = Limits::default();
     let mut max_requests = 1000;
     let mut backend = BackendKind::default();
+    let mut threads = 1;
+    let mut balance = Balance::default();
     let mut keepalive = Duration::from_secs(75);
     let mut header_timeout = Duration::from_secs(60);
     let mut parser = lexopt::Parser::from_env();
@@ -368,6 +397,8 @@ fn serve() -> io::Result<()> {
                 header_timeout = Duration::from_secs(common::value(&mut parser)?)
             }
             Long("backend") => backend = common::backend(&mut parser)?,
+            Long("threads") => threads = common::threads(&mut parser)?,
+            Long("balance") => balance = common::balance(&mut parser)?,
             Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
         }
@@ -388,19 +419,17 @@ fn serve() -> io::Result<()> {
         // defence against slowloris clients.
         .idle_timeout(keepalive)
         .message_deadline(header_timeout);
+    if threads > 1 {
+        let group = Group::builder(config)
+            .threads(threads)
+            .balance(balance)
+            .spawn(addr, move |_| HttpServer::new(root.clone(), max_requests))?;
+        return common::run_group_until_signal(group, Duration::from_millis(500));
+    }
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
     common::announce(&reactor, listener)?;
-    reactor.context().set_periodic(Duration::from_secs(1));
-    let mut server = HttpServer {
-        root,
-        max_requests,
-        served: HashMap::new(),
-        date: String::new(),
-        out: Vec::with_capacity(1024),
-        sending: HashMap::new(),
-    };
-    server.refresh_date();
+    let server = HttpServer::new(root, max_requests);
     let mut handler = common::StopOnSignal::new(&mut reactor, server)?;
     reactor.run(&mut handler)?;
     reactor.shutdown(&mut handler, Duration::from_millis(500))

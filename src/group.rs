@@ -1,0 +1,438 @@
+//! Several reactors, one per thread, serving one address: shared-nothing.
+//!
+//! One reactor uses one core. A [`Group`] runs N of them, each on its own
+//! thread with its own handler (built there by a factory), its own
+//! connections, buffers and timers; nothing is shared between them but the
+//! address they serve. How new connections are spread is the [`Balance`].
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::io::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
+
+use crate::config::Config;
+use crate::handle::Handle;
+use crate::handler::Handler;
+use crate::reactor::Reactor;
+use crate::stats::Stats;
+
+/// How a [`Group`] spreads new connections over its loops.
+///
+/// nginx offers the same two (its `reuseport` listen option, and one
+/// listening socket shared by the workers): see docs/threads.md for the
+/// measured spread of each and when to choose which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balance {
+    /// Each loop has a listening socket of its own on the same address
+    /// (`SO_REUSEPORT`), and the kernel picks one per connection by a hash
+    /// of the connection's addresses. No thread in between and no lock; the
+    /// spread is random, so with few clients it can be uneven. Linux only.
+    ReusePort,
+    /// One acceptor thread accepts every connection and hands each to the
+    /// next loop in turn ([`Handle::adopt`]): an even spread by count,
+    /// whatever the addresses, at the cost of one hand-over per connection.
+    Acceptor,
+}
+
+impl Default for Balance {
+    /// [`ReusePort`](Balance::ReusePort) on Linux, [`Acceptor`](Balance::Acceptor)
+    /// elsewhere (where `SO_REUSEPORT` does not spread connections).
+    fn default() -> Balance {
+        if cfg!(target_os = "linux") {
+            Balance::ReusePort
+        } else {
+            Balance::Acceptor
+        }
+    }
+}
+
+/// Builds a [`Group`]: [`Group::builder`].
+#[derive(Debug)]
+pub struct GroupBuilder {
+    config: Config,
+    threads: usize,
+    balance: Balance,
+}
+
+/// N reactors on N threads serving one address.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use selectloop::{Balance, Context, ConnId, Config, Group};
+///
+/// let echo = |_index: usize| {
+///     |cx: &mut Context<'_>, conn: ConnId, msg: &[u8]| {
+///         let _ = cx.send(conn, msg);
+///     }
+/// };
+/// let group = Group::builder(Config::new())
+///     .threads(2)
+///     .balance(Balance::Acceptor)
+///     .spawn("127.0.0.1:0", echo)?;
+/// let mut client = std::net::TcpStream::connect(group.local_addr())?;
+/// client.write_all(b"ping")?;
+/// let mut answer = [0u8; 4];
+/// client.read_exact(&mut answer)?;
+/// assert_eq!(&answer, b"ping");
+/// group.shutdown(std::time::Duration::from_secs(1));
+/// let stats = group.join()?;
+/// assert_eq!(stats.iter().map(|s| s.accepted).sum::<u64>(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Group {
+    addr: SocketAddr,
+    handles: Vec<Handle>,
+    loops: Vec<JoinHandle<io::Result<Stats>>>,
+    acceptor: Option<Acceptor>,
+}
+
+#[derive(Debug)]
+struct Acceptor {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Group {
+    /// A builder whose loops each get a copy of `config`.
+    pub fn builder(config: Config) -> GroupBuilder {
+        GroupBuilder {
+            config,
+            threads: 1,
+            balance: Balance::default(),
+        }
+    }
+
+    /// The address the group serves (with the port chosen, if 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many loops it runs.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Whether it runs no loop (never, once spawned).
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// A handle to each loop, in order: loop `i` was built with the
+    /// factory's argument `i`.
+    pub fn handles(&self) -> &[Handle] {
+        &self.handles
+    }
+
+    /// Stops every loop after its current turn (and the acceptor).
+    /// Connections are dropped as they are; see [`shutdown`](Group::shutdown).
+    pub fn stop(&self) {
+        self.stop_accepting();
+        for handle in &self.handles {
+            let _ = handle.stop();
+        }
+    }
+
+    /// Shuts every loop down gracefully: each stops accepting, answers what
+    /// it was sent, and closes, within `grace`
+    /// ([`Reactor::shutdown`](crate::Reactor::shutdown)).
+    pub fn shutdown(&self, grace: Duration) {
+        self.stop_accepting();
+        for handle in &self.handles {
+            let _ = handle.shutdown(grace);
+        }
+    }
+
+    fn stop_accepting(&self) {
+        if let Some(acceptor) = &self.acceptor {
+            acceptor.stop.store(true, Ordering::Release);
+        }
+    }
+
+    /// Each loop's counters, asked of the loop itself; `timeout` bounds the
+    /// wait for each.
+    ///
+    /// # Errors
+    ///
+    /// A loop that is gone, or did not answer in time.
+    pub fn stats(&self, timeout: Duration) -> io::Result<Vec<Stats>> {
+        self.handles
+            .iter()
+            .enumerate()
+            .map(|(index, handle)| {
+                let (tx, rx) = mpsc::channel();
+                handle
+                    .run(move |cx| {
+                        let _ = tx.send(cx.stats());
+                    })
+                    .map_err(|e| io::Error::other(format!("loop {index}: {e}")))?;
+                rx.recv_timeout(timeout).map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("loop {index} did not answer within {timeout:?}"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Waits for every loop to return (after [`stop`](Group::stop),
+    /// [`shutdown`](Group::shutdown), or a handler's `cx.stop()` on each),
+    /// and gives each loop's final counters.
+    ///
+    /// # Errors
+    ///
+    /// The first loop that failed (its poller failed, or it panicked with
+    /// [`Config::catch_panics`] off).
+    pub fn join(mut self) -> io::Result<Vec<Stats>> {
+        self.stop_accepting();
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.thread.join();
+        }
+        let mut all = Vec::with_capacity(self.loops.len());
+        for (index, thread) in self.loops.drain(..).enumerate() {
+            let stats = thread
+                .join()
+                .map_err(|_| io::Error::other(format!("loop {index} panicked")))??;
+            all.push(stats);
+        }
+        Ok(all)
+    }
+}
+
+impl Drop for Group {
+    /// A group dropped without [`join`](Group::join) stops its loops (they
+    /// finish their current turn and end on their own threads) rather than
+    /// leave them serving with no one to stop them.
+    fn drop(&mut self) {
+        if !self.loops.is_empty() {
+            self.stop();
+        }
+    }
+}
+
+impl GroupBuilder {
+    /// How many loops (threads). Default 1; 0 is taken as 1.
+    pub fn threads(mut self, threads: usize) -> GroupBuilder {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// How connections are spread. Default: [`Balance::default`].
+    pub fn balance(mut self, balance: Balance) -> GroupBuilder {
+        self.balance = balance;
+        self
+    }
+
+    /// Listens on `addr` and starts the loops; loop `i` runs the handler
+    /// `make_handler(i)`, built on its own thread (so the handler need not
+    /// be `Send`).
+    ///
+    /// # Errors
+    ///
+    /// The address cannot be bound, [`Balance::ReusePort`] off Linux, or a
+    /// loop failed to start (its error is returned, and the loops already
+    /// started are stopped).
+    pub fn spawn<H, F>(self, addr: impl ToSocketAddrs, make_handler: F) -> io::Result<Group>
+    where
+        H: Handler + 'static,
+        F: Fn(usize) -> H + Send + Sync + 'static,
+    {
+        let wanted = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"))?;
+        let make_handler = Arc::new(make_handler);
+        let (listeners, addr) = match self.balance {
+            Balance::ReusePort => reuseport_listeners(wanted, self.threads)?,
+            Balance::Acceptor => {
+                let listener = TcpListener::bind(wanted)?;
+                let addr = listener.local_addr()?;
+                (vec![listener], addr)
+            }
+        };
+        let mut group = Group {
+            addr,
+            handles: Vec::with_capacity(self.threads),
+            loops: Vec::with_capacity(self.threads),
+            acceptor: None,
+        };
+        // Each loop listens for itself, or the acceptor listens for all.
+        let (mut own_listeners, shared_listener): (Vec<_>, _) = match self.balance {
+            Balance::ReusePort => (listeners.into_iter().map(Some).collect(), None),
+            Balance::Acceptor => (Vec::new(), listeners.into_iter().next()),
+        };
+        own_listeners.resize_with(self.threads, || None);
+        for (index, listener) in own_listeners.into_iter().enumerate() {
+            let started = start_loop(index, self.config.clone(), listener, make_handler.clone());
+            match started {
+                Ok((handle, thread)) => {
+                    group.handles.push(handle);
+                    group.loops.push(thread);
+                }
+                Err(e) => {
+                    group.stop();
+                    let _ = group.join();
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(listener) = shared_listener {
+            match start_acceptor(listener, group.handles.clone()) {
+                Ok(acceptor) => group.acceptor = Some(acceptor),
+                Err(e) => {
+                    group.stop();
+                    let _ = group.join();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(group)
+    }
+}
+
+/// `count` listening sockets on one address, each with `SO_REUSEPORT`, so
+/// that the kernel spreads connections over them. A port of 0 is chosen by
+/// the first and reused by the rest.
+#[cfg(target_os = "linux")]
+fn reuseport_listeners(
+    wanted: SocketAddr,
+    count: usize,
+) -> io::Result<(Vec<TcpListener>, SocketAddr)> {
+    let mut addr = wanted;
+    let mut listeners = Vec::with_capacity(count);
+    for _ in 0..count {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(1024)?;
+        let listener: TcpListener = socket.into();
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok((listeners, addr))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reuseport_listeners(
+    _wanted: SocketAddr,
+    _count: usize,
+) -> io::Result<(Vec<TcpListener>, SocketAddr)> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "Balance::ReusePort needs Linux's SO_REUSEPORT; use Balance::Acceptor",
+    ))
+}
+
+type LoopThread = JoinHandle<io::Result<Stats>>;
+
+/// Starts loop `index` on a thread of its own; returns its handle once the
+/// reactor is built (or the reason it could not be).
+fn start_loop<H, F>(
+    index: usize,
+    config: Config,
+    listener: Option<TcpListener>,
+    make_handler: Arc<F>,
+) -> io::Result<(Handle, LoopThread)>
+where
+    H: Handler + 'static,
+    F: Fn(usize) -> H + Send + Sync + 'static,
+{
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let thread = thread::Builder::new()
+        .name(format!("selectloop-{index}"))
+        .spawn(move || {
+            let built = (|| -> io::Result<(Reactor, Handle)> {
+                let mut reactor = Reactor::with_config(config)?;
+                if let Some(listener) = listener {
+                    reactor.add_listener(listener)?;
+                }
+                let handle = reactor.handle()?;
+                Ok((reactor, handle))
+            })();
+            let mut reactor = match built {
+                Ok((reactor, handle)) => {
+                    let _ = ready_tx.send(Ok(handle));
+                    reactor
+                }
+                Err(e) => {
+                    let kind = io::Error::new(e.kind(), e.to_string());
+                    let _ = ready_tx.send(Err(e));
+                    return Err(kind);
+                }
+            };
+            let mut handler = make_handler(index);
+            reactor.run(&mut handler)?;
+            Ok(reactor.stats())
+        })?;
+    let handle = ready_rx
+        .recv()
+        .map_err(|_| io::Error::other(format!("loop {index} ended before it started")))??;
+    Ok((handle, thread))
+}
+
+/// The acceptor thread: accepts on `listener` and hands each connection to
+/// the next loop in turn, until told to stop.
+fn start_acceptor(listener: TcpListener, handles: Vec<Handle>) -> io::Result<Acceptor> {
+    listener.set_nonblocking(true)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = stop.clone();
+        thread::Builder::new()
+            .name("selectloop-acceptor".into())
+            .spawn(move || accept_loop(&listener, &handles, &stop))?
+    };
+    Ok(Acceptor { stop, thread })
+}
+
+fn accept_loop(listener: &TcpListener, handles: &[Handle], stop: &AtomicBool) {
+    let mut next = 0;
+    while !stop.load(Ordering::Acquire) {
+        // Wait for a connection, but look at `stop` every 100 ms.
+        let mut pollfd = libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the length of the call.
+        if unsafe { libc::poll(&mut pollfd, 1, 100) } <= 0 {
+            continue;
+        }
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    hand_over(stream, handles, &mut next);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Out of descriptors, say: back off instead of spinning.
+                    warn!("the group's acceptor: accept failed: {e}");
+                    thread::sleep(Duration::from_millis(100));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Gives `stream` to the next loop with room; a loop whose queue is full is
+/// passed over, and if every one is full the connection is dropped, as a
+/// full backlog would.
+fn hand_over(mut stream: TcpStream, handles: &[Handle], next: &mut usize) {
+    for _ in 0..handles.len() {
+        let handle = &handles[*next % handles.len()];
+        *next = next.wrapping_add(1);
+        match handle.offer(stream) {
+            Ok(()) | Err(None) => return,
+            Err(Some(refused)) => stream = refused,
+        }
+    }
+    warn!("the group's acceptor: every loop is full; a connection was dropped");
+}
