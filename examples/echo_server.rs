@@ -16,7 +16,8 @@
 //! `--threads N` runs N reactors, one per thread, on the same address
 //! (`selectloop::Group`); `--balance reuseport` (the default on Linux) gives
 //! each its own listening socket with `SO_REUSEPORT`, `--balance acceptor`
-//! has one thread accept and hand connections round-robin.
+//! has one thread accept and hand connections round-robin; `--pin` pins
+//! loop `i` to CPU `i`.
 //!
 //! SIGINT or SIGTERM stops it gracefully: no new connections, answers to
 //! what was received are written, then it exits with status 0.
@@ -46,11 +47,18 @@ fn main() -> ExitCode {
 
 fn serve() -> io::Result<()> {
     common::init_logging();
-    let (addr, config, threads, balance) = parse_args()?;
+    let Options {
+        addr,
+        config,
+        threads,
+        balance,
+        pin,
+    } = parse_args()?;
     if threads > 1 {
         let group = Group::builder(config)
             .threads(threads)
             .balance(balance)
+            .pin_to_cores(pin)
             .spawn(addr, |_| Echo)?;
         return common::run_group_until_signal(group, Duration::from_millis(500));
     }
@@ -64,13 +72,24 @@ fn serve() -> io::Result<()> {
     reactor.shutdown(&mut handler, Duration::from_millis(500))
 }
 
-fn parse_args() -> io::Result<(SocketAddr, Config, usize, Balance)> {
+/// What the command line asks for.
+struct Options {
+    addr: SocketAddr,
+    config: Config,
+    threads: usize,
+    balance: Balance,
+    /// Pin loop `i` to CPU `i`.
+    pin: bool,
+}
+
+fn parse_args() -> io::Result<Options> {
     use lexopt::prelude::*;
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8088).into();
     let mut codec = String::from("chunks");
     let mut max = 64 * 1024;
     let mut config = Config::new();
     let mut threads = 1;
+    let mut pin = false;
     let mut balance = Balance::default();
     let mut parser = lexopt::Parser::from_env();
     let invalid = |e: lexopt::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
@@ -97,6 +116,7 @@ fn parse_args() -> io::Result<(SocketAddr, Config, usize, Balance)> {
             }
             Long("backend") => config = config.backend(common::backend(&mut parser)?),
             Long("threads") => threads = common::threads(&mut parser)?,
+            Long("pin") => pin = true,
             Long("balance") => balance = common::balance(&mut parser)?,
             Long("help") | Short('h') => {
                 println!(
@@ -104,7 +124,7 @@ fn parse_args() -> io::Result<(SocketAddr, Config, usize, Balance)> {
                      \x20                  [--max-connections N] [--fd-reserve N]\n\
                      \x20                  [--idle-timeout-ms MS] [--message-deadline-ms MS]\n\
                      \x20                  [--backend epoll|poll|select] [--threads N]\n\
-                     \x20                  [--balance reuseport|acceptor]"
+                     \x20                  [--balance reuseport|acceptor] [--pin]"
                 );
                 std::process::exit(0);
             }
@@ -122,5 +142,11 @@ fn parse_args() -> io::Result<(SocketAddr, Config, usize, Balance)> {
             ))
         }
     };
-    Ok((addr, config.codec(codec), threads, balance))
+    Ok(Options {
+        addr,
+        config: config.codec(codec),
+        threads,
+        balance,
+        pin,
+    })
 }

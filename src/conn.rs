@@ -170,8 +170,6 @@ pub(crate) struct ReadLimits {
     pub(crate) bytes: usize,
     /// The longest message: bytes left unframed past it are refused.
     pub(crate) max_message: usize,
-    /// The most one `read` may ask for (`Chunks`: a read is a message).
-    pub(crate) read_limit: Option<usize>,
     /// [`Config::read_buffer_size`](crate::Config::read_buffer_size): the
     /// size of a fresh buffer, and the least free space a read is given.
     pub(crate) min_read: usize,
@@ -305,11 +303,7 @@ impl Conn {
             let grow = self.inbuf.len().max(min_read);
             self.inbuf.resize(self.inbuf.len() + grow, 0);
         }
-        let mut want = (self.inbuf.len() - self.filled).min(budget_left.max(1));
-        if let Some(limit) = limits.read_limit {
-            want = want.min(limit);
-        }
-        want
+        (self.inbuf.len() - self.filled).min(budget_left.max(1))
     }
 
     /// Cuts what is buffered into frames: the built-in codec (static
@@ -529,7 +523,6 @@ mod tests {
             messages: 1024,
             bytes: 1 << 20,
             max_message: 1 << 20,
-            read_limit: None,
             min_read: 64,
         };
         let mut pool = BufferPool::new(4);

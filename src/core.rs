@@ -148,10 +148,6 @@ impl Core {
             bytes: config.max_inbound_bytes,
             min_read: config.read_buffer_size,
             max_message: custom.map_or(config.codec.max_message(), |c| c.max_message),
-            read_limit: match custom {
-                Some(_) => None,
-                None => config.codec.read_limit(),
-            },
         }
     }
 

@@ -50,8 +50,9 @@
 //!    idle and message sweep), capped by the caller's timeout; else the
 //!    caller's timeout. The Python server always waits up to one second,
 //!    due or not.
-//! 2. **Poll.** Ask the backend (epoll, kqueue) which sockets are ready: the
-//!    `select()` call. A signal interrupting the wait (`EINTR`) restarts it with
+//! 2. **Poll.** Ask the backend (epoll or kqueue by default; `poll(2)` or the
+//!    seed's own `select(2)` with [`Config::backend`]) which sockets are
+//!    ready: the `select()` call. A signal interrupting the wait (`EINTR`) restarts it with
 //!    the time that remains.
 //! 3. **Look up.** Each event carries a token: a slab slot and a generation. An
 //!    event whose connection has closed (its slot perhaps already reused by a
@@ -95,6 +96,19 @@
 //! [`Config`] setting with a safe default; [`Stats`] counts each time one is
 //! hit. [`Reactor::shutdown`] stops gracefully.
 //!
+//! # Backends and cores
+//!
+//! [`backend::BackendKind`] chooses the multiplexer: `Epoll` (mio's epoll or
+//! kqueue, edge-triggered, the default), `Poll` or `Select` (level-triggered;
+//! select refuses descriptors past `FD_SETSIZE`, counted in
+//! [`Stats::unwatchable`]). The loop behaves the same on each: it reads until
+//! `WouldBlock` within its budget, and watches only what it will act on
+//! (docs/backends.md in the repository, with measured C10K curves).
+//!
+//! One reactor uses one core. A [`Group`] runs one per thread on the same
+//! address, sharing nothing, with connections spread by `SO_REUSEPORT` or by
+//! an acceptor thread ([`Balance`]).
+//!
 //! # Layout
 //!
 //! | Module | Job |
@@ -120,6 +134,7 @@
 //! | `buffer`, `stream` | the pool that lends buffers to busy connections; TCP or Unix sockets |
 //! | [`backend`] | the multiplexer behind one small trait ([`MioBackend`](backend::MioBackend), [`PollBackend`](backend::PollBackend), [`SelectBackend`](backend::SelectBackend)) |
 //! | `stats` | [`Stats`]: the loop's counters |
+//! | `group` | [`Group`]: N reactors on N threads, one address, connections spread by [`Balance`] |
 //!
 //! The `docs/` folder of the repository maps the Python server onto these
 //! parts line by line (`from-python.md`) and draws the architecture

@@ -229,3 +229,51 @@ fn dropping_a_reuseport_group_closes_its_listeners() {
         TcpStream::connect(addr).is_err().then_some(())
     });
 }
+
+/// The CPUs the calling thread may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; the call writes only it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(
+            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+            0
+        );
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
+}
+
+/// `pin_to_cores(true)`: each loop's thread runs on one CPU of its own
+/// (where the process has two or more).
+#[test]
+fn pinned_loops_each_run_on_one_cpu() {
+    let available = allowed_cpus();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let group = {
+        let seen = seen.clone();
+        Group::builder(Config::new())
+            .threads(2)
+            .pin_to_cores(true)
+            .spawn("127.0.0.1:0", move |index| {
+                // The factory runs on the loop's own thread, once pinned.
+                seen.lock().unwrap().push((index, allowed_cpus()));
+                Echo::default()
+            })
+            .expect("start the group")
+    };
+    util::wait_until("both factories", || {
+        (seen.lock().unwrap().len() == 2).then_some(())
+    });
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    for (index, cpus) in &seen {
+        assert_eq!(cpus, &[available[index % available.len()]], "loop {index}");
+    }
+    if available.len() >= 2 {
+        assert_ne!(seen[0].1, seen[1].1, "two loops on one CPU");
+    }
+    group.stop();
+    group.join().unwrap();
+}

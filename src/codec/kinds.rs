@@ -4,9 +4,12 @@ use super::MAX_MESSAGE;
 
 /// Each read is one message of at most `max` bytes: the seed's `recv(1024)`.
 ///
-/// The reactor reads at most `max` bytes per `read` call for this codec, so a
-/// chunk can never be too long; how the peer's bytes are split into chunks
-/// depends on timing, exactly as in the Python server.
+/// The reactor reads what the socket holds (up to its read budget) and cuts
+/// each read's bytes into pieces of at most `max`, in order: the messages a
+/// run of `recv(max)` calls on the same queued bytes would return, for one
+/// `read` instead of one per piece. A chunk is never too long; how the
+/// peer's bytes are split into chunks depends on timing, exactly as in the
+/// Python server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Chunks {
     max: usize,

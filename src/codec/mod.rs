@@ -5,8 +5,9 @@
 //! may be answered as one `b"response: onetwo"`. A [`Codec`] makes the boundary
 //! explicit:
 //!
-//! - [`Chunks`]: each read is one message, at most `max` bytes. This is the
-//!   seed's `recv(1024)` kept on purpose, for the faithful port.
+//! - [`Chunks`]: each read's bytes are the message, cut into pieces of at most
+//!   `max` bytes. This is the seed's `recv(1024)` kept on purpose, for the
+//!   faithful port.
 //! - [`Lines`]: messages end with `\n`; a `\r` before it is dropped too.
 //! - [`LengthPrefixed`]: a `u16` or `u32` length header (big or little endian)
 //!   then that many bytes, the framing the seed notes build with `struct.pack`.
@@ -154,19 +155,11 @@ impl Codec {
         }
     }
 
-    /// The most bytes one `read` may ask for: `Some` only for [`Chunks`],
-    /// where a read *is* a message.
-    pub(crate) fn read_limit(&self) -> Option<usize> {
-        match self {
-            Codec::Chunks(c) => Some(c.max()),
-            _ => None,
-        }
-    }
-
     /// Finds the first complete message at the start of `buf`.
     ///
     /// Returns `Ok(None)` while the message is incomplete. For [`Chunks`], the
-    /// whole of a non-empty `buf` is one message (the caller gives it one read).
+    /// first `max` bytes of a non-empty `buf` are one message (the caller
+    /// gives it the bytes of one read).
     ///
     /// # Errors
     ///
