@@ -76,6 +76,7 @@ fn every_example_has_help() {
         "worker_pool",
         "proxy",
         "ticker",
+        "select_literal",
     ] {
         let output = Command::new(example(name))
             .arg("--help")

@@ -213,7 +213,7 @@ fn measure(server: &Server, loadgen: &Path, idle: usize, settings: &Settings) ->
             // due, as the load generator's clients do at the end: only a
             // death during the run spoils the point.
             if !sample.failure.is_empty() && !is_alive(pid) {
-                sample.failure = format!("the server exited ({})", sample.failure);
+                sample.failure = "the server exited".into();
             }
             release(clients);
             sample
@@ -286,14 +286,24 @@ fn load_beside(
             }
         }
         Err(e) => Sample {
-            failure: format!("active clients failed: {}", first_line(&e.to_string())),
+            failure: plain(&e.to_string()).to_string(),
             ..Sample::default()
         },
     }
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or("")
+/// The load generator's reason in plain words: the message inside its
+/// `Debug`-printed error (`... error: "server closed a connection" }`).
+fn plain(text: &str) -> &str {
+    let line = text.lines().next().unwrap_or("");
+    ["error: \"", "message: \""]
+        .iter()
+        .find_map(|key| {
+            let start = line.find(key)? + key.len();
+            let len = line[start..].find('"')?;
+            Some(&line[start..start + len])
+        })
+        .unwrap_or(line)
 }
 
 /// Not exited (an exited child not yet reaped is a zombie, state `Z`).
