@@ -64,11 +64,13 @@ pub struct GroupBuilder {
 ///
 /// ```
 /// use std::io::{Read, Write};
+/// use std::time::Duration;
 /// use selectloop::{Balance, Context, ConnId, Config, Group};
 ///
+/// // Each loop's handler: echo every line (the default codec).
 /// let echo = |_index: usize| {
-///     |cx: &mut Context<'_>, conn: ConnId, msg: &[u8]| {
-///         let _ = cx.send(conn, msg);
+///     |cx: &mut Context<'_>, conn: ConnId, line: &[u8]| {
+///         let _ = cx.send_frame(conn, line);
 ///     }
 /// };
 /// let group = Group::builder(Config::new())
@@ -76,11 +78,12 @@ pub struct GroupBuilder {
 ///     .balance(Balance::Acceptor)
 ///     .spawn("127.0.0.1:0", echo)?;
 /// let mut client = std::net::TcpStream::connect(group.local_addr())?;
-/// client.write_all(b"ping")?;
-/// let mut answer = [0u8; 4];
+/// client.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// client.write_all(b"ping\n")?;
+/// let mut answer = [0u8; 5];
 /// client.read_exact(&mut answer)?;
-/// assert_eq!(&answer, b"ping");
-/// group.shutdown(std::time::Duration::from_secs(1));
+/// assert_eq!(&answer, b"ping\n");
+/// group.shutdown(Duration::from_secs(1));
 /// let stats = group.join()?;
 /// assert_eq!(stats.iter().map(|s| s.accepted).sum::<u64>(), 1);
 /// # Ok::<(), std::io::Error>(())
