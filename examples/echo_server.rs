@@ -54,6 +54,7 @@ fn serve() -> io::Result<()> {
         balance,
         pin,
     } = parse_args()?;
+    // ANCHOR: group
     if threads > 1 {
         let group = Group::builder(config)
             .threads(threads)
@@ -62,6 +63,7 @@ fn serve() -> io::Result<()> {
             .spawn(addr, |_| Echo)?;
         return common::run_group_until_signal(group, Duration::from_millis(500));
     }
+    // ANCHOR_END: group
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
     common::announce(&reactor, listener)?;

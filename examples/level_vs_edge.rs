@@ -110,6 +110,7 @@ fn verdict(read: usize) -> String {
     }
 }
 
+// ANCHOR: per_event
 /// Reads what arrives, polling with a 200 ms timeout until a poll comes
 /// back empty. `drain`: on each event read until `WouldBlock` (correct on
 /// any backend); otherwise one 1 KiB read per event (the bug).
@@ -142,6 +143,7 @@ fn read_per_event(
     backend.delete(server.as_raw_fd())?;
     Ok(read)
 }
+// ANCHOR_END: per_event
 
 /// How many polls return with an event within `window` (each poll waits
 /// at most what is left of it).

@@ -40,13 +40,16 @@ fn main() -> io::Result<()> {
     let sk = TcpListener::bind(addr)?;
     println!("listening on {}", sk.local_addr()?);
 
+    // ANCHOR: state
     let mut inputs: Vec<RawFd> = vec![sk.as_raw_fd()]; // watched for reading
     let mut outputs: Vec<RawFd> = Vec::new(); // an answer is due
     let mut message: HashMap<RawFd, VecDeque<Vec<u8>>> = HashMap::new();
     // Python's lists hold the socket objects; here they hold descriptors,
     // and this map owns the sockets (dropping one closes it).
     let mut sockets: HashMap<RawFd, TcpStream> = HashMap::new();
+    // ANCHOR_END: state
 
+    // ANCHOR: loop
     loop {
         // seed: rlist, wlist, elist = select.select(inputs, outputs, [], 1)
         let (rlist, wlist) = select(&inputs, &outputs, Duration::from_secs(1))?;
@@ -118,6 +121,7 @@ fn main() -> io::Result<()> {
             }
         }
     }
+    // ANCHOR_END: loop
 }
 
 /// Drops a connection from every list, and closes it.

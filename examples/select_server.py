@@ -49,6 +49,7 @@ def main():
     bound_host, bound_port = sk.getsockname()[:2]
     print(f"listening on {bound_host}:{bound_port}", flush=True)
 
+    # ANCHOR: loop
     inputs = [sk]  # watched for reading: the listener and every connection
     outputs = []  # sockets with an answer due, once per chunk received
     message = {}  # socket -> chunks received and not yet answered
@@ -78,6 +79,7 @@ def main():
             chunk = message[w].pop()
             w.sendall(b"response: " + chunk)
             outputs.remove(w)
+    # ANCHOR_END: loop
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ use std::time::Duration;
 use selectloop::codec::Chunks;
 use selectloop::{Config, ConnId, Context, Handler, Reactor};
 
+// ANCHOR: handler
 /// The server's whole behaviour: what to do with a new client and with a message.
 struct SelectServer;
 
@@ -54,6 +55,7 @@ impl Handler for SelectServer {
     // Python: `inputs.remove(r); del message[r]` (and the socket was never
     // closed). The reactor closes and forgets it; nothing is left to do here.
 }
+// ANCHOR_END: handler
 
 mod common;
 

@@ -55,6 +55,7 @@ fn answers_arrive_in_order_not_lifo(backend: BackendKind) {
 }
 per_backend!(answers_arrive_in_order_not_lifo);
 
+// ANCHOR: leaves
 /// The seed crashes with `KeyError` when a client sends and leaves before its
 /// answer is written; one bad client stops everyone. Here the others go on.
 fn client_that_sends_and_leaves_does_not_disturb_others(backend: BackendKind) {
@@ -77,6 +78,7 @@ fn client_that_sends_and_leaves_does_not_disturb_others(backend: BackendKind) {
     assert_eq!(read_n(&mut late, GREETING.len()), GREETING);
 }
 per_backend!(client_that_sends_and_leaves_does_not_disturb_others);
+// ANCHOR_END: leaves
 
 /// A message longer than the codec allows closes that connection with a
 /// logged reason; the other connections keep everything they had queued.

@@ -210,6 +210,7 @@ pub fn listen(
 /// Runs `group` until SIGINT or SIGTERM, then shuts every loop down
 /// gracefully (`grace` to drain) and waits for them.
 #[allow(dead_code)] // only the examples with --threads run a group
+                    // ANCHOR: run_group
 pub fn run_group_until_signal(group: selectloop::Group, grace: Duration) -> io::Result<()> {
     // Caught before the address is printed: a signal sent as soon as it
     // is read must not find the default action (death) still in place.
@@ -222,6 +223,7 @@ pub fn run_group_until_signal(group: selectloop::Group, grace: Duration) -> io::
     group.shutdown(grace);
     group.join().map(|_| ())
 }
+// ANCHOR_END: run_group
 
 /// `--threads N` (at least 1).
 #[allow(dead_code)]
