@@ -2,10 +2,15 @@
 //!
 //! An idle connection holds no buffer at all: one is taken from this pool when
 //! bytes arrive (or an answer is queued) and given back once drained. Reuse
-//! keeps the steady path free of `malloc`; the cap on the pool and on the size
-//! of buffers it keeps bounds what a burst leaves behind.
+//! keeps the steady path free of `malloc`, and of the kernel's zeroing of
+//! fresh pages. The pool keeps as many buffers of each kind as were lent at
+//! once lately (at least `Config::pooled_buffers`), so 5,000 busy
+//! connections reuse 5,000 buffers turn after turn; once demand falls, what
+//! it keeps halves each second down to the floor, so a burst does not pin
+//! its memory for good. Buffers grown past `LARGEST_KEPT` are never kept.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use crate::conn::QueuedFrame;
 
@@ -16,12 +21,46 @@ type Inbound = (Vec<u8>, VecDeque<QueuedFrame>);
 /// freed instead. 64 KiB, the default read budget: what a busy stream fills.
 const LARGEST_KEPT: usize = 64 * 1024;
 
+/// How often the number of buffers kept follows demand down.
+const DECAY_EVERY: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
 pub(crate) struct BufferPool {
     inbound: Vec<Inbound>,
     outbound: Vec<VecDeque<u8>>,
-    /// Buffers kept per kind.
+    /// Buffers kept per kind at least (`Config::pooled_buffers`).
     keep: usize,
+    inbound_demand: Demand,
+    outbound_demand: Demand,
+    last_decay: Option<Instant>,
+}
+
+/// Buffers of one kind lent out now, and the most lent at once lately.
+#[derive(Debug, Default)]
+struct Demand {
+    lent: usize,
+    peak: usize,
+}
+
+impl Demand {
+    fn lend(&mut self) {
+        self.lent += 1;
+        self.peak = self.peak.max(self.lent);
+    }
+
+    fn take_back(&mut self) {
+        self.lent = self.lent.saturating_sub(1);
+    }
+
+    /// How many buffers of this kind the pool keeps.
+    fn kept(&self, floor: usize) -> usize {
+        floor.max(self.peak)
+    }
+
+    /// Halves the remembered peak, never below what is lent now.
+    fn decay(&mut self) {
+        self.peak = self.lent.max(self.peak / 2);
+    }
 }
 
 impl BufferPool {
@@ -30,6 +69,9 @@ impl BufferPool {
             inbound: Vec::new(),
             outbound: Vec::new(),
             keep,
+            inbound_demand: Demand::default(),
+            outbound_demand: Demand::default(),
+            last_decay: None,
         }
     }
 
@@ -37,14 +79,20 @@ impl BufferPool {
     /// the connection initialises (zeroes) it as far as its reads need, once;
     /// a pooled one comes back with what it had initialised.
     pub(crate) fn take_inbound(&mut self) -> Inbound {
+        self.inbound_demand.lend();
         self.inbound.pop().unwrap_or_default()
     }
 
     /// Takes back a read buffer and its (emptied) message queue. Empty
-    /// placeholders are ignored, so callers need not check what they hold.
+    /// placeholders (never lent: a lent buffer always has capacity) are
+    /// ignored, so callers need not check what they hold.
     pub(crate) fn give_inbound(&mut self, buf: Vec<u8>, mut frames: VecDeque<QueuedFrame>) {
+        if buf.capacity() == 0 {
+            return;
+        }
+        self.inbound_demand.take_back();
         // A buffer grown for one huge message is not worth keeping.
-        if self.inbound.len() < self.keep && buf.len() <= LARGEST_KEPT && buf.capacity() > 0 {
+        if self.inbound.len() < self.inbound_demand.kept(self.keep) && buf.len() <= LARGEST_KEPT {
             frames.clear();
             self.inbound.push((buf, frames));
         }
@@ -53,16 +101,43 @@ impl BufferPool {
     /// A write buffer. New ones start at 1 KiB, enough for the usual
     /// answer; a bigger one grows the ring, and keeps its size in the pool.
     pub(crate) fn take_outbound(&mut self) -> VecDeque<u8> {
+        self.outbound_demand.lend();
         self.outbound
             .pop()
             .unwrap_or_else(|| VecDeque::with_capacity(1024))
     }
 
     pub(crate) fn give_outbound(&mut self, mut buf: VecDeque<u8>) {
-        if self.outbound.len() < self.keep && buf.capacity() <= LARGEST_KEPT && buf.capacity() > 0 {
+        if buf.capacity() == 0 {
+            return;
+        }
+        self.outbound_demand.take_back();
+        if self.outbound.len() < self.outbound_demand.kept(self.keep)
+            && buf.capacity() <= LARGEST_KEPT
+        {
             buf.clear();
             self.outbound.push(buf);
         }
+    }
+
+    /// Once a second, lets the number of buffers kept follow demand down
+    /// (halving the remembered peak) and frees what is now beyond it.
+    pub(crate) fn decay(&mut self, now: Instant) {
+        let last = *self.last_decay.get_or_insert(now);
+        if now.saturating_duration_since(last) < DECAY_EVERY {
+            return;
+        }
+        self.last_decay = Some(now);
+        self.inbound_demand.decay();
+        self.outbound_demand.decay();
+        self.inbound.truncate(self.inbound_demand.kept(self.keep));
+        self.outbound.truncate(self.outbound_demand.kept(self.keep));
+    }
+
+    /// Buffers of each kind waiting in the pool (inbound, outbound).
+    #[cfg(test)]
+    pub(crate) fn pooled(&self) -> (usize, usize) {
+        (self.inbound.len(), self.outbound.len())
     }
 }
 
@@ -85,6 +160,60 @@ pub(crate) fn append_to_ring(ring: &mut VecDeque<u8>, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lends `count` buffers of each kind at once, then takes them all back.
+    fn burst(pool: &mut BufferPool, count: usize) {
+        let lent: Vec<_> = (0..count)
+            .map(|_| {
+                let (mut inbound, frames) = pool.take_inbound();
+                inbound.resize(1024, 0); // what a read does to a fresh one
+                (inbound, frames, pool.take_outbound())
+            })
+            .collect();
+        for (inbound, frames, outbound) in lent {
+            pool.give_inbound(inbound, frames);
+            pool.give_outbound(outbound);
+        }
+    }
+
+    #[test]
+    fn the_pool_keeps_what_was_lent_at_once_then_follows_demand_down() {
+        let mut pool = BufferPool::new(4);
+        let start = Instant::now();
+        // 3,000 buffers lent at once: all 3,000 are kept for the next burst,
+        // not only the floor of 4 (the rest would be freed and allocated,
+        // their pages zeroed, turn after turn).
+        burst(&mut pool, 3000);
+        assert_eq!(pool.pooled(), (3000, 3000));
+        burst(&mut pool, 3000);
+        assert_eq!(pool.pooled(), (3000, 3000), "the second burst reuses them");
+        // Demand falls: what is kept halves each second, down to the floor.
+        pool.decay(start + DECAY_EVERY); // the first call only starts the clock
+        assert_eq!(pool.pooled(), (3000, 3000));
+        pool.decay(start + 2 * DECAY_EVERY);
+        assert_eq!(pool.pooled(), (1500, 1500));
+        pool.decay(start + 2 * DECAY_EVERY); // not a second later: no change
+        assert_eq!(pool.pooled(), (1500, 1500));
+        for second in 3..20 {
+            pool.decay(start + second * DECAY_EVERY);
+        }
+        assert_eq!(pool.pooled(), (4, 4), "down to the floor");
+    }
+
+    #[test]
+    fn empty_placeholders_are_not_counted_as_returns() {
+        let mut pool = BufferPool::new(0);
+        let (mut inbound, frames) = pool.take_inbound();
+        inbound.resize(64, 0);
+        // Giving back nothing (an idle connection's empty buffer) must not
+        // make the pool think fewer buffers are out than are.
+        pool.give_inbound(Vec::new(), VecDeque::new());
+        pool.give_outbound(VecDeque::new());
+        assert_eq!(pool.inbound_demand.lent, 1);
+        pool.give_inbound(inbound, frames);
+        assert_eq!(pool.inbound_demand.lent, 0);
+        assert_eq!(pool.pooled(), (1, 0), "kept: one was lent at once");
+    }
 
     #[test]
     fn append_to_ring_keeps_order_across_the_wrap() {

@@ -381,8 +381,10 @@ impl Reactor {
         }
 
         // 9. Free the slots of connections closed this turn: only now can no
-        //    event of this batch still name them.
+        //    event of this batch still name them. Once a second, the buffer
+        //    pool lets what it keeps follow demand down.
         core.conns.free_closed();
+        core.pool.decay(core.now);
         trace!(
             "turn: inputs {} readable {} writable {} outputs {} ({})",
             core.inputs(),
