@@ -177,12 +177,14 @@ impl Config {
         self
     }
 
-    /// Drained buffers kept for reuse, of each kind (read and write).
-    /// Default 1024, one per event a poll returns by default: in a busy
-    /// turn every ready connection holds a buffer until its messages are
-    /// handled, and a pool smaller than that would allocate and free the
-    /// difference every turn. Beyond it buffers are freed; buffers grown
-    /// past 64 KiB (one default read budget) are never kept.
+    /// Drained buffers kept for reuse, of each kind (read and write), at
+    /// least. Default 1024, one per event a poll returns by default: in a
+    /// busy turn every ready connection holds a buffer until its messages
+    /// are handled. Above this floor the pool keeps as many as were lent at
+    /// once lately, so more busy connections than that still reuse their
+    /// buffers instead of allocating (and zeroing) fresh ones; once demand
+    /// falls, what it keeps above the floor halves each second. Buffers
+    /// grown past 64 KiB (one default read budget) are never kept.
     pub fn pooled_buffers(mut self, buffers: usize) -> Config {
         self.pooled_buffers = buffers;
         self
