@@ -46,6 +46,7 @@ pub struct Config {
     pub(crate) workers: usize,
     pub(crate) job_queue: usize,
     pub(crate) connect_timeout: Duration,
+    pub(crate) lingering_close: Duration,
     pub(crate) handle_queue: usize,
     pub(crate) backend: BackendKind,
 }
@@ -77,6 +78,7 @@ impl Default for Config {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             job_queue: 1024,
             connect_timeout: Duration::from_secs(10),
+            lingering_close: Duration::from_secs(5),
             handle_queue: 65_536,
             backend: BackendKind::Epoll,
         }
@@ -320,6 +322,20 @@ impl Config {
     /// at once: the loop never blocks on the pool.
     pub fn job_queue(mut self, jobs: usize) -> Config {
         self.job_queue = jobs.max(1);
+        self
+    }
+
+    /// How long a connection the server closes may linger. When the loop
+    /// closes a connection whose peer may still be sending (its input was
+    /// refused, or the handler closed it), it writes everything owed, shuts
+    /// its sending side, and reads and discards what the peer still sends
+    /// until the peer closes too, at most this long: closing at once with
+    /// unread bytes would make the kernel send a reset, and the peer could
+    /// lose its answer. nginx's `lingering_close` (its `lingering_time` is
+    /// 30 s, `lingering_timeout` 5 s). Default 5 s; `Duration::ZERO` closes
+    /// at once. Counted in [`Stats::lingered`](crate::Stats::lingered).
+    pub fn lingering_close(mut self, linger: Duration) -> Config {
+        self.lingering_close = linger;
         self
     }
 

@@ -105,6 +105,11 @@ pub(crate) struct Conn {
     /// The loop turn (`Stats::turns`) that last read this socket: one read
     /// per turn, whichever way the turn came to it.
     pub(crate) last_read_turn: u64,
+    /// Whether anything was ever written to the peer: only then can a
+    /// reset at close cost it an answer (see `linger.rs`).
+    pub(crate) wrote_any: bool,
+    /// Bytes read and thrown away during a lingering close.
+    pub(crate) discarded: usize,
     /// Why its bytes were refused, kept until it closes for that reason.
     pub(crate) refusal: Option<Box<DecodeError>>,
     /// When the bytes of the message now arriving started (0: none pending).
@@ -200,6 +205,8 @@ impl Conn {
             interest: None,
             last_message_ms: 0,
             last_read_turn: 0,
+            wrote_any: false,
+            discarded: 0,
             partial_since_ms: 0,
             refusal: None,
         }
@@ -477,7 +484,9 @@ impl Conn {
             // Completion (or failure) of a connect is reported as writable.
             return Some(Interest::WRITABLE);
         }
-        let reading = self.state.reading().is_active();
+        // A lingering connection is read only to discard, until its peer
+        // closes.
+        let reading = self.state.reading().is_active() || self.state.is_lingering();
         let writing = self.state.writing().is_awaiting_writable();
         match (reading, writing) {
             (true, true) => Some(Interest::READABLE | Interest::WRITABLE),

@@ -47,6 +47,10 @@ impl ConnState {
     pub(crate) fn is_connecting(&self) -> bool {
         matches!(self.lifecycle, Lifecycle::Connecting { .. })
     }
+
+    pub(crate) fn is_lingering(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Lingering(_))
+    }
 }
 
 /// Which of a turn's deferred lists a connection is on, so that it is put
@@ -230,7 +234,9 @@ impl ConnTable {
         conn.state.lifecycle = lifecycle;
         if matches!(
             lifecycle,
-            Lifecycle::Closing(_) | Lifecycle::Connecting { then_close: true }
+            Lifecycle::Closing(_)
+                | Lifecycle::Lingering(_)
+                | Lifecycle::Connecting { then_close: true }
         ) {
             self.read_event(id, ReadEvent::Stop);
         }

@@ -33,6 +33,7 @@ use crate::conns::{ConnTable, Deferred};
 use crate::deadlines::Sweeper;
 use crate::jobs::Jobs;
 use crate::limits::{self, Limit, LimitLog};
+use crate::linger::LingerDeadlines;
 use crate::outbound::ConnectDeadlines;
 use crate::remote::Remote;
 use crate::sources::Sources;
@@ -56,6 +57,8 @@ pub(crate) struct Core {
     pub(crate) remote: Option<Remote>,
     pub(crate) jobs: Jobs,
     pub(crate) connects: ConnectDeadlines,
+    /// Connections in a lingering close, by deadline.
+    pub(crate) lingering: LingerDeadlines,
     pub(crate) sweeper: Sweeper,
     pub(crate) timers: Timers,
     pub(crate) pool: BufferPool,
@@ -113,6 +116,7 @@ impl Core {
             remote: None,
             jobs: Jobs::default(),
             connects: ConnectDeadlines::default(),
+            lingering: LingerDeadlines::default(),
             sweeper: Sweeper::new(&config, now),
             timers: Timers::default(),
             ready: Deferred::default(),
@@ -185,6 +189,7 @@ impl Core {
             self.listeners.resume_at(),
             self.sweeper.next_at(),
             self.connects.next_at(),
+            self.lingering.next_at(),
         ]
         .into_iter()
         .flatten()
@@ -306,7 +311,7 @@ impl Core {
                 self.conns
                     .set_lifecycle(id, Lifecycle::Connecting { then_close: true });
             }
-            Lifecycle::Closing(_) | Lifecycle::Closed => {}
+            Lifecycle::Closing(_) | Lifecycle::Lingering(_) | Lifecycle::Closed => {}
         }
         true
     }

@@ -47,6 +47,10 @@ impl Core {
             self.expire_connects(now);
             self.run_close_hooks(handler);
         }
+        if self.lingering.next_at().is_some_and(|at| at <= now) {
+            self.expire_lingering(now);
+            self.run_close_hooks(handler);
+        }
         if self.sweeper.next_at.is_some_and(|at| at <= now) {
             self.sweeper.next_at = self.sweeper.interval.map(|i| timer::deadline_after(now, i));
             self.sweep_timeouts();

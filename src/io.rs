@@ -105,6 +105,13 @@ impl Core {
             self.finish_connect(handler, id);
             return;
         }
+        if conn.state.is_lingering() {
+            if event.readable || event.read_closed || event.error {
+                self.discard_lingering_input(id);
+                self.run_close_hooks(handler);
+            }
+            return;
+        }
         if event.error {
             if let Ok(Some(error)) | Err(error) = conn.socket.take_error() {
                 self.close(id, CloseReason::from_io(error));
@@ -370,6 +377,7 @@ impl Core {
                 continue; // flushed once the connect completes
             }
             let (bytes, end) = conn.flush(&mut self.pool);
+            conn.wrote_any |= bytes > 0;
             self.stats.bytes_written += bytes as u64;
             // Back under the low watermark: the handler hears of it, and
             // messages held back for room in the output are handled again.
@@ -431,12 +439,11 @@ impl Core {
             self.update_interest(id);
             self.queue_flush(id);
         } else {
-            let reason = self.farewell_reason(id, farewell);
-            self.close(id, reason);
+            self.finish_farewell(id, farewell);
         }
     }
 
-    fn farewell_reason(&mut self, id: ConnId, farewell: Farewell) -> CloseReason {
+    pub(crate) fn farewell_reason(&mut self, id: ConnId, farewell: Farewell) -> CloseReason {
         match farewell {
             Farewell::PeerClosed => CloseReason::PeerClosed,
             Farewell::ByHandler => CloseReason::ClosedByHandler,
@@ -456,8 +463,7 @@ impl Core {
             return;
         };
         if let Lifecycle::Closing(farewell) = conn.state.lifecycle() {
-            let reason = self.farewell_reason(id, farewell);
-            self.close(id, reason);
+            self.finish_farewell(id, farewell);
         }
     }
 

@@ -172,6 +172,7 @@ mod hooks;
 mod io;
 mod jobs;
 mod limits;
+mod linger;
 mod outbound;
 mod reactor;
 mod remote;

@@ -12,6 +12,7 @@ impl Core {
     /// once more (what clients sent before the shutdown still gets answered).
     pub(crate) fn begin_shutdown(&mut self) {
         self.shutting_down = true;
+        self.end_all_lingering();
         for listener in self.listeners.take_all() {
             // A paused listener is already out of the poll; deleting it
             // again only fails harmlessly.

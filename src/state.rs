@@ -20,6 +20,11 @@ pub(crate) enum Lifecycle {
     Open,
     /// Closes once its output is written; reads and handles nothing more.
     Closing(Farewell),
+    /// Its output is written and its sending side shut; what the peer still
+    /// sends is read and discarded until the peer closes or the linger time
+    /// passes (see `linger.rs`), so that the peer reads its answer rather
+    /// than a reset.
+    Lingering(Farewell),
     /// Closed and deregistered; the slot is freed at the end of the turn.
     Closed,
 }
@@ -282,6 +287,8 @@ mod tests {
         assert!(Lifecycle::Connecting { then_close: false }.accepts_output());
         assert!(!Lifecycle::Connecting { then_close: true }.accepts_output());
         assert!(!Lifecycle::Closing(Farewell::ByHandler).accepts_output());
+        assert!(!Lifecycle::Lingering(Farewell::Refused).accepts_output());
+        assert!(Lifecycle::Lingering(Farewell::Refused).is_live());
         assert!(!Lifecycle::Closed.accepts_output());
         assert!(Lifecycle::Closing(Farewell::PeerClosed).is_live());
         assert!(!Lifecycle::Closed.is_live());

@@ -54,6 +54,12 @@ pub struct Stats {
     pub accept_pauses: u64,
     /// Handler hooks that panicked (caught).
     pub handler_panics: u64,
+    /// Connections closed by the server that lingered first: their answer
+    /// written and their sending side shut, what the peer still sent was
+    /// read and discarded until it closed too (or
+    /// [`Config::lingering_close`](crate::Config::lingering_close) passed),
+    /// so that it read its answer instead of a reset.
+    pub lingered: u64,
     /// Times a connection's reading paused because its inbound queue was full.
     pub read_pauses: u64,
     /// Messages handed to the handler.
@@ -131,6 +137,7 @@ impl std::ops::AddAssign for Stats {
             accept_errors,
             accept_pauses,
             handler_panics,
+            lingered,
             read_pauses,
             messages,
             messages_out,
@@ -171,6 +178,7 @@ impl std::ops::AddAssign for Stats {
         self.accept_errors += accept_errors;
         self.accept_pauses += accept_pauses;
         self.handler_panics += handler_panics;
+        self.lingered += lingered;
         self.read_pauses += read_pauses;
         self.messages += messages;
         self.messages_out += messages_out;

@@ -41,6 +41,14 @@ impl Stream {
         }
     }
 
+    /// Shuts one or both directions (`shutdown(2)`).
+    pub(crate) fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+
     pub(crate) fn set_nodelay(&self) {
         if let Stream::Tcp(s) = self {
             // Only latency is at stake: a failure is not worth dropping the client.

@@ -206,7 +206,12 @@ per_backend!(outbound_connect_times_out_against_a_listener_that_never_accepts);
 
 fn unix_socket_echo_and_the_path_is_removed_at_shutdown(backend: BackendKind) {
     util::init_logger();
-    let dir = std::env::temp_dir().join(format!("selectloop-test-{}", std::process::id()));
+    // Its cases run in parallel, one per backend: a directory each.
+    let dir = std::env::temp_dir().join(format!(
+        "selectloop-test-{}-{}",
+        std::process::id(),
+        backend.name()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("echo.sock");
     let mut reactor =
