@@ -96,6 +96,136 @@
 //! [`Config`] setting with a safe default; [`Stats`] counts each time one is
 //! hit. [`Reactor::shutdown`] stops gracefully.
 //!
+//! # Beyond one handler: timers, threads, blocking work, your own sockets
+//!
+//! Each of these runs as it is (`cargo test --doc`); the examples directory
+//! has a program for each.
+//!
+//! **Timers**: a periodic tick, its id given to [`Handler::on_timer`]
+//! (`examples/ticker.rs`):
+//!
+//! ```
+//! use std::time::Duration;
+//! use selectloop::{ConnId, Context, Handler, Reactor, TimerId};
+//!
+//! struct Ticks(u32);
+//! impl Handler for Ticks {
+//!     fn on_message(&mut self, _: &mut Context<'_>, _: ConnId, _: &[u8]) {}
+//!     fn on_timer(&mut self, cx: &mut Context<'_>, _timer: TimerId) {
+//!         self.0 += 1;
+//!         if self.0 == 3 {
+//!             cx.stop();
+//!         }
+//!     }
+//! }
+//! let mut reactor = Reactor::new()?;
+//! reactor.context().set_periodic(Duration::from_millis(5));
+//! let mut ticks = Ticks(0);
+//! reactor.run(&mut ticks)?; // returns on the third tick
+//! assert_eq!(ticks.0, 3);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! **Other threads** talk to the loop through a [`Handle`]: send to a
+//! connection, close it, stop the loop, or run a closure on the loop
+//! thread (`examples/chat_server.rs`):
+//!
+//! ```
+//! use selectloop::{Context, ConnId, Reactor};
+//!
+//! let mut reactor = Reactor::new()?;
+//! let handle = reactor.handle()?;
+//! let stopper = std::thread::spawn(move || handle.stop());
+//! let mut nothing = |_: &mut Context<'_>, _: ConnId, _: &[u8]| {};
+//! reactor.run(&mut nothing)?; // returns once the other thread's stop arrives
+//! stopper.join().unwrap().unwrap();
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! **Blocking work** goes to the worker pool; its result comes back on the
+//! loop thread, to the connection that asked (`examples/worker_pool.rs`):
+//!
+//! ```no_run
+//! use selectloop::{Config, Context, ConnId, Reactor};
+//!
+//! let mut reactor = Reactor::with_config(Config::new().workers(4))?;
+//! reactor.listen("127.0.0.1:0")?;
+//! let mut hashing = |cx: &mut Context<'_>, conn: ConnId, line: &[u8]| {
+//!     let line = line.to_vec();
+//!     let _ = cx.submit(
+//!         conn,
+//!         move || line.iter().map(|&b| u64::from(b)).sum::<u64>(), // on a worker
+//!         |cx, conn, sum| {
+//!             let _ = cx.send_frame(conn, sum.to_string().as_bytes()); // on the loop
+//!         },
+//!     );
+//! };
+//! reactor.run(&mut hashing)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! **Outbound and Unix connections** are connections like the others:
+//! [`Reactor::connect`] (or [`Context::connect`]) dials out, and
+//! [`Reactor::listen_unix`] serves a path (`examples/proxy.rs`):
+//!
+//! ```
+//! use selectloop::{Context, ConnId, Handler, Origin, Reactor};
+//!
+//! struct Dial(Option<Origin>);
+//! impl Handler for Dial {
+//!     fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+//!         if cx.origin(conn) == Some(Origin::Outbound) {
+//!             self.0 = cx.origin(conn);
+//!             cx.stop();
+//!         }
+//!     }
+//!     fn on_message(&mut self, _: &mut Context<'_>, _: ConnId, _: &[u8]) {}
+//! }
+//! let mut reactor = Reactor::new()?;
+//! let listener = reactor.listen("127.0.0.1:0")?;
+//! let addr = reactor.local_addr(listener).unwrap();
+//! reactor.connect(addr)?; // the loop connects to itself
+//! let mut dial = Dial(None);
+//! reactor.run(&mut dial)?;
+//! assert_eq!(dial.0, Some(Origin::Outbound));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! **Your own descriptors** (a UDP socket, a pipe, a timerfd) join the same
+//! poll with [`Reactor::register_source_with`], and **another event loop**
+//! can drive this one a turn at a time with [`Reactor::run_once`]:
+//!
+//! ```
+//! use std::time::Duration;
+//! use selectloop::{Context, ConnId, Interest, Reactor};
+//!
+//! let mut reactor = Reactor::new()?;
+//! let socket = mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+//! let addr = socket.local_addr()?;
+//! let mut got = Vec::new();
+//! let (tx, rx) = std::sync::mpsc::channel();
+//! reactor.register_source_with(socket, Interest::READABLE, move |socket, _cx, _event| {
+//!     let mut buf = [0u8; 64];
+//!     while let Ok((n, _)) = socket.recv_from(&mut buf) {
+//!         let _ = tx.send(buf[..n].to_vec());
+//!     }
+//! })?;
+//! std::net::UdpSocket::bind("127.0.0.1:0")?.send_to(b"datagram", addr)?;
+//! let mut nothing = |_: &mut Context<'_>, _: ConnId, _: &[u8]| {};
+//! for _ in 0..100 {
+//!     reactor.run_once(&mut nothing, Some(Duration::from_millis(10)))?; // one turn
+//!     got.extend(rx.try_iter());
+//!     if !got.is_empty() {
+//!         break;
+//!     }
+//! }
+//! assert_eq!(got, [b"datagram".to_vec()]);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The book in the repository (`book/`) takes a learner from the seed's
+//! `select()` server to this reactor step by step.
+//!
 //! # Backends and cores
 //!
 //! [`backend::BackendKind`] chooses the multiplexer: `Epoll` (mio's epoll or
