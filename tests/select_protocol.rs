@@ -105,6 +105,7 @@ fn oversize_frame_closes_only_its_connection(backend: BackendKind) {
 }
 per_backend!(oversize_frame_closes_only_its_connection);
 
+// ANCHOR: framing
 /// TCP has no message boundaries: with the seed's chunks, `one` and `two`
 /// sent back to back may come back as one answer. With lines they are two.
 fn lines_keep_message_boundaries_that_chunks_lose(backend: BackendKind) {
@@ -118,6 +119,7 @@ fn lines_keep_message_boundaries_that_chunks_lose(backend: BackendKind) {
     assert_eq!(read_n(&mut client, 26), b"response: oneresponse: two");
 }
 per_backend!(lines_keep_message_boundaries_that_chunks_lose);
+// ANCHOR_END: framing
 
 /// A peer that shuts down its sending side still gets every answer owed to
 /// it before the server closes (0 bytes read is end of input, not an error).

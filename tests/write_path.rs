@@ -32,6 +32,7 @@ impl Handler for Big {
     }
 }
 
+// ANCHOR: slow_reader
 /// The seed's `sendall` blocks the whole server while one client is slow to
 /// read. Here a 4 MiB answer goes out in many partial writes, byte-exact,
 /// while another client is served at once, and the slow connection leaves
@@ -79,6 +80,7 @@ fn large_answer_to_slow_reader_arrives_byte_exact(backend: BackendKind) {
     assert!(stats.bytes_written >= BIG as u64);
 }
 per_backend!(large_answer_to_slow_reader_arrives_byte_exact);
+// ANCHOR_END: slow_reader
 
 trait SmallBuffer {
     fn set_recv_buffer_size_hint(&self);
