@@ -77,6 +77,7 @@ fn every_example_has_help() {
         "proxy",
         "ticker",
         "select_literal",
+        "blocking_server",
     ] {
         let output = Command::new(example(name))
             .arg("--help")
