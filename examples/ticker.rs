@@ -29,6 +29,7 @@ struct Ticker {
     timer: Option<TimerId>,
 }
 
+// ANCHOR: timer
 impl Handler for Ticker {
     fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
         self.clients.push(conn);
@@ -57,6 +58,7 @@ impl Handler for Ticker {
         }
     }
 }
+// ANCHOR_END: timer
 
 const USAGE: &str = "\
 usage: ticker [--addr HOST:PORT] [--every-ms MS] [--seconds S]

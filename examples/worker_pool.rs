@@ -49,6 +49,7 @@ struct Service {
     use_pool: bool,
 }
 
+// ANCHOR: handler
 impl Handler for Service {
     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, line: &[u8]) {
         if line == b"ping" {
@@ -79,6 +80,7 @@ impl Handler for Service {
         }
     }
 }
+// ANCHOR_END: handler
 
 const USAGE: &str = "\
 usage: worker_pool [--addr HOST:PORT] [--no-pool]
