@@ -57,10 +57,11 @@ impl Handler for Room {
 }
 
 const USAGE: &str = "\
-usage: chat_server [--addr HOST:PORT]
+usage: chat_server [--addr HOST:PORT] [--backend epoll|poll|select]
 
 A chat room over TCP: each line a client sends goes to every other client.
   --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
+  --backend NAME     epoll (default), poll or select
   -h, --help         this text
 ";
 
@@ -70,8 +71,9 @@ fn main() -> ExitCode {
 
 fn serve() -> io::Result<()> {
     common::init_logging();
-    let addr = common::parse_addr(USAGE)?;
+    let (addr, backend) = common::parse_addr(USAGE)?;
     let config = Config::new()
+        .backend(backend)
         .codec(Lines::new(4096))
         .max_output(1024 * 1024);
     let mut reactor = Reactor::with_config(config)?;

@@ -80,12 +80,13 @@ impl Handler for Proxy {
 }
 
 const USAGE: &str = "\
-usage: proxy --upstream HOST:PORT [--addr HOST:PORT]
+usage: proxy --upstream HOST:PORT [--addr HOST:PORT] [--backend epoll|poll|select]
 
 Connects each client to the upstream server and copies bytes both ways,
 with backpressure both ways.
   --upstream HOST:PORT   the server to forward to (required)
   --addr HOST:PORT       where to listen (default 127.0.0.1:8088; port 0 picks one)
+  --backend NAME         epoll (default), poll or select
   -h, --help             this text
 ";
 
@@ -96,12 +97,14 @@ fn main() -> ExitCode {
 fn serve() -> io::Result<()> {
     common::init_logging();
     let mut addr = common::default_addr();
+    let mut backend = selectloop::backend::BackendKind::default();
     let mut upstream = None;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
         match arg {
             Long("addr") => addr = common::value(&mut parser)?,
+            Long("backend") => backend = common::backend(&mut parser)?,
             Long("upstream") => upstream = Some(common::value(&mut parser)?),
             Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
@@ -114,6 +117,7 @@ fn serve() -> io::Result<()> {
         )
     })?;
     let config = Config::new()
+        .backend(backend)
         .codec(Chunks::new(64 * 1024))
         .output_watermarks(64 * 1024, HIGH);
     let mut reactor = Reactor::with_config(config)?;

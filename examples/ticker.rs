@@ -61,12 +61,13 @@ impl Handler for Ticker {
 // ANCHOR_END: timer
 
 const USAGE: &str = "\
-usage: ticker [--addr HOST:PORT] [--every-ms MS] [--seconds S]
+usage: ticker [--addr HOST:PORT] [--every-ms MS] [--seconds S] [--backend epoll|poll|select]
 
 Sends `tick N` to every client connected, every MS milliseconds.
   --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
   --every-ms MS      the period, at least 1 (default 1000)
   --seconds S        stop gracefully after S seconds (default: run until a signal)
+  --backend NAME     epoll (default), poll or select
   -h, --help         this text
 ";
 
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
 fn serve() -> io::Result<()> {
     common::init_logging();
     let mut addr = common::default_addr();
+    let mut backend = selectloop::backend::BackendKind::default();
     let mut every = Duration::from_secs(1);
     let mut seconds = None;
     let mut parser = lexopt::Parser::from_env();
@@ -84,6 +86,7 @@ fn serve() -> io::Result<()> {
         use lexopt::prelude::*;
         match arg {
             Long("addr") => addr = common::value(&mut parser)?,
+            Long("backend") => backend = common::backend(&mut parser)?,
             Long("every-ms") => every = Duration::from_millis(common::value(&mut parser)?),
             Long("seconds") => seconds = Some(common::value::<u64>(&mut parser)?),
             Long("help") | Short('h') => common::print_help(USAGE),
@@ -97,6 +100,7 @@ fn serve() -> io::Result<()> {
         ));
     }
     let config = Config::new()
+        .backend(backend)
         .codec(Lines::new(1024))
         .max_output(1024 * 1024);
     let mut reactor = Reactor::with_config(config)?;

@@ -83,12 +83,13 @@ impl Handler for Service {
 // ANCHOR_END: handler
 
 const USAGE: &str = "\
-usage: worker_pool [--addr HOST:PORT] [--no-pool]
+usage: worker_pool [--addr HOST:PORT] [--no-pool] [--backend epoll|poll|select]
 
 Answers lines: `ping` with `pong`, `hash TEXT` with `hash HEX` after about
 50 ms of CPU on a worker thread; anything else with an error line.
   --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
   --no-pool          hash on the loop thread instead: every client waits
+  --backend NAME     epoll (default), poll or select
   -h, --help         this text
 ";
 
@@ -99,18 +100,20 @@ fn main() -> ExitCode {
 fn serve() -> io::Result<()> {
     common::init_logging();
     let mut addr = common::default_addr();
+    let mut backend = selectloop::backend::BackendKind::default();
     let mut use_pool = true;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
         match arg {
             Long("addr") => addr = common::value(&mut parser)?,
+            Long("backend") => backend = common::backend(&mut parser)?,
             Long("no-pool") => use_pool = false,
             Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
         }
     }
-    let mut reactor = Reactor::with_config(Config::new().codec(Lines::new(4096)))?;
+    let mut reactor = Reactor::with_config(Config::new().backend(backend).codec(Lines::new(4096)))?;
     let listener = common::listen(&mut reactor, addr)?;
     common::announce(&reactor, listener)?;
     let mut handler = common::StopOnSignal::new(&mut reactor, Service { use_pool })?;

@@ -3,6 +3,8 @@
 
 mod util;
 
+use util::BackendKind;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
@@ -16,9 +18,8 @@ fn read_line(reader: &mut BufReader<TcpStream>) -> String {
     line.trim_end().to_string()
 }
 
-#[test]
-fn chat_server_sends_each_line_to_everyone_else() {
-    let server = start_example("chat_server", &[]);
+fn chat_server_sends_each_line_to_everyone_else(backend: BackendKind) {
+    let server = start_example("chat_server", &["--backend", backend.name()]);
     let mut readers: Vec<BufReader<TcpStream>> = Vec::new();
     for _ in 0..3 {
         let client = connect(server.addr);
@@ -46,6 +47,7 @@ fn chat_server_sends_each_line_to_everyone_else() {
         }
     }
 }
+per_backend!(chat_server_sends_each_line_to_everyone_else);
 
 /// Sends `hash` on one connection, then `ping` on another once the server
 /// is busy hashing (its CPU time has moved on); returns how long the ping
@@ -73,10 +75,9 @@ fn ping_during_hash(addr: std::net::SocketAddr, server_pid: u32) -> (Duration, D
     (ping, hasher.join().unwrap())
 }
 
-#[test]
-fn worker_pool_keeps_pings_quick_while_hashes_run() {
-    let pooled = start_example("worker_pool", &[]);
-    let inline = start_example("worker_pool", &["--no-pool"]);
+fn worker_pool_keeps_pings_quick_while_hashes_run(backend: BackendKind) {
+    let pooled = start_example("worker_pool", &["--backend", backend.name()]);
+    let inline = start_example("worker_pool", &["--no-pool", "--backend", backend.name()]);
     // Warm up both (first connection, first job starts the pool).
     let (pooled_pid, inline_pid) = (pooled.child.id(), inline.child.id());
     ping_during_hash(pooled.addr, pooled_pid);
@@ -93,13 +94,16 @@ fn worker_pool_keeps_pings_quick_while_hashes_run() {
         "without the pool the ping should wait for the hash: {ping_inline:?}"
     );
 }
+per_backend!(worker_pool_keeps_pings_quick_while_hashes_run);
 
-#[test]
-fn proxy_carries_64_mib_to_a_slow_reader_byte_exact_with_bounded_memory() {
+fn proxy_carries_64_mib_to_a_slow_reader_byte_exact_with_bounded_memory(backend: BackendKind) {
     const TOTAL: usize = 64 * 1024 * 1024;
     let sink = TcpListener::bind("127.0.0.1:0").unwrap();
     let upstream = sink.local_addr().unwrap().to_string();
-    let proxy = start_example("proxy", &["--upstream", &upstream]);
+    let proxy = start_example(
+        "proxy",
+        &["--upstream", &upstream, "--backend", backend.name()],
+    );
     let pid = proxy.child.id();
     let rss = move || -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -147,10 +151,20 @@ fn proxy_carries_64_mib_to_a_slow_reader_byte_exact_with_bounded_memory() {
     eprintln!("proxy resident memory grew at most {grown} KiB carrying 64 MiB");
     assert!(grown < 16 * 1024, "proxy grew {grown} KiB");
 }
+per_backend!(proxy_carries_64_mib_to_a_slow_reader_byte_exact_with_bounded_memory);
 
-#[test]
-fn ticker_pushes_ticks_and_stops_from_another_thread() {
-    let mut server = start_example("ticker", &["--every-ms", "50", "--seconds", "1"]);
+fn ticker_pushes_ticks_and_stops_from_another_thread(backend: BackendKind) {
+    let mut server = start_example(
+        "ticker",
+        &[
+            "--every-ms",
+            "50",
+            "--seconds",
+            "1",
+            "--backend",
+            backend.name(),
+        ],
+    );
     let mut client = BufReader::new(connect(server.addr));
     let started = Instant::now();
     assert_eq!(read_line(&mut client), "tick 1");
@@ -163,3 +177,4 @@ fn ticker_pushes_ticks_and_stops_from_another_thread() {
     assert!(status.success());
     assert!(started.elapsed() >= Duration::from_millis(900));
 }
+per_backend!(ticker_pushes_ticks_and_stops_from_another_thread);

@@ -113,18 +113,22 @@ where
 /// `--addr HOST:PORT` (default 127.0.0.1:8088) and `--help`, the only flags
 /// of the simplest examples.
 #[allow(dead_code)]
-pub fn parse_addr(usage: &str) -> io::Result<std::net::SocketAddr> {
+pub fn parse_addr(
+    usage: &str,
+) -> io::Result<(std::net::SocketAddr, selectloop::backend::BackendKind)> {
     let mut addr = default_addr();
+    let mut kind = selectloop::backend::BackendKind::default();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(invalid)? {
         use lexopt::prelude::*;
         match arg {
             Long("addr") => addr = value(&mut parser)?,
+            Long("backend") => kind = backend(&mut parser)?,
             Long("help") | Short('h') => print_help(usage),
             other => return Err(invalid(other.unexpected())),
         }
     }
-    Ok(addr)
+    Ok((addr, kind))
 }
 
 /// `--backend epoll|poll|select` as a [`selectloop::backend::BackendKind`].
