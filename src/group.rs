@@ -200,13 +200,29 @@ impl Group {
             let _ = acceptor.thread.join();
         }
         let mut all = Vec::with_capacity(self.loops.len());
-        for (index, thread) in self.loops.drain(..).enumerate() {
-            let stats = thread
+        let mut first_error = None;
+        let threads: Vec<_> = self.loops.drain(..).collect();
+        for (index, thread) in threads.into_iter().enumerate() {
+            let ended = thread
                 .join()
-                .map_err(|_| io::Error::other(format!("loop {index} panicked")))??;
-            all.push(stats);
+                .map_err(|_| io::Error::other(format!("loop {index} panicked")))
+                .and_then(|result| result);
+            match ended {
+                Ok(stats) => all.push(stats),
+                Err(e) => {
+                    // One loop failed: the others are stopped rather than
+                    // waited for forever, and every thread is joined.
+                    for handle in &self.handles {
+                        let _ = handle.stop();
+                    }
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(all)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(all),
+        }
     }
 }
 

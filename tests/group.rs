@@ -277,3 +277,28 @@ fn pinned_loops_each_run_on_one_cpu() {
     group.stop();
     group.join().unwrap();
 }
+
+/// With `catch_panics(false)`, a handler panic ends its loop: `join`
+/// reports it, and stops the other loops instead of leaving them serving
+/// with no one to stop them.
+#[test]
+fn a_loop_that_fails_is_reported_and_the_others_are_stopped() {
+    let group = Group::builder(config(BackendKind::Epoll).catch_panics(false))
+        .threads(2)
+        .balance(Balance::Acceptor)
+        .spawn("127.0.0.1:0", |_| Echo::default())
+        .expect("start the group");
+    let handles = group.handles().to_vec();
+    // Round-robin: the first client goes to loop 0.
+    let mut client = connect(group.local_addr());
+    client.write_all(b"boom\n").unwrap();
+    util::wait_until("loop 0 to end", || {
+        handles[0].run(|_| {}).is_err().then_some(())
+    });
+    let joined = group.join();
+    assert!(joined.is_err(), "the failed loop was not reported");
+    assert!(
+        handles[1].run(|_| {}).is_err(),
+        "the other loop was left running"
+    );
+}
