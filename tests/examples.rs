@@ -272,3 +272,34 @@ fn python_select_server_serves_the_seed_protocol() {
     write_all(&mut client, b"hello");
     assert_eq!(read_n(&mut client, 15), b"response: hello");
 }
+
+/// The partial-write demonstration: one `write` with its count ignored
+/// delivers only what the kernel took; keeping the rest delivers it all.
+#[test]
+fn partial_write_shows_the_bytes_lost_and_the_fix() {
+    let output = Command::new(example("partial_write"))
+        .output()
+        .expect("run partial_write");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let got = |line: &str| -> (u64, u64) {
+        let after = line.split("the client got ").nth(1).expect("a count");
+        let mut numbers = after
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<u64>().unwrap());
+        (numbers.next().unwrap(), numbers.next().unwrap())
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let (lost_got, total) = got(lines[0]);
+    assert!(
+        lost_got < total,
+        "the naive write delivered everything: {text}"
+    );
+    assert!(
+        lines[0].contains(&format!("({lost_got} taken by write)")),
+        "{text}"
+    );
+    let (kept_got, total) = got(lines[1]);
+    assert_eq!(kept_got, total, "{text}");
+}
