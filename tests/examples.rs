@@ -303,3 +303,27 @@ fn partial_write_shows_the_bytes_lost_and_the_fix() {
     let (kept_got, total) = got(lines[1]);
     assert_eq!(kept_got, total, "{text}");
 }
+
+/// The stale-token demonstration: a send to a closed connection's id is
+/// refused, and the newer connection in the same slot receives nothing.
+#[test]
+fn stale_token_shows_an_old_id_never_reaching_the_new_connection() {
+    let output = Command::new(example("stale_token"))
+        .output()
+        .expect("run stale_token");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "client A was conn#0.1; client B is conn#0.2, in the slot A left",
+        "{text}"
+    );
+    assert_eq!(
+        lines[1], "send to conn#0.1: Err(Closed(conn#0.1))",
+        "{text}"
+    );
+    assert_eq!(
+        lines[2], "client B read nothing: the old id did not reach it",
+        "{text}"
+    );
+}
