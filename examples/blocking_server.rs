@@ -17,7 +17,7 @@
 //! third answer, one thread and no blocking call.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::thread;
 
 // ANCHOR: handle
@@ -36,8 +36,16 @@ fn handle(mut conn: TcpStream) -> io::Result<()> {
 }
 // ANCHOR_END: handle
 
-fn main() -> io::Result<()> {
-    let (addr, threads) = arguments()?;
+mod common;
+
+const USAGE: &str = "usage: blocking_server [--addr HOST:PORT] [--threads]\n";
+
+fn main() -> std::process::ExitCode {
+    common::run("blocking_server", serve)
+}
+
+fn serve() -> io::Result<()> {
+    let (addr, threads) = common::parse_addr_and_switch(USAGE, "threads")?;
     let listener = TcpListener::bind(addr)?;
     println!("listening on {}", listener.local_addr()?);
     // ANCHOR: serve_forever
@@ -54,36 +62,4 @@ fn main() -> io::Result<()> {
     }
     // ANCHOR_END: serve_forever
     Ok(())
-}
-
-/// `--addr HOST:PORT` (default 127.0.0.1:8088) and `--threads`.
-fn arguments() -> io::Result<(SocketAddr, bool)> {
-    let mut addr: SocketAddr = ([127, 0, 0, 1], 8088).into();
-    let mut threads = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => {
-                let value = args.next().unwrap_or_default();
-                addr = value.parse().map_err(|e| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("--addr {value:?}: {e}"),
-                    )
-                })?;
-            }
-            "--threads" => threads = true,
-            "--help" | "-h" => {
-                println!("usage: blocking_server [--addr HOST:PORT] [--threads]");
-                std::process::exit(0);
-            }
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("unexpected argument {other:?}"),
-                ))
-            }
-        }
-    }
-    Ok((addr, threads))
 }

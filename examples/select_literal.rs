@@ -30,12 +30,20 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::time::Duration;
 
-fn main() -> io::Result<()> {
-    let (addr, verbose) = arguments()?;
+mod common;
+
+const USAGE: &str = "usage: select_literal [--addr HOST:PORT] [--verbose]\n";
+
+fn main() -> std::process::ExitCode {
+    common::run("select_literal", serve)
+}
+
+fn serve() -> io::Result<()> {
+    let (addr, verbose) = common::parse_addr_and_switch(USAGE, "verbose")?;
     // seed: sk = socket.socket(); sk.bind(addr); sk.listen(5)
     let sk = TcpListener::bind(addr)?;
     println!("listening on {}", sk.local_addr()?);
@@ -185,36 +193,4 @@ fn select(
             .filter(|&fd| libc::FD_ISSET(fd, &writable));
         Ok((rlist.collect(), wlist.collect()))
     }
-}
-
-/// `--addr HOST:PORT` (default 127.0.0.1:8088) and `--verbose`.
-fn arguments() -> io::Result<(SocketAddr, bool)> {
-    let mut addr: SocketAddr = ([127, 0, 0, 1], 8088).into();
-    let mut verbose = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => {
-                let value = args.next().unwrap_or_default();
-                addr = value.parse().map_err(|e| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("--addr {value:?}: {e}"),
-                    )
-                })?;
-            }
-            "--verbose" => verbose = true,
-            "--help" | "-h" => {
-                println!("usage: select_literal [--addr HOST:PORT] [--verbose]");
-                std::process::exit(0);
-            }
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("unexpected argument {other:?}"),
-                ))
-            }
-        }
-    }
-    Ok((addr, verbose))
 }

@@ -79,7 +79,7 @@ impl Core {
     /// it once the peer has closed (or failed). Returns whether it is
     /// still lingering.
     pub(crate) fn discard_lingering_input(&mut self, id: ConnId) -> bool {
-        let mut scratch = [0u8; 4096];
+        let mut scratch = [0u8; 16 * 1024];
         let mut discarded = 0;
         let ended = loop {
             let Some(conn) = self.conns.get_mut(id) else {

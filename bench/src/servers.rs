@@ -137,6 +137,18 @@ impl Server {
     }
 }
 
+/// Fails with what to run if any of `programs` has not been built.
+pub fn require_built<'a>(programs: impl IntoIterator<Item = &'a Path>) -> io::Result<()> {
+    match programs.into_iter().find(|p| !p.exists()) {
+        None => Ok(()),
+        Some(missing) => Err(io::Error::other(format!(
+            "{} is not built: run `cargo build --release --examples` and \
+             `cargo build --release -p selectloop-bench --bins`",
+            missing.display()
+        ))),
+    }
+}
+
 /// Kills a server and reaps it.
 pub fn stop(mut child: Child) {
     let _ = child.kill();

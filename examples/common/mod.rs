@@ -17,6 +17,7 @@ use selectloop::backend::Readiness;
 use selectloop::{CloseReason, ConnId, Context, Handler, Interest, Reactor, SourceId, TimerId};
 
 /// Wraps a handler so that SIGINT or SIGTERM stops [`Reactor::run`].
+#[allow(dead_code)] // the examples without a reactor of their own do not use it
 pub struct StopOnSignal<H> {
     inner: H,
     pipe: UnixStream,
@@ -24,6 +25,7 @@ pub struct StopOnSignal<H> {
 }
 
 impl<H: Handler> StopOnSignal<H> {
+    #[allow(dead_code)]
     pub fn new(reactor: &mut Reactor, inner: H) -> io::Result<StopOnSignal<H>> {
         let (pipe, notifier) = UnixStream::pair()?;
         pipe.set_nonblocking(true)?;
@@ -129,6 +131,28 @@ pub fn parse_addr(
         }
     }
     Ok((addr, kind))
+}
+
+/// `--addr HOST:PORT` (default 127.0.0.1:8088) and one on/off `--SWITCH`,
+/// for the small examples that take nothing else.
+#[allow(dead_code)]
+pub fn parse_addr_and_switch(
+    usage: &str,
+    switch: &str,
+) -> io::Result<(std::net::SocketAddr, bool)> {
+    let mut addr = default_addr();
+    let mut on = false;
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(invalid)? {
+        use lexopt::prelude::*;
+        match arg {
+            Long("addr") => addr = value(&mut parser)?,
+            Long(name) if name == switch => on = true,
+            Long("help") | Short('h') => print_help(usage),
+            other => return Err(invalid(other.unexpected())),
+        }
+    }
+    Ok((addr, on))
 }
 
 /// `--backend epoll|poll|select` as a [`selectloop::backend::BackendKind`].

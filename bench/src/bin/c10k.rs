@@ -38,7 +38,7 @@ use selectloop_bench::report::{
     YScale,
 };
 use selectloop_bench::servers::{
-    count_events, open_fds, raise_fd_limit, run_load, stop, Load, Run, Server,
+    count_events, open_fds, raise_fd_limit, require_built, run_load, stop, Load, Run, Server,
 };
 
 /// Active clients, as the issue's curve asks: 50 ping-pong clients.
@@ -107,15 +107,7 @@ fn main() -> io::Result<()> {
         backend("selectloop select", "select"),
         Server::announcing("raw mio (epoll)", release.join("mio_echo"), &[]),
     ];
-    for server in &servers {
-        if !server.program.exists() {
-            return Err(io::Error::other(format!(
-                "{} is not built: run `cargo build --release --examples` and \
-                 `cargo build --release -p selectloop-bench --bins`",
-                server.program.display()
-            )));
-        }
-    }
+    require_built(servers.iter().map(|s| s.program.as_path()))?;
     // Python select() stops at FD_SETSIZE; it is tried up to 1,000 idle,
     // the point where it does.
     servers.extend(Server::python_select(&root, "Python select() (seed)"));

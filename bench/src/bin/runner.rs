@@ -34,7 +34,8 @@ use selectloop_bench::report::{
     YScale,
 };
 use selectloop_bench::servers::{
-    count_events, open_fds, raise_fd_limit, rss_bytes, run_load, stop, Load, Run, Server,
+    count_events, open_fds, raise_fd_limit, require_built, rss_bytes, run_load, stop, Load, Run,
+    Server,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -319,15 +320,7 @@ fn servers(root: &Path) -> io::Result<Vec<Server>> {
             )
         },
     ];
-    for server in &servers {
-        if !server.program.exists() {
-            return Err(io::Error::other(format!(
-                "{} is not built: run `cargo build --release --examples` and \
-                 `cargo build --release -p selectloop-bench --bins`",
-                server.program.display()
-            )));
-        }
-    }
+    require_built(servers.iter().map(|s| s.program.as_path()))?;
     // The seed's algorithm in Python, if python3 exists.
     servers.extend(Server::python_select(root, "Python select() original"));
     Ok(servers)

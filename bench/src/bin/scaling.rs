@@ -32,7 +32,9 @@ use selectloop::{Balance, Config, ConnId, Context, Group};
 use selectloop_bench::report::{
     env_date, machine, median_min_max, release_dir, repo_root, write_between_markers,
 };
-use selectloop_bench::servers::{raise_fd_limit, run_load_with, stop, Generator, Load, Server};
+use selectloop_bench::servers::{
+    raise_fd_limit, require_built, run_load_with, stop, Generator, Load, Server,
+};
 
 fn main() -> io::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -89,12 +91,7 @@ fn main() -> io::Result<()> {
     let release = release_dir()?;
     let loadgen = release.join("loadgen");
     let echo = release.join("examples/echo_server");
-    if !echo.exists() || !loadgen.exists() {
-        return Err(io::Error::other(
-            "build first: cargo build --release --examples; \
-             cargo build --release -p selectloop-bench --bins",
-        ));
-    }
+    require_built([echo.as_path(), loadgen.as_path()])?;
     let repeats = if quick { 1 } else { 3 };
     let _ = writeln!(
         out,
