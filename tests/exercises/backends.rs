@@ -1,0 +1,64 @@
+//! Backends. *Exercise:* the same question as `select`, asked of
+//! `poll(2)`: given descriptors and a timeout, which are readable? poll
+//! takes an array of `pollfd`, so it has no FD_SETSIZE: show it watching a
+//! descriptor numbered above 1,024, which `select` cannot.
+
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use crate::util::{many_descriptors, raise_fd_limit};
+
+// ANCHOR: solution
+fn readable(fds: &[RawFd], timeout: Duration) -> io::Result<Vec<RawFd>> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let millis = timeout.as_millis().min(libc::c_int::MAX as u128) as libc::c_int;
+    // SAFETY: `polled` is a valid array of `polled.len()` pollfd structs.
+    let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, millis) };
+    if ready < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The kernel answers in `revents`, leaving `events` as asked: the same
+    // array can be passed again, unlike select's sets. A peer that closed
+    // shows POLLHUP or POLLERR; reading then returns 0 or the error.
+    let answered = libc::POLLIN | libc::POLLHUP | libc::POLLERR;
+    Ok(polled
+        .iter()
+        .filter(|p| p.revents & answered != 0)
+        .map(|p| p.fd)
+        .collect())
+}
+// ANCHOR_END: solution
+
+#[test]
+fn poll_watches_a_descriptor_past_fd_setsize() {
+    let _alone = many_descriptors(); // no select(2) test beside this one
+    assert!(raise_fd_limit(2048) >= 2048, "needs 2,048 descriptors");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    // The same socket under a number select cannot hold.
+    let high = unsafe { libc::fcntl(accepted.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 1500) };
+    assert!(high >= 1500, "dup: {}", io::Error::last_os_error());
+    let high = unsafe { OwnedFd::from_raw_fd(high) };
+    let quiet_client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (quiet, _) = listener.accept().unwrap();
+    let fds = [quiet.as_raw_fd(), high.as_raw_fd()];
+
+    assert_eq!(readable(&fds, Duration::from_millis(20)).unwrap(), []);
+    client.write_all(b"above 1024").unwrap();
+    assert_eq!(
+        readable(&fds, Duration::from_secs(5)).unwrap(),
+        [high.as_raw_fd()]
+    );
+    drop(quiet_client); // end of input is readable too
+    assert_eq!(readable(&fds, Duration::from_secs(5)).unwrap(), fds);
+}

@@ -1,0 +1,81 @@
+//! Framing. *Exercise:* write a `Decoder` for netstrings (`5:hello,`: the
+//! length in decimal, a colon, the bytes, a comma), and a server that
+//! echoes each one. Bytes that break the format close only the connection
+//! that sent them, after the messages before them are answered.
+
+use std::io::Write;
+
+use selectloop::codec::{DecodeError, Decoder, Frame};
+use selectloop::{Config, ConnId, Context};
+
+use crate::util::{connect, read_n, read_to_end, Server};
+
+// ANCHOR: solution
+struct Netstring;
+
+impl Decoder for Netstring {
+    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+        let Some(colon) = buf.iter().position(|&b| b == b':') else {
+            // No colon yet: fine while what came is a few digits. The
+            // loop's maximum message size bounds how long we may wait.
+            return match buf.iter().all(u8::is_ascii_digit) {
+                true if buf.len() <= 9 => Ok(None),
+                _ => Err(DecodeError::invalid(
+                    "a netstring starts with its length in digits",
+                )),
+            };
+        };
+        let digits = &buf[..colon];
+        if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+            return Err(DecodeError::invalid(
+                "a netstring starts with its length in digits",
+            ));
+        }
+        let len: usize = std::str::from_utf8(digits).unwrap().parse().unwrap();
+        let (start, end) = (colon + 1, colon + 1 + len);
+        match buf.get(end) {
+            None => Ok(None), // the bytes or the comma are still to come
+            Some(b',') => Ok(Some(Frame::new(start..end, end + 1))),
+            Some(_) => Err(DecodeError::invalid("a netstring ends with a comma")),
+        }
+    }
+}
+
+fn echo_netstring(cx: &mut Context<'_>, conn: ConnId, payload: &[u8]) {
+    let len = payload.len().to_string();
+    let _ = cx.send_parts(conn, &[len.as_bytes(), b":", payload, b","]);
+}
+
+fn netstring_config() -> Config {
+    Config::new().decoder(64 * 1024, || Netstring)
+}
+// ANCHOR_END: solution
+
+#[test]
+fn netstrings_are_echoed_however_the_bytes_are_split() {
+    let server = Server::start(netstring_config(), echo_netstring);
+    let stream: &[u8] = b"5:hello,3:abc,0:,12:hello, world,";
+    for cut in 0..=stream.len() {
+        let mut client = connect(server.addr);
+        client.write_all(&stream[..cut]).unwrap();
+        client.flush().unwrap();
+        client.write_all(&stream[cut..]).unwrap();
+        assert_eq!(read_n(&mut client, stream.len()), stream, "cut at {cut}");
+    }
+}
+
+#[test]
+fn a_broken_netstring_closes_only_its_connection() {
+    let server = Server::start(netstring_config(), echo_netstring);
+    let mut good = connect(server.addr);
+    let mut bad = connect(server.addr);
+    bad.write_all(b"3:abc,5:hello!").unwrap();
+    // The message before the fault is answered, then the connection ends.
+    assert_eq!(read_to_end(&mut bad).unwrap(), b"3:abc,");
+    good.write_all(b"2:ok,").unwrap();
+    assert_eq!(read_n(&mut good, 5), b"2:ok,");
+    let mut letters = connect(server.addr);
+    letters.write_all(b"five:hello,").unwrap();
+    assert_eq!(read_to_end(&mut letters).unwrap(), b"");
+    server.wait_for("two protocol errors", |stats| stats.protocol_errors == 2);
+}
