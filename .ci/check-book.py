@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Fails when the book names something that is not there: an {{#include}}
-of a missing file or anchor, or a relative link to a missing page."""
+of a missing file or anchor, a relative link to a missing page, or an
+image that is not in the book."""
 
 import pathlib
 import re
@@ -23,6 +24,9 @@ for page in pages:
     for link in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", text):
         if not (page.parent / link).is_file():
             errors.append(f"{page.name}: links to {link}, which does not exist")
+    for image in re.findall(r"!\[[^\]]*\]\(([^)#:]+)\)", text):
+        if not (page.parent / image).is_file():
+            errors.append(f"{page.name}: shows {image}, which does not exist")
 summary = (src / "SUMMARY.md").read_text(encoding="utf-8")
 for page in pages:
     if page.name != "SUMMARY.md" and f"({page.name})" not in summary:

@@ -1,6 +1,7 @@
 //! The blocking server of the seed notes' socketserver chapter: one client
 //! at a time without threads (a second client waits for the first to
-//! leave), every client at once with a thread each.
+//! leave), every client at once with a thread each; and the threading
+//! chapter's tools (`examples/threads_and_queues.rs`).
 
 mod util;
 
@@ -47,4 +48,25 @@ fn with_a_thread_each_every_client_is_served_at_once() {
         write_all(client, format!("{i}").as_bytes());
         assert_eq!(read_n(client, 11), format!("response: {i}").as_bytes());
     }
+}
+
+#[test]
+fn the_threading_tools_of_the_notes_behave_as_in_python() {
+    let output = std::process::Command::new(util::example("threads_and_queues"))
+        .output()
+        .expect("run threads_and_queues");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}{output:?}");
+    for line in [
+        "Lock: ten threads took one each from 10, leaving 0",
+        "RLock: two nested decrements under one guard, leaving 8",
+        "Condition: notify(3) let 3 through, then all 10",
+        "Queue(maxsize=2): [1, 2, 3, 4, 5]",
+        "LifoQueue: [3, 2, 1]",
+        "PriorityQueue: [\"urgent\", \"normal\", \"low\"]",
+        "join: the worker returned 5050",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    assert_eq!(text.lines().count(), 9, "{text}");
 }

@@ -24,6 +24,7 @@ fn main() -> io::Result<()> {
     runtime.block_on(async move {
         let listener = TcpListener::bind(addr).await?;
         selectloop_bench::announce(listener.local_addr()?);
+        // ANCHOR: task
         loop {
             let (mut stream, _) = listener.accept().await?;
             stream.set_nodelay(true)?;
@@ -46,5 +47,6 @@ fn main() -> io::Result<()> {
                 }
             });
         }
+        // ANCHOR_END: task
     })
 }
