@@ -1,8 +1,8 @@
-//! The literal port of the seed's server (`examples/select_literal.rs`)
-//! speaks the same protocol as `select_server`, with the seed's crashes
-//! fixed: exact greeting and answer, answers in order, a client that leaves
-//! with an answer due disturbs no one, a half-closed client gets what it
-//! is owed.
+//! The seed's protocol, one suite for both of its Rust servers: the literal
+//! port (`examples/select_literal.rs`) and the reactor's `select_server`
+//! pass the same tests, with the seed's crashes fixed: exact greeting and
+//! answer, answers in order, a client that leaves with an answer due
+//! disturbs no one, a half-closed client gets what it is owed.
 
 mod util;
 
@@ -12,9 +12,26 @@ use std::time::Duration;
 
 use util::{connect, read_n, start_example, write_all, GREETING};
 
-#[test]
-fn greeting_and_answer_are_exact() {
-    let server = start_example("select_literal", &[]);
+/// Runs a case against each server: `both_servers!(case)` turns
+/// `fn case(server: &str)` into the tests `case::select_literal` and
+/// `case::select_server`.
+macro_rules! both_servers {
+    ($case:ident) => {
+        mod $case {
+            #[test]
+            fn select_literal() {
+                super::$case("select_literal")
+            }
+            #[test]
+            fn select_server() {
+                super::$case("select_server")
+            }
+        }
+    };
+}
+
+fn greeting_and_answer_are_exact(server_name: &str) {
+    let server = start_example(server_name, &[]);
     let mut client = connect(server.addr);
     assert_eq!(read_n(&mut client, GREETING.len()), GREETING);
     write_all(&mut client, b"ping");
@@ -25,12 +42,12 @@ fn greeting_and_answer_are_exact() {
     let mut more = [0u8; 1];
     assert!(client.read(&mut more).is_err(), "nothing more was sent");
 }
+both_servers!(greeting_and_answer_are_exact);
 
 /// Chunks that each wait for their answer come back in order (the seed's
 /// `pop()` would answer the newest of those queued first).
-#[test]
-fn answers_arrive_in_order() {
-    let server = start_example("select_literal", &[]);
+fn answers_arrive_in_order(server_name: &str) {
+    let server = start_example(server_name, &[]);
     let mut clients: Vec<_> = (0..10).map(|_| connect(server.addr)).collect();
     for client in &mut clients {
         assert_eq!(read_n(client, GREETING.len()), GREETING);
@@ -45,12 +62,12 @@ fn answers_arrive_in_order() {
         }
     }
 }
+both_servers!(answers_arrive_in_order);
 
 /// The seed stops with `KeyError` for everyone when a client sends and
 /// leaves before its answer is written.
-#[test]
-fn a_client_that_sends_and_leaves_disturbs_no_one() {
-    let server = start_example("select_literal", &[]);
+fn a_client_that_sends_and_leaves_disturbs_no_one(server_name: &str) {
+    let server = start_example(server_name, &[]);
     let mut steady = connect(server.addr);
     assert_eq!(read_n(&mut steady, GREETING.len()), GREETING);
     for i in 0..100 {
@@ -65,12 +82,12 @@ fn a_client_that_sends_and_leaves_disturbs_no_one() {
         );
     }
 }
+both_servers!(a_client_that_sends_and_leaves_disturbs_no_one);
 
 /// A client that shuts down its sending side still gets its answer, then
 /// end of file (the seed dropped it unanswered).
-#[test]
-fn a_half_closed_client_gets_its_answer_then_eof() {
-    let server = start_example("select_literal", &[]);
+fn a_half_closed_client_gets_its_answer_then_eof(server_name: &str) {
+    let server = start_example(server_name, &[]);
     let mut client = connect(server.addr);
     assert_eq!(read_n(&mut client, GREETING.len()), GREETING);
     write_all(&mut client, b"last");
@@ -79,3 +96,4 @@ fn a_half_closed_client_gets_its_answer_then_eof() {
     client.read_to_end(&mut rest).unwrap();
     assert_eq!(rest, b"response: last");
 }
+both_servers!(a_half_closed_client_gets_its_answer_then_eof);
