@@ -190,30 +190,12 @@ fn select_server_on_the_poll_and_select_backends() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown backend \"devpoll\""));
 }
 
-/// The path of `examples/NAME` if python3 is here to run it; `None` (and a
-/// line saying so) where it is not.
-fn python_script(name: &str) -> Option<std::path::PathBuf> {
-    let has_python = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_python {
-        eprintln!("python3 not found: {name} was not run");
-        return None;
-    }
-    Some(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("examples")
-            .join(name),
-    )
-}
-
 /// The seed's learners drive the server from Python: the project's own
 /// standard-library client talks to `select_server --backend select`, the
 /// same select(2) call as the seed's server makes. Runs where python3 is.
 #[test]
 fn python_client_talks_to_select_server_on_select() {
-    let Some(script) = python_script("select_client.py") else {
+    let Some(script) = util::python_script("select_client.py") else {
         return;
     };
     let server = start_server("select_server", &["--backend", "select"]);
@@ -264,7 +246,7 @@ fn level_vs_edge_shows_each_bug_and_its_fix() {
 /// book's anchor) serves the seed's protocol. Runs where python3 is.
 #[test]
 fn python_select_server_serves_the_seed_protocol() {
-    let Some(script) = python_script("select_server.py") else {
+    let Some(script) = util::python_script("select_server.py") else {
         return;
     };
     let mut command = Command::new("python3");

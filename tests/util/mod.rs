@@ -417,6 +417,24 @@ pub fn start_process(mut command: Command) -> Running {
     Running { child, addr, log }
 }
 
+/// The path of `examples/NAME` if python3 is here to run it; `None` (and a
+/// line saying so) where it is not.
+pub fn python_script(name: &str) -> Option<std::path::PathBuf> {
+    let has_python = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_python {
+        eprintln!("python3 not found: {name} was not run");
+        return None;
+    }
+    Some(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name),
+    )
+}
+
 /// A command-line tool a test drives (a real client: redis-cli, curl...).
 /// Missing, the test fails with what to install, rather than skip:
 /// `.ci/run` installs them.
