@@ -38,6 +38,26 @@ pub fn server_args() -> Result<(SocketAddr, usize), lexopt::Error> {
     Ok((addr, threads))
 }
 
+/// The switches a benchmark binary was given, out of `known`. `--help`
+/// prints the binary's doc (`usage`) and exits; anything else unknown is
+/// refused with it, rather than ignored: a benchmark that takes minutes
+/// and rewrites the figures in docs/ must not start on a typo.
+pub fn switches(usage: &str, known: &[&str]) -> Vec<String> {
+    let mut given = Vec::new();
+    for arg in std::env::args().skip(1) {
+        if arg == "--help" || arg == "-h" {
+            print!("{usage}");
+            std::process::exit(0);
+        }
+        if !known.contains(&arg.as_str()) {
+            eprint!("unknown argument {arg:?}\n\n{usage}");
+            std::process::exit(2);
+        }
+        given.push(arg);
+    }
+    given
+}
+
 /// The first line every server prints, which the runner reads.
 pub fn announce(addr: SocketAddr) {
     println!("listening on {addr}");

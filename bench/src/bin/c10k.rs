@@ -74,8 +74,15 @@ struct Sample {
     failure: String,
 }
 
+/// What `--help` prints: the commands of the doc above.
+const USAGE: &str = "cargo build --release --examples\n\
+cargo build --release -p selectloop-bench --bins\n\
+target/release/c10k            # medians of 3 (about 10 minutes)\n\
+target/release/c10k --quick    # one repeat, shorter runs\n\
+";
+
 fn main() -> io::Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let quick = !selectloop_bench::switches(USAGE, &["--quick"]).is_empty();
     let settings = Settings {
         idle: vec![0, 100, 900, 1000, 5000, 10_000],
         repeats: if quick { 1 } else { 3 },

@@ -248,8 +248,15 @@ fn wrk(port: u16, connections: usize, script: Option<&Path>, seconds: u64) -> Co
     client
 }
 
+/// What `--help` prints: the commands of the doc above.
+const USAGE: &str = "cargo build --release --examples\n\
+cargo build --release -p selectloop-bench --bins\n\
+target/release/protocols           # medians of 3, about 5 minutes\n\
+target/release/protocols --quick   # one repeat of each point\n\
+";
+
 fn main() -> io::Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let quick = !selectloop_bench::switches(USAGE, &["--quick"]).is_empty();
     let repeats = if quick { 1 } else { 3 };
     let seconds = if quick { 2 } else { 3 };
     for (tool, package) in [

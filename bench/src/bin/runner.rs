@@ -53,8 +53,17 @@ struct Settings {
     idle_counts: Vec<usize>,
 }
 
+/// What `--help` prints: the commands of the doc above.
+const USAGE: &str = "cargo build --release --examples\n\
+cargo build --release -p selectloop-bench --bins\n\
+target/release/runner            # the full matrix (about 20 minutes)\n\
+target/release/runner --quick    # one short repeat of each point\n\
+target/release/runner --reuse-throughput   # memory and system calls only\n\
+";
+
 fn main() -> io::Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let switches = selectloop_bench::switches(USAGE, &["--quick", "--reuse-throughput"]);
+    let quick = switches.iter().any(|a| a == "--quick");
     let settings = if quick {
         Settings {
             duration: 0.5,
@@ -97,7 +106,7 @@ fn main() -> io::Result<()> {
         "server,connections,pipeline,size,repeat,msgs_per_s,p50_us,p99_us,p999_us,errors,total_msgs,server_cpu_s,cpu_us_per_msg\n",
     );
     let mut results: BTreeMap<(Point, &'static str), Vec<Run>> = BTreeMap::new();
-    let reuse = std::env::args().any(|a| a == "--reuse-throughput");
+    let reuse = switches.iter().any(|a| a == "--reuse-throughput");
     if reuse {
         // Only memory and system calls are measured again; the throughput
         // figures come from the last run's CSV.

@@ -36,8 +36,15 @@ use selectloop_bench::servers::{
     raise_fd_limit, require_built, run_load_with, stop, Generator, Load, Server,
 };
 
+/// What `--help` prints: the commands of the doc above.
+const USAGE: &str = "cargo build --release --examples\n\
+cargo build --release -p selectloop-bench --bins\n\
+target/release/scaling            # medians of 3\n\
+target/release/scaling --quick    # one run each, shorter\n\
+";
+
 fn main() -> io::Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let quick = !selectloop_bench::switches(USAGE, &["--quick"]).is_empty();
     raise_fd_limit(65_536);
     let root = repo_root()?;
     let mut csv = String::from("measure,balance,loops,clients,repeat,value\n");
