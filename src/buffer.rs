@@ -6,8 +6,8 @@
 //! fresh pages. The pool keeps as many buffers of each kind as were lent at
 //! once lately (at least `Config::pooled_buffers`), so 5,000 busy
 //! connections reuse 5,000 buffers turn after turn; once demand falls, what
-//! it keeps halves each second down to the floor, so a burst does not pin
-//! its memory for good. Buffers grown past `LARGEST_KEPT` are never kept.
+//! it keeps halves each second down to what the last second needed, and so
+//! to the floor, so a burst does not pin its memory for good. Buffers grown past `LARGEST_KEPT` are never kept.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -39,13 +39,18 @@ pub(crate) struct BufferPool {
 #[derive(Debug, Default)]
 struct Demand {
     lent: usize,
+    /// What the pool keeps room for: the most lent at once, followed down
+    /// by `decay`.
     peak: usize,
+    /// The most lent at once since the last `decay`.
+    recent: usize,
 }
 
 impl Demand {
     fn lend(&mut self) {
         self.lent += 1;
         self.peak = self.peak.max(self.lent);
+        self.recent = self.recent.max(self.lent);
     }
 
     fn take_back(&mut self) {
@@ -57,9 +62,19 @@ impl Demand {
         floor.max(self.peak)
     }
 
-    /// Halves the remembered peak, never below what is lent now.
+    /// Halves the remembered peak, but never below what the last period
+    /// needed at once: under steady load, where the demand peaks every
+    /// turn and ebbs between, halving on the peak alone freed half the
+    /// buffers each second only for the next turn to allocate (and the
+    /// kernel to zero) them again.
     fn decay(&mut self) {
-        self.peak = self.lent.max(self.peak / 2);
+        self.peak = self.recent.max(self.peak / 2);
+        self.recent = self.lent;
+    }
+
+    /// Starts a period without decaying: what came before is forgotten.
+    fn start_period(&mut self) {
+        self.recent = self.lent;
     }
 }
 
@@ -121,9 +136,15 @@ impl BufferPool {
     }
 
     /// Once a second, lets the number of buffers kept follow demand down
-    /// (halving the remembered peak) and frees what is now beyond it.
+    /// (halving the remembered peak, down to what the last second needed)
+    /// and frees what is now beyond it.
     pub(crate) fn decay(&mut self, now: Instant) {
-        let last = *self.last_decay.get_or_insert(now);
+        let Some(last) = self.last_decay else {
+            self.last_decay = Some(now);
+            self.inbound_demand.start_period();
+            self.outbound_demand.start_period();
+            return;
+        };
         if now.saturating_duration_since(last) < DECAY_EVERY {
             return;
         }
@@ -198,6 +219,23 @@ mod tests {
             pool.decay(start + second * DECAY_EVERY);
         }
         assert_eq!(pool.pooled(), (4, 4), "down to the floor");
+    }
+
+    #[test]
+    fn steady_bursts_keep_their_buffers_from_second_to_second() {
+        let mut pool = BufferPool::new(4);
+        let start = Instant::now();
+        pool.decay(start); // starts the clock
+                           // Every second brings the same bursts, with nothing lent between
+                           // them when the second turns: the pool keeps what a burst needs.
+        for second in 1..6 {
+            burst(&mut pool, 2000);
+            pool.decay(start + second * DECAY_EVERY);
+            assert_eq!(pool.pooled(), (2000, 2000), "second {second}");
+        }
+        // The bursts stop: from then on, halving.
+        pool.decay(start + 6 * DECAY_EVERY);
+        assert_eq!(pool.pooled(), (1000, 1000));
     }
 
     #[test]

@@ -280,7 +280,11 @@ impl Conn {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return (total, ReadEnd::Drained)
+                    // Nothing came (the bytes that made the event were read
+                    // last turn): a buffer taken for this read goes back, or
+                    // an idle connection would hold it until it speaks.
+                    self.release_if_empty(pool);
+                    return (total, ReadEnd::Drained);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return (total, ReadEnd::Failed(e)),
@@ -399,6 +403,17 @@ impl Conn {
             pool.give_inbound(buf, std::mem::take(&mut self.frames));
         } else {
             self.inbuf = buf;
+        }
+    }
+
+    /// Gives the read buffer back if it holds nothing.
+    fn release_if_empty(&mut self, pool: &mut BufferPool) {
+        if self.filled == 0 && self.inbuf.capacity() > 0 {
+            self.scanned = 0;
+            pool.give_inbound(
+                std::mem::take(&mut self.inbuf),
+                std::mem::take(&mut self.frames),
+            );
         }
     }
 

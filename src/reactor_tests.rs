@@ -191,6 +191,35 @@ fn idle_connections_hold_no_buffers() {
     );
 }
 
+/// A readable event that finds the socket empty (its bytes were read on
+/// the turn before, which spent the read budget on exactly them) takes a
+/// read buffer for a read that returns `WouldBlock`; the buffer goes back
+/// at once. It used to stay with the connection until the peer spoke
+/// again: 5,000 such connections pinned 5,000 buffers, and the pool then
+/// allocated (and the kernel zeroed) new ones for everyone else.
+#[test]
+fn a_read_that_finds_nothing_keeps_no_buffer() {
+    let mut reactor = Reactor::new().unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let mut handler = Recorder::default();
+    let _client = StdStream::connect(addr).unwrap();
+    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
+    let conn = handler.connected[0];
+    let idle = reactor.connection_heap_bytes();
+    // The event, with nothing to read behind it.
+    reactor.dispatch(&mut handler, &[Readiness::readable(conn.token())]);
+    assert_eq!(
+        reactor.core.conns.get(conn).unwrap().last_read_turn,
+        reactor.stats().turns
+    );
+    assert_eq!(
+        reactor.connection_heap_bytes(),
+        idle,
+        "the connection kept the buffer of a read that found nothing"
+    );
+}
+
 /// The deadlines of connects that completed used to stay until they
 /// expired; now a connect leaves the set as soon as it is settled.
 #[test]
