@@ -71,7 +71,9 @@ impl Handler for CloseWhenSilent {
 
 #[test]
 fn a_silent_client_is_closed_and_a_talking_one_is_not() {
-    let silence = Duration::from_millis(300);
+    // A second of silence allowed, a line every 100 ms: a busy machine
+    // that oversleeps a 100 ms sleep nine times over still passes.
+    let silence = Duration::from_secs(1);
     let config = Config::new().codec(Lines::new(64));
     let server = Server::start(config, CloseWhenSilent::new(silence));
     let started = Instant::now();
@@ -79,7 +81,7 @@ fn a_silent_client_is_closed_and_a_talking_one_is_not() {
     let mut talking = connect(server.addr);
 
     // Talk every 100 ms for well over the silence allowed.
-    for _ in 0..8 {
+    for _ in 0..25 {
         talking.write_all(b"still here\n").unwrap();
         assert_eq!(read_n(&mut talking, 11), b"still here\n");
         thread::sleep(Duration::from_millis(100));
