@@ -55,9 +55,26 @@ struct Running {
 }
 
 impl Drop for Running {
+    /// Asks the server to stop (SIGTERM: nginx's master then stops its
+    /// worker; a SIGKILL would orphan the worker, serving on and holding
+    /// its port after the run), and kills it after two seconds.
     fn drop(&mut self) {
+        // SAFETY: a signal to our own child, which `wait` has not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The master did not stop its workers: stop them here.
+        for &pid in self.pids.iter().filter(|&&pid| pid != self.child.id()) {
+            // SAFETY: a signal to a worker the master started for this run.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
     }
 }
 
