@@ -45,7 +45,7 @@ fn lock() -> i32 {
 // ANCHOR: rlock
 /// `RLock` lets the thread that holds it acquire it again, for a function
 /// that locks calling another that locks. std's `Mutex` is not re-entrant
-/// (locking it twice on one thread deadlocks); the Rust way is to lock once
+/// (a second `lock` on the same thread never returns); the Rust way is to lock once
 /// and hand the inner function the data itself, `&mut`, so it needs no lock.
 fn rlock() -> i32 {
     fn take_one(num: &mut i32) {
