@@ -21,21 +21,35 @@ pub fn fill_message(buf: &mut [u8], seq: u64) {
     }
 }
 
-/// Parses `--addr HOST:PORT` (default 127.0.0.1:0) for the peer servers,
-/// which take no other flag but `--threads`.
-pub fn server_args() -> Result<(SocketAddr, usize), lexopt::Error> {
+/// What the peer servers are told: where to listen, and how many threads.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerArgs {
+    pub addr: SocketAddr,
+    pub threads: usize,
+    /// tokio: the multi-thread runtime even with one worker (the
+    /// many-cores table compares 1 to 8 workers of the same runtime).
+    pub multi_thread: bool,
+}
+
+/// Parses `--addr HOST:PORT` (default 127.0.0.1:0), `--threads N` and
+/// `--multi-thread` for the peer servers.
+pub fn server_args() -> Result<ServerArgs, lexopt::Error> {
     use lexopt::prelude::*;
-    let mut addr: SocketAddr = ([127, 0, 0, 1], 0).into();
-    let mut threads = 1;
+    let mut args = ServerArgs {
+        addr: ([127, 0, 0, 1], 0).into(),
+        threads: 1,
+        multi_thread: false,
+    };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
-            Long("addr") => addr = parser.value()?.parse()?,
-            Long("threads") => threads = parser.value()?.parse()?,
+            Long("addr") => args.addr = parser.value()?.parse()?,
+            Long("threads") => args.threads = parser.value()?.parse()?,
+            Long("multi-thread") => args.multi_thread = true,
             other => return Err(other.unexpected()),
         }
     }
-    Ok((addr, threads))
+    Ok(args)
 }
 
 /// The switches a benchmark binary was given, out of `known`. `--help`

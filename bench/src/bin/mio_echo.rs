@@ -16,7 +16,9 @@ struct Conn {
 }
 
 fn main() -> io::Result<()> {
-    let (addr, _) = selectloop_bench::server_args().map_err(io::Error::other)?;
+    let addr = selectloop_bench::server_args()
+        .map_err(io::Error::other)?
+        .addr;
     let mut poll = Poll::new()?;
     let mut listener = TcpListener::bind(addr)?;
     poll.registry()

@@ -6,7 +6,9 @@ use std::net::TcpListener;
 use std::thread;
 
 fn main() -> io::Result<()> {
-    let (addr, _) = selectloop_bench::server_args().map_err(io::Error::other)?;
+    let addr = selectloop_bench::server_args()
+        .map_err(io::Error::other)?
+        .addr;
     let listener = TcpListener::bind(addr)?;
     selectloop_bench::announce(listener.local_addr()?);
     for stream in listener.incoming() {

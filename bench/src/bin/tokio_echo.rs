@@ -1,6 +1,6 @@
 //! tokio echo servers: `--threads 1` is the `current_thread` runtime, the
 //! single-threaded peer of selectloop; `--threads 2` the multi-thread one with
-//! two workers. One task per connection: read, then write everything back.
+//! two workers (`--multi-thread` picks it for one worker too). One task per connection: read, then write everything back.
 //! A connection's buffer is allocated with its first bytes, as a careful
 //! tokio server would.
 
@@ -10,8 +10,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 fn main() -> io::Result<()> {
-    let (addr, threads) = selectloop_bench::server_args().map_err(io::Error::other)?;
-    let runtime = if threads <= 1 {
+    let selectloop_bench::ServerArgs {
+        addr,
+        threads,
+        multi_thread,
+    } = selectloop_bench::server_args().map_err(io::Error::other)?;
+    let runtime = if threads <= 1 && !multi_thread {
         tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()?
