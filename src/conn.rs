@@ -406,9 +406,10 @@ impl Conn {
         }
     }
 
-    /// Gives the read buffer back if it holds nothing.
+    /// Gives the read buffer (and its message queue) back to the pool if
+    /// it holds nothing. (The pool ignores an empty placeholder.)
     fn release_if_empty(&mut self, pool: &mut BufferPool) {
-        if self.filled == 0 && self.inbuf.capacity() > 0 {
+        if self.filled == 0 {
             self.scanned = 0;
             pool.give_inbound(
                 std::mem::take(&mut self.inbuf),
@@ -421,11 +422,7 @@ impl Conn {
     pub(crate) fn discard_input(&mut self, pool: &mut BufferPool) {
         self.filled = 0;
         self.framed = 0;
-        self.scanned = 0;
-        pool.give_inbound(
-            std::mem::take(&mut self.inbuf),
-            std::mem::take(&mut self.frames),
-        );
+        self.release_if_empty(pool);
     }
 
     /// Queues bytes for the peer.

@@ -52,11 +52,7 @@ fn with_a_thread_each_every_client_is_served_at_once() {
 
 #[test]
 fn the_threading_tools_of_the_notes_behave_as_in_python() {
-    let output = std::process::Command::new(util::example("threads_and_queues"))
-        .output()
-        .expect("run threads_and_queues");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{text}{output:?}");
+    let text = util::demo_output("threads_and_queues");
     for line in [
         "Lock: ten threads took one each from 10, leaving 0",
         "RLock: two nested decrements under one guard, leaving 8",

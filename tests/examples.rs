@@ -215,11 +215,7 @@ fn python_client_talks_to_select_server_on_select() {
 /// kind's classic bug and its fix, on the crate's own backends.
 #[test]
 fn level_vs_edge_shows_each_bug_and_its_fix() {
-    let output = Command::new(example("level_vs_edge"))
-        .output()
-        .expect("run level_vs_edge");
-    assert!(output.status.success(), "{output:?}");
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = util::demo_output("level_vs_edge");
     let lines: Vec<&str> = text.lines().collect();
     // Read once per event: edge-triggered leaves bytes stuck, level does not.
     assert!(
@@ -265,11 +261,7 @@ fn python_select_server_serves_the_seed_protocol() {
 /// delivers only what the kernel took; keeping the rest delivers it all.
 #[test]
 fn partial_write_shows_the_bytes_lost_and_the_fix() {
-    let output = Command::new(example("partial_write"))
-        .output()
-        .expect("run partial_write");
-    assert!(output.status.success(), "{output:?}");
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = util::demo_output("partial_write");
     let got = |line: &str| -> (u64, u64) {
         let after = line.split("the client got ").nth(1).expect("a count");
         let mut numbers = after
@@ -296,11 +288,7 @@ fn partial_write_shows_the_bytes_lost_and_the_fix() {
 /// refused, and the newer connection in the same slot receives nothing.
 #[test]
 fn stale_token_shows_an_old_id_never_reaching_the_new_connection() {
-    let output = Command::new(example("stale_token"))
-        .output()
-        .expect("run stale_token");
-    assert!(output.status.success(), "{output:?}");
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = util::demo_output("stale_token");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0], "client A was conn#0.1; client B is conn#0.2, in the slot A left",

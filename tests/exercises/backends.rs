@@ -4,10 +4,11 @@
 //! descriptor numbered above 1,024, which `select` cannot.
 
 use std::io::{self, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use crate::loopback_pair;
 use crate::util::{many_descriptors, raise_fd_limit};
 
 // ANCHOR: solution
@@ -43,14 +44,12 @@ fn poll_watches_a_descriptor_past_fd_setsize() {
     let _alone = many_descriptors(); // no select(2) test beside this one
     assert!(raise_fd_limit(2048) >= 2048, "needs 2,048 descriptors");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (accepted, _) = listener.accept().unwrap();
+    let (mut client, accepted) = loopback_pair(&listener);
     // The same socket under a number select cannot hold.
     let high = unsafe { libc::fcntl(accepted.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 1500) };
     assert!(high >= 1500, "dup: {}", io::Error::last_os_error());
     let high = unsafe { OwnedFd::from_raw_fd(high) };
-    let quiet_client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (quiet, _) = listener.accept().unwrap();
+    let (quiet_client, quiet) = loopback_pair(&listener);
     let fds = [quiet.as_raw_fd(), high.as_raw_fd()];
 
     assert_eq!(readable(&fds, Duration::from_millis(20)).unwrap(), []);

@@ -4,6 +4,8 @@
 //! (folded), and the tests below each solution hold it to what the
 //! exercise asks. Work an exercise yourself first, then compare.
 
+use std::net::{TcpListener, TcpStream};
+
 #[path = "../util/mod.rs"]
 mod util;
 
@@ -23,3 +25,11 @@ mod start_here;
 mod threads;
 mod timers;
 mod writes;
+
+/// A connected pair of loopback sockets through `listener`: the client's
+/// end, then the accepted end.
+fn loopback_pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    (client, accepted)
+}

@@ -5,10 +5,11 @@
 //! error instead of writing past the end of the set.
 
 use std::io::{self, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
+use crate::loopback_pair;
 use crate::util::few_descriptors;
 
 // ANCHOR: solution
@@ -56,19 +57,12 @@ fn readable(fds: &[RawFd], timeout: Duration) -> io::Result<Vec<RawFd>> {
 }
 // ANCHOR_END: solution
 
-/// A connected pair of loopback sockets.
-fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server_side, _) = listener.accept().unwrap();
-    (client, server_side)
-}
-
 #[test]
 fn select_reports_only_the_socket_with_data() {
     let _low = few_descriptors(); // every descriptor below FD_SETSIZE
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let (mut quiet_client, quiet) = pair(&listener);
-    let (mut talking_client, talking) = pair(&listener);
+    let (mut quiet_client, quiet) = loopback_pair(&listener);
+    let (mut talking_client, talking) = loopback_pair(&listener);
     let fds = [quiet.as_raw_fd(), talking.as_raw_fd()];
 
     assert_eq!(readable(&fds, Duration::from_millis(20)).unwrap(), []);

@@ -338,6 +338,17 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Runs a demonstration example (one that shows something and exits) and
+/// returns what it printed, once it has exited successfully.
+pub fn demo_output(name: &str) -> String {
+    let output = Command::new(example(name))
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{name} failed:\n{text}{output:?}");
+    text
+}
+
 /// A running example server, killed when dropped.
 pub struct Running {
     pub child: Child,
