@@ -174,14 +174,20 @@ impl Core {
         }
     }
 
-    /// Phase 1: zero if work is left from the last turn, else up to the
-    /// next deadline (timers, the loop's own), capped by the caller's.
-    pub(crate) fn poll_timeout(&mut self, caller: Option<Duration>) -> Option<Duration> {
-        if !self.ready.is_empty()
+    /// Whether the last turn left work that must not wait for an event:
+    /// sockets that spent their read budget, output to flush, messages to
+    /// handle, close hooks to run.
+    pub(crate) fn work_left(&self) -> bool {
+        !self.ready.is_empty()
             || !self.to_flush.is_empty()
             || !self.to_handle.is_empty()
             || !self.close_hooks.is_empty()
-        {
+    }
+
+    /// Phase 1: zero if work is left from the last turn, else up to the
+    /// next deadline (timers, the loop's own), capped by the caller's.
+    pub(crate) fn poll_timeout(&mut self, caller: Option<Duration>) -> Option<Duration> {
+        if self.work_left() {
             return Some(Duration::ZERO);
         }
         let next = [

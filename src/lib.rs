@@ -53,7 +53,10 @@
 //! 2. **Poll.** Ask the backend (epoll or kqueue by default; `poll(2)` or the
 //!    seed's own `select(2)` with [`Config::backend`]) which sockets are
 //!    ready: the `select()` call. A signal interrupting the wait (`EINTR`) restarts it with
-//!    the time that remains.
+//!    the time that remains. A turn that has work left by a turn that
+//!    polled does that work without polling (a zero-timeout poll is a
+//!    system call that mostly finds nothing); the turn after it polls
+//!    again, so a new event waits one turn at most ([`Stats::polls`]).
 //! 3. **Look up.** Each event carries a token: a slab slot and a generation. An
 //!    event whose connection has closed (its slot perhaps already reused by a
 //!    newer connection) is *stale*: counted in [`Stats::stale_events`], never

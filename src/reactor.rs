@@ -57,6 +57,8 @@ pub struct Reactor {
     events: Vec<Readiness>,
     /// Timers due this turn; allocation reused.
     due_timers: Vec<TimerId>,
+    /// Whether the last turn asked the backend for events (see `run_once`).
+    polled_last_turn: bool,
 }
 
 /// The two of the seed's four figures that belong to one batch of events
@@ -117,6 +119,7 @@ impl Reactor {
             core: Core::new(config, backend),
             events: Vec::new(),
             due_timers: Vec::new(),
+            polled_last_turn: false,
         }
     }
 
@@ -319,11 +322,26 @@ impl Reactor {
         }
         // 1. Timeout: zero if work is left from the last turn, else up to the
         //    next timer (the seed always waits 1 s, due or not).
+        let work_left = self.core.work_left();
         let timeout = self.core.poll_timeout(timeout);
 
-        // 2. Poll: `select.select(inputs, outputs, [], timeout)`.
+        // 2. Poll: `select.select(inputs, outputs, [], timeout)`. Work left
+        //    from a turn that polled (a socket that filled its read budget)
+        //    is done first without polling again: a poll with a zero timeout
+        //    costs a system call and mostly finds nothing (a stream that
+        //    sent exactly one budget's worth is read once more only to see
+        //    `WouldBlock`). Every other turn still polls, so new events wait
+        //    one turn at most.
         let mut events = std::mem::take(&mut self.events);
-        let polled = self.core.backend.poll(&mut events, timeout);
+        events.clear();
+        let skip_poll = work_left && self.polled_last_turn;
+        let polled = if skip_poll {
+            Ok(())
+        } else {
+            self.core.stats.polls += 1;
+            self.core.backend.poll(&mut events, timeout)
+        };
+        self.polled_last_turn = !skip_poll;
         if polled.is_ok() {
             self.dispatch(handler, &events);
         }

@@ -325,3 +325,53 @@ fn fresh_read_buffers_have_the_configured_size() {
         "a partial message holds {held} bytes of buffer"
     );
 }
+
+/// A socket that filled its read budget is read again next turn; that turn
+/// does not poll first (a zero-timeout poll that mostly finds nothing was
+/// one system call in three for a stream of 64 KiB bursts), and the turn
+/// after it polls again whatever is left, so new events wait one turn at
+/// most.
+#[test]
+fn work_left_by_a_polling_turn_is_done_before_polling_again() {
+    const BUDGET: usize = 4096;
+    let config = Config::new().read_budget(BUDGET);
+    let mut reactor = Reactor::with_config(config).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let mut streaming = StdStream::connect(addr).unwrap();
+    let mut handler = Recorder::default();
+    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
+    let conn = handler.connected[0];
+    // Two budgets' worth: the stream has bytes left after every read.
+    streaming.write_all(&[b'x'; 2 * BUDGET]).unwrap();
+    wait_readable(conn_fd(&reactor, conn));
+
+    let before = reactor.stats();
+    reactor.run_once(&mut handler, None).unwrap();
+    let first = reactor.stats();
+    assert_eq!(first.polls, before.polls + 1, "the first turn polls");
+    assert_eq!(first.budget_exhausted, before.budget_exhausted + 1);
+
+    // A second client speaks now: its event waits in the poller.
+    let mut late = StdStream::connect(addr).unwrap();
+    late.write_all(b"late").unwrap();
+    wait_readable(listener_fd(&reactor, listener));
+
+    reactor.run_once(&mut handler, None).unwrap();
+    let second = reactor.stats();
+    assert_eq!(
+        second.polls, first.polls,
+        "the ready list was served without a poll"
+    );
+    assert_eq!(second.bytes_read, first.bytes_read + BUDGET as u64);
+    assert_eq!(
+        handler.connected.len(),
+        1,
+        "the skipped poll saw the newcomer"
+    );
+
+    reactor.run_once(&mut handler, None).unwrap();
+    let third = reactor.stats();
+    assert_eq!(third.polls, second.polls + 1, "a turn after a skip polls");
+    assert_eq!(handler.connected.len(), 2, "the newcomer waited one turn");
+}

@@ -10,6 +10,10 @@ use crate::close::CloseReason;
 pub struct Stats {
     /// Turns of the loop (calls of the dispatch step).
     pub turns: u64,
+    /// Turns that asked the backend for events. The others served work
+    /// left by a turn that had asked (sockets that filled their read
+    /// budget, output still to flush) without asking again.
+    pub polls: u64,
     /// Events taken from the backend.
     pub events: u64,
     /// Events for a connection that had closed, possibly with its slot reused
@@ -117,6 +121,7 @@ impl std::ops::AddAssign for Stats {
         // does not compile.
         let Stats {
             turns,
+            polls,
             events,
             stale_events,
             accepted,
@@ -158,6 +163,7 @@ impl std::ops::AddAssign for Stats {
             connect_failures,
         } = other;
         self.turns += turns;
+        self.polls += polls;
         self.events += events;
         self.stale_events += stale_events;
         self.accepted += accepted;
