@@ -200,39 +200,39 @@ fn main() -> io::Result<()> {
     }
     fs::write(out_dir.join("results.csv"), &csv)?;
 
-    // System calls per message, at 50 connections.
-    let mut syscalls: BTreeMap<(&'static str, &'static str), f64> = BTreeMap::new();
+    // System calls per message, at 50 connections. The share of
+    // epoll_wait per message depends on timing, so the count is repeated
+    // like the other figures, the servers taking turns so that drift in
+    // the machine hits all alike; the median is kept.
+    let mut counts: BTreeMap<(&'static str, &'static str), Vec<f64>> = BTreeMap::new();
     for column in SYSCALL_COLUMNS {
         let point = Point {
             connections: 50,
             pipeline: column.pipeline,
             size: 64,
         };
-        for server in &servers {
-            if !serves(server, point) {
-                continue;
-            }
-            // The share of epoll_wait per message depends on timing, so the
-            // count is repeated like the other figures; the median is kept.
-            let mut counts = Vec::new();
-            for _ in 0..settings.repeats {
+        for _ in 0..settings.repeats {
+            for server in servers.iter().filter(|s| serves(s, point)) {
                 match count_syscalls(server, &loadgen, point, column.generator, &settings) {
                     Ok(per_msg) => {
                         eprintln!(
                             "{:>22} {:<8}: {per_msg:.3} syscalls/msg",
                             server.name, column.key
                         );
-                        counts.push(per_msg);
+                        counts
+                            .entry((column.key, server.name))
+                            .or_default()
+                            .push(per_msg);
                     }
                     Err(e) => eprintln!("{} syscalls: {e}", server.name),
                 }
             }
-            if !counts.is_empty() {
-                let (median, _, _) = median_min_max(&mut counts);
-                syscalls.insert((column.key, server.name), median);
-            }
         }
     }
+    let syscalls: BTreeMap<(&'static str, &'static str), f64> = counts
+        .into_iter()
+        .map(|(key, mut values)| (key, median_min_max(&mut values).0))
+        .collect();
 
     // Memory per idle connection.
     let mut memory: BTreeMap<(usize, &'static str), f64> = BTreeMap::new();
