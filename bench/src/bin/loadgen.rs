@@ -4,14 +4,18 @@
 //!
 //! ```text
 //! loadgen --addr 127.0.0.1:8088 --connections 50 --pipeline 1 --size 64 \
-//!         --duration 2 --warmup 0.5 [--greeting 17] [--prefix "response: "]
+//!         --duration 2 --warmup 0.5 [--greeting 17] [--prefix "response: "] \
+//!         [--threads N] [--server-pid PID]
 //! ```
 //!
 //! It runs one mio loop per thread (`--threads`, default 1) and allocates
 //! nothing per message: each connection owns its buffers, and the expected
 //! reply is recomputed from the message's sequence number as bytes arrive.
 //! The last line is machine-readable:
-//! `msgs_per_s=... p50_us=... p99_us=... p999_us=... errors=... total_msgs=...`.
+//! `msgs_per_s=... p50_us=... p99_us=... p999_us=... errors=... total_msgs=...`,
+//! and with `--server-pid`, `server_cpu_s=... measured_msgs=...`: the
+//! server's CPU time over the measured window and the messages answered in
+//! it, so that CPU per message leaves out connection set-up and warm-up.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -23,6 +27,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use selectloop_bench::report::cpu_seconds;
 use selectloop_bench::{fill_message, pattern_byte};
 
 #[derive(Clone)]
@@ -36,6 +41,9 @@ struct Options {
     greeting: usize,
     prefix: Vec<u8>,
     threads: usize,
+    /// The server's process, whose CPU time over the measured window is
+    /// reported (`server_cpu_s`), leaving out connection set-up and warm-up.
+    server_pid: Option<u32>,
 }
 
 fn options() -> Result<Options, lexopt::Error> {
@@ -50,6 +58,7 @@ fn options() -> Result<Options, lexopt::Error> {
         greeting: 0,
         prefix: Vec::new(),
         threads: 1,
+        server_pid: None,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -65,6 +74,7 @@ fn options() -> Result<Options, lexopt::Error> {
             Long("greeting") => o.greeting = parser.value()?.parse()?,
             Long("prefix") => o.prefix = parser.value()?.string()?.into_bytes(),
             Long("threads") => o.threads = parser.value()?.parse()?,
+            Long("server-pid") => o.server_pid = Some(parser.value()?.parse()?),
             other => return Err(other.unexpected()),
         }
     }
@@ -103,8 +113,9 @@ fn main() -> io::Result<()> {
     let options = options().map_err(io::Error::other)?;
     let per_thread = split(options.connections, options.threads);
     // The clock starts once every connection is open: connecting thousands
-    // of clients is not part of what is measured.
-    let ready = Arc::new(Barrier::new(options.threads));
+    // of clients is not part of what is measured. This thread waits too,
+    // to time the window in which the server's CPU is taken.
+    let ready = Arc::new(Barrier::new(options.threads + 1));
     let workers: Vec<_> = per_thread
         .into_iter()
         .map(|count| {
@@ -113,6 +124,11 @@ fn main() -> io::Result<()> {
             thread::spawn(move || drive(&options, count, &ready))
         })
         .collect();
+    ready.wait();
+    let server_cpu = options
+        .server_pid
+        .map(|pid| server_cpu_over_window(pid, &options))
+        .transpose()?;
     let mut total = Tally {
         histogram: Some(new_histogram()),
         ..Tally::default()
@@ -130,7 +146,7 @@ fn main() -> io::Result<()> {
     }
     let histogram = total.histogram.unwrap_or_else(new_histogram);
     let seconds = options.duration.as_secs_f64();
-    println!(
+    let mut line = format!(
         "msgs_per_s={:.0} p50_us={} p99_us={} p999_us={} errors={} total_msgs={} connections={} pipeline={} size={}",
         total.measured as f64 / seconds,
         histogram.value_at_quantile(0.50),
@@ -142,10 +158,28 @@ fn main() -> io::Result<()> {
         options.pipeline,
         options.size,
     );
+    if let Some(cpu) = server_cpu {
+        line.push_str(&format!(
+            " server_cpu_s={cpu:.4} measured_msgs={}",
+            total.measured
+        ));
+    }
+    println!("{line}");
     if total.errors > 0 {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// The server's CPU seconds between the end of the warm-up and the end of
+/// the run, the window whose messages count as measured.
+fn server_cpu_over_window(pid: u32, options: &Options) -> io::Result<f64> {
+    let measure_from = Instant::now() + options.warmup;
+    let end = measure_from + options.duration;
+    thread::sleep(measure_from.saturating_duration_since(Instant::now()));
+    let before = cpu_seconds(pid)?;
+    thread::sleep(end.saturating_duration_since(Instant::now()));
+    Ok(cpu_seconds(pid)? - before)
 }
 
 fn new_histogram() -> Histogram<u64> {

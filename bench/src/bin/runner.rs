@@ -144,7 +144,7 @@ fn main() -> io::Result<()> {
 
     // Throughput and latency.
     let mut csv = String::from(
-        "server,connections,pipeline,size,repeat,msgs_per_s,p50_us,p99_us,p999_us,errors,total_msgs,server_cpu_s,cpu_us_per_msg\n",
+        "server,connections,pipeline,size,repeat,msgs_per_s,p50_us,p99_us,p999_us,errors,total_msgs,server_cpu_s,cpu_us_per_msg,cpu_msgs\n",
     );
     let mut results: BTreeMap<(Point, &'static str), Vec<Run>> = BTreeMap::new();
     let reuse = switches.iter().any(|a| a == "--reuse-throughput");
@@ -179,7 +179,7 @@ fn main() -> io::Result<()> {
                 );
                 let _ = writeln!(
                     csv,
-                    "{},{},{},{},{},{:.0},{},{},{},{},{},{:.3},{:.3}",
+                    "{},{},{},{},{},{:.0},{},{},{},{},{},{:.3},{:.3},{}",
                     server.name,
                     point.connections,
                     point.pipeline,
@@ -192,7 +192,8 @@ fn main() -> io::Result<()> {
                     run.errors,
                     run.total_msgs,
                     run.cpu_s,
-                    run.cpu_per_msg_us()
+                    run.cpu_per_msg_us(),
+                    run.cpu_msgs
                 );
                 results.entry((point, server.name)).or_default().push(run);
             }
@@ -474,6 +475,9 @@ fn load_csv(
             errors: num(9) as u64,
             total_msgs: num(10) as u64,
             cpu_s: num(11),
+            // Older files lack the column: their CPU time covered the
+            // whole run, every message.
+            cpu_msgs: f.get(13).map_or(num(10), |_| num(13)) as u64,
         };
         results.entry((point, server.name)).or_default().push(run);
     }
