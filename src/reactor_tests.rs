@@ -20,6 +20,22 @@ fn wait_readable(fd: RawFd) {
     assert_eq!(ready, 1, "descriptor {fd} not readable within 5 s");
 }
 
+/// Waits (5 s at most) until `fd` has at least `bytes` bytes to read, so a
+/// test that counts reads does not depend on how the kernel splits a send.
+fn wait_queued(fd: RawFd, bytes: usize) {
+    for _ in 0..5_000 {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int through the pointer.
+        let ok = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+        assert_eq!(ok, 0, "FIONREAD on descriptor {fd}");
+        if queued as usize >= bytes {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("descriptor {fd} never had {bytes} bytes queued");
+}
+
 fn listener_fd(reactor: &Reactor, listener: ListenerId) -> RawFd {
     reactor
         .core
@@ -344,7 +360,7 @@ fn work_left_by_a_polling_turn_is_done_before_polling_again() {
     let conn = handler.connected[0];
     // Two budgets' worth: the stream has bytes left after every read.
     streaming.write_all(&[b'x'; 2 * BUDGET]).unwrap();
-    wait_readable(conn_fd(&reactor, conn));
+    wait_queued(conn_fd(&reactor, conn), 2 * BUDGET);
 
     let before = reactor.stats();
     reactor.run_once(&mut handler, None).unwrap();
