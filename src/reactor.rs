@@ -59,6 +59,9 @@ pub struct Reactor {
     due_timers: Vec<TimerId>,
     /// Whether the last turn asked the backend for events (see `run_once`).
     polled_last_turn: bool,
+    /// Whether the last poll filled the batch, so that more events may
+    /// wait in the poller (see `next_turn_in`).
+    batch_was_full: bool,
 }
 
 /// The two of the seed's four figures that belong to one batch of events
@@ -120,6 +123,7 @@ impl Reactor {
             events: Vec::new(),
             due_timers: Vec::new(),
             polled_last_turn: false,
+            batch_was_full: false,
         }
     }
 
@@ -298,6 +302,40 @@ impl Reactor {
         Ok(())
     }
 
+    /// How long a loop that drives this reactor from outside, through its
+    /// descriptor (see [`AsRawFd`]), may wait before it calls
+    /// [`run_once`](Reactor::run_once) again even if the descriptor stays
+    /// quiet: zero when the last turn left work (a socket that spent its
+    /// read budget, output to flush), or did that work without polling, or
+    /// took a full batch ([`Config::events_capacity`]), since events may
+    /// then wait unread in the poller with no new edge to report them;
+    /// else the time to the next timer or deadline; `None` when only an
+    /// event can bring work. libuv's `uv_backend_timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use selectloop::{Context, ConnId, Reactor};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let mut echo = |cx: &mut Context<'_>, conn: ConnId, msg: &[u8]| {
+    ///     let _ = cx.send(conn, msg);
+    /// };
+    /// assert_eq!(reactor.next_turn_in(), None, "nothing to do, no timer");
+    /// let timer = reactor.context().set_timer(Duration::from_secs(60));
+    /// assert!(reactor.next_turn_in().unwrap() <= Duration::from_secs(60));
+    /// reactor.context().cancel_timer(timer);
+    /// reactor.run_once(&mut echo, Some(Duration::ZERO))?;
+    /// assert_eq!(reactor.next_turn_in(), None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn next_turn_in(&mut self) -> Option<Duration> {
+        let events_may_wait = !self.polled_last_turn || self.batch_was_full;
+        if events_may_wait && self.core.stats.turns > 0 {
+            return Some(Duration::ZERO);
+        }
+        self.core.poll_timeout(None)
+    }
+
     /// Runs one turn of the loop, waiting at most `timeout` for events
     /// (`None`: until an event or the next timer; `Some(Duration::ZERO)`:
     /// not at all).
@@ -342,6 +380,7 @@ impl Reactor {
             self.core.backend.poll(&mut events, timeout)
         };
         self.polled_last_turn = !skip_poll;
+        self.batch_was_full = !skip_poll && events.len() >= self.core.config.events_capacity;
         if polled.is_ok() {
             self.dispatch(handler, &events);
         }
@@ -513,7 +552,10 @@ impl AsRawFd for Reactor {
     /// The poller's descriptor (epoll's or kqueue's), readable while events
     /// wait: register it in another loop and call
     /// [`run_once`](Reactor::run_once) with a zero timeout when it fires,
-    /// the way libuv exposes `uv_backend_fd`. `-1` if the backend has none.
+    /// or when [`next_turn_in`](Reactor::next_turn_in) has passed (work
+    /// left from a turn and timers do not make the descriptor readable),
+    /// the way libuv exposes `uv_backend_fd` and `uv_backend_timeout`.
+    /// `-1` if the backend has none.
     fn as_raw_fd(&self) -> RawFd {
         self.core.backend.raw_fd().unwrap_or(-1)
     }

@@ -391,3 +391,71 @@ fn work_left_by_a_polling_turn_is_done_before_polling_again() {
     assert_eq!(third.polls, second.polls + 1, "a turn after a skip polls");
     assert_eq!(handler.connected.len(), 2, "the newcomer waited one turn");
 }
+
+/// A turn that skipped its poll may leave events unread in the poller,
+/// and a loop driving the reactor through its descriptor gets no new edge
+/// for them: `next_turn_in` says to come back at once.
+#[test]
+fn next_turn_in_is_zero_after_a_turn_that_skipped_its_poll() {
+    const BUDGET: usize = 4096;
+    let mut reactor = Reactor::with_config(Config::new().read_budget(BUDGET)).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let mut client = StdStream::connect(reactor.local_addr(listener).unwrap()).unwrap();
+    let mut handler = Recorder::default();
+    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
+    let conn = handler.connected[0];
+    assert_eq!(reactor.next_turn_in(), None, "idle, no timer");
+
+    // Exactly one budget: the first turn spends it, the second finds the
+    // socket empty, without polling.
+    client.write_all(&[b'x'; BUDGET]).unwrap();
+    wait_queued(conn_fd(&reactor, conn), BUDGET);
+    reactor.run_once(&mut handler, None).unwrap();
+    assert_eq!(reactor.next_turn_in(), Some(Duration::ZERO), "budget spent");
+    let polls = reactor.stats().polls;
+    reactor.run_once(&mut handler, None).unwrap();
+    assert_eq!(reactor.stats().polls, polls, "the second turn polled");
+    assert!(!reactor.core.work_left());
+    assert_eq!(
+        reactor.next_turn_in(),
+        Some(Duration::ZERO),
+        "events may wait unread after a skipped poll"
+    );
+    reactor
+        .run_once(&mut handler, Some(Duration::ZERO))
+        .unwrap();
+    assert_eq!(reactor.next_turn_in(), None, "a poll took them");
+}
+
+/// A poll that filled its batch leaves the other ready sockets in the
+/// poller, with no new edge to announce them.
+#[test]
+fn next_turn_in_is_zero_after_a_full_batch() {
+    let mut reactor = Reactor::with_config(Config::new().events_capacity(1)).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let mut handler = Recorder::default();
+    let mut clients = [
+        StdStream::connect(addr).unwrap(),
+        StdStream::connect(addr).unwrap(),
+    ];
+    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 2);
+    while reactor.next_turn_in().is_some() {
+        reactor
+            .run_once(&mut handler, Some(Duration::ZERO))
+            .unwrap();
+    }
+    for (client, &conn) in clients.iter_mut().zip(&handler.connected) {
+        client.write_all(b"ping\n").unwrap();
+        wait_readable(conn_fd(&reactor, conn));
+    }
+    reactor.run_once(&mut handler, None).unwrap();
+    assert_eq!(handler.messages.len(), 1, "one event per batch");
+    assert_eq!(
+        reactor.next_turn_in(),
+        Some(Duration::ZERO),
+        "the batch was full"
+    );
+    reactor.run_once(&mut handler, None).unwrap();
+    assert_eq!(handler.messages.len(), 2);
+}
