@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdStream};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -115,16 +115,25 @@ fn main() -> io::Result<()> {
     // The clock starts once every connection is open: connecting thousands
     // of clients is not part of what is measured. This thread waits too,
     // to time the window in which the server's CPU is taken.
-    let ready = Arc::new(Barrier::new(options.threads + 1));
+    let start = Arc::new(Start::new(options.threads));
     let workers: Vec<_> = per_thread
         .into_iter()
         .map(|count| {
             let options = options.clone();
-            let ready = ready.clone();
-            thread::spawn(move || drive(&options, count, &ready))
+            let start = start.clone();
+            thread::spawn(move || drive(&options, count, &start))
         })
         .collect();
-    ready.wait();
+    if !start.wait() {
+        // A thread could not connect (the server refused or is gone): the
+        // others gave up too; its error is the one to report.
+        for worker in workers {
+            if let Ok(Err(e)) = worker.join() {
+                return Err(e);
+            }
+        }
+        return Err(io::Error::other("a load thread failed to connect"));
+    }
     let server_cpu = options
         .server_pid
         .map(|pid| server_cpu_over_window(pid, &options))
@@ -205,9 +214,53 @@ fn open(options: &Options) -> io::Result<TcpStream> {
     Ok(TcpStream::from_std(stream))
 }
 
-fn drive(options: &Options, count: usize, ready: &Barrier) -> io::Result<Tally> {
-    let mut poll = Poll::new()?;
-    let mut events = Events::with_capacity(1024);
+/// The start line: every load thread reports in once its connections are
+/// open, and all start together; one that fails to connect calls the start
+/// off for all (a barrier would leave the others waiting for it forever).
+struct Start {
+    /// Threads that have not reported yet, and whether one failed.
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl Start {
+    fn new(threads: usize) -> Start {
+        Start {
+            state: Mutex::new((threads, false)),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn report(&self, connected: bool) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 -= 1;
+        state.1 |= !connected;
+        self.changed.notify_all();
+    }
+
+    /// Waits until every thread has reported or one has failed; true to go.
+    fn wait(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.0 > 0 && !state.1 {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        !state.1
+    }
+}
+
+fn drive(options: &Options, count: usize, start: &Start) -> io::Result<Tally> {
+    let connected = connect_all(options, count);
+    start.report(connected.is_ok());
+    let (mut poll, mut clients) = connected?;
+    if !start.wait() {
+        return Err(io::Error::other("another load thread failed to connect"));
+    }
+    run(options, &mut poll, &mut clients)
+}
+
+/// Opens this thread's `count` connections and registers them.
+fn connect_all(options: &Options, count: usize) -> io::Result<(Poll, Vec<Client>)> {
+    let poll = Poll::new()?;
     let mut clients = Vec::with_capacity(count);
     for i in 0..count {
         let mut stream = open(options)?;
@@ -226,7 +279,12 @@ fn drive(options: &Options, count: usize, ready: &Barrier) -> io::Result<Tally> 
             out_start: 0,
         });
     }
-    ready.wait();
+    Ok((poll, clients))
+}
+
+/// Keeps every connection's messages in flight until the run ends.
+fn run(options: &Options, poll: &mut Poll, clients: &mut [Client]) -> io::Result<Tally> {
+    let mut events = Events::with_capacity(1024);
     let measure_from = Instant::now() + options.warmup;
     let end = measure_from + options.duration;
     let mut tally = Tally {
@@ -235,7 +293,7 @@ fn drive(options: &Options, count: usize, ready: &Barrier) -> io::Result<Tally> 
     };
     let mut message = vec![0u8; options.size];
     let mut buf = vec![0u8; 64 * 1024];
-    for client in &mut clients {
+    for client in clients.iter_mut() {
         for _ in 0..options.pipeline {
             queue_message(client, &mut message);
         }
@@ -311,7 +369,7 @@ fn drive(options: &Options, count: usize, ready: &Barrier) -> io::Result<Tally> 
             break;
         }
     }
-    for client in &clients {
+    for client in clients.iter() {
         // Reset on close: runs of thousands of connections must not leave
         // thousands of ports in TIME_WAIT for the next run.
         let _ = socket2::SockRef::from(&client.stream).set_linger(Some(Duration::ZERO));
