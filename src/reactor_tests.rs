@@ -83,6 +83,35 @@ fn turn_until(reactor: &mut Reactor, handler: &mut Recorder, done: impl Fn(&Reco
     panic!("condition not reached");
 }
 
+/// A reactor with `config`, listening on loopback, one client connected
+/// and accepted: the setup most of these tests start from.
+struct OneClient {
+    reactor: Reactor,
+    handler: Recorder,
+    listener: ListenerId,
+    addr: std::net::SocketAddr,
+    client: StdStream,
+    conn: ConnId,
+}
+
+fn one_client(config: Config) -> OneClient {
+    let mut reactor = Reactor::with_config(config).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let client = StdStream::connect(addr).unwrap();
+    let mut handler = Recorder::default();
+    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
+    let conn = handler.connected[0];
+    OneClient {
+        reactor,
+        handler,
+        listener,
+        addr,
+        client,
+        conn,
+    }
+}
+
 /// The token of a closed connection must never reach the connection that
 /// reuses its slot. Events are fed by hand, in the order that hurts:
 /// [conn k closes] [new conn takes slot k] [stale event for the old k].
@@ -215,13 +244,14 @@ fn idle_connections_hold_no_buffers() {
 /// allocated (and the kernel zeroed) new ones for everyone else.
 #[test]
 fn a_read_that_finds_nothing_keeps_no_buffer() {
-    let mut reactor = Reactor::new().unwrap();
-    let listener = reactor.listen("127.0.0.1:0").unwrap();
-    let addr = reactor.local_addr(listener).unwrap();
-    let mut handler = Recorder::default();
-    let _client = StdStream::connect(addr).unwrap();
-    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
-    let conn = handler.connected[0];
+    // The client stays open: its end of input would close the connection.
+    let OneClient {
+        mut reactor,
+        mut handler,
+        client: _client,
+        conn,
+        ..
+    } = one_client(Config::new());
     let idle = reactor.connection_heap_bytes();
     // The event, with nothing to read behind it.
     reactor.dispatch(&mut handler, &[Readiness::readable(conn.token())]);
@@ -326,12 +356,13 @@ fn fresh_read_buffers_have_the_configured_size() {
     let config = Config::new()
         .codec(crate::codec::Lines::new(1024))
         .read_buffer_size(64);
-    let mut reactor = Reactor::with_config(config).unwrap();
-    let listener = reactor.listen("127.0.0.1:0").unwrap();
-    let mut client = StdStream::connect(reactor.local_addr(listener).unwrap()).unwrap();
-    let mut handler = Recorder::default();
-    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
-    let conn = handler.connected[0];
+    let OneClient {
+        mut reactor,
+        mut handler,
+        mut client,
+        conn,
+        ..
+    } = one_client(config);
     client.write_all(b"no newline yet").unwrap();
     wait_readable(conn_fd(&reactor, conn));
     reactor.dispatch(&mut handler, &[Readiness::readable(conn.token())]);
@@ -350,14 +381,14 @@ fn fresh_read_buffers_have_the_configured_size() {
 #[test]
 fn work_left_by_a_polling_turn_is_done_before_polling_again() {
     const BUDGET: usize = 4096;
-    let config = Config::new().read_budget(BUDGET);
-    let mut reactor = Reactor::with_config(config).unwrap();
-    let listener = reactor.listen("127.0.0.1:0").unwrap();
-    let addr = reactor.local_addr(listener).unwrap();
-    let mut streaming = StdStream::connect(addr).unwrap();
-    let mut handler = Recorder::default();
-    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
-    let conn = handler.connected[0];
+    let OneClient {
+        mut reactor,
+        mut handler,
+        listener,
+        addr,
+        client: mut streaming,
+        conn,
+    } = one_client(Config::new().read_budget(BUDGET));
     // Two budgets' worth: the stream has bytes left after every read.
     streaming.write_all(&[b'x'; 2 * BUDGET]).unwrap();
     wait_queued(conn_fd(&reactor, conn), 2 * BUDGET);
@@ -398,12 +429,13 @@ fn work_left_by_a_polling_turn_is_done_before_polling_again() {
 #[test]
 fn next_turn_in_is_zero_after_a_turn_that_skipped_its_poll() {
     const BUDGET: usize = 4096;
-    let mut reactor = Reactor::with_config(Config::new().read_budget(BUDGET)).unwrap();
-    let listener = reactor.listen("127.0.0.1:0").unwrap();
-    let mut client = StdStream::connect(reactor.local_addr(listener).unwrap()).unwrap();
-    let mut handler = Recorder::default();
-    turn_until(&mut reactor, &mut handler, |h| h.connected.len() == 1);
-    let conn = handler.connected[0];
+    let OneClient {
+        mut reactor,
+        mut handler,
+        mut client,
+        conn,
+        ..
+    } = one_client(Config::new().read_budget(BUDGET));
     assert_eq!(reactor.next_turn_in(), None, "idle, no timer");
 
     // Exactly one budget: the first turn spends it, the second finds the
