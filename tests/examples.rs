@@ -192,12 +192,10 @@ fn select_server_on_the_poll_and_select_backends() {
 
 /// The seed's learners drive the server from Python: the project's own
 /// standard-library client talks to `select_server --backend select`, the
-/// same select(2) call as the seed's server makes. Runs where python3 is.
+/// same select(2) call as the seed's server makes.
 #[test]
 fn python_client_talks_to_select_server_on_select() {
-    let Some(script) = util::python_script("select_client.py") else {
-        return;
-    };
+    let script = util::python_script("select_client.py");
     let server = start_server("select_server", &["--backend", "select"]);
     let output = Command::new("python3")
         .arg(&script)
@@ -239,12 +237,10 @@ fn level_vs_edge_shows_each_bug_and_its_fix() {
 }
 
 /// The project's Python port of the seed's server (the benchmarks' and the
-/// book's anchor) serves the seed's protocol. Runs where python3 is.
+/// book's anchor) serves the seed's protocol.
 #[test]
 fn python_select_server_serves_the_seed_protocol() {
-    let Some(script) = util::python_script("select_server.py") else {
-        return;
-    };
+    let script = util::python_script("select_server.py");
     let mut command = Command::new("python3");
     command
         .arg(&script)

@@ -213,7 +213,7 @@ fn curl_gets_posts_and_sends_chunks(backend: BackendKind) {
     let server = start_example("http_server", &["--backend", backend.name()]);
     let base = format!("http://{}", server.addr);
     let curl = |args: &[&str]| {
-        let output = util::tool("curl", "curl")
+        let output = util::tool("curl")
             .args(["-sS", "--max-time", "10"])
             .args(args)
             .output()
@@ -257,7 +257,7 @@ per_backend!(curl_gets_posts_and_sends_chunks);
 fn ab_keep_alive_and_wrk_run_against_it_without_errors(backend: BackendKind) {
     let server = start_example("http_server", &["--backend", backend.name()]);
     let url = format!("http://{}/", server.addr);
-    let output = util::tool("ab", "apache2-utils")
+    let output = util::tool("ab")
         .args(["-k", "-n", "2000", "-c", "10", &url])
         .output()
         .expect("run ab");
@@ -267,7 +267,7 @@ fn ab_keep_alive_and_wrk_run_against_it_without_errors(backend: BackendKind) {
     assert!(text.contains("Failed requests:        0"), "{text}");
     assert!(text.contains("Keep-Alive requests:    2000"), "{text}");
 
-    let output = util::tool("wrk", "wrk")
+    let output = util::tool("wrk")
         .args(["-t1", "-c10", "-d1s", &url])
         .output()
         .expect("run wrk");

@@ -226,7 +226,7 @@ fn redis_cli_talks_to_it(backend: BackendKind) {
     let server = start_example("resp_server", &["--backend", backend.name()]);
     let port = server.addr.port().to_string();
     let cli = |args: &[&str]| {
-        let output = util::tool("redis-cli", "redis-tools")
+        let output = util::tool("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &port])
             .args(args)
             .output()
@@ -243,7 +243,7 @@ fn redis_cli_talks_to_it(backend: BackendKind) {
     assert_eq!(cli(&["LRANGE", "list", "0", "-1"]), "a\nb");
     assert_eq!(cli(&["DBSIZE"]), "2");
     // Many commands through one connection, from standard input.
-    let mut piped = util::tool("redis-cli", "redis-tools")
+    let mut piped = util::tool("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -271,7 +271,7 @@ per_backend!(redis_cli_talks_to_it);
 
 fn redis_benchmark_runs_against_it_pipelined(backend: BackendKind) {
     let server = start_example("resp_server", &["--backend", backend.name()]);
-    let output = util::tool("redis-benchmark", "redis-tools")
+    let output = util::tool("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &server.addr.port().to_string()])
         .args([
             "-t", "set,get", "-n", "20000", "-c", "20", "-P", "16", "-d", "64", "-q",

@@ -6,7 +6,8 @@
 //!
 //! To make a race certain, a test stops the server process (`SIGSTOP`)
 //! while the client sends, so that everything the client sent is waiting
-//! when the server looks. Runs where python3 is (CI has it).
+//! when the server looks. They run the seed with python3, which
+//! `cargo xtask test` installs where it is missing.
 
 mod util;
 
@@ -17,14 +18,14 @@ use std::time::Duration;
 use util::{connect, read_n, read_to_end, start_example, start_process, write_all, Running};
 use util::{wait_until, GREETING};
 
-/// The seed's algorithm in Python, or `None` where there is no python3.
-fn start_seed() -> Option<Running> {
-    let script = util::python_script("select_server.py")?;
+/// The seed's algorithm in Python (python3 is one of the tests' tools).
+fn start_seed() -> Running {
+    let script = util::python_script("select_server.py");
     let mut command = Command::new("python3");
     command
         .arg(script)
         .args(["--addr", "127.0.0.1:0", "--quiet"]);
-    Some(start_process(command))
+    start_process(command)
 }
 
 /// Runs `while_stopped` with the server process stopped, then lets it go
@@ -52,7 +53,7 @@ fn greeted(server: &Running) -> std::net::TcpStream {
 /// due. The seed's `message[w].pop()` then answers the newest first.
 #[test]
 fn the_seed_answers_the_newest_chunk_first() {
-    let Some(seed) = start_seed() else { return };
+    let seed = start_seed();
     let port = start_example("select_literal", &[]);
     let first_chunk = vec![b'a'; 1024];
     let request = [first_chunk.as_slice(), b"two"].concat();
@@ -84,7 +85,7 @@ fn the_seed_answers_the_newest_chunk_first() {
 /// for the answer still due (`KeyError`), and stops for every client.
 #[test]
 fn the_seed_stops_for_everyone_when_a_client_leaves_with_an_answer_due() {
-    let Some(mut seed) = start_seed() else { return };
+    let mut seed = start_seed();
     let mut steady = greeted(&seed);
     let mut leaver = greeted(&seed);
     with_server_stopped(&seed, || {
@@ -122,7 +123,7 @@ fn the_seed_stops_for_everyone_when_a_client_leaves_with_an_answer_due() {
 /// cure is framing (the framing chapter), not a fix to the loop.
 #[test]
 fn two_sends_can_come_back_as_one_answer() {
-    let Some(seed) = start_seed() else { return };
+    let seed = start_seed();
     let port = start_example("select_literal", &[]);
     for server in [&seed, &port] {
         let mut client = greeted(server);

@@ -2,6 +2,8 @@
 //! thread over loopback, clients with timeouts, and bounded waiting.
 #![allow(dead_code)] // each test binary uses a different part
 
+mod tools;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -428,35 +430,33 @@ pub fn start_process(mut command: Command) -> Running {
     Running { child, addr, log }
 }
 
-/// The path of `examples/NAME` if python3 is here to run it; `None` (and a
-/// line saying so) where it is not.
-pub fn python_script(name: &str) -> Option<std::path::PathBuf> {
-    let has_python = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_python {
-        eprintln!("python3 not found: {name} was not run");
-        return None;
-    }
-    Some(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("examples")
-            .join(name),
-    )
+/// The path of `examples/NAME`, a Python script, after checking that
+/// python3 is here to run it (see [`tool`]).
+pub fn python_script(name: &str) -> PathBuf {
+    require_tool("python3");
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
 }
 
-/// A command-line tool a test drives (a real client: redis-cli, curl...).
-/// Missing, the test fails with what to install, rather than skip:
-/// `.ci/run` installs them.
-pub fn tool(name: &str, package: &str) -> Command {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "{name} is not installed: apt-get install {package} (.ci/run does)"
-    );
+/// A command-line program a test drives (a real client: redis-cli,
+/// curl...), listed in `tools.rs`. Missing, the test fails and names the
+/// command that installs it, rather than skip.
+pub fn tool(name: &str) -> Command {
+    require_tool(name);
     Command::new(name)
+}
+
+/// Fails the test unless `name` is listed in `tools.rs` and installed.
+fn require_tool(name: &str) {
+    let Some(listed) = tools::find(name) else {
+        panic!("{name} is not in tests/util/tools.rs: list it there, so that `cargo xtask test` installs it");
+    };
+    assert!(
+        tools::is_installed(name),
+        "{name} is not installed ({}): run `cargo xtask test`, which installs the tests' clients, \
+         or `apt-get install {}`",
+        listed.used_for,
+        listed.debian_package
+    );
 }
