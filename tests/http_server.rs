@@ -102,10 +102,30 @@ fn errors_get_their_status_and_the_server_carries_on(backend: BackendKind) {
         (b"GARBAGE\x01 / HTTP/1.1\r\n\r\n".to_vec(), 400),
         (b"GET / HTTP/2.0\r\n\r\n".to_vec(), 505),
         (
-            b"POST /echo HTTP/1.1\r\nContent-Length: 65\r\n\r\n".to_vec(),
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 65\r\n\r\n".to_vec(),
             413,
         ),
         (long_header.into_bytes(), 431),
+        (
+            b"PUT /echo HTTP/1.1\r\nHost: t\r\nExpect: 200-ok\r\n\r\n".to_vec(),
+            417,
+        ),
+        // Request smuggling, two ways of many (the decoder's unit tests
+        // hold the rest): a bare LF in a chunk extension, and chunked
+        // applied twice. The request hidden behind each is never seen.
+        (
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+              2;\nxx\r\n24\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n\r\n0\r\n\r\n"
+                .to_vec(),
+            400,
+        ),
+        (
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\
+              Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"
+                .to_vec(),
+            400,
+        ),
+        (b"GET / HTTP/1.1\r\n\r\n".to_vec(), 400),
     ] {
         let mut client = connect(server.addr);
         // A good request first: it is answered before the refusal.
@@ -162,7 +182,7 @@ fn http_1_0_keeps_the_connection_only_when_asked_and_close_is_honoured(backend: 
     let mut closing = connect(server.addr);
     write_all(
         &mut closing,
-        b"GET /json HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     );
     assert!(read_response(&mut closing)
         .0
@@ -171,6 +191,45 @@ fn http_1_0_keeps_the_connection_only_when_asked_and_close_is_honoured(backend: 
     assert!(rest.is_empty());
 }
 per_backend!(http_1_0_keeps_the_connection_only_when_asked_and_close_is_honoured);
+
+/// `Expect: 100-continue`: the client sends the head alone and waits; the
+/// server answers `100 Continue` before any body byte has come, then the
+/// final answer once the body is in. A body too large is refused at once,
+/// before it is sent. Absolute-form targets are routed by their path.
+fn expect_continue_is_answered_before_the_body(backend: BackendKind) {
+    let server = start_example(
+        "http_server",
+        &["--backend", backend.name(), "--max-body", "64"],
+    );
+    let mut client = connect(server.addr);
+    for (head, body) in [
+        (
+            &b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+                [..],
+            &b"hello"[..],
+        ),
+        (
+            b"POST http://t/echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\
+              Transfer-Encoding: chunked\r\n\r\n",
+            b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        ),
+    ] {
+        write_all(&mut client, head);
+        assert_eq!(read_n(&mut client, 25), b"HTTP/1.1 100 Continue\r\n\r\n");
+        write_all(&mut client, body);
+        let (head, echoed) = read_response(&mut client);
+        assert_eq!(status(&head), 200, "{head}");
+        assert!(echoed == b"hello" || echoed == b"abcde", "{echoed:?}");
+    }
+    // Too large: the final status at once, no 100.
+    write_all(
+        &mut client,
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 65\r\n\r\n",
+    );
+    let (head, _) = read_response(&mut client);
+    assert_eq!(status(&head), 413, "{head}");
+}
+per_backend!(expect_continue_is_answered_before_the_body);
 
 fn static_files_are_served_and_never_from_outside_the_root(backend: BackendKind) {
     // Its cases run in parallel, one per backend: a directory each.
@@ -251,6 +310,27 @@ fn curl_gets_posts_and_sends_chunks(backend: BackendKind) {
         &format!("{base}/missing"),
     ]);
     assert_eq!(status, "404");
+    // An upload with `Expect: 100-continue` (curl sends it by itself for
+    // large and, in newer versions, chunked uploads): curl waits for the
+    // 100, here up to 30 s, past --max-time, so a server that never sends
+    // it fails the test rather than slowing it.
+    let upload = util::tool("curl")
+        .args(["-sS", "-v", "--max-time", "10", "--expect100-timeout", "30"])
+        .args([
+            "-H",
+            "Transfer-Encoding: chunked",
+            "-H",
+            "Expect: 100-continue",
+        ])
+        .args(["--data-binary", "waited"])
+        .arg(format!("{base}/echo"))
+        .output()
+        .expect("run curl");
+    let log = String::from_utf8_lossy(&upload.stderr);
+    assert!(upload.status.success(), "{log}");
+    assert!(log.contains("> Expect: 100-continue"), "{log}");
+    assert!(log.contains("< HTTP/1.1 100 Continue"), "{log}");
+    assert_eq!(upload.stdout, b"waited");
 }
 per_backend!(curl_gets_posts_and_sends_chunks);
 

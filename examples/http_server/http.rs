@@ -1,10 +1,15 @@
-//! HTTP/1.1 requests framed by a `Decoder` (headers parsed with `httparse`,
-//! then a `Content-Length` or chunked body), and responses written into a
-//! reused buffer.
+//! HTTP/1.1 requests framed by a `Decoder` (the request line and headers
+//! parsed with `httparse`, their framing checked by `framing.rs`, then a
+//! `Content-Length` body or a chunked one read by `chunked.rs`), and
+//! responses written into a reused buffer.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use selectloop::codec::{DecodeError, Decoder, Frame};
+
+use crate::chunked::{Chunked, Step};
+use crate::framing::{check_line_endings, head_framing, target_path, BodyFraming, Refusal};
 
 /// Limits on one request, with nginx's defaults where it has one.
 #[derive(Clone, Copy, Debug)]
@@ -35,13 +40,18 @@ enum Stage {
     Head,
     /// The headers announced a body: the request ends at `end`.
     Body { end: usize },
-    /// A chunked body: the next chunk-size line starts at `pos`; `body`
-    /// bytes of data so far.
-    Chunked { pos: usize, body: usize },
+    /// A chunked body, read by [`Chunked`].
+    Chunked(Chunked),
 }
 
 /// Frames one request at a time: the frame is the whole request, head and
 /// body, which the handler reads again with [`Request::parse`].
+///
+/// One exception: a request with `Expect: 100-continue` whose body has not
+/// begun to arrive is framed in two. First its head alone (the handler
+/// answers `100 Continue` and keeps it), then its body alone, framed by
+/// what the head announced; [`Request::parse`] tells the first by
+/// [`Request::awaits_body`].
 #[derive(Debug)]
 pub struct HttpDecoder {
     limits: Limits,
@@ -57,142 +67,107 @@ impl HttpDecoder {
     }
 
     /// An error whose text starts with the status to answer it with.
-    fn refuse(status: u16, why: &str) -> DecodeError {
+    fn refuse(Refusal(status, why): Refusal) -> DecodeError {
         DecodeError::invalid(format!("{status} {}: {why}", reason(status)))
+    }
+
+    fn chunked(&self, start: usize) -> Chunked {
+        Chunked::new(start, self.limits.max_body, self.limits.max_header)
+    }
+
+    /// Reads the head at the start of `buf`: the next stage, or a whole
+    /// frame when the request has no body or waits for `100 Continue`.
+    fn head(&mut self, buf: &[u8]) -> Result<Option<Frame>, Refusal> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        let head = match request.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => {
+                // A bare LF is refused as soon as it arrives, not when
+                // the head is whole.
+                check_line_endings(buf)?;
+                if buf.len() > self.limits.max_header {
+                    return Err(Refusal(431, "headers too large"));
+                }
+                return Ok(None);
+            }
+            Err(httparse::Error::Version) => {
+                return Err(Refusal(505, "only HTTP/1.0 and HTTP/1.1"))
+            }
+            Err(httparse::Error::TooManyHeaders) => return Err(Refusal(431, "too many headers")),
+            Err(_) => return Err(Refusal(400, "malformed request head")),
+        };
+        if head > self.limits.max_header {
+            return Err(Refusal(431, "headers too large"));
+        }
+        check_line_endings(&buf[..head])?;
+        let minor_version = request.version.unwrap_or(1);
+        let framing = head_framing(minor_version, request.headers, self.limits.max_body)?;
+        let has_body = framing.body != BodyFraming::Length(0);
+        if has_body && framing.expect_continue && buf.len() == head {
+            // The client waits for a 100 before it sends the body.
+            self.stage = match framing.body {
+                BodyFraming::Chunked => Stage::Chunked(self.chunked(0)),
+                BodyFraming::Length(len) => Stage::Body { end: len },
+            };
+            return Ok(Some(Frame::new(0..head, head)));
+        }
+        match framing.body {
+            BodyFraming::Length(0) => return Ok(Some(Frame::new(0..head, head))),
+            BodyFraming::Length(len) => self.stage = Stage::Body { end: head + len },
+            BodyFraming::Chunked => self.stage = Stage::Chunked(self.chunked(head)),
+        }
+        Ok(None)
     }
 }
 
 impl Decoder for HttpDecoder {
     fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
         loop {
-            match self.stage {
+            match &mut self.stage {
                 Stage::Head => {
-                    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                    let mut request = httparse::Request::new(&mut headers);
-                    let head = match request.parse(buf) {
-                        Ok(httparse::Status::Complete(n)) => n,
-                        Ok(httparse::Status::Partial) => {
-                            if buf.len() > self.limits.max_header {
-                                return Err(Self::refuse(431, "headers too large"));
-                            }
-                            return Ok(None);
-                        }
-                        Err(httparse::Error::Version) => {
-                            return Err(Self::refuse(505, "only HTTP/1.0 and HTTP/1.1"))
-                        }
-                        Err(httparse::Error::TooManyHeaders) => {
-                            return Err(Self::refuse(431, "too many headers"))
-                        }
-                        Err(e) => return Err(Self::refuse(400, &e.to_string())),
-                    };
-                    if head > self.limits.max_header {
-                        return Err(Self::refuse(431, "headers too large"));
+                    if let Some(frame) = self.head(buf).map_err(Self::refuse)? {
+                        return Ok(Some(frame));
                     }
-                    let framing = body_framing(request.headers)?;
-                    match framing {
-                        BodyFraming::Chunked => self.stage = Stage::Chunked { pos: head, body: 0 },
-                        BodyFraming::Length(0) => return Ok(Some(Frame::new(0..head, head))),
-                        BodyFraming::Length(len) if len > self.limits.max_body => {
-                            return Err(Self::refuse(413, "body too large"))
-                        }
-                        BodyFraming::Length(len) => self.stage = Stage::Body { end: head + len },
+                    if let Stage::Head = self.stage {
+                        return Ok(None);
                     }
                 }
                 Stage::Body { end } => {
+                    let end = *end;
                     if buf.len() < end {
                         return Ok(None);
                     }
                     self.stage = Stage::Head;
                     return Ok(Some(Frame::new(0..end, end)));
                 }
-                Stage::Chunked { pos, body } => {
-                    let (size_line, size) = match httparse::parse_chunk_size(&buf[pos..]) {
-                        Ok(httparse::Status::Complete(found)) => found,
-                        Ok(httparse::Status::Partial) => return Ok(None),
-                        Err(_) => return Err(Self::refuse(400, "bad chunk size")),
-                    };
-                    let data = pos + size_line;
-                    if size == 0 {
-                        // Trailers, if any, end with an empty line.
-                        let rest = &buf[data..];
-                        let end = if rest.starts_with(b"\r\n") {
-                            data + 2
-                        } else {
-                            match rest.windows(4).position(|w| w == b"\r\n\r\n") {
-                                Some(at) => data + at + 4,
-                                None if rest.len() > self.limits.max_header => {
-                                    return Err(Self::refuse(431, "trailers too large"))
-                                }
-                                None => return Ok(None),
-                            }
-                        };
+                Stage::Chunked(chunked) => match chunked.step(buf).map_err(Self::refuse)? {
+                    Step::NeedMore => return Ok(None),
+                    Step::Data(_) => {}
+                    Step::End(end) => {
                         self.stage = Stage::Head;
                         return Ok(Some(Frame::new(0..end, end)));
                     }
-                    let size = usize::try_from(size).unwrap_or(usize::MAX);
-                    let body = body.saturating_add(size);
-                    if body > self.limits.max_body {
-                        return Err(Self::refuse(413, "body too large"));
-                    }
-                    let next = data + size + 2;
-                    if buf.len() < next {
-                        return Ok(None);
-                    }
-                    if &buf[next - 2..next] != b"\r\n" {
-                        return Err(Self::refuse(400, "chunk not ended by CRLF"));
-                    }
-                    self.stage = Stage::Chunked { pos: next, body };
-                }
+                },
             }
         }
-    }
-}
-
-enum BodyFraming {
-    Length(usize),
-    Chunked,
-}
-
-/// How the body is delimited, from the headers (RFC 9112 section 6).
-fn body_framing(headers: &[httparse::Header<'_>]) -> Result<BodyFraming, DecodeError> {
-    let mut length = None;
-    let mut chunked = false;
-    for header in headers {
-        if header.name.eq_ignore_ascii_case("content-length") {
-            let value = std::str::from_utf8(header.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .ok_or_else(|| HttpDecoder::refuse(400, "bad Content-Length"))?;
-            if length.is_some_and(|l| l != value) {
-                return Err(HttpDecoder::refuse(400, "conflicting Content-Length"));
-            }
-            length = Some(value);
-        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            if !header.value.eq_ignore_ascii_case(b"chunked") {
-                return Err(HttpDecoder::refuse(501, "only chunked transfer coding"));
-            }
-            chunked = true;
-        }
-    }
-    match (chunked, length) {
-        (true, Some(_)) => Err(HttpDecoder::refuse(
-            400,
-            "both Transfer-Encoding and Content-Length",
-        )),
-        (true, None) => Ok(BodyFraming::Chunked),
-        (false, length) => Ok(BodyFraming::Length(length.unwrap_or(0))),
     }
 }
 
 /// The reason phrase of the statuses this server sends.
 pub fn reason(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         200 => "OK",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        206 => "Partial Content",
+        304 => "Not Modified",
         413 => "Content Too Large",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
@@ -205,15 +180,24 @@ pub fn reason(status: u16) -> &'static str {
 #[derive(Debug)]
 pub struct Request<'a> {
     pub method: &'a str,
+    /// The path and query: the target itself in origin-form, the part
+    /// after the authority in absolute-form.
     pub path: &'a str,
     /// Whether the client wants the connection kept after the answer.
     pub keep_alive: bool,
-    /// The body, de-chunked if it came in chunks.
-    pub body: std::borrow::Cow<'a, [u8]>,
+    /// The head alone of a request sent with `Expect: 100-continue`: its
+    /// body comes as the next frame, once the client has read `100
+    /// Continue`.
+    pub awaits_body: bool,
+    /// How the body is delimited, for a body framed apart.
+    pub framing: BodyFraming,
+    /// The body, de-chunked if it came in chunks (empty if it comes apart).
+    pub body: Cow<'a, [u8]>,
 }
 
 impl<'a> Request<'a> {
-    /// Reads a request framed by [`HttpDecoder`] (so known to be well formed).
+    /// Reads a request framed by [`HttpDecoder`] (so known to be well
+    /// formed); `None` for a target in neither origin- nor absolute-form.
     pub fn parse(frame: &'a [u8]) -> Option<Request<'a>> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
@@ -222,13 +206,11 @@ impl<'a> Request<'a> {
             httparse::Status::Partial => return None,
         };
         let minor_version = request.version?;
-        let mut chunked = false;
+        let framing = head_framing(minor_version, request.headers, usize::MAX).ok()?;
         let mut connection_close = false;
         let mut connection_keep_alive = false;
         for header in request.headers.iter() {
-            if header.name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = true;
-            } else if header.name.eq_ignore_ascii_case("connection") {
+            if header.name.eq_ignore_ascii_case("connection") {
                 for token in header.value.split(|&b| b == b',') {
                     let token = token.trim_ascii();
                     connection_close |= token.eq_ignore_ascii_case(b"close");
@@ -241,35 +223,41 @@ impl<'a> Request<'a> {
         } else {
             !connection_close
         };
-        let raw_body = &frame[head..];
-        let body = if chunked {
-            std::borrow::Cow::Owned(dechunk(raw_body)?)
+        let awaits_body = framing.expect_continue
+            && framing.body != BodyFraming::Length(0)
+            && frame.len() == head;
+        let body = if awaits_body {
+            Cow::Borrowed(&[][..])
         } else {
-            std::borrow::Cow::Borrowed(raw_body)
+            body_of(framing.body, &frame[head..])?
         };
         Some(Request {
             method: request.method?,
-            path: request.path?,
+            path: target_path(request.path?)?,
             keep_alive,
+            awaits_body,
+            framing: framing.body,
             body,
         })
     }
 }
 
-/// The data of a chunked body (already checked by the decoder).
-fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let (line, size) = match httparse::parse_chunk_size(raw).ok()? {
-            httparse::Status::Complete(found) => found,
-            httparse::Status::Partial => return None,
-        };
-        if size == 0 {
-            return Some(body);
+/// The body of a request whose body bytes are `raw`, framed as announced.
+pub fn body_of(framing: BodyFraming, raw: &[u8]) -> Option<Cow<'_, [u8]>> {
+    match framing {
+        BodyFraming::Length(_) => Some(Cow::Borrowed(raw)),
+        BodyFraming::Chunked => {
+            // The decoder has read these bytes with the same reader.
+            let mut chunked = Chunked::new(0, usize::MAX, usize::MAX);
+            let mut body = Vec::new();
+            loop {
+                match chunked.step(raw).ok()? {
+                    Step::Data(range) => body.extend_from_slice(&raw[range]),
+                    Step::End(_) => return Some(Cow::Owned(body)),
+                    Step::NeedMore => return None,
+                }
+            }
         }
-        let size = usize::try_from(size).ok()?;
-        body.extend_from_slice(raw.get(line..line + size)?);
-        raw = raw.get(line + size + 2..)?;
     }
 }
 
@@ -372,15 +360,18 @@ GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
     #[test]
     fn refusals_name_their_status() {
         let limits = Limits {
-            max_header: 64,
+            max_header: 72,
             max_body: 8,
         };
-        let cases: [(&[u8], &str); 6] = [
-            (b"GET / HTTP/1.1\r\nX: \x01\r\n\r\n", "400"),
+        let cases: [(&[u8], &str); 8] = [
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", "400"),
             (b"GET / HTTP/2.0\r\n\r\n", "505"),
-            (b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\n", "413"),
             (
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n",
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\n",
+                "413",
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n",
                 "413",
             ),
             (
@@ -388,8 +379,13 @@ GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
                 "431",
             ),
             (
-                b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
                 "400",
+            ),
+            (b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 1\r\n\r\n", "417"),
+            (
+                b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: br\r\n\r\n",
+                "501",
             ),
         ];
         for (wire, status) in cases {
@@ -403,5 +399,115 @@ GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
                 other => panic!("{}: {other:?}", String::from_utf8_lossy(wire)),
             }
         }
+    }
+
+    /// How many requests the decoder frames out of `wire`, and whether it
+    /// then refuses the rest (the connection closes).
+    fn requests_seen(wire: &[u8]) -> (usize, bool) {
+        let mut decoder = HttpDecoder::new(Limits::default());
+        let mut rest = wire;
+        let mut seen = 0;
+        loop {
+            match decoder.decode(rest) {
+                Ok(Some(frame)) => {
+                    seen += 1;
+                    rest = &rest[frame.consumed()..];
+                }
+                Ok(None) => return (seen, false),
+                Err(_) => return (seen, true),
+            }
+        }
+    }
+
+    /// Request smuggling: bytes that a front proxy could frame another way
+    /// are refused, so this server never sees a request the proxy took for
+    /// body (or the other way round). Each case: the bytes, then how many
+    /// requests are framed before the refusal.
+    #[test]
+    fn smuggling_vectors_are_refused_where_they_begin() {
+        let smuggled = "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+        let bare_lf_ext = format!(
+            "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+             2;\nxx\r\n3c\r\n{}\r\n0\r\n\r\n",
+            format!("0\r\n\r\n{smuggled}").repeat(2).get(..60).unwrap()
+        );
+        let cases: Vec<(String, usize)> = vec![
+            // A bare LF inside a chunk extension.
+            (bare_lf_ext, 0),
+            // The trailer section ended by a bare LF, a GET behind it.
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n{smuggled}"), 0),
+            // An empty chunk-size line.
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n{smuggled}"), 0),
+            // Chunked in HTTP/1.0.
+            (format!("POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"), 0),
+            // Content-Length with a sign, a no-break space, an ideographic space.
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello{smuggled}"), 0),
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\u{a0}\r\n\r\nhello{smuggled}"), 0),
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: \u{3000}5\r\n\r\nhello{smuggled}"), 0),
+            // Chunked given twice.
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"), 0),
+            // CL.TE and TE.CL: both headers.
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG{smuggled}"), 0),
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n{smuggled}"), 0),
+            // TE.TE obfuscations.
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n{smuggled}"), 0),
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n{smuggled}"), 0),
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\x0bchunked\r\n\r\n0\r\n\r\n{smuggled}"), 0),
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n{smuggled}"), 0),
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nX: y\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"), 0),
+            // Duplicate and malformed Content-Length.
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n{smuggled}"), 0),
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello{smuggled}"), 0),
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\nhello{smuggled}"), 0),
+            // obs-fold, bare CR, NUL, bare LF in the head.
+            (format!("GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n z\r\n\r\n{smuggled}"), 0),
+            (format!("GET / HTTP/1.1\r\nHost: a\r\nX: y\rZ: z\r\n\r\n{smuggled}"), 0),
+            (format!("GET / HTTP/1.1\r\nHost: a\r\nX: y\0z\r\n\r\n{smuggled}"), 0),
+            (format!("GET / HTTP/1.1\nHost: a\n\n{smuggled}"), 0),
+            (format!("GET / HTTP/1.1\r\nHost: a\r\n\n{smuggled}"), 0),
+            // Chunk-size overflow, and a chunk without its final CRLF.
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000003\r\nabc\r\n0\r\n\r\n{smuggled}"), 0),
+            (format!("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc0\r\n\r\n{smuggled}"), 0),
+            // Host missing or repeated (HTTP/1.1).
+            (format!("GET / HTTP/1.1\r\n\r\n{smuggled}"), 0),
+            (format!("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n{smuggled}"), 0),
+            // A good request first: it is framed, then the bad one refused.
+            (format!("{smuggled}GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"), 1),
+        ];
+        for (wire, framed_before_refusal) in cases {
+            assert_eq!(
+                requests_seen(wire.as_bytes()),
+                (framed_before_refusal, true),
+                "{wire:?}"
+            );
+        }
+        // The same requests framed well: each pipelined GET is its own.
+        let good = format!(
+            "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+             2;a=b\r\nxx\r\n0\r\nX-T: 1\r\n\r\n{smuggled}\
+             POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello{smuggled}"
+        );
+        assert_eq!(requests_seen(good.as_bytes()), (4, false));
+    }
+
+    #[test]
+    fn expect_continue_frames_the_head_then_the_body() {
+        let mut decoder = HttpDecoder::new(Limits::default());
+        let head =
+            b"PUT /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+        let frame = decoder.decode(head).unwrap().unwrap();
+        assert_eq!(frame.consumed(), head.len());
+        let request = Request::parse(&head[frame.payload()]).unwrap();
+        assert!(request.awaits_body);
+        assert_eq!(request.framing, BodyFraming::Length(5));
+        assert!(decoder.decode(b"hel").unwrap().is_none());
+        let body = decoder.decode(b"helloGET").unwrap().unwrap();
+        assert_eq!((body.payload(), body.consumed()), (0..5, 5));
+        // The body already on its way: one frame, no 100 needed.
+        let mut decoder = HttpDecoder::new(Limits::default());
+        let whole = [head.as_slice(), b"hello"].concat();
+        let frame = decoder.decode(&whole).unwrap().unwrap();
+        assert_eq!(frame.consumed(), whole.len());
+        assert!(!Request::parse(&whole).unwrap().awaits_body);
     }
 }

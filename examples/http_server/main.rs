@@ -38,9 +38,11 @@ use selectloop::{Balance, CloseReason, Config, ConnId, Context, Group, Handler, 
 use files::Sending;
 use http::Head;
 
+mod chunked;
 #[path = "../common/mod.rs"]
 mod common;
 mod files;
+mod framing;
 mod http;
 
 use http::{respond, HttpDecoder, Limits, Request};
@@ -79,6 +81,9 @@ struct HttpServer {
     out: Vec<u8>,
     /// Files being sent a piece at a time, by connection.
     sending: HashMap<ConnId, Stream>,
+    /// Heads of requests sent with `Expect: 100-continue`, answered with
+    /// `100 Continue`, whose bodies come as the connection's next frame.
+    awaiting_body: HashMap<ConnId, Vec<u8>>,
 }
 
 /// A large file on its way to one client.
@@ -99,6 +104,7 @@ impl HttpServer {
             clock: None,
             out: Vec::with_capacity(1024),
             sending: HashMap::new(),
+            awaiting_body: HashMap::new(),
         }
     }
 
@@ -130,11 +136,7 @@ impl HttpServer {
         }
         self.answer_route(method, path, request, keep_alive);
         if head_only {
-            let head_end = self.out[start..]
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map_or(self.out.len(), |at| start + at + 4);
-            self.out.truncate(head_end);
+            strip_body(&mut self.out, start);
         }
         keep_alive
     }
@@ -161,6 +163,7 @@ impl HttpServer {
             Err(e) => {
                 log::warn!("cannot read {}: {e}", file.display());
                 let date = &self.date;
+                let start = self.out.len();
                 http::respond(
                     &mut self.out,
                     403,
@@ -170,6 +173,10 @@ impl HttpServer {
                     keep_alive,
                     b"403\n",
                 );
+                if head_only {
+                    // HEAD: the status and headers of GET, never its body.
+                    strip_body(&mut self.out, start);
+                }
                 return;
             }
         };
@@ -253,9 +260,42 @@ impl HttpServer {
 
     /// Answers one request and sends the answer.
     fn serve(&mut self, cx: &mut Context<'_>, conn: ConnId, frame: &[u8]) {
-        let Some(request) = Request::parse(frame) else {
-            // The decoder framed it, so this does not happen; never panic.
-            cx.close_now(conn);
+        if let Some(head) = self.awaiting_body.remove(&conn) {
+            // The body of the request whose head came before.
+            let request = Request::parse(&head).and_then(|mut request| {
+                request.body = http::body_of(request.framing, frame)?;
+                request.awaits_body = false;
+                Some(request)
+            });
+            return self.serve_request(cx, conn, request);
+        }
+        let request = Request::parse(frame);
+        if let Some(request) = &request {
+            if request.awaits_body {
+                let _ = cx.send(conn, b"HTTP/1.1 100 Continue\r\n\r\n");
+                self.awaiting_body.insert(conn, frame.to_vec());
+                return;
+            }
+        }
+        self.serve_request(cx, conn, request);
+    }
+
+    fn serve_request(&mut self, cx: &mut Context<'_>, conn: ConnId, request: Option<Request<'_>>) {
+        let Some(request) = request else {
+            // A target in another form (authority, asterisk): the decoder
+            // has framed the request, so the connection stays in step.
+            respond(
+                &mut self.out,
+                400,
+                &self.date,
+                "text/plain",
+                "",
+                false,
+                b"400 Bad Request: request target not served\n",
+            );
+            let _ = cx.send(conn, &self.out);
+            self.out.clear();
+            cx.close(conn);
             return;
         };
         let served = self.served.entry(conn).or_insert(0);
@@ -359,11 +399,22 @@ impl Handler for HttpServer {
     fn on_close(&mut self, _cx: &mut Context<'_>, conn: ConnId, _reason: &CloseReason) {
         self.served.remove(&conn);
         self.sending.remove(&conn);
+        self.awaiting_body.remove(&conn);
     }
 
     fn on_timer(&mut self, _cx: &mut Context<'_>, _timer: TimerId) {
         self.refresh_date();
     }
+}
+
+/// Cuts the body off the response that starts at `start` of `out`,
+/// keeping its head (for HEAD, RFC 9110 section 9.3.2).
+fn strip_body(out: &mut Vec<u8>, start: usize) {
+    let head_end = out[start..]
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(out.len(), |at| start + at + 4);
+    out.truncate(head_end);
 }
 
 fn main() -> ExitCode {

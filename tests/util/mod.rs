@@ -319,23 +319,35 @@ impl Rng {
     }
 }
 
-/// Path of a built example; builds it if `cargo test` has not already.
+/// Path of a built example, built from the sources as they are now.
+///
+/// A plain `cargo test` builds every example first, but `cargo test --test
+/// NAME` builds none: without this, such a run would drive whatever binary
+/// an earlier build left, and test old code. So each test process asks
+/// cargo once per example, which costs a fraction of a second when the
+/// binary is fresh.
 pub fn example(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test binary> -> target/<profile>/examples/<name>
-    let dir = exe
+    let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
-        .expect("target directory")
-        .join("examples");
-    let path = dir.join(name);
-    if !path.exists() {
+        .expect("target directory");
+    let path = profile_dir.join("examples").join(name);
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !built.iter().any(|done| done == name) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", name])
-            .status()
-            .expect("run cargo build");
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "--example", name]);
+        if profile_dir.file_name().is_some_and(|dir| dir == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
         assert!(status.success(), "cannot build example {name}");
+        built.push(name.to_string());
     }
     path
 }
