@@ -231,6 +231,136 @@ fn expect_continue_is_answered_before_the_body(backend: BackendKind) {
 }
 per_backend!(expect_continue_is_answered_before_the_body);
 
+/// HEAD never carries a body, on the error path too: a file that cannot be
+/// read answers 403, and to HEAD without the body that would otherwise be
+/// read as the start of the next response. (`/proc/sys/vm/drop_caches` is
+/// a regular file that no one, root included, may open for reading.)
+fn head_of_an_unreadable_file_has_no_body(backend: BackendKind) {
+    let server = serve_root(backend, std::path::Path::new("/proc/sys/vm"));
+    let mut client = connect(server.addr);
+    write_all(
+        &mut client,
+        b"HEAD /drop_caches HTTP/1.1\r\nHost: t\r\n\r\n\
+          GET /drop_caches HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    let head = read_head(&mut client);
+    assert_eq!(status(&head), 403, "{head}");
+    assert!(head.contains("Content-Length: 4\r\n"), "{head}");
+    let (head, body) = read_response(&mut client);
+    assert_eq!(
+        (status(&head), body.as_slice()),
+        (403, &b"403\n"[..]),
+        "{head}"
+    );
+    let (head, body) = read_response(&mut client);
+    assert_eq!(
+        (status(&head), body.as_slice()),
+        (200, &b"Hello, World!"[..]),
+        "{head}"
+    );
+}
+per_backend!(head_of_an_unreadable_file_has_no_body);
+
+/// Static files answer ranges and conditional requests as nginx does:
+/// `curl -C -` resumes a cut download, `--etag-compare` and `-z` get 304,
+/// a range past the end gets 416 with the length.
+fn curl_resumes_and_revalidates_files(backend: BackendKind) {
+    let dir = std::env::temp_dir().join(format!(
+        "http-ranges-{}-{}",
+        std::process::id(),
+        backend.name()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Larger than one piece (256 KiB), so the range is streamed too.
+    let content: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    let original = dir.join("big.bin");
+    std::fs::write(&original, &content).unwrap();
+    let server = serve_root(backend, &dir);
+    let url = format!("http://{}/big.bin", server.addr);
+    let curl = |args: &[&str]| {
+        let output = util::tool("curl")
+            .args(["-sS", "--max-time", "10"])
+            .args(args)
+            .output()
+            .expect("run curl");
+        assert!(output.status.success(), "curl {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // A download cut after 123,457 bytes, resumed.
+    let partial = dir.join("download.bin");
+    std::fs::write(&partial, &content[..123_457]).unwrap();
+    let code = curl(&[
+        "-C",
+        "-",
+        "-o",
+        partial.to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+        &url,
+    ]);
+    assert_eq!(code, "206");
+    assert!(
+        std::fs::read(&partial).unwrap() == content,
+        "resumed file differs"
+    );
+    // Revalidation by entity tag and by date.
+    let etag = dir.join("etag.txt");
+    let etag = etag.to_str().unwrap();
+    assert_eq!(
+        curl(&[
+            "--etag-save",
+            etag,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &url
+        ]),
+        "200"
+    );
+    let again = curl(&[
+        "--etag-compare",
+        etag,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &url,
+    ]);
+    assert_eq!(again, "304");
+    let since = curl(&[
+        "-z",
+        original.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &url,
+    ]);
+    assert_eq!(since, "304");
+    // Raw: a 304 has no body, a 416 names the length, the connection goes on.
+    let mut client = connect(server.addr);
+    write_all(
+        &mut client,
+        b"GET /big.bin HTTP/1.1\r\nHost: t\r\nIf-None-Match: *\r\n\r\n\
+          GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=700000-\r\n\r\n\
+          GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=-3\r\n\r\n",
+    );
+    assert_eq!(status(&read_head(&mut client)), 304);
+    let (head, _) = read_response(&mut client);
+    assert_eq!(status(&head), 416, "{head}");
+    assert!(head.contains("Content-Range: bytes */700000\r\n"), "{head}");
+    let (head, tail) = read_response(&mut client);
+    assert_eq!(status(&head), 206, "{head}");
+    assert!(
+        head.contains("Content-Range: bytes 699997-699999/700000\r\n"),
+        "{head}"
+    );
+    assert_eq!(tail, &content[699_997..]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+per_backend!(curl_resumes_and_revalidates_files);
+
 fn static_files_are_served_and_never_from_outside_the_root(backend: BackendKind) {
     // Its cases run in parallel, one per backend: a directory each.
     let dir = std::env::temp_dir().join(format!(

@@ -5,8 +5,9 @@
 //! reads it, so it never sits in memory whole.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// Bytes read from a file at a time. Above the loop's output high
 /// watermark, so each piece sent makes the loop call `on_drained` once the
@@ -67,11 +68,21 @@ pub struct Sending {
 }
 
 impl Sending {
-    /// Opens `path`; returns it with its length.
-    pub fn open(path: &Path) -> io::Result<(Sending, u64)> {
+    /// Opens `path`; returns it with its length and modification time.
+    pub fn open(path: &Path) -> io::Result<(Sending, u64, SystemTime)> {
         let file = File::open(path)?;
-        let left = file.metadata()?.len();
-        Ok((Sending { file, left }, left))
+        let metadata = file.metadata()?;
+        let left = metadata.len();
+        let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        Ok((Sending { file, left }, left, modified))
+    }
+
+    /// Sends only the bytes `first..=last` (a range, checked against the
+    /// length by the caller).
+    pub fn only(&mut self, first: u64, last: u64) -> io::Result<()> {
+        self.file.seek(SeekFrom::Start(first))?;
+        self.left = last - first + 1;
+        Ok(())
     }
 
     /// Appends the next piece (at most [`PIECE`] bytes) to `out`; returns

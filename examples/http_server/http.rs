@@ -10,6 +10,7 @@ use selectloop::codec::{DecodeError, Decoder, Frame};
 
 use crate::chunked::{Chunked, Step};
 use crate::framing::{check_line_endings, head_framing, target_path, BodyFraming, Refusal};
+use crate::validators::Conditions;
 
 /// Limits on one request, with nginx's defaults where it has one.
 #[derive(Clone, Copy, Debug)]
@@ -193,6 +194,8 @@ pub struct Request<'a> {
     pub framing: BodyFraming,
     /// The body, de-chunked if it came in chunks (empty if it comes apart).
     pub body: Cow<'a, [u8]>,
+    /// The headers of conditional and range requests.
+    pub conditions: Conditions<'a>,
 }
 
 impl<'a> Request<'a> {
@@ -209,7 +212,9 @@ impl<'a> Request<'a> {
         let framing = head_framing(minor_version, request.headers, usize::MAX).ok()?;
         let mut connection_close = false;
         let mut connection_keep_alive = false;
+        let mut conditions = Conditions::default();
         for header in request.headers.iter() {
+            conditions.note(header.name, header.value);
             if header.name.eq_ignore_ascii_case("connection") {
                 for token in header.value.split(|&b| b == b',') {
                     let token = token.trim_ascii();
@@ -238,6 +243,7 @@ impl<'a> Request<'a> {
             awaits_body,
             framing: framing.body,
             body,
+            conditions,
         })
     }
 }

@@ -15,7 +15,9 @@
 //! A file larger than 256 KiB is sent a piece at a time as the client reads
 //! it (`on_drained`), so a file of any size costs a few hundred KiB of
 //! memory, and requests pipelined behind it wait their turn. `HEAD` is
-//! answered as `GET` without the body.
+//! answered as `GET` without the body. Files carry `ETag` and
+//! `Last-Modified`, and answer conditional requests (304) and one byte
+//! range (206, or 416 past the end), as nginx does: `curl -C -` resumes.
 //!
 //! HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only
 //! with `Connection: keep-alive` (as `ab -k` sends). Bodies come with
@@ -44,8 +46,10 @@ mod common;
 mod files;
 mod framing;
 mod http;
+mod validators;
 
 use http::{respond, HttpDecoder, Limits, Request};
+use validators::{Answer, Conditions, Validators};
 
 const USAGE: &str = "\
 usage: http_server [--addr HOST:PORT] [--root DIR] [--max-header BYTES] [--max-body BYTES]
@@ -131,7 +135,7 @@ impl HttpServer {
         let method = if head_only { "GET" } else { request.method };
         let start = self.out.len();
         if let ("GET", Some(file)) = (method, self.file_for(path)) {
-            self.answer_file(conn, &file, keep_alive, head_only);
+            self.answer_file(conn, &file, &request.conditions, keep_alive, head_only);
             return keep_alive;
         }
         self.answer_route(method, path, request, keep_alive);
@@ -150,24 +154,33 @@ impl HttpServer {
     }
 
     /// A file: whole if it is small, else its first piece and a [`Stream`]
-    /// for the rest. 403 if it cannot be read.
+    /// for the rest; or the part a `Range` asks for (206, 416), or 304 if
+    /// the client's copy is current. 403 if it cannot be read.
     fn answer_file(
         &mut self,
         conn: ConnId,
         file: &std::path::Path,
+        conditions: &Conditions<'_>,
         keep_alive: bool,
         head_only: bool,
     ) {
-        let (mut sending, length) = match Sending::open(file) {
+        let start = self.out.len();
+        let opened = Sending::open(file).and_then(|(mut sending, length, modified)| {
+            let version = Validators::new(length, modified);
+            let answer = validators::answer(!head_only, length, &version, conditions);
+            if let Answer::Part { first, last } = answer {
+                sending.only(first, last)?;
+            }
+            Ok((sending, length, version, answer))
+        });
+        let (mut sending, length, version, answer) = match opened {
             Ok(opened) => opened,
             Err(e) => {
                 log::warn!("cannot read {}: {e}", file.display());
-                let date = &self.date;
-                let start = self.out.len();
-                http::respond(
+                respond(
                     &mut self.out,
                     403,
-                    date,
+                    &self.date,
                     "text/plain",
                     "",
                     keep_alive,
@@ -180,16 +193,39 @@ impl HttpServer {
                 return;
             }
         };
+        let mut headers = version.headers();
+        let (status, content_length) = match answer {
+            Answer::Whole => (200, length),
+            // The length a 200 would have (RFC 9110 8.6); no body follows.
+            Answer::NotModified => (304, length),
+            Answer::Part { first, last } => {
+                headers.push_str(&format!("Content-Range: bytes {first}-{last}/{length}\r\n"));
+                (206, last - first + 1)
+            }
+            Answer::Unsatisfiable => {
+                headers.push_str(&format!("Content-Range: bytes */{length}\r\n"));
+                respond(
+                    &mut self.out,
+                    416,
+                    &self.date,
+                    "text/plain",
+                    &headers,
+                    keep_alive,
+                    b"416\n",
+                );
+                return;
+            }
+        };
         Head {
-            status: 200,
+            status,
             date: &self.date,
             content_type: files::content_type(file),
-            extra_headers: "",
+            extra_headers: &headers,
             keep_alive,
-            content_length: length,
+            content_length,
         }
         .write(&mut self.out);
-        if head_only {
+        if head_only || status == 304 {
             return;
         }
         match sending.next_piece(&mut self.out) {
