@@ -222,6 +222,79 @@ fn sets_hashes_and_sorted_sets(backend: BackendKind) {
 }
 per_backend!(sets_hashes_and_sorted_sets);
 
+/// What cannot be compared with redis-server byte for byte
+/// (tests/resp_vs_redis.rs compares the rest): ids, the server's own
+/// description, the command table, random members, milliseconds left.
+fn what_differs_from_redis_by_nature_is_still_right(backend: BackendKind) {
+    let server = start_example("resp_server", &["--backend", backend.name()]);
+    let mut first = connect(server.addr);
+    let mut second = connect(server.addr);
+    // CLIENT ID: an integer per connection, the same each time asked.
+    let id = |client: &mut TcpStream| {
+        write_all(client, &command(&[b"CLIENT", b"ID"]));
+        let line = read_line(client);
+        line.trim_end()
+            .strip_prefix(':')
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let (a, b) = (id(&mut first), id(&mut second));
+    assert_ne!(a, b);
+    assert_eq!(id(&mut first), a);
+    // HELLO 3 is refused, the connection stays in RESP2; HELLO 2 gives
+    // the server's description with this client's id and sets its name.
+    ask(
+        &mut first,
+        &[b"HELLO", b"3"],
+        "-NOPROTO unsupported protocol version\r\n",
+    );
+    write_all(&mut first, &command(&[b"HELLO", b"2", b"SETNAME", b"me"]));
+    let hello = [
+        "*14\r\n$6\r\nserver\r\n$10\r\nselectloop\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n",
+        "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n",
+        &format!(":{a}\r\n"),
+        "$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n",
+        "$7\r\nmodules\r\n*0\r\n",
+    ]
+    .concat();
+    assert_eq!(
+        String::from_utf8_lossy(&read_n(&mut first, hello.len())),
+        hello
+    );
+    ask(&mut first, &[b"CLIENT", b"GETNAME"], "$2\r\nme\r\n");
+    ask(&mut second, &[b"CLIENT", b"GETNAME"], "$-1\r\n");
+    // COMMAND: as many entries as COMMAND COUNT says; INFO describes one.
+    write_all(&mut first, &command(&[b"COMMAND", b"COUNT"]));
+    let count: usize = read_line(&mut first).trim_end()[1..].parse().unwrap();
+    assert!(count >= 38, "{count}");
+    write_all(&mut first, &command(&[b"COMMAND"]));
+    assert_eq!(read_line(&mut first), format!("*{count}\r\n"));
+    ask(
+        &mut second,
+        &[b"COMMAND", b"INFO", b"get"],
+        "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n\
+         *0\r\n*0\r\n*0\r\n*0\r\n",
+    );
+    // SPOP with a count: that many distinct members, gone from the set.
+    ask(&mut second, &[b"SADD", b"s", b"a", b"b", b"c"], ":3\r\n");
+    write_all(&mut second, &command(&[b"SPOP", b"s", b"2"]));
+    assert_eq!(read_line(&mut second), "*2\r\n");
+    let popped = [read_n(&mut second, 7), read_n(&mut second, 7)];
+    assert_ne!(popped[0], popped[1]);
+    ask(&mut second, &[b"SCARD", b"s"], ":1\r\n");
+    // PTTL: milliseconds, at most what was given.
+    ask(
+        &mut second,
+        &[b"SET", b"k", b"v", b"PX", b"100000"],
+        "+OK\r\n",
+    );
+    write_all(&mut second, &command(&[b"PTTL", b"k"]));
+    let left: i64 = read_line(&mut second).trim_end()[1..].parse().unwrap();
+    assert!((90_000..=100_000).contains(&left), "{left}");
+}
+per_backend!(what_differs_from_redis_by_nature_is_still_right);
+
 fn redis_cli_talks_to_it(backend: BackendKind) {
     let server = start_example("resp_server", &["--backend", backend.name()]);
     let port = server.addr.port().to_string();

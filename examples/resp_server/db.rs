@@ -1,10 +1,13 @@
 //! The keyspace: strings, lists, sets, hashes and sorted sets, with expiry
 //! checked lazily on every access and swept by a periodic timer (as Redis
 //! does, lazily plus `activeExpireCycle`).
+//!
+//! Deadlines are Unix times in milliseconds, as Redis keeps them: `EXPIREAT`
+//! and `PXAT` name such times, and any `i64` one is a valid deadline (no
+//! `Instant` arithmetic to overflow).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
-use std::time::Instant;
 
 /// A sorted-set score, ordered totally (so it can sit in a `BTreeSet`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -20,7 +23,12 @@ impl PartialOrd for Score {
 
 impl Ord for Score {
     fn cmp(&self, other: &Score) -> Ordering {
-        self.0.total_cmp(&other.0)
+        // -0 and 0 are one score, as for Redis's `<`; NaN is never stored.
+        if self.0 == other.0 {
+            Ordering::Equal
+        } else {
+            self.0.total_cmp(&other.0)
+        }
     }
 }
 
@@ -28,6 +36,29 @@ impl Ord for Score {
 pub struct SortedSet {
     pub by_score: BTreeSet<(Score, Vec<u8>)>,
     pub scores: HashMap<Vec<u8>, Score>,
+}
+
+impl SortedSet {
+    /// The member's score, if it is in the set.
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        self.scores.get(member).map(|score| score.0)
+    }
+
+    /// Adds `member`, or moves it to `score`.
+    pub fn insert(&mut self, member: &[u8], score: Score) {
+        if let Some(old) = self.scores.insert(member.to_vec(), score) {
+            self.by_score.remove(&(old, member.to_vec()));
+        }
+        self.by_score.insert((score, member.to_vec()));
+    }
+
+    /// Takes out the member with the lowest score (the first by bytes
+    /// among equal scores, as Redis orders them).
+    pub fn pop_min(&mut self) -> Option<(Score, Vec<u8>)> {
+        let (score, member) = self.by_score.pop_first()?;
+        self.scores.remove(&member);
+        Some((score, member))
+    }
 }
 
 #[derive(Debug)]
@@ -42,7 +73,8 @@ pub enum Value {
 #[derive(Debug)]
 struct Entry {
     value: Value,
-    expires_at: Option<Instant>,
+    /// Unix time in milliseconds.
+    expires_at: Option<i64>,
 }
 
 /// The keys and their values.
@@ -51,17 +83,17 @@ pub struct Db {
     entries: HashMap<Vec<u8>, Entry>,
     /// Deadlines of keys with a time to live, earliest first. An entry is
     /// only a hint: the key's own deadline is checked when it comes up.
-    deadlines: BinaryHeap<Reverse<(Instant, Vec<u8>)>>,
+    deadlines: BinaryHeap<Reverse<(i64, Vec<u8>)>>,
 }
 
 impl Db {
     /// The live value at `key`, a key past its deadline being deleted first.
-    pub fn get(&mut self, key: &[u8], now: Instant) -> Option<&mut Value> {
+    pub fn get(&mut self, key: &[u8], now: i64) -> Option<&mut Value> {
         self.expire_if_due(key, now);
         self.entries.get_mut(key).map(|e| &mut e.value)
     }
 
-    fn expire_if_due(&mut self, key: &[u8], now: Instant) {
+    fn expire_if_due(&mut self, key: &[u8], now: i64) {
         if self
             .entries
             .get(key)
@@ -83,11 +115,28 @@ impl Db {
         );
     }
 
+    /// Replaces the value at `key`, keeping its time to live (`KEEPTTL`).
+    pub fn replace_keeping_ttl(&mut self, key: &[u8], value: Value) {
+        match self.entries.get_mut(key) {
+            Some(entry) => entry.value = value,
+            None => self.set(key, value),
+        }
+    }
+
+    /// Takes `key`'s time to live away; `false` if it had none (or no key).
+    pub fn persist(&mut self, key: &[u8], now: i64) -> bool {
+        self.expire_if_due(key, now);
+        self.entries
+            .get_mut(key)
+            .and_then(|entry| entry.expires_at.take())
+            .is_some()
+    }
+
     /// The value at `key`, created with `make` if missing.
     pub fn get_or_insert(
         &mut self,
         key: &[u8],
-        now: Instant,
+        now: i64,
         make: impl FnOnce() -> Value,
     ) -> &mut Value {
         self.expire_if_due(key, now);
@@ -101,13 +150,13 @@ impl Db {
             .value
     }
 
-    pub fn remove(&mut self, key: &[u8], now: Instant) -> bool {
+    pub fn remove(&mut self, key: &[u8], now: i64) -> bool {
         self.expire_if_due(key, now);
         self.entries.remove(key).is_some()
     }
 
     /// Gives `key` a deadline; `false` if there is no such key.
-    pub fn expire_at(&mut self, key: &[u8], at: Instant, now: Instant) -> bool {
+    pub fn expire_at(&mut self, key: &[u8], at: i64, now: i64) -> bool {
         self.expire_if_due(key, now);
         let Some(entry) = self.entries.get_mut(key) else {
             return false;
@@ -118,7 +167,7 @@ impl Db {
     }
 
     /// The key's deadline: `Ok(None)` for none, `Err(())` for no such key.
-    pub fn deadline(&mut self, key: &[u8], now: Instant) -> Result<Option<Instant>, ()> {
+    pub fn deadline(&mut self, key: &[u8], now: i64) -> Result<Option<i64>, ()> {
         self.expire_if_due(key, now);
         self.entries.get(key).map(|e| e.expires_at).ok_or(())
     }
@@ -149,7 +198,7 @@ impl Db {
     /// Deletes keys past their deadline, `budget` deadlines at most (the
     /// periodic sweep; keys not reached are still deleted when accessed).
     /// Returns how many keys it deleted.
-    pub fn sweep(&mut self, now: Instant, budget: usize) -> usize {
+    pub fn sweep(&mut self, now: i64, budget: usize) -> usize {
         let mut deleted = 0;
         for _ in 0..budget {
             let Some(Reverse((at, _))) = self.deadlines.peek() else {
@@ -175,17 +224,16 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn expired_keys_are_gone_lazily_and_by_the_sweep() {
-        let t0 = Instant::now();
+        let t0 = 1_700_000_000_000;
         let mut db = Db::default();
         db.set(b"a", Value::Str(b"1".to_vec()));
         db.set(b"b", Value::Str(b"2".to_vec()));
-        db.expire_at(b"a", t0 + Duration::from_millis(10), t0);
-        db.expire_at(b"b", t0 + Duration::from_millis(10), t0);
-        let later = t0 + Duration::from_millis(20);
+        db.expire_at(b"a", t0 + 10, t0);
+        db.expire_at(b"b", t0 + 10, t0);
+        let later = t0 + 20;
         assert!(db.get(b"a", later).is_none(), "lazily expired");
         assert_eq!(db.len(), 1);
         assert_eq!(db.sweep(later, 100), 1, "the sweep deletes b");
@@ -194,12 +242,12 @@ mod tests {
 
     #[test]
     fn a_key_set_again_loses_its_old_deadline() {
-        let t0 = Instant::now();
+        let t0 = 1_700_000_000_000;
         let mut db = Db::default();
         db.set(b"k", Value::Str(b"old".to_vec()));
-        db.expire_at(b"k", t0 + Duration::from_millis(10), t0);
+        db.expire_at(b"k", t0 + 10, t0);
         db.set(b"k", Value::Str(b"new".to_vec()));
-        assert_eq!(db.sweep(t0 + Duration::from_secs(1), 100), 0);
-        assert!(db.get(b"k", t0 + Duration::from_secs(1)).is_some());
+        assert_eq!(db.sweep(t0 + 1000, 100), 0);
+        assert!(db.get(b"k", t0 + 1000).is_some());
     }
 }

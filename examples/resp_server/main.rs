@@ -8,25 +8,30 @@
 //! redis-benchmark -p 6380 -t set,get -c 50 -P 16 -d 64 -q
 //! ```
 //!
-//! Commands: PING, ECHO, SET (EX, PX, NX, XX), GET, DEL, EXISTS, INCR, DECR,
-//! INCRBY, MSET, MGET, EXPIRE, TTL, DBSIZE, FLUSHALL; LPUSH, RPUSH, LPOP,
-//! RPOP, LRANGE, LLEN; SADD, SPOP, SCARD; HSET, HGET; ZADD, ZPOPMIN; and
-//! what clients send as they start (COMMAND, CONFIG GET, CLIENT SETNAME;
-//! HELLO is unknown, as in Redis 5, so clients speak RESP2). Errors are
-//! Redis's: unknown command, wrong arity, WRONGTYPE, not an integer; a
-//! request that breaks the protocol is answered `-ERR Protocol error: ...`
-//! after the requests before it, and its connection closed.
+//! Commands, each answered as Redis 7.0 answers it, errors included
+//! (tests/resp_vs_redis.rs sends the same commands to redis-server):
+//! GET, SET (NX, XX, GET, EX, PX, EXAT, PXAT, KEEPTTL), INCR, DECR, INCRBY,
+//! DECRBY, MSET, MGET; DEL, EXISTS, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT
+//! (NX, XX, GT, LT), TTL, PTTL, PERSIST, DBSIZE, FLUSHALL; LPUSH, RPUSH,
+//! LPOP, RPOP (with a count), LRANGE, LLEN; SADD, SPOP (with a count),
+//! SCARD; HSET, HGET; ZADD (NX, XX, GT, LT, CH, INCR), ZPOPMIN; PING, ECHO,
+//! and what clients send as they start: HELLO (RESP2 only: `HELLO 3` gets
+//! `-NOPROTO`), CLIENT ID, GETNAME, SETNAME, COMMAND (COUNT, INFO, LIST,
+//! DOCS), CONFIG GET (`save` and `appendonly`). A request that breaks the
+//! protocol is answered `-ERR Protocol error: ...` after the requests
+//! before it, and its connection closed.
 //!
 //! Keys with a time to live expire lazily, when touched, and by a sweep
 //! every 100 ms (Redis's `hz 10`).
 
+use std::collections::HashMap;
 use std::io;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use selectloop::backend::BackendKind;
 use selectloop::codec::{DecodeError, MAX_MESSAGE};
-use selectloop::{Config, ConnId, Context, Handler, Reactor, TimerId};
+use selectloop::{CloseReason, Config, ConnId, Context, Handler, Reactor, TimerId};
 
 mod commands;
 #[path = "../common/mod.rs"]
@@ -43,7 +48,7 @@ usage: resp_server [--addr HOST:PORT] [--max-bulk BYTES] [--max-multibulk N] [--
 A Redis-protocol (RESP2) key-value server on one selectloop reactor.
   --addr HOST:PORT     where to listen (default 127.0.0.1:8088; port 0 picks one)
   --max-bulk BYTES     longest argument (default 536870912, Redis's proto-max-bulk-len)
-  --max-multibulk N    most arguments in one request (default 1048576)
+  --max-multibulk N    most arguments in one request (default 2147483647, Redis's)
   --timeout-s S        close a client that completes no command for S seconds
                        (Redis's `timeout`; default 0, never)
   --backend NAME       epoll (default), poll or select
@@ -59,16 +64,45 @@ struct RespServer {
     /// once warm.
     args: Args,
     out: Vec<u8>,
+    /// Each connection's id and name (CLIENT ID, CLIENT SETNAME).
+    clients: HashMap<ConnId, commands::Client>,
+    /// The id the next client gets.
+    next_client_id: u64,
+}
+
+/// Unix time in milliseconds, as Redis's `mstime()`: deadlines are kept in
+/// it, so that EXPIREAT and PXAT mean what they say.
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 impl Handler for RespServer {
+    fn on_connect(&mut self, _cx: &mut Context<'_>, conn: ConnId) {
+        self.next_client_id += 1;
+        let client = commands::Client {
+            id: self.next_client_id,
+            name: None,
+        };
+        self.clients.insert(conn, client);
+    }
+
+    fn on_close(&mut self, _cx: &mut Context<'_>, conn: ConnId, _reason: &CloseReason) {
+        self.clients.remove(&conn);
+    }
+
     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, request: &[u8]) {
         self.args.parse(request);
+        let client = self.clients.entry(conn).or_default();
         let mut rq = commands::Request {
             bytes: request,
             args: &self.args,
             out: &mut self.out,
-            now: cx.now(),
+            now_ms: unix_ms(),
+            client,
         };
         commands::run(&mut self.db, &mut rq);
         if !self.out.is_empty() {
@@ -82,11 +116,18 @@ impl Handler for RespServer {
             DecodeError::Invalid(why) => why.to_string(),
             other => other.to_string(),
         };
-        let _ = cx.send(conn, format!("-ERR Protocol error: {why}\r\n").as_bytes());
+        // Through the error writer: the text may quote a client's byte
+        // (`expected '$', got '\r'`), which must not end the line early.
+        resp::reply::error_bytes(
+            &mut self.out,
+            format!("ERR Protocol error: {why}").as_bytes(),
+        );
+        let _ = cx.send(conn, &self.out);
+        self.out.clear();
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, _timer: TimerId) {
-        self.db.sweep(cx.now(), SWEEP_BUDGET);
+    fn on_timer(&mut self, _cx: &mut Context<'_>, _timer: TimerId) {
+        self.db.sweep(unix_ms(), SWEEP_BUDGET);
     }
 }
 
@@ -131,6 +172,8 @@ fn serve() -> io::Result<()> {
         db: db::Db::default(),
         args: Args::default(),
         out: Vec::with_capacity(1024),
+        clients: HashMap::new(),
+        next_client_id: 0,
     };
     let mut handler = common::StopOnSignal::new(&mut reactor, server)?;
     reactor.run(&mut handler)?;

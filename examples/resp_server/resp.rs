@@ -14,8 +14,9 @@ use selectloop::codec::{DecodeError, Decoder, Frame};
 /// Redis's limits on a request, with its defaults.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Most arguments in one multibulk request. Redis refuses more than
-    /// 1,048,576 (`Protocol error: invalid multibulk length`).
+    /// Most arguments in one multibulk request. Redis 7.0 refuses more
+    /// than `INT_MAX` (`Protocol error: invalid multibulk length`); the
+    /// loop's own cap on one request (1 GiB) comes first in practice.
     pub max_multibulk: usize,
     /// Longest argument: Redis's `proto-max-bulk-len`, 512 MB.
     pub max_bulk: usize,
@@ -27,7 +28,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_multibulk: 1024 * 1024,
+            max_multibulk: i32::MAX as usize,
             max_bulk: 512 * 1024 * 1024,
             max_inline: 64 * 1024,
         }
@@ -58,30 +59,60 @@ fn protocol_error(why: &'static str) -> DecodeError {
     DecodeError::invalid(why)
 }
 
-/// The end of the line starting at `from` (the index of its `\r\n`).
-fn line_end(buf: &[u8], from: usize) -> Option<usize> {
-    let at = from + buf.get(from..)?.iter().position(|&b| b == b'\n')?;
-    (at > from && buf[at - 1] == b'\r').then_some(at - 1)
+/// The end of the header line starting at `from`: the index of its first
+/// `\r`, as Redis finds it (`strchr(..., '\r')`), once the byte after it
+/// has arrived. A bare `\n` before that `\r` is part of the line, so its
+/// number does not parse and the request is refused, as in Redis. Redis
+/// skips whatever byte follows the `\r`; this decoder refuses anything but
+/// `\n` there (`\r` then `X` could be read two ways).
+fn line_end(buf: &[u8], from: usize) -> Result<Option<usize>, DecodeError> {
+    let Some(offset) = buf
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\r'))
+    else {
+        return Ok(None);
+    };
+    let at = from + offset;
+    match buf.get(at + 1) {
+        None => Ok(None),
+        Some(b'\n') => Ok(Some(at)),
+        Some(_) => Err(protocol_error("expected '\\n' after '\\r'")),
+    }
 }
 
-/// A decimal integer, as Redis's `string2ll` reads it: optional `-`, digits,
-/// nothing else.
-pub fn parse_int(digits: &[u8]) -> Option<i64> {
-    let (negative, digits) = match digits.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, digits),
-    };
-    if digits.is_empty() || digits.len() > 19 {
+/// A decimal integer, exactly as Redis's `string2ll` reads one: an
+/// optional `-`, then `0` alone or digits not starting with `0`, 20 bytes
+/// at most, within `i64` (so `01`, `+1`, `-0` and ` 1` are not integers,
+/// and `-9223372036854775808` is).
+pub fn parse_int(text: &[u8]) -> Option<i64> {
+    if text.is_empty() || text.len() > 20 {
         return None;
     }
-    let mut value: i64 = 0;
+    if text == b"0" {
+        return Some(0);
+    }
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut magnitude: u64 = 0;
     for &d in digits {
         if !d.is_ascii_digit() {
             return None;
         }
-        value = value.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+        magnitude = magnitude
+            .checked_mul(10)?
+            .checked_add(u64::from(d - b'0'))?;
     }
-    Some(if negative { -value } else { value })
+    if negative {
+        0i64.checked_sub_unsigned(magnitude)
+    } else {
+        i64::try_from(magnitude).ok()
+    }
 }
 
 impl Decoder for RespDecoder {
@@ -95,7 +126,7 @@ impl Decoder for RespDecoder {
         let (mut pos, mut left) = match self.progress {
             Some(progress) => progress,
             None => {
-                let Some(end) = line_end(buf, 0) else {
+                let Some(end) = line_end(buf, 0)? else {
                     if buf.len() > self.limits.max_inline {
                         return Err(protocol_error("too big mbulk count string"));
                     }
@@ -112,7 +143,7 @@ impl Decoder for RespDecoder {
             }
         };
         while left > 0 {
-            let Some(end) = line_end(buf, pos) else {
+            let Some(end) = line_end(buf, pos)? else {
                 self.progress = Some((pos, left));
                 if buf.len() - pos > self.limits.max_inline {
                     return Err(protocol_error("too big bulk count string"));
@@ -263,13 +294,13 @@ impl Args {
             }
             return;
         }
-        let Some(end) = line_end(request, 0) else {
+        let Ok(Some(end)) = line_end(request, 0) else {
             return;
         };
         let count = parse_int(&request[1..end]).unwrap_or(0);
         let mut pos = end + 2;
         for _ in 0..count.max(0) {
-            let Some(end) = line_end(request, pos) else {
+            let Ok(Some(end)) = line_end(request, pos) else {
                 return;
             };
             let len = parse_int(&request[pos + 1..end]).unwrap_or(0).max(0) as usize;
@@ -292,6 +323,39 @@ impl Args {
     }
 }
 
+/// `value` as C's `printf("%.17g")` writes it (`inf` and `-inf` for the
+/// infinities): 17 significant digits, trailing zeros dropped, exponent
+/// form below 1e-4 and from 1e17 on, with at least two exponent digits.
+pub fn format_double(value: f64) -> String {
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    // 17 significant digits in exponent form: d.dddddddddddddddde±x.
+    let scientific = format!("{value:.16e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let trim = |digits: &str| -> String {
+        if digits.contains('.') {
+            digits
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        } else {
+            digits.to_string()
+        }
+    };
+    if !(-4..17).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{}e{sign}{:02}", trim(mantissa), exponent.abs());
+    }
+    // Fixed form with 17 - 1 - exponent digits after the point.
+    let decimals = (16 - exponent).max(0) as usize;
+    trim(&format!("{value:.decimals$}"))
+}
+
 /// Replies, RESP2-encoded into a buffer the handler sends in one piece.
 pub mod reply {
     use std::io::Write;
@@ -303,9 +367,25 @@ pub mod reply {
     }
 
     pub fn error(out: &mut Vec<u8>, text: &str) {
+        error_bytes(out, text.as_bytes());
+    }
+
+    /// An error whose text may hold any bytes (a client's own, quoted): a
+    /// CR or LF in it becomes a space, as Redis's `addReplyErrorFormat`
+    /// makes it, so the reply stays one line.
+    pub fn error_bytes(out: &mut Vec<u8>, text: &[u8]) {
         out.push(b'-');
-        out.extend_from_slice(text.as_bytes());
+        out.extend(
+            text.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
         out.extend_from_slice(b"\r\n");
+    }
+
+    /// A double as Redis 7.0's `addReplyDouble` writes it in RESP2: a bulk
+    /// string of `%.17g`, or `inf` and `-inf`.
+    pub fn double(out: &mut Vec<u8>, value: f64) {
+        bulk(out, super::format_double(value).as_bytes());
     }
 
     pub fn int(out: &mut Vec<u8>, n: i64) {
@@ -370,10 +450,56 @@ mod tests {
     }
 
     #[test]
+    fn doubles_print_as_printf_17g() {
+        for (value, text) in [
+            (0.1, "0.10000000000000001"),
+            (1.0, "1"),
+            (-0.5, "-0.5"),
+            (1000.0, "1000"),
+            (0.001, "0.001"),
+            (1e-5, "1.0000000000000001e-05"),
+            (1e17, "1e+17"),
+            (12345678901234567.0, "12345678901234568"),
+            (3.5, "3.5"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (0.0, "0"),
+        ] {
+            assert_eq!(format_double(value), text, "{value}");
+        }
+    }
+
+    #[test]
+    fn integers_are_read_as_string2ll_reads_them() {
+        for (text, value) in [
+            (&b"0"[..], Some(0)),
+            (b"-1", Some(-1)),
+            (b"9223372036854775807", Some(i64::MAX)),
+            (b"-9223372036854775808", Some(i64::MIN)),
+            (b"9223372036854775808", None),
+            (b"01", None),
+            (b"-0", None),
+            (b"+1", None),
+            (b" 1", None),
+            (b"1 ", None),
+            (b"", None),
+            (b"-", None),
+            (b"1.5", None),
+        ] {
+            assert_eq!(parse_int(text), value, "{}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
     fn protocol_errors_as_redis_words_them() {
-        let cases: [(&[u8], &str); 6] = [
+        let cases: [(&[u8], &str); 10] = [
             (b"*-x\r\n", "invalid multibulk length"),
-            (b"*2000000\r\n", "invalid multibulk length"),
+            (b"*01\r\n", "invalid multibulk length"),
+            (b"*1\n$4\r\nPING\r\n", "invalid multibulk length"),
+            (b"*1\r\n$4\n\r\nPING\r\n", "invalid bulk length"),
+            (b"*1\rX$4\r\nPING\r\n", "expected '\\n' after '\\r'"),
+            (b"*2147483648\r\n", "invalid multibulk length"),
             (b"*1\r\n$-3\r\n", "invalid bulk length"),
             (b"*1\r\n$99999999999\r\n", "invalid bulk length"),
             (b"*1\r\n+OK\r\n", "expected '$', got '+'"),

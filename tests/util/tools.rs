@@ -29,6 +29,11 @@ pub const TOOLS: &[Tool] = &[
         used_for: "loads resp_server, plain and pipelined",
     },
     Tool {
+        command: "redis-server",
+        debian_package: "redis-server",
+        used_for: "the reference resp_server's replies are compared with",
+    },
+    Tool {
         command: "curl",
         debian_package: "curl",
         used_for: "fetches from http_server",
