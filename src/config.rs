@@ -257,14 +257,22 @@ impl Config {
         self
     }
 
-    /// A hard limit on bytes queued for one connection: a send that would
-    /// pass it closes the connection instead, with
+    /// A hard limit on the output one connection leaves unread: a send made
+    /// while more than this is queued closes the connection instead, with
     /// [`CloseReason::OutputLimit`](crate::CloseReason::OutputLimit) (Redis's
     /// `client-output-buffer-limit`). Default 32 MiB, Redis's hard limit for
     /// pub/sub clients: the watermarks bound what request-and-answer
     /// protocols queue, but output the server pushes on its own (broadcasts,
     /// timers, [`Handle::send`](crate::Handle::send)) to a client that does
     /// not read would otherwise grow without bound. `usize::MAX` lifts it.
+    ///
+    /// The limit is on the backlog, not on one send: what earlier turns
+    /// queued and the peer has not read. Sends within one turn are taken
+    /// whole, so one reply larger than the limit (a 40 MiB value) goes out,
+    /// after the replies queued before it, and a connection holds at most
+    /// this much plus what one turn queues for it (bounded by the
+    /// protocol's own limit on a value, and by the watermarks, which stop
+    /// handling its requests while its output is high).
     pub fn max_output(mut self, bytes: usize) -> Config {
         self.max_output = bytes;
         self
@@ -280,11 +288,19 @@ impl Config {
         self
     }
 
-    /// Close connections that complete no message for this long, with
-    /// [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout). Default
-    /// none (the seed's clients may sit at the prompt as long as they like).
-    /// Checked a few times per timeout period, so a kick may come up to a
-    /// tenth of it late, never early.
+    /// Close connections on which no byte has moved, in either direction,
+    /// for this long, with
+    /// [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) (Redis's
+    /// `timeout`, counted from its `lastinteraction`). A client downloading
+    /// a large answer slowly, or uploading a large message a little at a
+    /// time, is making progress and is not idle; a client that reads
+    /// nothing of what is queued for it is. Bytes trickling in keep a
+    /// connection alive, so [`message_deadline`](Config::message_deadline)
+    /// is the bound on a slowloris client. Default none (the seed's clients
+    /// may sit at the prompt as long as they like);
+    /// [`Context::set_idle_timeout`](crate::Context::set_idle_timeout)
+    /// changes it for one connection. Checked a few times per timeout
+    /// period, so a kick may come up to a tenth of it late, never early.
     pub fn idle_timeout(mut self, timeout: Duration) -> Config {
         self.idle_timeout = Some(timeout);
         self
@@ -294,7 +310,10 @@ impl Config {
     /// time, or the connection closes with
     /// [`CloseReason::MessageTimeout`](crate::CloseReason::MessageTimeout):
     /// the defence against slowloris clients that hold a connection with a
-    /// byte now and then (nginx's `client_header_timeout`). Default none.
+    /// byte now and then (nginx's `client_header_timeout`), which the idle
+    /// timeout, counting every byte as progress, does not stop. Default
+    /// none; [`Context::set_message_deadline`](crate::Context::set_message_deadline)
+    /// changes it for one connection (a server expecting a large upload).
     pub fn message_deadline(mut self, deadline: Duration) -> Config {
         self.message_deadline = Some(deadline);
         self

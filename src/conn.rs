@@ -99,9 +99,19 @@ pub(crate) struct Conn {
     outbuf: VecDeque<u8>,
     /// What the backend watches this socket for (`None`: not registered).
     pub(crate) interest: Option<Interest>,
-    /// When the last complete message arrived (or the connection was
-    /// accepted), in the reactor's milliseconds.
-    pub(crate) last_message_ms: u64,
+    /// When bytes last moved, in either direction (or the connection was
+    /// set up), in the reactor's milliseconds: the idle timeout counts from
+    /// here, as Redis's `lastinteraction`.
+    pub(crate) last_progress_ms: u64,
+    /// Its idle timeout and message deadline: the configured ones, or what
+    /// the handler set for this connection.
+    pub(crate) timeouts: Timeouts,
+    /// Output queued during the turn `queued_turn`: what the loop has not
+    /// yet tried to write, so no part of the backlog the output limit
+    /// measures.
+    pub(crate) queued_this_turn: usize,
+    /// The turn's number, cut to 32 bits (compared for equality only).
+    pub(crate) queued_turn: u32,
     /// The loop turn (`Stats::turns`) that last read this socket: one read
     /// per turn, whichever way the turn came to it.
     pub(crate) last_read_turn: u64,
@@ -114,6 +124,29 @@ pub(crate) struct Conn {
     pub(crate) refusal: Option<Box<DecodeError>>,
     /// When the bytes of the message now arriving started (0: none pending).
     pub(crate) partial_since_ms: u64,
+}
+
+/// One connection's timeouts (see [`Config::idle_timeout`] and
+/// [`Config::message_deadline`]), in milliseconds, 0 for none: eight bytes
+/// where two `Option<Duration>` would take 32, in a struct every idle
+/// connection holds. A timeout longer than `u32::MAX` ms (49 days) counts
+/// as that long.
+///
+/// [`Config::idle_timeout`]: crate::Config::idle_timeout
+/// [`Config::message_deadline`]: crate::Config::message_deadline
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Timeouts {
+    pub(crate) idle_ms: u32,
+    pub(crate) message_ms: u32,
+}
+
+impl Timeouts {
+    /// `timeout` in whole milliseconds, at least 1, at most `u32::MAX`.
+    pub(crate) fn ms(timeout: Option<std::time::Duration>) -> u32 {
+        timeout.map_or(0, |t| {
+            u32::try_from(t.as_millis()).unwrap_or(u32::MAX).max(1)
+        })
+    }
 }
 
 /// A connection's own decoder (none: the configured codec frames it).
@@ -203,7 +236,10 @@ impl Conn {
             frames: VecDeque::new(),
             outbuf: VecDeque::new(),
             interest: None,
-            last_message_ms: 0,
+            last_progress_ms: 0,
+            timeouts: Timeouts::default(),
+            queued_this_turn: 0,
+            queued_turn: 0,
             last_read_turn: 0,
             wrote_any: false,
             discarded: 0,

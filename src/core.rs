@@ -28,7 +28,7 @@ use crate::buffer::BufferPool;
 use crate::close::{CloseReason, Closed, Origin, SendError};
 use crate::codec::FrameError;
 use crate::config::Config;
-use crate::conn::{Pressure, ReadLimits, ADOPTED, OUTBOUND};
+use crate::conn::{Pressure, ReadLimits, Timeouts, ADOPTED, OUTBOUND};
 use crate::conns::{ConnTable, Deferred};
 use crate::deadlines::Sweeper;
 use crate::jobs::Jobs;
@@ -259,17 +259,28 @@ impl Core {
             return Err(Closed(id));
         };
         let adding: usize = parts.iter().map(|p| p.len()).sum();
-        let queued = conn.output_len();
-        if queued.saturating_add(adding) > max_output {
+        let turn = self.stats.turns as u32; // wraps: compared for equality
+        if conn.queued_turn != turn {
+            conn.queued_turn = turn;
+            conn.queued_this_turn = 0;
+        }
+        // The limit is on the backlog the peer has left unread (output from
+        // earlier turns), not on what this turn queues: one reply larger
+        // than the limit goes out whole, after the replies queued before
+        // it, while a peer that lets output from past turns pile up beyond
+        // the limit is cut off.
+        let backlog = conn.output_len().saturating_sub(conn.queued_this_turn);
+        if backlog > max_output {
             self.limit_hit(
                 Limit::MaxOutput,
                 format_args!(
-                    "{id} has {queued} bytes queued, {adding} more would pass {max_output}"
+                    "{id} has {backlog} bytes unread, past {max_output}; {adding} more refused"
                 ),
             );
             self.close(id, CloseReason::OutputLimit);
             return Err(Closed(id));
         }
+        conn.queued_this_turn += adding;
         conn.queue(parts, &mut self.pool);
         if conn.output_len() > high && conn.pressure == Pressure::Normal {
             conn.pressure = Pressure::High;
@@ -293,6 +304,31 @@ impl Core {
         let (header, header_len, trailer) = codec.frame_parts(payload.len());
         self.send(id, &[&header[..header_len], payload, trailer])?;
         Ok(())
+    }
+
+    pub(crate) fn set_idle_timeout(&mut self, id: ConnId, timeout: Option<Duration>) -> bool {
+        self.set_timeouts(id, |t| t.idle_ms = Timeouts::ms(timeout))
+    }
+
+    pub(crate) fn set_message_deadline(&mut self, id: ConnId, deadline: Option<Duration>) -> bool {
+        self.set_timeouts(id, |t| t.message_ms = Timeouts::ms(deadline))
+    }
+
+    /// Changes one open connection's timeouts; `false` if it is gone.
+    fn set_timeouts(&mut self, id: ConnId, change: impl FnOnce(&mut Timeouts)) -> bool {
+        let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open()) else {
+            return false;
+        };
+        change(&mut conn.timeouts);
+        let Timeouts {
+            idle_ms,
+            message_ms,
+        } = conn.timeouts;
+        for ms in [idle_ms, message_ms].into_iter().filter(|&ms| ms > 0) {
+            self.sweeper
+                .cover(Duration::from_millis(u64::from(ms)), self.now);
+        }
+        true
     }
 
     /// Closes once the output queued is written; at once if there is none.

@@ -1,7 +1,9 @@
 //! The loop's own timers, run in phase 8 after the handler's: listeners
 //! re-armed after a back-off, connects past their deadline, and the sweep
-//! that closes connections idle past [`Config::idle_timeout`] or slower than
-//! [`Config::message_deadline`].
+//! that closes connections idle past [`Config::idle_timeout`] (no byte
+//! moved either way) or slower than [`Config::message_deadline`] (a
+//! message begun and not finished), each connection by its own timeouts
+//! (the configured ones, unless its handler set others).
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +35,19 @@ impl Sweeper {
     pub(crate) fn next_at(&self) -> Option<Instant> {
         self.next_at
     }
+
+    /// A connection was given a timeout of its own: sweep at least as
+    /// often as it needs (a tenth of it), starting now if no sweep was due.
+    pub(crate) fn cover(&mut self, timeout: Duration, now: Instant) {
+        let Some(needed) = limits::sweep_interval(Some(timeout), None) else {
+            return;
+        };
+        if self.interval.is_none_or(|interval| needed < interval) {
+            self.interval = Some(needed);
+            let next = timer::deadline_after(now, needed);
+            self.next_at = Some(self.next_at.map_or(next, |at| at.min(next)));
+        }
+    }
 }
 
 impl Core {
@@ -59,23 +74,18 @@ impl Core {
     }
 
     fn sweep_timeouts(&mut self) {
-        let idle = self.config.idle_timeout;
-        let deadline = self.config.message_deadline;
         let now_ms = self.now_ms;
         // Strictly more than the limit in whole milliseconds: never early.
-        let over = |since: u64, limit: Option<Duration>| {
-            limit.is_some_and(|l| {
-                let limit_ms = u64::try_from(l.as_millis()).unwrap_or(u64::MAX);
-                since != 0 && now_ms.saturating_sub(since) > limit_ms
-            })
+        let over = |since: u64, limit_ms: u32| {
+            limit_ms > 0 && since != 0 && now_ms.saturating_sub(since) > u64::from(limit_ms)
         };
         let victims: Vec<(ConnId, CloseReason, Limit)> = self
             .conns
             .iter()
             .filter_map(|c| {
-                if over(c.last_message_ms, idle) {
+                if over(c.last_progress_ms, c.timeouts.idle_ms) {
                     Some((c.id, CloseReason::IdleTimeout, Limit::IdleTimeout))
-                } else if over(c.partial_since_ms, deadline) {
+                } else if over(c.partial_since_ms, c.timeouts.message_ms) {
                     Some((c.id, CloseReason::MessageTimeout, Limit::MessageDeadline))
                 } else {
                     None

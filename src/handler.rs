@@ -174,6 +174,41 @@ impl Context<'_> {
         self.core.close(conn, CloseReason::ClosedByHandler)
     }
 
+    /// Gives `conn` an idle timeout of its own in place of
+    /// [`Config::idle_timeout`](crate::Config::idle_timeout) (`None`: never
+    /// idle): a server that starts a long transfer, or knows a client may
+    /// think for a while, sets what fits it. Returns `false` if `conn` is
+    /// gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use selectloop::{ConnId, Context, Handler};
+    ///
+    /// struct Uploads;
+    ///
+    /// impl Handler for Uploads {
+    ///     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+    ///         if msg == b"UPLOAD" {
+    ///             // A slow uploader may pause for up to ten minutes.
+    ///             cx.set_idle_timeout(conn, Some(Duration::from_secs(600)));
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn set_idle_timeout(&mut self, conn: ConnId, timeout: Option<Duration>) -> bool {
+        self.core.set_idle_timeout(conn, timeout)
+    }
+
+    /// Gives `conn` a message deadline of its own in place of
+    /// [`Config::message_deadline`](crate::Config::message_deadline)
+    /// (`None`: none): a message that has begun must be whole within it.
+    /// Returns `false` if `conn` is gone.
+    pub fn set_message_deadline(&mut self, conn: ConnId, deadline: Option<Duration>) -> bool {
+        self.core.set_message_deadline(conn, deadline)
+    }
+
     /// Opens a TCP connection to `addr` without blocking. Returns its id at
     /// once; [`Handler::on_connect`] is called when it completes, or
     /// [`Handler::on_close`] with [`CloseReason::ConnectFailed`] if it fails

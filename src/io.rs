@@ -7,7 +7,7 @@ use std::os::unix::io::AsRawFd;
 use crate::backend::Readiness;
 use crate::close::CloseReason;
 use crate::codec::DecodeError;
-use crate::conn::{FlushEnd, Pressure, ReadEnd};
+use crate::conn::{FlushEnd, Pressure, ReadEnd, Timeouts};
 use crate::core::Core;
 use crate::handler::Handler;
 use crate::limits::Limit;
@@ -45,10 +45,15 @@ impl Core {
             })
             .inspect_err(|_| self.stats.unwatchable += 1)?;
         let now_ms = self.now_ms;
+        let timeouts = Timeouts {
+            idle_ms: Timeouts::ms(self.config.idle_timeout),
+            message_ms: Timeouts::ms(self.config.message_deadline),
+        };
         if let Some(conn) = self.conns.get_mut(id) {
             trace!("{id} set up ({})", conn.socket.peer_name());
             conn.interest = Some(interest);
-            conn.last_message_ms = now_ms;
+            conn.last_progress_ms = now_ms;
+            conn.timeouts = timeouts;
         }
         Ok(id)
     }
@@ -158,8 +163,8 @@ impl Core {
         let (bytes, end) = conn.read_frames(&codec, budget, limits, peer_closed, &mut self.pool);
         self.stats.bytes_read += bytes as u64;
         let completed = conn.frames.len() > queued_before;
-        if completed {
-            conn.last_message_ms = now_ms;
+        if bytes > 0 {
+            conn.last_progress_ms = now_ms;
         }
         // The message deadline runs from the first byte of a message.
         if !conn.has_partial_message() {
@@ -378,6 +383,10 @@ impl Core {
             }
             let (bytes, end) = conn.flush(&mut self.pool);
             conn.wrote_any |= bytes > 0;
+            if bytes > 0 {
+                // The peer is reading: a long download is not idle.
+                conn.last_progress_ms = self.now_ms;
+            }
             self.stats.bytes_written += bytes as u64;
             // Back under the low watermark: the handler hears of it, and
             // messages held back for room in the output are handled again.

@@ -31,17 +31,21 @@ impl Core {
     }
 
     /// During a shutdown: closes every connection that has nothing left to
-    /// read, answer or write.
+    /// read, answer or write. A message half received is something left to
+    /// read: its connection stays, within the grace, until the rest comes
+    /// (and is answered), unless its peer can send nothing more.
     pub(crate) fn close_drained<H: Handler + ?Sized>(&mut self, handler: &mut H) {
         let drained: Vec<_> = self
             .conns
             .iter()
             .filter(|c| {
+                let message_on_its_way = c.has_partial_message() && c.state.reading().is_active();
                 c.is_open()
                     && !c.has_output()
                     && c.frames.is_empty()
                     && !c.listed.ready
                     && !c.listed.to_handle
+                    && !message_on_its_way
             })
             .map(|c| c.id)
             .collect();

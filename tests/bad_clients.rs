@@ -53,7 +53,7 @@ const HTTP: Protocol = Protocol {
 
 const RESP: Protocol = Protocol {
     example: "resp_server",
-    args: &["--timeout-s", "1"],
+    args: &["--timeout-s", "1", "--command-timeout-s", "1"],
     request: b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n",
     answer: b"$2\r\nhi\r\n",
     slow_start: b"*3\r\n$3\r\nSET\r\n",

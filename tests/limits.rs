@@ -155,6 +155,172 @@ fn idle_connections_are_closed_after_the_timeout_and_never_before(backend: Backe
 }
 per_backend!(idle_connections_are_closed_after_the_timeout_and_never_before);
 
+/// Answers `download` with [`DOWNLOAD`] bytes (in 3 MiB sends, under the
+/// default output limit), `patient` by lifting the idle timeout of its
+/// connection, `hurry` by giving its connection a message deadline, and
+/// echoes anything else.
+struct Transfers;
+
+const DOWNLOAD: usize = 24 * 1024 * 1024;
+
+impl Handler for Transfers {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        match msg {
+            b"download" => {
+                for piece in 0..DOWNLOAD / (3 << 20) {
+                    cx.send(conn, &vec![b'a' + piece as u8; 3 << 20]).unwrap();
+                }
+            }
+            b"patient" => {
+                assert!(cx.set_idle_timeout(conn, None));
+                cx.send_frame(conn, b"no idle timeout").unwrap();
+            }
+            b"hurry" => {
+                assert!(cx.set_message_deadline(conn, Some(Duration::from_millis(300))));
+                cx.send_frame(conn, b"300 ms a message").unwrap();
+            }
+            _ => cx.send_frame(conn, msg).unwrap(),
+        }
+    }
+}
+
+/// Idle means no byte moved either way, not no message completed: a
+/// message uploaded slowly, or an answer downloaded slowly, takes many
+/// idle periods and is not cut off (before, both were closed after one).
+fn slow_uploads_and_downloads_are_not_idle(backend: BackendKind) {
+    let idle = Duration::from_millis(300);
+    let server = Server::start(
+        Config::new()
+            .backend(backend)
+            .codec(Lines::new(1 << 20))
+            .idle_timeout(idle),
+        Transfers,
+    );
+    // 20,000 bytes, 200 every 20 ms: two seconds for one message.
+    let mut uploader = connect(server.addr);
+    let line: Vec<u8> = (0..20_000).map(|i| b'a' + (i % 26) as u8).collect();
+    for piece in line.chunks(200) {
+        write_all(&mut uploader, piece);
+        thread::sleep(Duration::from_millis(20));
+    }
+    write_all(&mut uploader, b"\n");
+    assert_eq!(
+        read_n(&mut uploader, line.len() + 1),
+        [&line[..], b"\n"].concat()
+    );
+    // 24 MiB read 512 KiB every 50 ms: more than two seconds, most of it
+    // waiting in the loop's output (the socket buffers hold a few MiB).
+    let mut downloader = connect(server.addr);
+    write_all(&mut downloader, b"download\n");
+    let mut got = vec![0u8; DOWNLOAD];
+    for chunk in got.chunks_mut(512 * 1024) {
+        downloader.read_exact(chunk).expect("the download goes on");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let expected = (0..DOWNLOAD / (3 << 20)).all(|piece| {
+        got[piece * (3 << 20)..(piece + 1) * (3 << 20)]
+            .iter()
+            .all(|&b| b == b'a' + piece as u8)
+    });
+    assert!(expected, "the download arrived whole and in order");
+    // A silent client still goes, after the timeout and not before.
+    let started = Instant::now();
+    let mut silent = connect(server.addr);
+    let mut byte = [0u8; 1];
+    assert_eq!(silent.read(&mut byte).unwrap_or(0), 0);
+    assert!(started.elapsed() >= idle);
+}
+per_backend!(slow_uploads_and_downloads_are_not_idle);
+
+/// A handler gives one connection its own timeouts: `patient` is never
+/// idle while its neighbour is closed, `hurry` gets a message deadline on a
+/// server configured with none.
+fn a_handler_sets_one_connection_s_timeouts(backend: BackendKind) {
+    let idle = Duration::from_millis(200);
+    let server = Server::start(
+        Config::new()
+            .backend(backend)
+            .codec(Lines::new(1024))
+            .idle_timeout(idle),
+        Transfers,
+    );
+    let mut patient = connect(server.addr);
+    write_all(&mut patient, b"patient\n");
+    assert_eq!(read_n(&mut patient, 16), b"no idle timeout\n");
+    let mut neighbour = connect(server.addr);
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        neighbour.read(&mut byte).unwrap_or(0),
+        0,
+        "the neighbour is idle"
+    );
+    thread::sleep(idle * 2);
+    write_all(&mut patient, b"still here\n");
+    assert_eq!(read_n(&mut patient, 11), b"still here\n");
+    assert_eq!(server.stats().idle_kicks, 1);
+
+    // A server configured with no timeouts at all: the handler's deadline
+    // for one connection starts the loop's sweeps by itself.
+    let untimed = Server::start(
+        Config::new().backend(backend).codec(Lines::new(1024)),
+        Transfers,
+    );
+    let mut hurried = connect(untimed.addr);
+    write_all(&mut hurried, b"hurry\n");
+    assert_eq!(read_n(&mut hurried, 17), b"300 ms a message\n");
+    // A byte every 50 ms: never idle, but the message is not whole in time.
+    let started = Instant::now();
+    while untimed.stats().deadline_kicks == 0 {
+        assert!(started.elapsed() < util::PATIENCE, "never cut off");
+        let _ = std::io::Write::write(&mut hurried, b"z");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    write_all(&mut patient, b"served\n");
+    assert_eq!(read_n(&mut patient, 7), b"served\n");
+}
+per_backend!(a_handler_sets_one_connection_s_timeouts);
+
+/// Answers `burst` with ten small replies and then one larger than the
+/// output limit, all in the same turn.
+struct Burst;
+
+const LIMIT: usize = 64 * 1024;
+
+impl Handler for Burst {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        if msg == b"burst" {
+            for i in 0..10 {
+                cx.send(conn, format!("small {i}\n").as_bytes()).unwrap();
+            }
+            cx.send(conn, &vec![b'L'; 4 * LIMIT]).unwrap();
+            cx.send(conn, b"\nafter\n").unwrap();
+        }
+    }
+}
+
+/// One reply larger than `max_output` goes out whole, after the smaller
+/// ones queued before it (before, the send closed the connection and
+/// dropped them all); the limit still cuts off a backlog left unread (the
+/// subscriber tests in tests/memory.rs).
+fn one_large_reply_does_not_lose_the_ones_queued_before_it(backend: BackendKind) {
+    let server = Server::start(
+        Config::new()
+            .backend(backend)
+            .codec(Lines::new(64))
+            .max_output(LIMIT),
+        Burst,
+    );
+    let mut client = connect(server.addr);
+    write_all(&mut client, b"burst\n");
+    let small: String = (0..10).map(|i| format!("small {i}\n")).collect();
+    assert_eq!(read_n(&mut client, small.len()), small.as_bytes());
+    assert!(read_n(&mut client, 4 * LIMIT).iter().all(|&b| b == b'L'));
+    assert_eq!(read_n(&mut client, 7), b"\nafter\n");
+    assert_eq!(server.stats().output_limit_kicks, 0);
+}
+per_backend!(one_large_reply_does_not_lose_the_ones_queued_before_it);
+
 fn slowloris_clients_are_closed_by_the_message_deadline_while_others_are_served(
     backend: BackendKind,
 ) {

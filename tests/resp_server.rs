@@ -295,6 +295,27 @@ fn what_differs_from_redis_by_nature_is_still_right(backend: BackendKind) {
 }
 per_backend!(what_differs_from_redis_by_nature_is_still_right);
 
+/// A value the server accepts can be read back: a 40 MiB GET reply, larger
+/// than the loop's 32 MiB output limit, goes out whole after the small
+/// replies pipelined before it (before, the connection was closed and
+/// every queued reply lost).
+fn a_value_larger_than_the_output_limit_is_read_back_whole(backend: BackendKind) {
+    let server = start_example("resp_server", &["--backend", backend.name()]);
+    let mut client = connect(server.addr);
+    let value = vec![b'v'; 40 << 20];
+    ask(&mut client, &[b"SET", b"big", &value], "+OK\r\n");
+    let mut wire = command(&[b"PING"]);
+    wire.extend_from_slice(&command(&[b"GET", b"big"]));
+    wire.extend_from_slice(&command(&[b"ECHO", b"after"]));
+    write_all(&mut client, &wire);
+    assert_eq!(read_line(&mut client), "+PONG\r\n");
+    assert_eq!(read_line(&mut client), format!("${}\r\n", value.len()));
+    assert!(read_n(&mut client, value.len()) == value);
+    assert_eq!(read_n(&mut client, 2), b"\r\n");
+    assert_eq!(read_n(&mut client, 11), b"$5\r\nafter\r\n");
+}
+per_backend!(a_value_larger_than_the_output_limit_is_read_back_whole);
+
 fn redis_cli_talks_to_it(backend: BackendKind) {
     let server = start_example("resp_server", &["--backend", backend.name()]);
     let port = server.addr.port().to_string();

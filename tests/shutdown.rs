@@ -80,6 +80,48 @@ fn shutdown_answers_what_was_sent_then_closes_and_stops_accepting(backend: Backe
 }
 per_backend!(shutdown_answers_what_was_sent_then_closes_and_stops_accepting);
 
+/// A request half received when the shutdown starts is not cut off: its
+/// connection waits, within the grace, for the rest, answers it, then
+/// closes; the shutdown ends then, not at the end of the grace.
+fn shutdown_lets_a_half_received_request_finish(backend: BackendKind) {
+    util::init_logger();
+    let mut reactor =
+        Reactor::with_config(Config::new().backend(backend).codec(Lines::new(64))).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let mut client = connect(addr);
+    write_all(&mut client, b"half");
+    let mut handler = Mixed;
+    let started = Instant::now();
+    while reactor.stats().bytes_read < 4 {
+        assert!(
+            started.elapsed() < util::PATIENCE,
+            "the first half never came"
+        );
+        reactor
+            .run_once(&mut handler, Some(Duration::from_millis(10)))
+            .unwrap();
+    }
+    let finisher = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        write_all(&mut client, b" and the rest\n");
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).unwrap();
+        answer
+    });
+    let shutdown_started = Instant::now();
+    reactor
+        .shutdown(&mut handler, Duration::from_secs(20))
+        .unwrap();
+    let took = shutdown_started.elapsed();
+    assert_eq!(finisher.join().unwrap(), b"half and the rest\n");
+    assert!(
+        took < Duration::from_secs(10),
+        "waited out the grace: {took:?}"
+    );
+}
+per_backend!(shutdown_lets_a_half_received_request_finish);
+
 fn shutdown_closes_what_does_not_drain_by_the_deadline(backend: BackendKind) {
     util::init_logger();
     let mut reactor =

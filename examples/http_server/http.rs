@@ -102,6 +102,12 @@ impl HttpDecoder {
             return Err(Refusal(431, "headers too large"));
         }
         check_line_endings(&buf[..head])?;
+        // httparse lets bytes past ASCII into the target; the grammar
+        // (RFC 3986, RFC 9112 3.2) has none.
+        let target = request.path.unwrap_or("");
+        if !target.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            return Err(Refusal(400, "request target not visible ASCII"));
+        }
         let minor_version = request.version.unwrap_or(1);
         let framing = head_framing(minor_version, request.headers, self.limits.max_body)?;
         let has_body = framing.body != BodyFraming::Length(0);

@@ -43,6 +43,8 @@ use http::Head;
 mod chunked;
 #[path = "../common/mod.rs"]
 mod common;
+#[cfg(test)]
+mod differential;
 mod files;
 mod framing;
 mod http;

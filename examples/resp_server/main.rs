@@ -43,14 +43,17 @@ use resp::{Args, Limits, RespDecoder};
 
 const USAGE: &str = "\
 usage: resp_server [--addr HOST:PORT] [--max-bulk BYTES] [--max-multibulk N] [--timeout-s S]
-                   [--backend epoll|poll|select]
+                   [--command-timeout-s S] [--backend epoll|poll|select]
 
 A Redis-protocol (RESP2) key-value server on one selectloop reactor.
   --addr HOST:PORT     where to listen (default 127.0.0.1:8088; port 0 picks one)
   --max-bulk BYTES     longest argument (default 536870912, Redis's proto-max-bulk-len)
   --max-multibulk N    most arguments in one request (default 2147483647, Redis's)
-  --timeout-s S        close a client that completes no command for S seconds
-                       (Redis's `timeout`; default 0, never)
+  --timeout-s S        close a client on which no byte moved, either way, for S
+                       seconds (Redis's `timeout`; default 0, never)
+  --command-timeout-s S  close a client whose command, once begun, is not whole
+                       within S seconds: a slowloris bound, which Redis lacks
+                       (default 0, never)
   --backend NAME       epoll (default), poll or select
   -h, --help           this text
 ";
@@ -140,6 +143,7 @@ fn serve() -> io::Result<()> {
     let mut addr = common::default_addr();
     let mut limits = Limits::default();
     let mut timeout = 0u64;
+    let mut command_timeout = 0u64;
     let mut backend = BackendKind::default();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(common::invalid)? {
@@ -149,6 +153,7 @@ fn serve() -> io::Result<()> {
             Long("max-bulk") => limits.max_bulk = common::value(&mut parser)?,
             Long("max-multibulk") => limits.max_multibulk = common::value(&mut parser)?,
             Long("timeout-s") => timeout = common::value(&mut parser)?,
+            Long("command-timeout-s") => command_timeout = common::value(&mut parser)?,
             Long("backend") => backend = common::backend(&mut parser)?,
             Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
@@ -160,9 +165,13 @@ fn serve() -> io::Result<()> {
         .backend(backend)
         .decoder(MAX_MESSAGE, move || RespDecoder::new(limits));
     if timeout > 0 {
-        // A client that drips a command a byte at a time completes none:
-        // the idle timeout covers slowloris clients too.
+        // Redis's `timeout`: every byte read or written is progress, so a
+        // client dripping a command a byte at a time is not idle...
         config = config.idle_timeout(Duration::from_secs(timeout));
+    }
+    if command_timeout > 0 {
+        // ...and this bounds it: the command must be whole in time.
+        config = config.message_deadline(Duration::from_secs(command_timeout));
     }
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
