@@ -314,9 +314,14 @@ impl Core {
         self.set_timeouts(id, |t| t.message_ms = Timeouts::ms(deadline))
     }
 
-    /// Changes one open connection's timeouts; `false` if it is gone.
+    /// Changes the timeouts of a connection open or connecting; `false` if
+    /// it is gone or closing.
     fn set_timeouts(&mut self, id: ConnId, change: impl FnOnce(&mut Timeouts)) -> bool {
-        let Some(conn) = self.conns.get_mut(id).filter(|c| c.is_open()) else {
+        let Some(conn) = self
+            .conns
+            .get_mut(id)
+            .filter(|c| c.state.lifecycle().accepts_output())
+        else {
             return false;
         };
         change(&mut conn.timeouts);

@@ -178,7 +178,7 @@ impl Context<'_> {
     /// [`Config::idle_timeout`](crate::Config::idle_timeout) (`None`: never
     /// idle): a server that starts a long transfer, or knows a client may
     /// think for a while, sets what fits it. Returns `false` if `conn` is
-    /// gone.
+    /// gone or closing.
     ///
     /// # Examples
     ///
@@ -204,7 +204,7 @@ impl Context<'_> {
     /// Gives `conn` a message deadline of its own in place of
     /// [`Config::message_deadline`](crate::Config::message_deadline)
     /// (`None`: none): a message that has begun must be whole within it.
-    /// Returns `false` if `conn` is gone.
+    /// Returns `false` if `conn` is gone or closing.
     pub fn set_message_deadline(&mut self, conn: ConnId, deadline: Option<Duration>) -> bool {
         self.core.set_message_deadline(conn, deadline)
     }

@@ -21,8 +21,14 @@
 //!
 //! HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only
 //! with `Connection: keep-alive` (as `ab -k` sends). Bodies come with
-//! `Content-Length` or chunked. Errors: 400 malformed, 404, 405 (with
-//! `Allow`), 413 body too large, 431 headers too large, 505 version; a
+//! `Content-Length` or chunked, framed strictly to RFC 9112: where a proxy
+//! in front could read the same bytes as another request boundary (a bare
+//! LF, `Content-Length: +5`, chunked twice or beside `Content-Length`, a
+//! malformed chunk line or trailer, `Host` missing or repeated), the
+//! request is refused (docs/protocols.md lists every rule). `Expect:
+//! 100-continue` is answered before the body is read. Errors: 400
+//! malformed, 404, 405 (with `Allow`), 413 body too large, 417
+//! expectation, 431 headers too large, 501 transfer coding, 505 version; a
 //! request the decoder refuses is answered after the ones before it, then
 //! its connection closes, the others carrying on. The `Date` header is
 //! formatted once a second, by a timer.
