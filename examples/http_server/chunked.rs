@@ -336,6 +336,40 @@ mod tests {
         );
     }
 
+    /// The limits are inclusive, a chunk is handed over as soon as its
+    /// CRLF is in, and a quoted-pair escapes exactly what RFC 9110 5.6.4
+    /// lets it.
+    #[test]
+    fn edges_of_the_rules() {
+        let mut exact = Chunked::new(0, 4, 1024);
+        let wire = b"4\r\nabcd\r\n0\r\n\r\n";
+        assert_eq!(
+            exact.step(wire),
+            Ok(Step::Data(3..7)),
+            "a body of exactly max_body"
+        );
+        let mut eager = Chunked::new(0, 100, 100);
+        assert_eq!(eager.step(b"3\r\nabc\r\n"), Ok(Step::Data(3..6)));
+        assert_eq!(eager.step(b"3\r\nabc\r\n"), Ok(Step::NeedMore));
+        let trailer = b"0\r\nX: 1\r\n\r\n";
+        let mut full = Chunked::new(0, 100, 6);
+        assert_eq!(
+            full.step(trailer),
+            Ok(Step::End(trailer.len())),
+            "trailers of exactly the limit"
+        );
+        for (ext, ok) in [
+            (&b"1;a=\"\\\t\"\r\nx\r\n0\r\n\r\n"[..], true),
+            (b"1;a=\"\\ \"\r\nx\r\n0\r\n\r\n", true),
+            (b"1;a=\"\\\x80\"\r\nx\r\n0\r\n\r\n", true),
+            (b"1;a=\"\\\x7f\"\r\nx\r\n0\r\n\r\n", false),
+            (b"1;a=\"\\\x01\"\r\nx\r\n0\r\n\r\n", false),
+            (b"1;a=\"\\\"\r\nx\r\n0\r\n\r\n", false),
+        ] {
+            assert_eq!(read(ext).is_ok(), ok, "{:?}", String::from_utf8_lossy(ext));
+        }
+    }
+
     #[test]
     fn every_split_gives_the_same_body() {
         let wire = b"3;x=\"y\"\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\nGET";

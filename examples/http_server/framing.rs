@@ -274,6 +274,8 @@ mod tests {
             status(framing(1, &[HOST, ("Content-Length", b"1001")])),
             413
         );
+        let at_the_limit = framing(1, &[HOST, ("Content-Length", b"1000")]);
+        assert_eq!(status(at_the_limit), 200, "the limit itself is allowed");
         let huge = framing(1, &[HOST, ("Content-Length", b"99999999999999999999999")]);
         assert_eq!(status(huge), 413);
         let twice = framing(
@@ -335,6 +337,7 @@ mod tests {
             b"[zz]",
             b"a@b",
             b"a:1:2",
+            b"[::1]x",
         ] {
             assert_eq!(status(framing(1, &[("Host", bad)])), 400, "{bad:?}");
         }

@@ -279,6 +279,13 @@ mod tests {
         let etag: &'static str = Box::leak(file.etag.clone().into_boxed_str());
         let fresh = ask(None, None, Some("bytes=0-1"), Some(etag));
         assert_eq!(answer(true, 1000, &file, &fresh), part(0, 1));
+        // If-Range with a date: exactly Last-Modified, or the whole file.
+        let date: &'static str = Box::leak(file.last_modified.clone().into_boxed_str());
+        let same_date = ask(None, None, Some("bytes=0-1"), Some(date));
+        assert_eq!(answer(true, 1000, &file, &same_date), part(0, 1));
+        let later = Some("Tue, 14 Nov 2023 22:13:21 GMT");
+        let other_date = ask(None, None, Some("bytes=0-1"), later);
+        assert_eq!(answer(true, 1000, &file, &other_date), Answer::Whole);
         assert_eq!(
             answer(true, 0, &file, &ask(None, None, Some("bytes=-1"), None)),
             Answer::Unsatisfiable
