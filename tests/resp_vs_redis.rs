@@ -189,6 +189,12 @@ fn strings_and_counters_answer_as_redis() {
         "SET k v EX",
         "SET k v EX 10 PX 100",
         "SET k v EX 10 KEEPTTL",
+        "SET k v KEEPTTL EX 10",
+        "SET k v EX 10 EX 20",
+        "TTL k",
+        "SET k v PXAT 99999999999999 PXAT 99999999999999",
+        "SET xx-missing v XX",
+        "GET xx-missing",
         "SET k v EX abc",
         "SET k v EX 0",
         "SET k v EX -1",
@@ -248,6 +254,10 @@ fn strings_and_counters_answer_as_redis() {
         "GET",
         "DBSIZE",
         "nosuch a b",
+        "FLUSHALL ASYNC x",
+        "FLUSHALL BOGUS",
+        "FLUSHALL SYNC",
+        "DBSIZE",
     ]);
 }
 
@@ -288,6 +298,10 @@ fn expiry_answers_as_redis() {
         "TTL p",
         "EXPIREAT p 99999999999",
         "TTL p",
+        "EXPIREAT p 99999999999 GT",
+        "EXPIREAT p 99999999999 LT",
+        "PEXPIRE p 200000",
+        "PTTL p extra",
         "PEXPIREAT p 9223372036854775807",
         "PEXPIRE p 9223372036854775807",
         "EXPIRE p 0",
@@ -369,6 +383,11 @@ fn lists_sets_hashes_and_sorted_sets_answer_as_redis() {
         "ZADD z INCR NX 1 a",
         "ZADD z INCR XX 1 newmember",
         "ZADD z GT INCR -1 b",
+        "ZADD z GT INCR 0 b",
+        "ZADD z LT INCR 0 b",
+        "ZADD z NX XX",
+        "ZADD z CH",
+        "ZADD z 0.0 zero 0.000 zero2 +0x10 hex",
         "ZADD z 0.1 f 1e3 g -0.5 h 1e-3 i",
         "ZADD z 1e400 j",
         "ZADD z 1e-400 j",
@@ -444,6 +463,9 @@ fn unknown_commands_quote_what_redis_quotes() {
         vec![b"nosuch", b"with\r\nnewline"],
         vec![b"nosuch", &[b'y'; 100], &[b'z'; 100], b"c"],
         vec![b"nosuch"],
+        vec![b"ECHO", b""],
+        vec![b"SET", b"", b""],
+        vec![b"GET", b""],
     ];
     let found = differences(&script);
     assert!(found.is_empty(), "{}", found.join("\n"));
@@ -472,7 +494,7 @@ fn answer_to_bytes<S: Read + Write>(mut stream: S, wire: &[u8]) -> Vec<u8> {
 fn the_wire_protocol_is_read_as_redis_reads_it() {
     let redis = RedisServer::start();
     let ours = start_example("resp_server", &[]);
-    let cases: [&[u8]; 16] = [
+    let cases: [&[u8]; 25] = [
         b"*1\n$4\r\nPING\r\n",
         b"*01\r\n$4\r\nPING\r\n",
         b"*-0\r\n",
@@ -489,6 +511,15 @@ fn the_wire_protocol_is_read_as_redis_reads_it() {
         b"ECHO 'x'y\r\n",
         b"\r\n\r\nPING\r\n",
         b"SET k v\r\nGET k\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$03\r\n",
+        b"PING \r\n\nPING\r\n",
+        b"ECHO 'a\\'b'\r\n",
+        b"ECHO \"a\\bb\\ac\\q\\x4g\"\r\n",
+        b"ECHO a\"b c\"\r\n",
+        b"ECHO a\"b c\"d\r\n",
+        b"ECHO\x0ba\r\nPING \x0b\x0c\r\n",
+        b"ECHO \"a\"\x0b\r\n",
+        b"*1\r\n$0\r\n\r\n",
+        b"ECHO \"\xff\xfe\" \x80\r\n",
     ];
     let mut differ = Vec::new();
     for wire in cases {

@@ -37,6 +37,7 @@ mod commands;
 #[path = "../common/mod.rs"]
 mod common;
 mod db;
+mod inline;
 mod resp;
 
 use resp::{Args, Limits, RespDecoder};

@@ -7,9 +7,9 @@
 //! and checks it; the handler then reads its arguments out of the frame
 //! with [`Args::parse`], without copying them.
 
-use std::ops::Range;
-
 use selectloop::codec::{DecodeError, Decoder, Frame};
+
+use crate::inline::{split_inline, Arg};
 
 /// Redis's limits on a request, with its defaults.
 #[derive(Clone, Copy, Debug)]
@@ -55,7 +55,7 @@ impl RespDecoder {
     }
 }
 
-fn protocol_error(why: &'static str) -> DecodeError {
+pub fn protocol_error(why: &'static str) -> DecodeError {
     DecodeError::invalid(why)
 }
 
@@ -177,7 +177,10 @@ impl Decoder for RespDecoder {
 
 impl RespDecoder {
     fn decode_inline(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
-        let Some(newline) = buf.iter().position(|&b| b == b'\n') else {
+        // Redis looks for the line end with `strchr`, which stops at a NUL:
+        // a line end after one is not seen.
+        let searched = &buf[..buf.iter().position(|&b| b == 0).unwrap_or(buf.len())];
+        let Some(newline) = searched.iter().position(|&b| b == b'\n') else {
             if buf.len() > self.limits.max_inline {
                 return Err(protocol_error("too big inline request"));
             }
@@ -188,89 +191,11 @@ impl RespDecoder {
         } else {
             newline
         };
-        if end > self.limits.max_inline {
-            return Err(protocol_error("too big inline request"));
-        }
+        // As in Redis, only a line still without its end is held to the
+        // inline limit; a whole one is bounded by the loop's cap.
         split_inline(&buf[..end], &mut Vec::new())?;
         Ok(Some(Frame::new(0..end, newline + 1)))
     }
-}
-
-/// Splits an inline request into arguments as `sdssplitargs` does: blanks
-/// separate them, double quotes (with `\n`, `\t`, `\\`, `\"` and `\xHH`
-/// escapes) and single quotes group them. Quoted arguments are unescaped
-/// into `owned`; the ranges index `line`, or `owned` when marked.
-fn split_inline(line: &[u8], owned: &mut Vec<Vec<u8>>) -> Result<Vec<Arg>, DecodeError> {
-    let mut args = Vec::new();
-    let mut i = 0;
-    while i < line.len() {
-        while i < line.len() && line[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i == line.len() {
-            break;
-        }
-        match line[i] {
-            quote @ (b'"' | b'\'') => {
-                let mut value = Vec::new();
-                i += 1;
-                loop {
-                    let Some(&b) = line.get(i) else {
-                        return Err(protocol_error("unbalanced quotes in request"));
-                    };
-                    i += 1;
-                    if b == quote {
-                        break;
-                    }
-                    if b == b'\\' && quote == b'"' && i < line.len() {
-                        let escaped = line[i];
-                        i += 1;
-                        value.push(match escaped {
-                            b'n' => b'\n',
-                            b'r' => b'\r',
-                            b't' => b'\t',
-                            b'x' if i + 1 < line.len() => {
-                                let hex = std::str::from_utf8(&line[i..i + 2]).ok();
-                                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                                    Some(byte) => {
-                                        i += 2;
-                                        byte
-                                    }
-                                    None => b'x',
-                                }
-                            }
-                            other => other,
-                        });
-                    } else {
-                        value.push(b);
-                    }
-                }
-                // A closing quote must be followed by a blank or the end.
-                if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
-                    return Err(protocol_error("unbalanced quotes in request"));
-                }
-                owned.push(value);
-                args.push(Arg::Owned(owned.len() - 1));
-            }
-            _ => {
-                let start = i;
-                while i < line.len() && !line[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                args.push(Arg::In(start..i));
-            }
-        }
-    }
-    Ok(args)
-}
-
-/// Where an argument's bytes are.
-#[derive(Clone, Debug)]
-enum Arg {
-    /// In the request itself.
-    In(Range<usize>),
-    /// Unescaped from a quoted inline argument.
-    Owned(usize),
 }
 
 /// The arguments of one request, read out of its frame. Reused from request
@@ -447,6 +372,34 @@ mod tests {
             args.parse(&got[2]);
             assert_eq!(args.get(&got[2], 2), b"a b");
         }
+    }
+
+    /// Each limit lets its own value through and refuses one more.
+    #[test]
+    fn limits_are_inclusive() {
+        let limits = Limits {
+            max_multibulk: 2,
+            max_bulk: 3,
+            max_inline: 8,
+        };
+        let decode = |wire: &[u8]| RespDecoder::new(limits).decode(wire);
+        assert!(decode(b"*2\r\n$3\r\nabc\r\n$0\r\n\r\n").unwrap().is_some());
+        assert!(decode(b"*3\r\n").is_err(), "one argument too many");
+        assert!(decode(b"*1\r\n$4\r\n").is_err(), "one byte too long");
+        // Lines still without their end: at most `max_inline` bytes.
+        assert_eq!(decode(b"ECHO abc"), Ok(None));
+        assert!(decode(b"ECHO abcd").is_err());
+        assert_eq!(decode(b"*1234567"), Ok(None));
+        assert!(decode(b"*12345678").is_err());
+        assert_eq!(decode(b"*1\r\n$1234567"), Ok(None));
+        assert!(decode(b"*1\r\n$12345678").is_err());
+        // A whole inline line is not held to it, as in Redis.
+        assert!(decode(b"ECHO abcdefghij\r\n").unwrap().is_some());
+        // A bare newline is an empty inline request.
+        assert_eq!(decode(b"\nPING"), Ok(Some(Frame::new(0..0, 1))));
+        // A NUL hides the line end after it, as Redis's strchr does.
+        assert_eq!(decode(b"EC\0\r\n"), Ok(None));
+        assert!(decode(b"EC\0\r\n1234").is_err(), "until the limit");
     }
 
     #[test]

@@ -130,7 +130,8 @@ fn expire_ms(rq: &mut Request<'_>, arg: usize, seconds: bool, absolute: bool) ->
     } else {
         Some(given)
     };
-    let at = scaled.filter(|&ms| ms > 0 && given > 0).and_then(|ms| {
+    // A positive number stays positive scaled (or overflows: `None`).
+    let at = scaled.filter(|_| given > 0).and_then(|ms| {
         if absolute {
             Some(ms)
         } else {
