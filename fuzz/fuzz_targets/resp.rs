@@ -4,6 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 use selectloop::codec::Decoder;
 
+// The example's modules, at the paths its own `crate::` names expect.
+#[path = "../../examples/resp_server/inline.rs"]
+mod inline;
 #[path = "../../examples/resp_server/resp.rs"]
 #[allow(dead_code)]
 mod resp;
