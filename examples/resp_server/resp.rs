@@ -178,9 +178,10 @@ impl Decoder for RespDecoder {
 impl RespDecoder {
     fn decode_inline(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
         // Redis looks for the line end with `strchr`, which stops at a NUL:
-        // a line end after one is not seen.
-        let searched = &buf[..buf.iter().position(|&b| b == 0).unwrap_or(buf.len())];
-        let Some(newline) = searched.iter().position(|&b| b == b'\n') else {
+        // a line end after one is not seen. (Searched together, so a read
+        // of many short commands costs one pass, not one per command.)
+        let end_or_nul = buf.iter().position(|&b| b == b'\n' || b == 0);
+        let Some(newline) = end_or_nul.filter(|&at| buf[at] == b'\n') else {
             if buf.len() > self.limits.max_inline {
                 return Err(protocol_error("too big inline request"));
             }
