@@ -98,3 +98,35 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection given a shorter timeout than the configured ones makes
+    /// the sweep come as often as it needs; a longer one changes nothing;
+    /// with none configured, the first one starts the sweep.
+    #[test]
+    fn a_shorter_timeout_of_one_connection_tightens_the_sweep() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut sweeper = Sweeper::new(&Config::new().idle_timeout(Duration::from_secs(10)), now);
+        assert_eq!(sweeper.interval, Some(Duration::from_secs(1)));
+        sweeper.cover(Duration::from_secs(60), now);
+        assert_eq!(
+            sweeper.interval,
+            Some(Duration::from_secs(1)),
+            "a longer one"
+        );
+        sweeper.cover(ms(300), now);
+        assert_eq!(sweeper.interval, Some(ms(30)));
+        assert!(sweeper.next_at.is_some_and(|at| at <= now + ms(30)));
+        let mut idle = Sweeper::new(&Config::new(), now);
+        assert_eq!(idle.next_at, None);
+        idle.cover(ms(500), now);
+        assert_eq!(
+            (idle.interval, idle.next_at),
+            (Some(ms(50)), Some(now + ms(50)))
+        );
+    }
+}
