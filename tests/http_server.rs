@@ -40,6 +40,25 @@ fn serve_root(backend: BackendKind, root: &std::path::Path) -> util::Running {
     )
 }
 
+/// A directory of this test process's own: the cases of one test run in
+/// parallel, one per backend, so each gets one.
+fn scratch_dir(name: &str, backend: BackendKind) -> std::path::PathBuf {
+    let pid = std::process::id();
+    std::env::temp_dir().join(format!("{name}-{pid}-{}", backend.name()))
+}
+
+/// Runs curl (quiet, 10 s at most) and returns what it printed; a failure
+/// fails the test.
+fn curl(args: &[&str]) -> String {
+    let output = util::tool("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    assert!(output.status.success(), "curl {args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 fn status(head: &str) -> u16 {
     head[9..12].parse().unwrap()
 }
@@ -265,11 +284,7 @@ per_backend!(head_of_an_unreadable_file_has_no_body);
 /// `curl -C -` resumes a cut download, `--etag-compare` and `-z` get 304,
 /// a range past the end gets 416 with the length.
 fn curl_resumes_and_revalidates_files(backend: BackendKind) {
-    let dir = std::env::temp_dir().join(format!(
-        "http-ranges-{}-{}",
-        std::process::id(),
-        backend.name()
-    ));
+    let dir = scratch_dir("http-ranges", backend);
     std::fs::create_dir_all(&dir).unwrap();
     // Larger than one piece (256 KiB), so the range is streamed too.
     let content: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
@@ -277,15 +292,6 @@ fn curl_resumes_and_revalidates_files(backend: BackendKind) {
     std::fs::write(&original, &content).unwrap();
     let server = serve_root(backend, &dir);
     let url = format!("http://{}/big.bin", server.addr);
-    let curl = |args: &[&str]| {
-        let output = util::tool("curl")
-            .args(["-sS", "--max-time", "10"])
-            .args(args)
-            .output()
-            .expect("run curl");
-        assert!(output.status.success(), "curl {args:?}: {output:?}");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
     // A download cut after 123,457 bytes, resumed.
     let partial = dir.join("download.bin");
     std::fs::write(&partial, &content[..123_457]).unwrap();
@@ -362,12 +368,7 @@ fn curl_resumes_and_revalidates_files(backend: BackendKind) {
 per_backend!(curl_resumes_and_revalidates_files);
 
 fn static_files_are_served_and_never_from_outside_the_root(backend: BackendKind) {
-    // Its cases run in parallel, one per backend: a directory each.
-    let dir = std::env::temp_dir().join(format!(
-        "http-root-{}-{}",
-        std::process::id(),
-        backend.name()
-    ));
+    let dir = scratch_dir("http-root", backend);
     let root = dir.join("site");
     std::fs::create_dir_all(root.join("css")).unwrap();
     std::fs::write(root.join("index.html"), "<p>home</p>").unwrap();
@@ -401,15 +402,6 @@ per_backend!(static_files_are_served_and_never_from_outside_the_root);
 fn curl_gets_posts_and_sends_chunks(backend: BackendKind) {
     let server = start_example("http_server", &["--backend", backend.name()]);
     let base = format!("http://{}", server.addr);
-    let curl = |args: &[&str]| {
-        let output = util::tool("curl")
-            .args(["-sS", "--max-time", "10"])
-            .args(args)
-            .output()
-            .expect("run curl");
-        assert!(output.status.success(), "curl {args:?}: {output:?}");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
     assert_eq!(curl(&[&format!("{base}/")]), "Hello, World!");
     assert_eq!(
         curl(&[&format!("{base}/json")]),

@@ -10,18 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use util::{connect, read_n, start_example, write_all};
-
-/// A command as clients send it: a multibulk of bulk strings.
-fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut wire = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        wire.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        wire.extend_from_slice(arg);
-        wire.extend_from_slice(b"\r\n");
-    }
-    wire
-}
+use util::{connect, read_n, resp_command as command, start_example, write_all};
 
 fn ask(client: &mut TcpStream, args: &[&[u8]], answer: &str) {
     write_all(client, &command(args));

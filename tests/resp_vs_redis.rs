@@ -16,7 +16,7 @@ use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use util::{connect, start_example};
+use util::{connect, resp_command as command, start_example};
 
 /// A redis-server of its own, on a Unix socket in a fresh directory (no
 /// TCP port to race for), persisting nothing.
@@ -71,17 +71,6 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// A command as clients send it: a multibulk of bulk strings.
-fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut wire = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        wire.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        wire.extend_from_slice(arg);
-        wire.extend_from_slice(b"\r\n");
-    }
-    wire
 }
 
 /// One whole RESP2 reply, as the bytes it came in.

@@ -451,6 +451,17 @@ pub fn python_script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A Redis command as clients send it: a multibulk of bulk strings.
+pub fn resp_command(args: &[&[u8]]) -> Vec<u8> {
+    let mut wire = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        wire.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        wire.extend_from_slice(arg);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire
+}
+
 /// A command-line program a test drives (a real client: redis-cli,
 /// curl...), listed in `tools.rs`. Missing, the test fails and names the
 /// command that installs it, rather than skip.
