@@ -188,7 +188,8 @@ impl Handler for Transfers {
 /// message uploaded slowly, or an answer downloaded slowly, takes many
 /// idle periods and is not cut off (before, both were closed after one).
 fn slow_uploads_and_downloads_are_not_idle(backend: BackendKind) {
-    let idle = Duration::from_millis(300);
+    // Long enough that a busy machine's scheduling pauses do not look idle.
+    let idle = Duration::from_millis(700);
     let server = Server::start(
         Config::new()
             .backend(backend)
@@ -196,20 +197,20 @@ fn slow_uploads_and_downloads_are_not_idle(backend: BackendKind) {
             .idle_timeout(idle),
         Transfers,
     );
-    // 20,000 bytes, 200 every 20 ms: two seconds for one message.
+    // 20,000 bytes, 200 every 30 ms: three seconds for one message.
     let mut uploader = connect(server.addr);
     let line: Vec<u8> = (0..20_000).map(|i| b'a' + (i % 26) as u8).collect();
     for piece in line.chunks(200) {
         write_all(&mut uploader, piece);
-        thread::sleep(Duration::from_millis(20));
+        thread::sleep(Duration::from_millis(30));
     }
     write_all(&mut uploader, b"\n");
     assert_eq!(
         read_n(&mut uploader, line.len() + 1),
         [&line[..], b"\n"].concat()
     );
-    // 24 MiB read 512 KiB every 50 ms: more than two seconds, most of it
-    // waiting in the loop's output (the socket buffers hold a few MiB).
+    // 24 MiB read 512 KiB every 50 ms: 2.4 seconds, most of it waiting in
+    // the loop's output (the socket buffers hold a few MiB).
     let mut downloader = connect(server.addr);
     write_all(&mut downloader, b"download\n");
     let mut got = vec![0u8; DOWNLOAD];
