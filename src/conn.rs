@@ -14,6 +14,7 @@ use mio::Interest;
 use crate::buffer::BufferPool;
 use crate::codec::{Codec, DecodeError, Decoder, Frame, FrameError};
 use crate::conns::{ConnState, Listed};
+use crate::limits::Timeouts;
 use crate::state::Reading;
 use crate::stream::Stream;
 use crate::token::ConnId;
@@ -124,29 +125,6 @@ pub(crate) struct Conn {
     pub(crate) refusal: Option<Box<DecodeError>>,
     /// When the bytes of the message now arriving started (0: none pending).
     pub(crate) partial_since_ms: u64,
-}
-
-/// One connection's timeouts (see [`Config::idle_timeout`] and
-/// [`Config::message_deadline`]), in milliseconds, 0 for none: eight bytes
-/// where two `Option<Duration>` would take 32, in a struct every idle
-/// connection holds. A timeout longer than `u32::MAX` ms (49 days) counts
-/// as that long.
-///
-/// [`Config::idle_timeout`]: crate::Config::idle_timeout
-/// [`Config::message_deadline`]: crate::Config::message_deadline
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Timeouts {
-    pub(crate) idle_ms: u32,
-    pub(crate) message_ms: u32,
-}
-
-impl Timeouts {
-    /// `timeout` in whole milliseconds, at least 1, at most `u32::MAX`.
-    pub(crate) fn ms(timeout: Option<std::time::Duration>) -> u32 {
-        timeout.map_or(0, |t| {
-            u32::try_from(t.as_millis()).unwrap_or(u32::MAX).max(1)
-        })
-    }
 }
 
 /// A connection's own decoder (none: the configured codec frames it).

@@ -7,10 +7,10 @@ use std::os::unix::io::AsRawFd;
 use crate::backend::Readiness;
 use crate::close::CloseReason;
 use crate::codec::DecodeError;
-use crate::conn::{FlushEnd, Pressure, ReadEnd, Timeouts};
+use crate::conn::{FlushEnd, Pressure, ReadEnd};
 use crate::core::Core;
 use crate::handler::Handler;
-use crate::limits::Limit;
+use crate::limits::{Limit, Timeouts};
 use crate::state::{Farewell, Lifecycle, ReadEvent, Reading, WriteEvent};
 use crate::stream::Stream;
 use crate::token::{self, ConnId, TokenKind};
@@ -45,10 +45,7 @@ impl Core {
             })
             .inspect_err(|_| self.stats.unwatchable += 1)?;
         let now_ms = self.now_ms;
-        let timeouts = Timeouts {
-            idle_ms: Timeouts::ms(self.config.idle_timeout),
-            message_ms: Timeouts::ms(self.config.message_deadline),
-        };
+        let timeouts = Timeouts::new(self.config.idle_timeout, self.config.message_deadline);
         if let Some(conn) = self.conns.get_mut(id) {
             trace!("{id} set up ({})", conn.socket.peer_name());
             conn.interest = Some(interest);

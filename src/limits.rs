@@ -116,6 +116,36 @@ pub(crate) fn is_transient_accept_error(error: &std::io::Error) -> bool {
     )
 }
 
+/// One connection's timeouts (see [`Config::idle_timeout`] and
+/// [`Config::message_deadline`]), in milliseconds, 0 for none: eight bytes
+/// where two `Option<Duration>` would take 32, in a struct every idle
+/// connection holds. A timeout longer than `u32::MAX` ms (49 days) counts
+/// as that long.
+///
+/// [`Config::idle_timeout`]: crate::Config::idle_timeout
+/// [`Config::message_deadline`]: crate::Config::message_deadline
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Timeouts {
+    pub(crate) idle_ms: u32,
+    pub(crate) message_ms: u32,
+}
+
+impl Timeouts {
+    pub(crate) fn new(idle: Option<Duration>, message: Option<Duration>) -> Timeouts {
+        Timeouts {
+            idle_ms: Timeouts::ms(idle),
+            message_ms: Timeouts::ms(message),
+        }
+    }
+
+    /// `timeout` in whole milliseconds, at least 1, at most `u32::MAX`.
+    pub(crate) fn ms(timeout: Option<Duration>) -> u32 {
+        timeout.map_or(0, |t| {
+            u32::try_from(t.as_millis()).unwrap_or(u32::MAX).max(1)
+        })
+    }
+}
+
 /// How often connections are checked against the idle timeout and message
 /// deadline: a tenth of the shorter one, between 10 ms and 1 s.
 pub(crate) fn sweep_interval(

@@ -100,13 +100,13 @@ impl Handler for RespServer {
 
     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, request: &[u8]) {
         self.args.parse(request);
-        let client = self.clients.entry(conn).or_default();
         let mut rq = commands::Request {
             bytes: request,
             args: &self.args,
             out: &mut self.out,
             now_ms: unix_ms(),
-            client,
+            clients: &mut self.clients,
+            conn,
         };
         commands::run(&mut self.db, &mut rq);
         if !self.out.is_empty() {

@@ -10,6 +10,10 @@ mod server;
 mod strings;
 mod zset;
 
+use std::collections::HashMap;
+
+use selectloop::ConnId;
+
 use crate::db::Db;
 use crate::resp::{parse_int, reply, Args};
 
@@ -34,10 +38,18 @@ pub struct Request<'a> {
     pub out: &'a mut Vec<u8>,
     /// Unix time in milliseconds, as Redis's `mstime()`.
     pub now_ms: i64,
-    pub client: &'a mut Client,
+    /// Every client, and which this request came from: looked up only by
+    /// the commands about the client (CLIENT, HELLO), not on every request.
+    pub clients: &'a mut HashMap<ConnId, Client>,
+    pub conn: ConnId,
 }
 
 impl Request<'_> {
+    /// The client this request came from.
+    pub fn client(&mut self) -> &mut Client {
+        self.clients.entry(self.conn).or_default()
+    }
+
     pub fn argc(&self) -> usize {
         self.args.len()
     }

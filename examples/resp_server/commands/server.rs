@@ -69,7 +69,7 @@ pub fn hello(_db: &mut Db, rq: &mut Request<'_>) {
         }
     }
     if let Some(name) = name {
-        rq.client.name = (!name.is_empty()).then_some(name);
+        rq.client().name = (!name.is_empty()).then_some(name);
     }
     reply::array(rq.out, 14);
     for (field, value) in [("server", "selectloop"), ("version", FOLLOWS_VERSION)] {
@@ -79,7 +79,8 @@ pub fn hello(_db: &mut Db, rq: &mut Request<'_>) {
     reply::bulk(rq.out, b"proto");
     reply::int(rq.out, 2);
     reply::bulk(rq.out, b"id");
-    reply::int(rq.out, rq.client.id as i64);
+    let id = rq.client().id;
+    reply::int(rq.out, id as i64);
     for (field, value) in [("mode", "standalone"), ("role", "master")] {
         reply::bulk(rq.out, field.as_bytes());
         reply::bulk(rq.out, value.as_bytes());
@@ -150,17 +151,24 @@ pub fn client(_db: &mut Db, rq: &mut Request<'_>) {
         },
     ];
     match subcommand(rq, "client", SUBS) {
-        Some("id") => reply::int(rq.out, rq.client.id as i64),
-        Some("getname") => match &rq.client.name {
-            Some(name) => reply::bulk(rq.out, name),
-            None => reply::nil(rq.out),
-        },
+        Some("id") => {
+            let id = rq.client().id;
+            reply::int(rq.out, id as i64);
+        }
+        Some("getname") => {
+            let name = rq.client().name.clone();
+            match name {
+                Some(name) => reply::bulk(rq.out, &name),
+                None => reply::nil(rq.out),
+            }
+        }
         Some("setname") => {
             let name = rq.arg(2);
             if !valid_client_name(name) {
                 return reply::error(rq.out, BAD_NAME);
             }
-            rq.client.name = (!name.is_empty()).then(|| name.to_vec());
+            let name = (!name.is_empty()).then(|| name.to_vec());
+            rq.client().name = name;
             reply::simple(rq.out, "OK");
         }
         _ => {}
