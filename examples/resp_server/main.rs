@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Commands, each answered as Redis 7.0 answers it, errors included
-//! (tests/resp_vs_redis.rs sends the same commands to redis-server):
+//! (tests/it/resp_vs_redis.rs sends the same commands to redis-server):
 //! GET, SET (NX, XX, GET, EX, PX, EXAT, PXAT, KEEPTTL), INCR, DECR, INCRBY,
 //! DECRBY, MSET, MGET; DEL, EXISTS, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT
 //! (NX, XX, GT, LT), TTL, PTTL, PERSIST, DBSIZE, FLUSHALL; LPUSH, RPUSH,

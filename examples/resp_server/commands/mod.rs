@@ -1,7 +1,7 @@
 //! The commands: one table of what resp_server serves (name, arity, flags,
 //! keys), and one file per family, as Redis splits its own (`t_string.c`,
 //! `expire.c`, `t_list.c`...). Each command reads its arguments and writes
-//! its reply, with Redis 7.0's words for every error; tests/resp_vs_redis.rs
+//! its reply, with Redis 7.0's words for every error; tests/it/resp_vs_redis.rs
 //! sends the same commands to redis-server and compares the bytes.
 
 mod collections;

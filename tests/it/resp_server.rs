@@ -2,7 +2,7 @@
 //! `redis-cli` and `redis-benchmark` (Debian's `redis-tools`, which
 //! `.ci/run` installs).
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

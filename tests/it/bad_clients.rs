@@ -3,7 +3,7 @@
 //! reads, and a 10 MiB header line. Each is dealt with alone; a good client
 //! beside it is served throughout.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

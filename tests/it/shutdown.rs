@@ -1,7 +1,7 @@
 //! Graceful shutdown: in process with `Reactor::shutdown`, and as the example
 //! servers do it on SIGTERM.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

@@ -1,6 +1,6 @@
 //! More clients than `select()` can watch, and a burst beyond the seed's backlog.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

@@ -3,7 +3,7 @@
 //! (the listener stays readable while accept fails with EMFILE), must keep
 //! answering the clients it has, and must accept again once clients leave.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

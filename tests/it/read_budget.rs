@@ -6,7 +6,7 @@
 //! delivered whole (the client's send queue empty) before the next turn, so
 //! what a turn finds in the socket is known.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

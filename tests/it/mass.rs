@@ -1,7 +1,7 @@
 //! Many connections, many messages of random sizes: per connection, what
 //! comes back is what was sent, message for message, in order.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

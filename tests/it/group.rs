@@ -2,7 +2,7 @@
 //! connection answered byte for byte, the loads spread, a graceful stop
 //! that drains every loop, and a panic kept to its connection.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

@@ -1,6 +1,6 @@
 //! The loop from other threads: the handle and the worker pool.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

@@ -4,7 +4,7 @@
 //! the same cases and a failure names the case to replay; no property-test
 //! framework is needed, and none is built for the examples.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

@@ -1,7 +1,7 @@
 //! The embedding examples as processes: chat_server, worker_pool, proxy,
 //! ticker.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

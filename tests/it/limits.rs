@@ -1,7 +1,7 @@
 //! Limits of `Config`, each hit on purpose: the connection cap, the hard
 //! output limit, handler panics, and the idle and message deadlines.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

@@ -7,7 +7,7 @@
 //! version, the command table, a random member, a time to live in
 //! milliseconds) are tested on their own in tests/resp_server.rs.
 
-mod util;
+use crate::util;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;

@@ -1,7 +1,7 @@
 //! Outbound connections, Unix sockets, the embedder's own sources, and the
 //! reactor nested in a foreign loop.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

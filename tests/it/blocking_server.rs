@@ -3,7 +3,7 @@
 //! leave), every client at once with a thread each; and the threading
 //! chapter's tools (`examples/threads_and_queues.rs`).
 
-mod util;
+use crate::util;
 
 use std::io::Read;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! A signal that interrupts the poll must not end the turn early or fail it.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

@@ -9,7 +9,7 @@
 //! when the server looks. They run the seed with python3, which
 //! `cargo xtask test` installs where it is missing.
 
-mod util;
+use crate::util;
 
 use std::io::Write;
 use std::process::Command;

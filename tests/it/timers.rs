@@ -1,6 +1,6 @@
 //! Timers driven by a real loop: order, repetition, cancellation, never early.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

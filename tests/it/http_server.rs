@@ -2,7 +2,7 @@
 //! `ab` and `wrk` (Debian's `curl`, `apache2-utils` and `wrk`, which
 //! `.ci/run` installs).
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

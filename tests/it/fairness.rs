@@ -6,7 +6,7 @@
 //! clients' few bytes), and the stream does hit the budget, so the limit is
 //! what kept it in check.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

@@ -3,7 +3,7 @@
 //! close only the connection that sent the bytes, after its earlier
 //! messages are answered.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

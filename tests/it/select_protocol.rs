@@ -1,6 +1,6 @@
 //! The seed's protocol, byte for byte, and the seed's flaws pinned as fixed.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

@@ -4,7 +4,7 @@
 //! answer, answers in order, a client that leaves with an answer due
 //! disturbs no one, a half-closed client gets what it is owed.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::Shutdown;

@@ -5,7 +5,7 @@
 //! owed) must remove the interest, or the loop would spin. The counters
 //! tell: a spinning loop takes thousands of events a second.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::Shutdown;

@@ -1,6 +1,6 @@
 //! Partial writes: output larger than the socket buffer, to a slow reader.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

@@ -1,7 +1,7 @@
 //! Peers that half-close or reset, hundreds of times: every answer owed is
 //! delivered, every connection is counted, nothing panics.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 

@@ -1,6 +1,6 @@
 //! The example programs, run as processes and driven over TCP and stdin.
 
-mod util;
+use crate::util;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! sending gets its answer, then end of file, never a reset; a peer that
 //! never closes is let go after `Config::lingering_close`.
 
-mod util;
+use crate::util;
 
 use util::BackendKind;
 
