@@ -29,8 +29,8 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::time::{Duration, Instant};
 
-use mio::Interest;
 use selectloop::backend::{Backend, MioBackend, PollBackend, Token};
+use selectloop::Interest;
 
 const SENT: usize = 3 * 1024;
 const TOKEN: Token = Token(1);

@@ -19,6 +19,41 @@ use std::time::Duration;
 use crate::backend::BackendKind;
 use crate::codec::{Codec, CustomFraming, Decoder, MAX_MESSAGE};
 
+/// What accepting does when the process runs out of descriptors
+/// ([`Config::emfile_policy`]).
+///
+/// When `accept` fails with `EMFILE` or `ENFILE`, the connection stays in
+/// the listener's backlog and the listener stays readable: retrying at once
+/// would spin the loop at full CPU. There are two ways out.
+///
+/// `Pause` (the default) deregisters the listener for
+/// [`Config::accept_backoff`] and re-arms it early as soon as a connection
+/// closes and frees a descriptor. Clients wait in the backlog meanwhile and
+/// are served once descriptors come back; those that arrive once the
+/// backlog is full wait in SYN retries. Best when running out is a short
+/// peak: nobody is turned away who could have been served a moment later,
+/// which is what a server behind no load balancer wants.
+///
+/// `Shed` keeps one spare descriptor open (libuv's `uv__emfile_trick`,
+/// also in Node): on `EMFILE` it closes the spare, accepts a waiting
+/// connection, closes it at once, and repeats until the backlog is empty
+/// (or the accept budget is spent), then takes the spare back. The
+/// clients hear at once (their connection closes) instead of waiting for
+/// a timeout, and the backlog never fills with connections nobody will
+/// serve: best behind a load balancer or a client that retries elsewhere.
+/// If the spare cannot be taken back, accepting pauses as with `Pause`.
+/// Both are counted: [`Stats::accept_pauses`](crate::Stats::accept_pauses)
+/// and [`Stats::accept_shed`](crate::Stats::accept_shed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EmfilePolicy {
+    /// Deregister the listener for the back-off, or until a descriptor
+    /// is freed.
+    #[default]
+    Pause,
+    /// Accept and close the waiting connections with a spare descriptor.
+    Shed,
+}
+
 /// Settings of a [`Reactor`](crate::Reactor).
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -35,6 +70,8 @@ pub struct Config {
     pub(crate) fd_reserve: usize,
     pub(crate) reject_message: Option<Vec<u8>>,
     pub(crate) accept_backoff: Duration,
+    pub(crate) emfile_policy: EmfilePolicy,
+    pub(crate) write_budget: usize,
     pub(crate) output_high_watermark: usize,
     pub(crate) output_low_watermark: usize,
     pub(crate) max_output: usize,
@@ -48,6 +85,7 @@ pub struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) lingering_close: Duration,
     pub(crate) handle_queue: usize,
+    pub(crate) handle_queue_bytes: usize,
     pub(crate) backend: BackendKind,
 }
 
@@ -67,6 +105,8 @@ impl Default for Config {
             fd_reserve: 32,
             reject_message: None,
             accept_backoff: Duration::from_millis(100),
+            emfile_policy: EmfilePolicy::Pause,
+            write_budget: 64 * 1024,
             output_high_watermark: 64 * 1024,
             output_low_watermark: 16 * 1024,
             max_output: 32 * 1024 * 1024,
@@ -80,6 +120,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             lingering_close: Duration::from_secs(5),
             handle_queue: 65_536,
+            handle_queue_bytes: 64 * 1024 * 1024,
             backend: BackendKind::Epoll,
         }
     }
@@ -245,6 +286,27 @@ impl Config {
         self
     }
 
+    /// What accepting does when the process runs out of descriptors
+    /// (`EMFILE`, `ENFILE`). Default [`EmfilePolicy::Pause`]; see there
+    /// for why, and for what [`EmfilePolicy::Shed`] does instead.
+    pub fn emfile_policy(mut self, policy: EmfilePolicy) -> Config {
+        self.emfile_policy = policy;
+        self
+    }
+
+    /// Bytes one connection may write in one turn before the loop moves on
+    /// to the others (Redis's `NET_MAX_WRITES_PER_EVENT`). Default 64 KiB,
+    /// like the read budget. Without it a client that reads as fast as the
+    /// loop writes (a bulk download on loopback) would hold the turn for as
+    /// long as its socket buffer keeps taking bytes; with it, the rest of
+    /// its output waits for the next turn, which comes at once (no poll
+    /// wait) after the other connections have had theirs. A single write
+    /// may pass the budget by less than one write's worth; never 0.
+    pub fn write_budget(mut self, bytes: usize) -> Config {
+        self.write_budget = bytes.max(1);
+        self
+    }
+
     /// Output watermarks: above `high` bytes queued for a connection, its
     /// messages wait unhandled (and, once its inbound queue is full, its
     /// reading pauses); when the socket has taken enough to bring the queue
@@ -383,6 +445,18 @@ impl Config {
     /// than fail.
     pub fn handle_queue(mut self, commands: usize) -> Config {
         self.handle_queue = commands.max(1);
+        self
+    }
+
+    /// Bytes that [`Handle::send`](crate::Handle::send) calls may hold in
+    /// the queue before the loop takes them. Default 64 MiB: the count
+    /// bound alone would let 65,536 sends of a megabyte each queue 64 GiB.
+    /// A send that would pass it gets
+    /// [`HandleError::QueueFull`](crate::HandleError::QueueFull); one send
+    /// larger than the whole bound is still taken when nothing else waits,
+    /// so that no send is refused forever.
+    pub fn handle_queue_bytes(mut self, bytes: usize) -> Config {
+        self.handle_queue_bytes = bytes.max(1);
         self
     }
 }

@@ -11,13 +11,12 @@
 use std::any::Any;
 use std::error::Error;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::handler::Context;
+use crate::remote::Refused;
 use crate::token::ConnId;
-use crate::waker::Waker;
 
 /// A closure run on the loop thread.
 pub(crate) type LoopTask = Box<dyn FnOnce(&mut Context<'_>) + Send>;
@@ -44,91 +43,34 @@ pub(crate) enum Command {
     },
 }
 
-/// What the loop and every handle share.
-pub(crate) struct Shared {
-    /// Bounded ([`Config::handle_queue`](crate::Config::handle_queue)).
-    sender: mpsc::SyncSender<Command>,
-    pub(crate) waker: Waker,
-    /// A wake-up is on its way: later senders need not wake again.
-    wake_pending: AtomicBool,
-    /// Cleared when the reactor is dropped.
-    alive: AtomicBool,
-    pub(crate) commands: AtomicU64,
-    pub(crate) wakes: AtomicU64,
+/// The half of the channel every handle holds.
+pub(crate) type Shared = crate::remote::Shared<Command>;
+
+impl Command {
+    /// The bytes this command holds in the queue, which
+    /// [`Config::handle_queue_bytes`](crate::Config::handle_queue_bytes) bounds.
+    fn bytes(&self) -> usize {
+        match self {
+            Command::Send(_, bytes) => bytes.len(),
+            _ => 0,
+        }
+    }
+}
+
+fn handle_error(refused: Refused) -> HandleError {
+    match refused {
+        Refused::Full => HandleError::QueueFull,
+        Refused::Gone => HandleError::LoopGone,
+    }
 }
 
 impl Shared {
-    pub(crate) fn new(waker: Waker, capacity: usize) -> (Arc<Shared>, mpsc::Receiver<Command>) {
-        let (sender, receiver) = mpsc::sync_channel(capacity.max(1));
-        let shared = Arc::new(Shared {
-            sender,
-            waker,
-            wake_pending: AtomicBool::new(false),
-            alive: AtomicBool::new(true),
-            commands: AtomicU64::new(0),
-            wakes: AtomicU64::new(0),
-        });
-        (shared, receiver)
-    }
-
     /// Queues a command without waiting: a full queue is an error for the
     /// caller to handle (the loop is behind; shed load or retry later).
     pub(crate) fn push(&self, command: Command) -> Result<(), HandleError> {
-        self.push_or_return(command).map_err(|(error, _)| error)
-    }
-
-    /// [`push`](Shared::push), giving the command back when it is refused
-    /// (`None`: it was queued, but waking the loop failed).
-    pub(crate) fn push_or_return(
-        &self,
-        command: Command,
-    ) -> Result<(), (HandleError, Option<Command>)> {
-        if !self.alive.load(Ordering::Acquire) {
-            return Err((HandleError::LoopGone, Some(command)));
-        }
-        self.sender.try_send(command).map_err(|e| match e {
-            mpsc::TrySendError::Full(command) => (HandleError::QueueFull, Some(command)),
-            mpsc::TrySendError::Disconnected(command) => (HandleError::LoopGone, Some(command)),
-        })?;
-        self.queued().map_err(|error| (error, None))
-    }
-
-    /// Queues a command, waiting for room: for worker threads, whose results
-    /// must not be lost, and which may wait where the loop may not.
-    pub(crate) fn push_waiting(&self, command: Command) -> Result<(), HandleError> {
-        if !self.alive.load(Ordering::Acquire) {
-            return Err(HandleError::LoopGone);
-        }
-        self.sender
-            .send(command)
-            .map_err(|_| HandleError::LoopGone)?;
-        self.queued()
-    }
-
-    /// Counts a queued command and wakes the loop unless a wake-up is due.
-    fn queued(&self) -> Result<(), HandleError> {
-        self.commands.fetch_add(1, Ordering::Relaxed);
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
-            self.wakes.fetch_add(1, Ordering::Relaxed);
-            self.waker.wake().map_err(|_| HandleError::LoopGone)?;
-        }
-        Ok(())
-    }
-
-    /// Wakes the loop without a command (it left some for the next turn).
-    pub(crate) fn push_wake(&self) -> std::io::Result<()> {
-        self.wake_pending.store(true, Ordering::Release);
-        self.waker.wake()
-    }
-
-    /// Called by the loop before it drains the channel: a command queued from
-    /// now on needs a new wake-up.
-    pub(crate) fn clear_pending(&self) {
-        self.wake_pending.store(false, Ordering::Release);
-    }
-
-    pub(crate) fn close(&self) {
-        self.alive.store(false, Ordering::Release);
+        let bytes = command.bytes();
+        self.try_push(command, bytes)
+            .map_err(|(refused, _)| handle_error(refused))
     }
 }
 
@@ -138,10 +80,21 @@ impl Shared {
 /// loop carries out between two turns, and returns at once. A command for a
 /// connection that has closed meanwhile is dropped and counted
 /// ([`Stats::handle_undelivered`](crate::Stats::handle_undelivered)), never
-/// a panic. The queue is bounded ([`Config::handle_queue`](crate::Config::handle_queue)):
+/// a panic. The queue is bounded in commands
+/// ([`Config::handle_queue`](crate::Config::handle_queue)) and in the bytes
+/// that sends carry ([`Config::handle_queue_bytes`](crate::Config::handle_queue_bytes)):
 /// when the loop falls that far behind, methods return
 /// [`HandleError::QueueFull`] rather than let memory grow. Once the reactor
 /// is dropped, every method returns [`HandleError::LoopGone`].
+///
+/// The worker pool ([`Context::submit`]) hands its results back through
+/// the same queue, but a worker never gets `QueueFull`: a result must not
+/// be lost, so a worker whose result finds the queue full waits for the
+/// loop to take commands (it takes up to 65,536 a turn). While it waits it
+/// starts no new job, so when the loop is slow the job queue
+/// ([`Config::job_queue`](crate::Config::job_queue)) fills and
+/// [`Context::submit`] returns [`JobRejected::QueueFull`](crate::JobRejected::QueueFull):
+/// the back-pressure reaches the handler, and the loop itself never waits.
 ///
 /// # Examples
 ///
@@ -167,7 +120,7 @@ pub struct Handle {
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("alive", &self.shared.alive.load(Ordering::Relaxed))
+            .field("alive", &self.shared.is_alive())
             .finish()
     }
 }
@@ -177,7 +130,10 @@ impl Handle {
     ///
     /// # Errors
     ///
-    /// [`HandleError::QueueFull`] when the loop is that far behind,
+    /// [`HandleError::QueueFull`] when the loop is that far behind: as many
+    /// commands as [`Config::handle_queue`](crate::Config::handle_queue)
+    /// allows are waiting, or these bytes would take the bytes waiting past
+    /// [`Config::handle_queue_bytes`](crate::Config::handle_queue_bytes);
     /// [`HandleError::LoopGone`] once the reactor is dropped.
     pub fn send(&self, conn: ConnId, bytes: impl Into<Vec<u8>>) -> Result<(), HandleError> {
         self.shared.push(Command::Send(conn, bytes.into()))
@@ -217,7 +173,7 @@ impl Handle {
         stream: std::net::TcpStream,
     ) -> Result<(), Option<std::net::TcpStream>> {
         self.shared
-            .push_or_return(Command::Adopt(stream))
+            .try_push(Command::Adopt(stream), 0)
             .map_err(|(_, command)| match command {
                 Some(Command::Adopt(stream)) => Some(stream),
                 _ => None,
@@ -274,8 +230,10 @@ impl Handle {
 /// Why a [`Handle`] could not queue a command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HandleError {
-    /// [`Config::handle_queue`](crate::Config::handle_queue) commands are
-    /// already waiting for the loop: it is behind. Nothing was queued.
+    /// [`Config::handle_queue`](crate::Config::handle_queue) commands, or
+    /// [`Config::handle_queue_bytes`](crate::Config::handle_queue_bytes)
+    /// bytes of sends, are already waiting for the loop: it is behind.
+    /// Nothing was queued.
     QueueFull,
     /// The reactor behind the handle has been dropped.
     LoopGone,
@@ -284,7 +242,9 @@ pub enum HandleError {
 impl fmt::Display for HandleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            HandleError::QueueFull => "the reactor's command queue is full (Config::handle_queue)",
+            HandleError::QueueFull => {
+                "the reactor's command queue is full (Config::handle_queue or handle_queue_bytes)"
+            }
             HandleError::LoopGone => "the reactor is gone",
         })
     }

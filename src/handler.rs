@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use crate::backend::Readiness;
 use crate::close::{CloseReason, Closed, Origin, SendError};
 use crate::codec::DecodeError;
-use crate::core::Core;
 use crate::handle::Handle;
+use crate::reactor::Core;
+use crate::remote::JobRejected;
+use crate::schedule::TimerId;
 use crate::stats::Stats;
-use crate::timer::TimerId;
 use crate::token::{ConnId, SourceId};
-use crate::workers::JobRejected;
 
 /// What a server does when the loop has news for it.
 ///

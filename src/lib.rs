@@ -288,50 +288,37 @@
 #[macro_use]
 mod logging;
 
-mod accept;
 pub mod backend;
-mod buffer;
+
 mod close;
 pub mod codec;
 mod config;
 mod conn;
-mod conns;
-mod core;
-mod deadlines;
 mod group;
 mod handle;
 mod handler;
-mod hooks;
-mod io;
-mod jobs;
+mod interest;
 mod limits;
-mod linger;
-mod outbound;
+mod listen;
 mod reactor;
 mod remote;
-mod shutdown;
+mod schedule;
 mod sources;
-mod state;
 mod stats;
 mod stream;
-mod timer;
 mod token;
-mod waker;
-mod workers;
 
 pub use close::{CloseReason, Closed, Origin, SendError};
-pub use config::Config;
+pub use config::{Config, EmfilePolicy};
 pub use group::{Balance, Group, GroupBuilder};
 pub use handle::{Handle, HandleError};
 pub use handler::{Context, Handler};
+pub use interest::Interest;
 pub use reactor::Reactor;
+pub use remote::JobRejected;
+pub use schedule::{TimerId, MIN_PERIOD};
 pub use stats::Stats;
-pub use timer::{TimerId, MIN_PERIOD};
 pub use token::{ConnId, ListenerId, SourceId};
-pub use workers::JobRejected;
-
-/// Re-exported from mio: what [`Reactor::register_source`] watches for.
-pub use mio::Interest;
 
 /// The README's code blocks, compiled as doctests so they cannot rot.
 #[doc = include_str!("../README.md")]

@@ -56,6 +56,13 @@ pub struct Stats {
     pub accept_errors: u64,
     /// Times accepting paused because descriptors or socket memory ran out.
     pub accept_pauses: u64,
+    /// Connections accepted and closed at once because descriptors ran out
+    /// ([`EmfilePolicy::Shed`](crate::EmfilePolicy::Shed)).
+    pub accept_shed: u64,
+    /// Times a connection's flush stopped at the per-turn write budget
+    /// ([`Config::write_budget`](crate::Config::write_budget)) with output
+    /// left, to be written on the next turn.
+    pub write_budget_exhausted: u64,
     /// Handler hooks that panicked (caught).
     pub handler_panics: u64,
     /// Connections closed by the server that lingered first: their answer
@@ -141,6 +148,8 @@ impl std::ops::AddAssign for Stats {
             unwatchable,
             accept_errors,
             accept_pauses,
+            accept_shed,
+            write_budget_exhausted,
             handler_panics,
             lingered,
             read_pauses,
@@ -183,6 +192,8 @@ impl std::ops::AddAssign for Stats {
         self.unwatchable += unwatchable;
         self.accept_errors += accept_errors;
         self.accept_pauses += accept_pauses;
+        self.accept_shed += accept_shed;
+        self.write_budget_exhausted += write_budget_exhausted;
         self.handler_panics += handler_panics;
         self.lingered += lingered;
         self.read_pauses += read_pauses;

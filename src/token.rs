@@ -159,6 +159,10 @@ impl SourceId {
         self.index as usize
     }
 
+    pub(crate) fn generation(self) -> u32 {
+        self.generation
+    }
+
     pub(crate) fn token(self) -> Token {
         let generation = self.generation as usize & SOURCE_GENERATION_MASK;
         Token(SPECIAL_BIT | SOURCE_BIT | (generation << INDEX_BITS) | self.index as usize)

@@ -6,7 +6,9 @@ use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll};
+use mio::{Events, Poll};
+
+use crate::Interest;
 
 use super::{Backend, Readiness, Token};
 
@@ -56,13 +58,13 @@ impl Backend for MioBackend {
     fn add(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
         self.poll
             .registry()
-            .register(&mut SourceFd(&fd), mio::Token(token.0), interest)
+            .register(&mut SourceFd(&fd), mio::Token(token.0), to_mio(interest))
     }
 
     fn modify(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
         self.poll
             .registry()
-            .reregister(&mut SourceFd(&fd), mio::Token(token.0), interest)
+            .reregister(&mut SourceFd(&fd), mio::Token(token.0), to_mio(interest))
     }
 
     fn delete(&mut self, fd: RawFd) -> io::Result<()> {
@@ -97,5 +99,14 @@ impl Backend for MioBackend {
             error: event.is_error(),
         }));
         Ok(())
+    }
+}
+
+/// The crate's interest in mio's terms: the one place the two meet.
+fn to_mio(interest: Interest) -> mio::Interest {
+    match (interest.is_readable(), interest.is_writable()) {
+        (true, true) => mio::Interest::READABLE | mio::Interest::WRITABLE,
+        (false, true) => mio::Interest::WRITABLE,
+        _ => mio::Interest::READABLE,
     }
 }

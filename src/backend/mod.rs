@@ -20,7 +20,7 @@ use std::io;
 use std::os::unix::io::RawFd;
 use std::time::Duration;
 
-use mio::Interest;
+use crate::Interest;
 
 pub use crate::token::Token;
 pub use mio_backend::MioBackend;

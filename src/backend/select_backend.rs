@@ -10,7 +10,7 @@ use std::io;
 use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
-use mio::Interest;
+use crate::Interest;
 
 use super::registry::{Registry, Watched};
 use super::{Backend, Readiness, Token};

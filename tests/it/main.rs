@@ -39,4 +39,5 @@ mod select_protocol;
 mod shutdown;
 mod threads;
 mod timers;
+mod write_budget;
 mod write_path;

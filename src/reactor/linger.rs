@@ -1,25 +1,14 @@
-//! Lingering close: how a connection the server closes while its peer may
-//! still be sending ends without a reset that would destroy its answer.
-//!
-//! Closing a socket whose receive queue holds unread bytes makes the kernel
-//! send RST instead of FIN, and a peer that receives RST may discard what it
-//! had not yet read: the error answer to a refused request, the last answer
-//! before `Connection: close`. nginx answers this with its lingering close,
-//! and so does the loop: once everything owed is written, it shuts its
-//! sending side (FIN, after the data), then reads and discards what the peer
-//! still sends until the peer closes too, `Config::lingering_close` passes,
-//! or the peer has sent a megabyte more; only then does it close the
-//! socket.
+//! Phase work for lingering closes (see `schedule/linger.rs` for why):
+//! shutting the sending side, discarding what the peer still sends, and
+//! closing once it is done or its deadline passed.
 
-use std::collections::VecDeque;
+use crate::conn::{Farewell, Lifecycle};
+use crate::reactor::Core;
+use crate::schedule::deadline_after;
+use crate::token::ConnId;
 use std::io::{ErrorKind, Read};
 use std::net::Shutdown;
 use std::time::Instant;
-
-use crate::core::Core;
-use crate::state::{Farewell, Lifecycle};
-use crate::timer;
-use crate::token::ConnId;
 
 /// Bytes a lingering connection may be read and discarded per turn: what
 /// a peer still sends is drained without letting one such peer hold the
@@ -32,19 +21,6 @@ const DISCARD_PER_EVENT: usize = 64 * 1024;
 /// refused). Closing then resets it, which is what it has earned, and the
 /// loop's work on it stays bounded.
 const DISCARD_AT_MOST: usize = 1024 * 1024;
-
-/// The deadlines of lingering connections, in the order they began (all
-/// are the same time away, so that is deadline order too).
-#[derive(Debug, Default)]
-pub(crate) struct LingerDeadlines {
-    queue: VecDeque<(Instant, ConnId)>,
-}
-
-impl LingerDeadlines {
-    pub(crate) fn next_at(&self) -> Option<Instant> {
-        self.queue.front().map(|&(at, _)| at)
-    }
-}
 
 impl Core {
     /// A graceful close whose output is all written: lingers when the peer
@@ -67,8 +43,8 @@ impl Core {
         let _ = conn.socket.shutdown(Shutdown::Write);
         self.conns.set_lifecycle(id, Lifecycle::Lingering(farewell));
         self.stats.lingered += 1;
-        let until = timer::deadline_after(self.now, linger);
-        self.lingering.queue.push_back((until, id));
+        let until = deadline_after(self.now, linger);
+        self.lingering.push(until, id);
         // What already waits produces no new edge on epoll: drain it now.
         if self.discard_lingering_input(id) {
             self.update_interest(id);
@@ -124,18 +100,14 @@ impl Core {
 
     /// Closes the connections that lingered past `Config::lingering_close`.
     pub(crate) fn expire_lingering(&mut self, now: Instant) {
-        while let Some(&(at, id)) = self.lingering.queue.front() {
-            if at > now {
-                break;
-            }
-            self.lingering.queue.pop_front();
+        while let Some(id) = self.lingering.pop_due(now) {
             self.end_lingering(id);
         }
     }
 
     /// During shutdown nothing waits for peers: the lingering close now.
     pub(crate) fn end_all_lingering(&mut self) {
-        while let Some((_, id)) = self.lingering.queue.pop_front() {
+        while let Some(id) = self.lingering.pop_any() {
             self.end_lingering(id);
         }
     }

@@ -2,6 +2,20 @@
 //! connections' queues and the timers, and [`Reactor::run_once`] walks the nine
 //! phases of one turn described in the [crate docs](crate#one-turn-of-the-loop).
 
+mod accept;
+mod conn_io;
+mod connect;
+mod core;
+mod hooks;
+mod jobs;
+mod linger;
+mod remote;
+mod shutdown;
+mod sources;
+mod timeouts;
+
+pub(crate) use self::core::Core;
+
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
@@ -9,15 +23,14 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mio::Interest;
+use crate::Interest;
 
 use crate::backend::{Backend, BackendKind, MioBackend, PollBackend, Readiness, SelectBackend};
 use crate::config::Config;
-use crate::core::Core;
 use crate::handle::Handle;
 use crate::handler::{Context, Handler};
+use crate::schedule::{deadline_after, TimerId};
 use crate::stats::Stats;
-use crate::timer::{self, TimerId};
 use crate::token::{ConnId, ListenerId, SourceId};
 
 /// A single-threaded event loop serving TCP connections.
@@ -83,7 +96,7 @@ impl fmt::Debug for Reactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reactor")
             .field("backend", &self.core.backend.name())
-            .field("listeners", &self.core.listeners.live().count())
+            .field("listeners", &self.core.listeners.len())
             .field("connections", &self.core.conns.open())
             .field("timers", &self.core.timers.len())
             .field("sources", &self.core.sources.len())
@@ -169,16 +182,13 @@ impl Reactor {
     /// The address a listener is bound to (with the real port if 0 was
     /// asked); `None` once a shutdown closed it.
     pub fn local_addr(&self, listener: ListenerId) -> Option<SocketAddr> {
-        self.core.listeners.get(listener).and_then(|l| l.addr)
+        self.core.listeners.local_addr(listener)
     }
 
     /// The path a Unix listener is bound to; `None` for TCP listeners and
     /// once a shutdown closed it.
     pub fn local_path(&self, listener: ListenerId) -> Option<&Path> {
-        self.core
-            .listeners
-            .get(listener)
-            .and_then(|l| l.socket.path())
+        self.core.listeners.local_path(listener)
     }
 
     /// Watches a descriptor of the embedder's own (a signal pipe, an
@@ -400,6 +410,10 @@ impl Reactor {
         core.stats.events += events.len() as u64;
         let mut figures = TurnFigures::default();
 
+        // Connections that spent their write budget last turn are written
+        // in this turn's phase 7, beside the others.
+        core.carry_over_flushes();
+
         // 3-5, first for the sockets left ready by the last turn's budgets:
         //    they have waited longest.
         core.serve_ready_list(handler);
@@ -467,7 +481,7 @@ impl Reactor {
         handler: &mut H,
         grace: Duration,
     ) -> io::Result<()> {
-        let deadline = timer::deadline_after(Instant::now(), grace);
+        let deadline = deadline_after(Instant::now(), grace);
         debug!(
             "shutting down: {} connections, {grace:?} to drain",
             self.core.conns.open()
@@ -572,5 +586,4 @@ impl Drop for Reactor {
 }
 
 #[cfg(test)]
-#[path = "reactor_tests.rs"]
 mod tests;

@@ -1,92 +1,23 @@
-//! Listeners: binding, phase 4 (accept until `WouldBlock` or the budget),
-//! pausing a listener whose `accept` fails and resuming it after a back-off,
-//! and refusing connections over the cap.
+//! Phase 4 and its edges: binding listeners, accepting until `WouldBlock`
+//! or the budget, what an `accept` error does (pause, or shed with the
+//! spare descriptor), and refusing connections over the cap.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::time::Instant;
 
 use mio::net::{TcpListener, UnixListener};
-use socket2::{Domain, Protocol, Socket, Type};
 
+use super::Core;
 use crate::close::CloseReason;
-use crate::core::Core;
+use crate::config::EmfilePolicy;
 use crate::handler::Handler;
 use crate::limits::{self, Limit};
+use crate::listen::{bind, Accepted};
+use crate::schedule::deadline_after;
 use crate::stream::{ListenSocket, Stream};
-use crate::timer;
 use crate::token::{self, ListenerId};
-use crate::Interest;
-
-#[derive(Debug)]
-pub(crate) struct Listener {
-    pub(crate) socket: ListenSocket,
-    /// The bound address of a TCP listener.
-    pub(crate) addr: Option<SocketAddr>,
-    /// How logs name it: the address or the path.
-    pub(crate) name: String,
-    /// Deregistered until then, after an `accept` error.
-    paused_until: Option<Instant>,
-}
-
-/// The listening sockets, by [`ListenerId`]; `None` once closed by a
-/// shutdown. Ids are never reused.
-#[derive(Debug, Default)]
-pub(crate) struct Listeners {
-    slots: Vec<Option<Listener>>,
-}
-
-impl Listeners {
-    pub(crate) fn get(&self, id: ListenerId) -> Option<&Listener> {
-        self.slots.get(id.0).and_then(Option::as_ref)
-    }
-
-    /// Listeners registered and accepting: their part of `len(inputs)`.
-    pub(crate) fn accepting(&self) -> usize {
-        self.live().filter(|l| l.paused_until.is_none()).count()
-    }
-
-    pub(crate) fn live(&self) -> impl Iterator<Item = &Listener> {
-        self.slots.iter().flatten()
-    }
-
-    /// When the first paused listener is due to be armed again.
-    pub(crate) fn resume_at(&self) -> Option<Instant> {
-        self.live().filter_map(|l| l.paused_until).min()
-    }
-
-    /// A descriptor was freed: paused listeners may try again now.
-    pub(crate) fn resume_early(&mut self, now: Instant) {
-        for listener in self.slots.iter_mut().flatten() {
-            if let Some(at) = &mut listener.paused_until {
-                *at = (*at).min(now);
-            }
-        }
-    }
-
-    /// Closes them all (a shutdown), returning them so that the caller can
-    /// deregister the ones still registered.
-    pub(crate) fn take_all(&mut self) -> Vec<Listener> {
-        self.slots.iter_mut().filter_map(Option::take).collect()
-    }
-}
-
-impl Listener {
-    fn is_paused(&self) -> bool {
-        self.paused_until.is_some()
-    }
-}
-
-fn bind(addr: SocketAddr, backlog: i32) -> io::Result<StdListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
-    Ok(socket.into())
-}
 
 impl Core {
     pub(crate) fn listen(&mut self, addr: impl ToSocketAddrs) -> io::Result<ListenerId> {
@@ -133,40 +64,18 @@ impl Core {
         socket: ListenSocket,
         addr: Option<SocketAddr>,
     ) -> io::Result<ListenerId> {
-        let id = ListenerId(self.listeners.slots.len());
-        let token = token::listener_token(id);
-        self.backend
-            .add(socket.as_raw_fd(), token, Interest::READABLE)?;
-        let name = match (&addr, socket.path()) {
-            (Some(addr), _) => addr.to_string(),
-            (None, Some(path)) => path.display().to_string(),
-            (None, None) => String::from("listener"),
-        };
-        debug!("listening on {name} ({})", self.backend.name());
-        self.listeners.slots.push(Some(Listener {
-            socket,
-            addr,
-            name,
-            paused_until: None,
-        }));
-        Ok(id)
+        self.listeners.add(socket, addr, &mut *self.backend)
     }
 
     /// Phase 4: accept until `WouldBlock` or the budget is spent.
     pub(crate) fn accept<H: Handler + ?Sized>(&mut self, handler: &mut H, listener: ListenerId) {
         for _ in 0..self.config.accept_budget {
-            let Some(entry) = self.listeners.get(listener) else {
-                return;
-            };
-            if entry.is_paused() {
-                return;
-            }
-            match entry.socket.accept() {
-                Ok(stream) => self.adopt(handler, stream, listener.0 as u32),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            match self.listeners.accept(listener) {
+                Accepted::Stream(stream) => self.adopt(handler, stream, listener.0 as u32),
+                Accepted::Nothing => return,
                 // The client gave up before we got to it, or a signal: next.
-                Err(e) if limits::is_transient_accept_error(&e) => {}
-                Err(e) => {
+                Accepted::Transient => {}
+                Accepted::Failed(e) => {
                     self.accept_failed(listener, &e);
                     return;
                 }
@@ -174,60 +83,80 @@ impl Core {
         }
         // More may be queued, and no new edge will say so.
         self.stats.budget_exhausted += 1;
-        self.ready.push(token::listener_token(listener));
+        if self.listeners.list(listener) {
+            self.ready.push(token::listener_token(listener));
+        }
     }
 
     /// Out of descriptors, or something unknown: retrying now would fail the
-    /// same way at full CPU. This listener pauses; the others go on (they
-    /// pause too if they fail the same way).
+    /// same way at full CPU. Out of descriptors with
+    /// [`EmfilePolicy::Shed`](crate::EmfilePolicy::Shed), the waiting
+    /// connections are accepted with the spare descriptor and closed at
+    /// once; otherwise (or with no spare) this listener pauses, and the
+    /// others go on (they pause too if they fail the same way).
     pub(crate) fn accept_failed(&mut self, id: ListenerId, error: &io::Error) {
-        if limits::is_resource_exhaustion(error) {
+        let exhausted = limits::is_resource_exhaustion(error);
+        if exhausted && self.config.emfile_policy == EmfilePolicy::Shed && self.shed(id) {
+            return;
+        }
+        if exhausted {
             self.stats.accept_pauses += 1;
         } else {
             self.stats.accept_errors += 1;
         }
         let backoff = self.config.accept_backoff;
-        let resume_at = timer::deadline_after(Instant::now(), backoff);
-        let Some(listener) = self.listeners.slots.get_mut(id.0).and_then(Option::as_mut) else {
+        let resume_at = deadline_after(Instant::now(), backoff);
+        let Some(name) = self.listeners.pause(id, resume_at, &mut *self.backend) else {
             return;
         };
-        if listener.paused_until.is_none() {
-            if let Err(e) = self.backend.delete(listener.socket.as_raw_fd()) {
-                debug!("pausing listener {}: {e}", listener.name);
-            }
-        }
-        listener.paused_until = Some(resume_at);
-        let name = listener.name.clone();
         self.limit_hit(
             Limit::AcceptBackoff,
             format_args!("accept on {name} failed: {error}; it pauses for {backoff:?}"),
         );
     }
 
+    /// Sheds the connections waiting on `id` (up to the accept budget)
+    /// with the spare descriptor: each is accepted and closed at once, so
+    /// its client hears at once instead of waiting in a full backlog.
+    /// `false` if there was no spare to do it with.
+    fn shed(&mut self, id: ListenerId) -> bool {
+        let budget = self.config.accept_budget;
+        let listeners = &self.listeners;
+        let mut shed = 0u64;
+        let spent = self.reserve.spend(|| {
+            for _ in 0..budget {
+                match listeners.accept(id) {
+                    Accepted::Stream(stream) => {
+                        drop(stream);
+                        shed += 1;
+                    }
+                    Accepted::Transient => {}
+                    Accepted::Nothing | Accepted::Failed(_) => break,
+                }
+            }
+        });
+        if !spent {
+            return false;
+        }
+        self.stats.accept_shed += shed;
+        let name = self.listeners.name(id).to_owned();
+        self.limit_hit(
+            Limit::AcceptBackoff,
+            format_args!(
+                "accept on {name}: out of descriptors; {shed} waiting connections closed at once (EmfilePolicy::Shed)"
+            ),
+        );
+        // The spare could not be taken back: shed no more, pause instead.
+        self.reserve.is_held()
+    }
+
     /// Re-arms the listeners whose back-off has ended.
     pub(crate) fn resume_listeners(&mut self, now: Instant) {
-        for (index, slot) in self.listeners.slots.iter_mut().enumerate() {
-            let Some(listener) = slot else { continue };
-            if listener.paused_until.is_none_or(|at| at > now) {
-                continue;
-            }
-            let token = token::listener_token(ListenerId(index));
-            match self
-                .backend
-                .add(listener.socket.as_raw_fd(), token, Interest::READABLE)
-            {
-                Ok(()) => {
-                    listener.paused_until = None;
-                    // Connections may have queued meanwhile: try at once.
-                    self.ready.push(token);
-                }
-                Err(e) => {
-                    warn!("cannot re-arm listener {}: {e}", listener.name);
-                    listener.paused_until =
-                        Some(timer::deadline_after(now, self.config.accept_backoff));
-                }
-            }
-        }
+        let retry_at = deadline_after(now, self.config.accept_backoff);
+        let ready = &mut self.ready;
+        // Connections may have queued meanwhile: try at once.
+        self.listeners
+            .resume_due(now, retry_at, &mut *self.backend, |token| ready.push(token));
     }
 
     /// Inserts an accepted connection: `inputs.append(conn)` and the greeting.
@@ -293,8 +222,8 @@ mod tests {
         let b = core.listen("127.0.0.1:0").unwrap();
         assert_eq!(core.inputs(), 2);
         core.accept_failed(a, &io::Error::from_raw_os_error(libc::EMFILE));
-        assert!(core.listeners.get(a).unwrap().is_paused());
-        assert!(!core.listeners.get(b).unwrap().is_paused());
+        assert!(core.listeners.is_paused(a));
+        assert!(!core.listeners.is_paused(b));
         assert_eq!(core.inputs(), 1);
         assert_eq!(core.stats.accept_pauses, 1);
         // An unknown error pauses too, and is counted apart.

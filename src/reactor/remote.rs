@@ -1,23 +1,16 @@
-//! Commands from other threads: the handle's channel and waker, drained when
-//! the waker's descriptor is readable, each command carried out on the loop
-//! thread.
+//! Phase work for other threads' commands: the handle created with its
+//! waker on first use, and the commands carried out on the loop thread
+//! when the waker's descriptor is readable.
 
 use std::io;
-use std::sync::{mpsc, Arc};
 
-use crate::core::Core;
-use crate::handle::{Command, Handle, Shared};
+use super::Core;
+use crate::handle::{Command, Handle};
 use crate::handler::Handler;
+use crate::remote::{Remote, Waker};
 use crate::stream::Stream;
 use crate::token::{ConnId, WAKER_TOKEN};
-use crate::waker::Waker;
 use crate::Interest;
-
-/// The loop's end of the handles' channel.
-pub(crate) struct Remote {
-    pub(crate) shared: Arc<Shared>,
-    receiver: mpsc::Receiver<Command>,
-}
 
 /// Commands taken from the channel per wake-up, so a flood from other
 /// threads cannot hold the loop; the rest wait for the next turn.
@@ -28,17 +21,19 @@ impl Core {
     pub(crate) fn handle(&mut self) -> io::Result<Handle> {
         if let Some(remote) = &self.remote {
             return Ok(Handle {
-                shared: remote.shared.clone(),
+                shared: remote.shared().clone(),
             });
         }
         let waker = Waker::new()?;
         self.backend
             .add(waker.raw_fd(), WAKER_TOKEN, Interest::READABLE)?;
-        let (shared, receiver) = Shared::new(waker, self.config.handle_queue);
-        self.remote = Some(Remote {
-            shared: shared.clone(),
-            receiver,
-        });
+        let remote = Remote::new(
+            waker,
+            self.config.handle_queue,
+            self.config.handle_queue_bytes,
+        );
+        let shared = remote.shared().clone();
+        self.remote = Some(remote);
         Ok(Handle { shared })
     }
 
@@ -46,22 +41,17 @@ impl Core {
     /// waiting for room in the queue are released.
     pub(crate) fn close_handles(&mut self) {
         if let Some(remote) = self.remote.take() {
-            remote.shared.close();
-            let _ = self.backend.delete(remote.shared.waker.raw_fd());
+            let _ = self.backend.delete(remote.close());
         }
     }
 
     /// The waker fired: carry out what other threads asked.
     pub(crate) fn drain_commands<H: Handler + ?Sized>(&mut self, handler: &mut H) {
         let Some(remote) = &self.remote else { return };
-        // Cleared before draining: a command queued from now on wakes the
-        // loop again, so none is left behind.
-        remote.shared.waker.drain();
-        remote.shared.clear_pending();
+        remote.begin_drain();
         self.stats.handle_wakeups += 1;
         for _ in 0..COMMANDS_PER_TURN {
-            let Some(remote) = &self.remote else { return };
-            let Ok(command) = remote.receiver.try_recv() else {
+            let Some(command) = self.remote.as_ref().and_then(Remote::next) else {
                 return;
             };
             self.stats.handle_commands += 1;
@@ -69,7 +59,7 @@ impl Core {
         }
         // More are queued than one turn takes: come back next turn.
         if let Some(remote) = &self.remote {
-            let _ = remote.shared.push_wake();
+            remote.wake_again();
         }
     }
 

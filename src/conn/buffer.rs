@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::conn::QueuedFrame;
+use super::conn::QueuedFrame;
 
 /// A read buffer and the queue of messages cut from it travel together.
 type Inbound = (Vec<u8>, VecDeque<QueuedFrame>);

@@ -9,13 +9,13 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 
-use mio::Interest;
+use crate::Interest;
 
-use crate::buffer::BufferPool;
+use super::buffer::BufferPool;
+use super::state::Reading;
+use super::table::{ConnState, Listed};
 use crate::codec::{Codec, DecodeError, Decoder, Frame, FrameError};
-use crate::conns::{ConnState, Listed};
 use crate::limits::Timeouts;
-use crate::state::Reading;
 use crate::stream::Stream;
 use crate::token::ConnId;
 
@@ -71,6 +71,9 @@ pub(crate) enum FlushEnd {
     Blocked,
     /// The write failed.
     Failed(io::Error),
+    /// The per-turn write budget was spent with output left: flush again
+    /// next turn.
+    BudgetSpent,
 }
 
 #[derive(Debug)]
@@ -125,6 +128,15 @@ pub(crate) struct Conn {
     pub(crate) refusal: Option<Box<DecodeError>>,
     /// When the bytes of the message now arriving started (0: none pending).
     pub(crate) partial_since_ms: u64,
+}
+
+/// Which timeout a connection ran past.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expired {
+    /// No byte moved either way for its idle timeout.
+    Idle,
+    /// A message begun and not finished within its message deadline.
+    Message,
 }
 
 /// A connection's own decoder (none: the configured codec frames it).
@@ -232,6 +244,21 @@ impl Conn {
     }
 
     /// Whether bytes of an incomplete message are buffered.
+    /// Which of its timeouts this connection is past at `now_ms`, if any:
+    /// strictly more than the limit in whole milliseconds, never early.
+    pub(crate) fn expired(&self, now_ms: u64) -> Option<Expired> {
+        let over = |since: u64, limit_ms: u32| {
+            limit_ms > 0 && since != 0 && now_ms.saturating_sub(since) > u64::from(limit_ms)
+        };
+        if over(self.last_progress_ms, self.timeouts.idle_ms) {
+            Some(Expired::Idle)
+        } else if over(self.partial_since_ms, self.timeouts.message_ms) {
+            Some(Expired::Message)
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn has_partial_message(&self) -> bool {
         self.filled > self.framed
     }
@@ -445,7 +472,7 @@ impl Conn {
             self.outbuf = pool.take_outbound();
         }
         for part in parts {
-            crate::buffer::append_to_ring(&mut self.outbuf, part);
+            super::buffer::append_to_ring(&mut self.outbuf, part);
         }
     }
 
@@ -459,10 +486,18 @@ impl Conn {
 
     /// Writes queued bytes until none are left or the socket would block.
     /// Returns the bytes written and how it ended.
-    pub(crate) fn flush(&mut self, pool: &mut BufferPool) -> (usize, FlushEnd) {
+    pub(crate) fn flush(&mut self, pool: &mut BufferPool, budget: usize) -> (usize, FlushEnd) {
         let mut total = 0;
         while !self.outbuf.is_empty() {
+            let allowed = budget - total;
+            if allowed == 0 {
+                // Written enough for one turn: the rest goes next turn,
+                // after the other connections have had theirs.
+                return (total, FlushEnd::BudgetSpent);
+            }
             let (front, back) = self.outbuf.as_slices();
+            let front = &front[..front.len().min(allowed)];
+            let back = &back[..back.len().min(allowed - front.len())];
             let written = if back.is_empty() {
                 self.socket.write(front)
             } else {
@@ -535,7 +570,7 @@ impl Conn {
 mod tests {
     use super::*;
     use crate::codec::Lines;
-    use crate::conns::ConnTable;
+    use crate::conn::ConnTable;
 
     fn conn_table_with_one() -> (ConnTable, ConnId, std::net::TcpStream) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

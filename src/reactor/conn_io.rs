@@ -7,11 +7,11 @@ use std::os::unix::io::AsRawFd;
 use crate::backend::Readiness;
 use crate::close::CloseReason;
 use crate::codec::DecodeError;
+use crate::conn::{Farewell, Lifecycle, ReadEvent, Reading, WriteEvent};
 use crate::conn::{FlushEnd, Pressure, ReadEnd};
-use crate::core::Core;
 use crate::handler::Handler;
 use crate::limits::{Limit, Timeouts};
-use crate::state::{Farewell, Lifecycle, ReadEvent, Reading, WriteEvent};
+use crate::reactor::Core;
 use crate::stream::Stream;
 use crate::token::{self, ConnId, TokenKind};
 use crate::Interest;
@@ -68,7 +68,7 @@ impl Core {
                     // list, which is not a stale event from the kernel.
                     None => continue,
                 },
-                TokenKind::Listener(_) => {}
+                TokenKind::Listener(listener) => self.listeners.unlist(listener),
                 TokenKind::Source(_) | TokenKind::Waker => continue,
             }
             self.on_event(handler, Readiness::readable(token));
@@ -364,10 +364,21 @@ impl Core {
 
     // ----- phase 7 -----
 
+    /// Lists for this turn's flush the connections that spent their write
+    /// budget last turn.
+    pub(crate) fn carry_over_flushes(&mut self) {
+        let mut next = self.flush_next.take();
+        for id in next.drain(..) {
+            self.to_flush.push(id);
+        }
+        self.flush_next.give_back(next);
+    }
+
     /// Writes queued output right away; only a write that would block puts
     /// the connection in the writable set (and costs an `epoll_ctl`).
     pub(crate) fn flush<H: Handler + ?Sized>(&mut self, handler: &mut H) {
         let low = self.config.output_low_watermark;
+        let budget = self.config.write_budget;
         let mut drained = Vec::new();
         let mut batch = self.to_flush.take();
         for id in batch.drain(..) {
@@ -378,7 +389,7 @@ impl Core {
             if conn.state.is_connecting() {
                 continue; // flushed once the connect completes
             }
-            let (bytes, end) = conn.flush(&mut self.pool);
+            let (bytes, end) = conn.flush(&mut self.pool, budget);
             conn.wrote_any |= bytes > 0;
             if bytes > 0 {
                 // The peer is reading: a long download is not idle.
@@ -395,6 +406,13 @@ impl Core {
             }
             match end {
                 FlushEnd::Empty => self.flushed_all(id),
+                FlushEnd::BudgetSpent => {
+                    // Still listed (the flag stays set): flushed first
+                    // thing next turn, which polls without waiting.
+                    self.stats.write_budget_exhausted += 1;
+                    conn.listed.to_flush = true;
+                    self.flush_next.push(id);
+                }
                 FlushEnd::Blocked => {
                     self.stats.writes_blocked += 1;
                     self.conns.write_event(id, WriteEvent::Blocked);

@@ -22,24 +22,27 @@ use std::net::SocketAddr;
 use std::os::unix::io::AsRawFd;
 use std::time::{Duration, Instant};
 
-use crate::accept::Listeners;
+use super::sources::SourceCallback;
 use crate::backend::Backend;
-use crate::buffer::BufferPool;
 use crate::close::{CloseReason, Closed, Origin, SendError};
 use crate::codec::FrameError;
 use crate::config::Config;
+use crate::config::EmfilePolicy;
+use crate::conn::BufferPool;
+use crate::conn::{ConnTable, Deferred};
+use crate::conn::{Farewell, Lifecycle, WriteEvent, Writing};
 use crate::conn::{Pressure, ReadLimits, ADOPTED, OUTBOUND};
-use crate::conns::{ConnTable, Deferred};
-use crate::deadlines::Sweeper;
-use crate::jobs::Jobs;
+use crate::handle::{Command, JobDelivery};
 use crate::limits::{self, Limit, LimitLog, Timeouts};
-use crate::linger::LingerDeadlines;
-use crate::outbound::ConnectDeadlines;
+use crate::listen::{Listeners, Reserve};
+use crate::remote::Jobs;
 use crate::remote::Remote;
+use crate::schedule::ConnectDeadlines;
+use crate::schedule::LingerDeadlines;
+use crate::schedule::Sweeper;
+use crate::schedule::{deadline_after, TimerId, Timers};
 use crate::sources::Sources;
-use crate::state::{Farewell, Lifecycle, WriteEvent, Writing};
 use crate::stats::Stats;
-use crate::timer::{self, TimerId, Timers};
 use crate::token::{ConnId, ListenerId, Token};
 
 /// Everything but the handler and the event batch: what a `Context` reaches.
@@ -52,10 +55,12 @@ pub(crate) struct Core {
     /// and its `message` dict, in one table.
     pub(crate) conns: ConnTable,
     pub(crate) listeners: Listeners,
-    pub(crate) sources: Sources,
+    pub(crate) sources: Sources<SourceCallback>,
     /// Commands from other threads, and the shared half every handle holds.
-    pub(crate) remote: Option<Remote>,
-    pub(crate) jobs: Jobs,
+    pub(crate) remote: Option<Remote<Command>>,
+    pub(crate) jobs: Jobs<JobDelivery>,
+    /// The spare descriptor [`EmfilePolicy::Shed`] accepts with.
+    pub(crate) reserve: Reserve,
     pub(crate) connects: ConnectDeadlines,
     /// Connections in a lingering close, by deadline.
     pub(crate) lingering: LingerDeadlines,
@@ -70,6 +75,9 @@ pub(crate) struct Core {
     pub(crate) to_handle: Deferred<ConnId>,
     /// Connections with output to write this turn.
     pub(crate) to_flush: Deferred<ConnId>,
+    /// Connections that spent their write budget: flushed next turn, not
+    /// again in this one (phase 7 runs twice a turn).
+    pub(crate) flush_next: Deferred<ConnId>,
     /// Close hooks not yet run: closing happens in places (inside another
     /// hook, say) where the handler cannot be called back at once.
     pub(crate) close_hooks: VecDeque<(ConnId, CloseReason)>,
@@ -112,6 +120,10 @@ impl Core {
             // table never copies it and leaves the old copy's pages resident.
             conns: ConnTable::with_capacity(max_connections.min(PREALLOCATED_SLOTS)),
             listeners: Listeners::default(),
+            reserve: match config.emfile_policy {
+                EmfilePolicy::Shed => Reserve::new(),
+                EmfilePolicy::Pause => Reserve::none(),
+            },
             sources: Sources::default(),
             remote: None,
             jobs: Jobs::default(),
@@ -122,6 +134,7 @@ impl Core {
             ready: Deferred::default(),
             to_handle: Deferred::default(),
             to_flush: Deferred::default(),
+            flush_next: Deferred::default(),
             close_hooks: VecDeque::new(),
             stop_requested: false,
             shutdown_requested: None,
@@ -180,6 +193,7 @@ impl Core {
     pub(crate) fn work_left(&self) -> bool {
         !self.ready.is_empty()
             || !self.to_flush.is_empty()
+            || !self.flush_next.is_empty()
             || !self.to_handle.is_empty()
             || !self.close_hooks.is_empty()
     }
@@ -386,7 +400,7 @@ impl Core {
     pub(crate) fn set_timer(&mut self, after: Duration, period: Option<Duration>) -> TimerId {
         // From the real now, not the turn's: a deadline computed from an
         // earlier instant could fire before `after` has passed.
-        let deadline = timer::deadline_after(Instant::now(), after);
+        let deadline = deadline_after(Instant::now(), after);
         self.timers.insert(deadline, period)
     }
 }

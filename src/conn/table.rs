@@ -12,9 +12,9 @@ use std::io;
 
 use slab::Slab;
 
+use super::conn::{Conn, Expired};
+use super::state::{Lifecycle, ReadEvent, Reading, WriteEvent, Writing};
 use crate::codec::Decoder;
-use crate::conn::Conn;
-use crate::state::{Lifecycle, ReadEvent, Reading, WriteEvent, Writing};
 use crate::stream::Stream;
 use crate::token::{ConnId, Generations};
 
@@ -118,6 +118,9 @@ pub(crate) struct ConnTable {
     inputs: usize,
     /// Connections waiting for WRITABLE: `len(outputs)`.
     outputs: usize,
+    /// One past the highest slot ever used: the extent the timeout sweep
+    /// walks.
+    extent: usize,
 }
 
 impl ConnTable {
@@ -131,6 +134,7 @@ impl ConnTable {
             open: 0,
             inputs: 0,
             outputs: 0,
+            extent: 0,
         }
     }
 
@@ -151,6 +155,7 @@ impl ConnTable {
         let id = ConnId::new(slot, generation);
         register(&stream, id)?;
         self.generations.commit(slot, generation);
+        self.extent = self.extent.max(slot + 1);
         let state = if connecting {
             ConnState {
                 lifecycle: Lifecycle::Connecting { then_close: false },
@@ -300,6 +305,21 @@ impl ConnTable {
         self.slab.len()
     }
 
+    /// The slots a sweep walks: `0..slots()` holds every connection.
+    pub(crate) fn slots(&self) -> usize {
+        self.extent
+    }
+
+    /// The connection in `slot`, if one is live there and past one of its
+    /// timeouts at `now_ms`.
+    pub(crate) fn expired(&self, slot: usize, now_ms: u64) -> Option<(ConnId, Expired)> {
+        let conn = self.slab.get(slot)?;
+        if !conn.state.lifecycle.is_live() {
+            return None;
+        }
+        conn.expired(now_ms).map(|expired| (conn.id, expired))
+    }
+
     /// The figures as they would be recounted from every connection's
     /// state; tests compare them with the running counters.
     #[cfg(test)]
@@ -318,7 +338,7 @@ impl ConnTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Farewell;
+    use crate::conn::Farewell;
 
     #[test]
     fn deferred_batches_keep_what_is_added_while_serving() {

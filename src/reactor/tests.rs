@@ -37,13 +37,7 @@ fn wait_queued(fd: RawFd, bytes: usize) {
 }
 
 fn listener_fd(reactor: &Reactor, listener: ListenerId) -> RawFd {
-    reactor
-        .core
-        .listeners
-        .get(listener)
-        .unwrap()
-        .socket
-        .as_raw_fd()
+    reactor.core.listeners.raw_fd(listener).unwrap()
 }
 
 fn conn_fd(reactor: &Reactor, conn: ConnId) -> RawFd {

@@ -1,44 +1,18 @@
 //! Outbound connections: a non-blocking `connect`, its completion seen as
 //! WRITABLE and checked with `SO_ERROR`, and a deadline for each.
 
-use std::collections::BTreeSet;
+use crate::close::CloseReason;
+use crate::conn::OUTBOUND;
+use crate::conn::{Farewell, Lifecycle, ReadEvent};
+use crate::handler::Handler;
+use crate::reactor::Core;
+use crate::schedule::deadline_after;
+use crate::stream::Stream;
+use crate::token::{self, ConnId};
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
-
-use crate::close::CloseReason;
-use crate::conn::OUTBOUND;
-use crate::core::Core;
-use crate::handler::Handler;
-use crate::state::{Farewell, Lifecycle, ReadEvent};
-use crate::stream::Stream;
-use crate::timer;
-use crate::token::{self, ConnId};
-
-/// Deadlines of the connects in progress, earliest first. A connect that
-/// completes, fails or is closed leaves the set at once.
-#[derive(Debug, Default)]
-pub(crate) struct ConnectDeadlines {
-    pending: BTreeSet<(Instant, ConnId)>,
-}
-
-impl ConnectDeadlines {
-    pub(crate) fn next_at(&self) -> Option<Instant> {
-        self.pending.first().map(|&(at, _)| at)
-    }
-
-    pub(crate) fn remove(&mut self, id: ConnId) {
-        // Few connects are in flight at once: a scan is cheaper than an
-        // index kept beside the set.
-        self.pending.retain(|&(_, pending)| pending != id);
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.pending.len()
-    }
-}
 
 impl Core {
     pub(crate) fn connect_tcp(&mut self, addr: SocketAddr) -> io::Result<ConnId> {
@@ -58,8 +32,8 @@ impl Core {
             ));
         }
         let id = self.insert_conn(stream, OUTBOUND, true)?;
-        let deadline = timer::deadline_after(Instant::now(), self.config.connect_timeout);
-        self.connects.pending.insert((deadline, id));
+        let deadline = deadline_after(Instant::now(), self.config.connect_timeout);
+        self.connects.insert(deadline, id);
         Ok(id)
     }
 
@@ -113,11 +87,7 @@ impl Core {
 
     /// Fails the connects that passed their deadline.
     pub(crate) fn expire_connects(&mut self, now: Instant) {
-        while let Some(&(at, id)) = self.connects.pending.first() {
-            if at > now {
-                return;
-            }
-            self.connects.pending.pop_first();
+        while let Some(id) = self.connects.pop_due(now) {
             if self.conns.get(id).is_some_and(|c| c.state.is_connecting()) {
                 let error = io::Error::new(
                     io::ErrorKind::TimedOut,

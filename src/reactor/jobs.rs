@@ -1,45 +1,14 @@
-//! Jobs on the worker pool: submitting them without ever blocking the loop,
-//! and handing their results over on the loop thread, in submission order
-//! when asked.
-
-use std::collections::{BTreeMap, HashMap};
-use std::panic::{self, AssertUnwindSafe};
+//! Phase work for the worker pool: submitting a job without ever blocking
+//! the loop, and handing results over on the loop thread, in submission
+//! order when asked.
 
 use crate::close::CloseReason;
-use crate::core::Core;
 use crate::handle::{Command, JobDelivery};
 use crate::handler::{Context, Handler};
+use crate::reactor::Core;
+use crate::remote::JobRejected;
 use crate::token::ConnId;
-use crate::workers::{JobRejected, WorkerPool};
-
-/// The worker threads (started with the first job) and the results that
-/// wait for earlier ones of the same connection.
-#[derive(Default)]
-pub(crate) struct Jobs {
-    workers: Option<WorkerPool>,
-    ordered: HashMap<ConnId, OrderedResults>,
-}
-
-impl Jobs {
-    /// The connection closed: results still to come for it are dropped.
-    pub(crate) fn forget(&mut self, conn: ConnId) {
-        self.ordered.remove(&conn);
-    }
-
-    /// Lets the workers finish what they hold, then joins them.
-    pub(crate) fn stop(&mut self) {
-        self.workers = None;
-    }
-}
-
-#[derive(Default)]
-struct OrderedResults {
-    /// Sequence number the next ordered job of this connection gets.
-    next_seq: u64,
-    /// Sequence number whose result is delivered next.
-    next_deliver: u64,
-    waiting: BTreeMap<u64, JobDelivery>,
-}
+use std::panic::{self, AssertUnwindSafe};
 
 impl Core {
     pub(crate) fn submit<T: Send + 'static>(
@@ -53,16 +22,9 @@ impl Core {
             return Err(JobRejected::Closed);
         }
         let shared = self.handle().map_err(|_| JobRejected::NoWorkers)?.shared;
-        if self.jobs.workers.is_none() {
-            let pool = WorkerPool::start(self.config.workers, self.config.job_queue)
-                .map_err(|_| JobRejected::NoWorkers)?;
-            self.jobs.workers = Some(pool);
-        }
-        let order = ordered.then(|| {
-            let results = self.jobs.ordered.entry(conn).or_default();
-            results.next_seq += 1;
-            results.next_seq - 1
-        });
+        self.jobs
+            .start(self.config.workers, self.config.job_queue)?;
+        let order = ordered.then(|| self.jobs.take_seq(conn));
         let job = Box::new(move || {
             // A panicking job still reports, so that ordered results behind
             // it are not held back forever.
@@ -78,10 +40,7 @@ impl Core {
                 deliver,
             });
         });
-        let submitted = match &self.jobs.workers {
-            Some(pool) => pool.submit(job),
-            None => Err(JobRejected::NoWorkers),
-        };
+        let submitted = self.jobs.submit(job);
         match submitted {
             Ok(()) => {
                 self.stats.jobs_submitted += 1;
@@ -90,9 +49,7 @@ impl Core {
             Err(e) => {
                 if order.is_some() {
                     // Nothing was queued: give the sequence number back.
-                    if let Some(results) = self.jobs.ordered.get_mut(&conn) {
-                        results.next_seq -= 1;
-                    }
+                    self.jobs.return_seq(conn);
                 }
                 self.stats.jobs_rejected += 1;
                 Err(e)
@@ -116,18 +73,9 @@ impl Core {
             self.jobs.forget(conn);
             return;
         }
-        let results = self.jobs.ordered.entry(conn).or_default();
-        results.waiting.insert(seq, deliver);
+        self.jobs.arrived(conn, seq, deliver);
         // Deliver every result whose predecessors have all arrived.
-        loop {
-            let Some(results) = self.jobs.ordered.get_mut(&conn) else {
-                return;
-            };
-            let next = results.next_deliver;
-            let Some(deliver) = results.waiting.remove(&next) else {
-                return;
-            };
-            results.next_deliver += 1;
+        while let Some(deliver) = self.jobs.next_in_order(conn) {
             self.deliver_one(handler, conn, deliver);
         }
     }

@@ -1,11 +1,9 @@
 //! Graceful shutdown: stop accepting, answer what clients already sent,
 //! write out every connection's output, and close each one once drained.
 
-use std::os::unix::io::AsRawFd;
-
 use crate::close::CloseReason;
-use crate::core::Core;
 use crate::handler::Handler;
+use crate::reactor::Core;
 
 impl Core {
     /// Starts a graceful shutdown: listeners closed, every connection read
@@ -13,12 +11,7 @@ impl Core {
     pub(crate) fn begin_shutdown(&mut self) {
         self.shutting_down = true;
         self.end_all_lingering();
-        for listener in self.listeners.take_all() {
-            // A paused listener is already out of the poll; deleting it
-            // again only fails harmlessly.
-            let _ = self.backend.delete(listener.socket.as_raw_fd());
-            debug!("stopped listening on {}", listener.name);
-        }
+        self.listeners.close_all(&mut *self.backend);
         for id in self.conns.live_ids() {
             if self
                 .conns

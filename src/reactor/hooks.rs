@@ -5,8 +5,8 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::core::Core;
 use crate::handler::{Context, Handler};
+use crate::reactor::Core;
 
 /// The text of a panic payload, for the log.
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {

@@ -1,0 +1,151 @@
+//! Latency of one busy client beside many idle connections, while the
+//! timeout sweep runs: what a sweep that walks every connection at once
+//! costs the clients that are busy, against one cut into slices.
+//!
+//! ```text
+//! cargo build --release --examples
+//! cargo build --release -p selectloop-bench --bins
+//! target/release/idle_sweep                 # 100,000 idle connections
+//! target/release/idle_sweep --idle 20000    # fewer
+//! target/release/idle_sweep --before PATH   # an older echo_server beside this one
+//! ```
+//!
+//! Each server is `echo_server` with a 10-minute idle timeout (so a sweep
+//! pass every second, and nobody is closed), pinned to CPU 0. The idle
+//! connections are opened from 127.0.0.1 to 127.0.0.4 (one source address
+//! holds about 28,000 ports), then the load generator on CPU 1 runs one
+//! ping-pong connection of 64-byte messages for 20 seconds: 20 sweep
+//! passes. The process raises its own descriptor limit, so it runs as
+//! root or under a hard limit above twice the idle count.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use selectloop_bench::report::release_dir;
+use selectloop_bench::servers::{open_fds, require_built, run_load, stop, Load, Server};
+use socket2::{Domain, SockAddr, Socket, Type};
+
+const USAGE: &str = "\
+idle_sweep: one ping-pong client's latency beside many idle connections\n\
+\n\
+target/release/idle_sweep [--idle N] [--duration SECONDS] [--before ECHO_SERVER]\n";
+
+fn main() -> io::Result<()> {
+    let mut idle = 100_000usize;
+    let mut duration = 20.0f64;
+    let mut before: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next().unwrap_or_else(|| {
+                eprint!("{arg} needs a value\n\n{USAGE}");
+                std::process::exit(2)
+            })
+        };
+        match arg.as_str() {
+            "--idle" => idle = value().parse().expect("--idle N"),
+            "--duration" => duration = value().parse().expect("--duration SECONDS"),
+            "--before" => before = Some(PathBuf::from(value())),
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                return Ok(());
+            }
+            other => {
+                eprint!("unknown argument {other:?}\n\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
+    raise_hard_fd_limit(2 * idle as u64 + 1024)?;
+    let release = release_dir()?;
+    let loadgen = release.join("loadgen");
+    let echo = release.join("examples/echo_server");
+    require_built([loadgen.as_path(), echo.as_path()])?;
+    let args = ["--idle-timeout-ms", "600000", "--max-connections", "200000"];
+    let mut servers = vec![];
+    if let Some(path) = before {
+        servers.push(Server::announcing("echo_server (before)", path, &args));
+    }
+    servers.push(Server::announcing("echo_server", echo, &args));
+
+    println!("| server | idle connections | msgs/s | p50 us | p99 us | p99.9 us |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for server in &servers {
+        for count in [0, idle] {
+            let (child, addr) = server.start_on(0)?;
+            let pid = child.id();
+            let clients = match open_idle(addr, count, pid) {
+                Ok(clients) => clients,
+                Err(e) => {
+                    stop(child);
+                    return Err(e);
+                }
+            };
+            let load = Load {
+                connections: 1,
+                pipeline: 1,
+                size: 64,
+                duration,
+                warmup: 1.0,
+            };
+            let run = run_load(&loadgen, server, pid, addr, load);
+            stop(child);
+            for client in &clients {
+                // Reset rather than close: no TIME_WAIT left by the thousands.
+                let _ = socket2::SockRef::from(client).set_linger(Some(Duration::ZERO));
+            }
+            drop(clients);
+            let run = run?;
+            println!(
+                "| {} | {count} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                server.name, run.msgs_per_s, run.p50_us, run.p99_us, run.p999_us
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Opens `count` connections to `addr` from 127.0.0.1 up, and waits until
+/// the server (`pid`) holds a descriptor for each.
+fn open_idle(addr: SocketAddr, count: usize, pid: u32) -> io::Result<Vec<TcpStream>> {
+    const PER_SOURCE: usize = 25_000;
+    let mut clients = Vec::with_capacity(count);
+    for i in 0..count {
+        let source: SocketAddr = ([127, 0, 0, 1 + (i / PER_SOURCE) as u8], 0).into();
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        socket.bind(&SockAddr::from(source))?;
+        socket
+            .connect_timeout(&SockAddr::from(addr), Duration::from_secs(5))
+            .map_err(|e| io::Error::other(format!("idle connection {i}: {e}")))?;
+        clients.push(TcpStream::from(socket));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while open_fds(pid)? < count {
+        if Instant::now() > deadline {
+            return Err(io::Error::other(
+                "the server did not accept every connection",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(clients)
+}
+
+/// Raises this process's descriptor limit, hard and soft, to `wanted`
+/// (children inherit it).
+fn raise_hard_fd_limit(wanted: u64) -> io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: wanted as libc::rlim_t,
+        rlim_max: wanted as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads only the struct given.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(io::Error::other(format!(
+            "cannot raise the descriptor limit to {wanted}: {} (run as root, or raise the hard limit)",
+            io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! The embedder's own descriptors (a pipe, a timerfd, a UDP socket),
+//! watched in the same poll as the sockets, with ids that carry a
+//! generation as connection ids do.
+//!
+//! Owns: the table of sources, their generations, and each one's callback
+//! (of type `C`, which the loop chooses: this part never calls it).
+//!
+//! May not touch: connections, the handler, or the backend; registering a
+//! source's descriptor is the loop's job, done before the slot is filled.
+
+use std::os::unix::io::RawFd;
+
+use slab::Slab;
+
+use crate::token::{Generations, SourceId};
+
+struct Source<C> {
+    id: SourceId,
+    fd: RawFd,
+    callback: Option<C>,
+}
+
+/// The registered sources, by slot.
+pub(crate) struct Sources<C> {
+    slab: Slab<Source<C>>,
+    generations: Generations,
+}
+
+impl<C> Default for Sources<C> {
+    fn default() -> Sources<C> {
+        Sources {
+            slab: Slab::new(),
+            generations: Generations::for_sources(),
+        }
+    }
+}
+
+impl<C> Sources<C> {
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// The id the next source will get; [`insert`](Sources::insert) it once
+    /// its descriptor is registered under that id's token (a failed
+    /// registration leaves nothing behind).
+    pub(crate) fn next_id(&self) -> SourceId {
+        let slot = self.slab.vacant_key();
+        SourceId::new(slot, self.generations.peek_next(slot))
+    }
+
+    pub(crate) fn insert(&mut self, id: SourceId, fd: RawFd, callback: Option<C>) {
+        debug_assert_eq!(id.slot(), self.slab.vacant_key());
+        self.generations.commit(id.slot(), id.generation());
+        self.slab.insert(Source { id, fd, callback });
+    }
+
+    /// Forgets a source, returning its descriptor for the caller to
+    /// deregister and its callback, to be dropped only after that (a
+    /// callback may own the descriptor: dropping it closes it); `None` if
+    /// the id is stale.
+    pub(crate) fn remove(&mut self, id: SourceId) -> Option<(RawFd, Option<C>)> {
+        self.slab.get(id.slot()).filter(|s| s.id == id)?;
+        let source = self.slab.remove(id.slot());
+        Some((source.fd, source.callback))
+    }
+
+    /// Whether `id` names a live source.
+    pub(crate) fn contains(&self, id: SourceId) -> bool {
+        self.slab.get(id.slot()).is_some_and(|s| s.id == id)
+    }
+
+    /// Lends out a source's callback while it runs (`None` inside: the
+    /// handler's `on_source` serves it).
+    pub(crate) fn take_callback(&mut self, id: SourceId) -> Option<C> {
+        let source = self.slab.get_mut(id.slot()).filter(|s| s.id == id)?;
+        source.callback.take()
+    }
+
+    /// Puts a callback back, unless its source was removed meanwhile.
+    pub(crate) fn restore_callback(&mut self, id: SourceId, callback: C) {
+        if let Some(source) = self.slab.get_mut(id.slot()).filter(|s| s.id == id) {
+            source.callback = Some(callback);
+        }
+    }
+}
