@@ -190,6 +190,8 @@ pub struct Run {
     pub p50_us: f64,
     pub p99_us: f64,
     pub p999_us: f64,
+    pub p9999_us: f64,
+    pub max_us: f64,
     pub errors: u64,
     pub total_msgs: u64,
     /// The server's CPU time over the load generator's measured window, or
@@ -258,6 +260,8 @@ pub fn parse_loadgen(stdout: &str) -> io::Result<Run> {
             "p50_us" => run.p50_us = value,
             "p99_us" => run.p99_us = value,
             "p999_us" => run.p999_us = value,
+            "p9999_us" => run.p9999_us = value,
+            "max_us" => run.max_us = value,
             "errors" => run.errors = value as u64,
             "total_msgs" => run.total_msgs = value as u64,
             "server_cpu_s" => run.cpu_s = value,

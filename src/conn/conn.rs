@@ -12,9 +12,10 @@ use std::io::{self, IoSlice, Read, Write};
 use crate::Interest;
 
 use super::buffer::BufferPool;
+use super::decode::{checked, OwnDecoder};
 use super::state::Reading;
 use super::table::{ConnState, Listed};
-use crate::codec::{Codec, DecodeError, Decoder, Frame, FrameError};
+use crate::codec::{Codec, DecodeError, Decoder, Frame};
 use crate::limits::Timeouts;
 use crate::stream::Stream;
 use crate::token::ConnId;
@@ -78,15 +79,15 @@ pub(crate) enum FlushEnd {
 
 #[derive(Debug)]
 pub(crate) struct Conn {
-    pub(crate) socket: Stream,
-    pub(crate) id: ConnId,
+    pub(super) socket: Stream,
+    pub(super) id: ConnId,
     /// The listener that accepted it, or [`OUTBOUND`] for `connect`.
-    pub(crate) origin: u32,
+    pub(super) origin: u32,
     /// Lifecycle, reading and writing: changed only by the connection table.
-    pub(crate) state: ConnState,
+    pub(super) state: ConnState,
     /// Which of the turn's deferred lists it is on.
-    pub(crate) listed: Listed,
-    pub(crate) pressure: Pressure,
+    pub(super) listed: Listed,
+    pub(super) pressure: Pressure,
     /// Read buffer; its length is the part initialised (reads go there
     /// without zeroing it again), `[..filled]` holds data.
     inbuf: Vec<u8>,
@@ -98,36 +99,36 @@ pub(crate) struct Conn {
     /// The connection's own decoder, if the framing is not a built-in codec.
     decoder: OwnDecoder,
     /// The inbound queue: decoded messages waiting for the handler, in order.
-    pub(crate) frames: VecDeque<QueuedFrame>,
+    pub(super) frames: VecDeque<QueuedFrame>,
     /// Bytes waiting to be written, a ring (so two slices at most).
     outbuf: VecDeque<u8>,
     /// What the backend watches this socket for (`None`: not registered).
-    pub(crate) interest: Option<Interest>,
+    pub(super) interest: Option<Interest>,
     /// When bytes last moved, in either direction (or the connection was
     /// set up), in the reactor's milliseconds: the idle timeout counts from
     /// here, as Redis's `lastinteraction`.
-    pub(crate) last_progress_ms: u64,
+    pub(super) last_progress_ms: u64,
     /// Its idle timeout and message deadline: the configured ones, or what
     /// the handler set for this connection.
-    pub(crate) timeouts: Timeouts,
+    pub(super) timeouts: Timeouts,
     /// Output queued during the turn `queued_turn`: what the loop has not
     /// yet tried to write, so no part of the backlog the output limit
     /// measures.
-    pub(crate) queued_this_turn: usize,
+    pub(super) queued_this_turn: usize,
     /// The turn's number, cut to 32 bits (compared for equality only).
-    pub(crate) queued_turn: u32,
+    pub(super) queued_turn: u32,
     /// The loop turn (`Stats::turns`) that last read this socket: one read
     /// per turn, whichever way the turn came to it.
-    pub(crate) last_read_turn: u64,
+    pub(super) last_read_turn: u64,
     /// Whether anything was ever written to the peer: only then can a
     /// reset at close cost it an answer (see `linger.rs`).
-    pub(crate) wrote_any: bool,
+    pub(super) wrote_any: bool,
     /// Bytes read and thrown away during a lingering close.
-    pub(crate) discarded: usize,
+    pub(super) discarded: usize,
     /// Why its bytes were refused, kept until it closes for that reason.
-    pub(crate) refusal: Option<Box<DecodeError>>,
+    pub(super) refusal: Option<Box<DecodeError>>,
     /// When the bytes of the message now arriving started (0: none pending).
-    pub(crate) partial_since_ms: u64,
+    pub(super) partial_since_ms: u64,
 }
 
 /// Which timeout a connection ran past.
@@ -137,50 +138,6 @@ pub(crate) enum Expired {
     Idle,
     /// A message begun and not finished within its message deadline.
     Message,
-}
-
-/// A connection's own decoder (none: the configured codec frames it).
-pub(crate) struct OwnDecoder(Option<Box<dyn Decoder>>);
-
-impl std::fmt::Debug for OwnDecoder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "custom" } else { "codec" })
-    }
-}
-
-/// Holds a decoder's answer to the rules the loop enforces whatever the
-/// decoder: a frame lies within the buffer and uses up at least one byte
-/// (or the loop would ask forever), and no message, framed or still
-/// incomplete, is longer than `max`.
-fn checked(
-    found: Option<Frame>,
-    buffered: usize,
-    max: usize,
-) -> Result<Option<Frame>, DecodeError> {
-    match found {
-        Some(frame) => {
-            let payload = frame.payload();
-            if frame.consumed() == 0
-                || frame.consumed() > buffered
-                || payload.start > payload.end
-                || payload.end > frame.consumed()
-            {
-                return Err(DecodeError::invalid(
-                    "the decoder returned a frame outside the bytes it was given",
-                ));
-            }
-            if payload.len() > max {
-                return Err(FrameError {
-                    len: payload.len(),
-                    max,
-                }
-                .into());
-            }
-            Ok(Some(frame))
-        }
-        None if buffered > max => Err(FrameError { len: buffered, max }.into()),
-        None => Ok(None),
-    }
 }
 
 /// [`Conn::origin`] of a connection the reactor opened itself.

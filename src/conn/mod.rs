@@ -14,12 +14,15 @@
 mod buffer;
 #[allow(clippy::module_inception)] // one connection, inside the table of them
 mod conn;
+mod decode;
 mod state;
 mod table;
+mod turn;
 
 pub(crate) use buffer::BufferPool;
 #[cfg(test)]
 pub(crate) use conn::Conn;
-pub(crate) use conn::{Expired, FlushEnd, Pressure, ReadEnd, ReadLimits, ADOPTED, OUTBOUND};
+pub(crate) use conn::{Expired, FlushEnd, ReadEnd, ReadLimits, ADOPTED, OUTBOUND};
 pub(crate) use state::{Farewell, Lifecycle, ReadEvent, Reading, WriteEvent, Writing};
 pub(crate) use table::{ConnTable, Deferred};
+pub(crate) use turn::{Backlog, Discarded, FlushReport, List, ReadReport};

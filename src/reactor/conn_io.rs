@@ -8,7 +8,7 @@ use crate::backend::Readiness;
 use crate::close::CloseReason;
 use crate::codec::DecodeError;
 use crate::conn::{Farewell, Lifecycle, ReadEvent, Reading, WriteEvent};
-use crate::conn::{FlushEnd, Pressure, ReadEnd};
+use crate::conn::{FlushEnd, FlushReport, List, ReadEnd, ReadReport};
 use crate::handler::Handler;
 use crate::limits::{Limit, Timeouts};
 use crate::reactor::Core;
@@ -47,10 +47,8 @@ impl Core {
         let now_ms = self.now_ms;
         let timeouts = Timeouts::new(self.config.idle_timeout, self.config.message_deadline);
         if let Some(conn) = self.conns.get_mut(id) {
-            trace!("{id} set up ({})", conn.socket.peer_name());
-            conn.interest = Some(interest);
-            conn.last_progress_ms = now_ms;
-            conn.timeouts = timeouts;
+            trace!("{id} set up ({})", conn.socket().peer_name());
+            conn.set_up(interest, now_ms, timeouts);
         }
         Ok(id)
     }
@@ -63,7 +61,7 @@ impl Core {
         for token in ready.drain(..) {
             match token::decode(token) {
                 TokenKind::Conn(id) => match self.conns.get_mut(id) {
-                    Some(conn) => conn.listed.ready = false,
+                    Some(conn) => conn.unlist(List::Ready),
                     // Closed since it was listed: simply dropped from the
                     // list, which is not a stale event from the kernel.
                     None => continue,
@@ -103,11 +101,12 @@ impl Core {
             trace!("stale event for {id} ignored");
             return;
         };
-        if conn.state.is_connecting() {
+        let state = conn.state();
+        if state.is_connecting() {
             self.finish_connect(handler, id);
             return;
         }
-        if conn.state.is_lingering() {
+        if state.is_lingering() {
             if event.readable || event.read_closed || event.error {
                 self.discard_lingering_input(id);
                 self.run_close_hooks(handler);
@@ -115,7 +114,7 @@ impl Core {
             return;
         }
         if event.error {
-            if let Ok(Some(error)) | Err(error) = conn.socket.take_error() {
+            if let Ok(Some(error)) | Err(error) = conn.take_error() {
                 self.close(id, CloseReason::from_io(error));
                 self.run_close_hooks(handler);
                 return;
@@ -129,15 +128,16 @@ impl Core {
         // ended at WouldBlock (new bytes make a new edge), or at the budget
         // or a full queue (which list it again). Only the news that the
         // peer closed is not left for later.
-        let read_already = conn.listed.ready || conn.last_read_turn == self.stats.turns;
+        let read_already = conn.read_this_turn(self.stats.turns);
         if (event.readable || event.read_closed)
-            && conn.state.reading().is_active()
+            && state.reading().is_active()
             && (event.read_closed || !read_already)
         {
             self.read(id, event.read_closed);
         }
         if let Some(conn) = self.conns.get(id) {
-            if (event.writable || event.write_closed) && conn.state.writing().is_awaiting_writable()
+            if (event.writable || event.write_closed)
+                && conn.state().writing().is_awaiting_writable()
             {
                 self.queue_flush(id);
             }
@@ -151,25 +151,25 @@ impl Core {
         let budget = self.config.read_budget;
         let codec = self.config.codec;
         let limits = self.read_limits;
-        let now_ms = self.now_ms;
+        let (turn, now_ms) = (self.stats.turns, self.now_ms);
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        conn.last_read_turn = self.stats.turns;
-        let queued_before = conn.frames.len();
-        let (bytes, end) = conn.read_frames(&codec, budget, limits, peer_closed, &mut self.pool);
+        let ReadReport {
+            bytes,
+            end,
+            completed,
+            handling_paused,
+        } = conn.read_turn(
+            &codec,
+            budget,
+            limits,
+            peer_closed,
+            &mut self.pool,
+            turn,
+            now_ms,
+        );
         self.stats.bytes_read += bytes as u64;
-        let completed = conn.frames.len() > queued_before;
-        if bytes > 0 {
-            conn.last_progress_ms = now_ms;
-        }
-        // The message deadline runs from the first byte of a message.
-        if !conn.has_partial_message() {
-            conn.partial_since_ms = 0;
-        } else if completed || conn.partial_since_ms == 0 {
-            conn.partial_since_ms = now_ms;
-        }
-        let handling_paused = conn.pressure == Pressure::HighHandlingPaused;
         match end {
             ReadEnd::Drained => {}
             ReadEnd::BudgetSpent => {
@@ -214,36 +214,27 @@ impl Core {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        conn.refusal = Some(Box::new(error));
+        conn.set_refusal(Box::new(error));
         self.conns.read_event(id, ReadEvent::InputRefused);
         self.update_interest(id);
         self.queue_handling(id);
     }
 
     pub(crate) fn put_on_ready_list(&mut self, id: ConnId) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            if !conn.listed.ready {
-                conn.listed.ready = true;
-                self.ready.push(id.token());
-            }
+        if self.conns.get_mut(id).is_some_and(|c| c.list(List::Ready)) {
+            self.ready.push(id.token());
         }
     }
 
     pub(crate) fn queue_handling(&mut self, id: ConnId) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            if !conn.listed.to_handle {
-                conn.listed.to_handle = true;
-                self.to_handle.push(id);
-            }
+        if self.conns.get_mut(id).is_some_and(|c| c.list(List::Handle)) {
+            self.to_handle.push(id);
         }
     }
 
     pub(crate) fn queue_flush(&mut self, id: ConnId) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            if !conn.listed.to_flush {
-                conn.listed.to_flush = true;
-                self.to_flush.push(id);
-            }
+        if self.conns.get_mut(id).is_some_and(|c| c.list(List::Flush)) {
+            self.to_flush.push(id);
         }
     }
 
@@ -255,7 +246,7 @@ impl Core {
         let Some(conn) = self.conns.get(id) else {
             return;
         };
-        let (queued, bytes) = (conn.frames.len(), conn.output_len());
+        let (queued, bytes) = (conn.queued_messages(), conn.output_len());
         self.stats.read_pauses += 1;
         self.update_interest(id);
         self.limit_hit(
@@ -299,7 +290,7 @@ impl Core {
             let Some(conn) = self.conns.get_mut(id) else {
                 continue;
             };
-            conn.listed.to_handle = false;
+            conn.unlist(List::Handle);
             // The handler may send to any connection, this one included, so
             // the message bytes are lent out of the connection meanwhile.
             let buf = conn.take_inbuf();
@@ -311,13 +302,7 @@ impl Core {
                 .conns
                 .get_mut(id)
                 .filter(|c| c.is_open())
-                .and_then(|c| {
-                    if c.output_len() >= high && !c.frames.is_empty() {
-                        c.pressure = Pressure::HighHandlingPaused;
-                        return None;
-                    }
-                    c.frames.pop_front()
-                })
+                .and_then(|c| c.next_message(high))
             {
                 consumed = frame.next;
                 self.stats.messages += 1;
@@ -343,9 +328,10 @@ impl Core {
         let Some(conn) = self.conns.get(id).filter(|c| c.is_open()) else {
             return;
         };
-        let reading = conn.state.reading();
+        let reading = conn.state().reading();
+        let waiting = conn.queued_messages();
         if matches!(reading, Reading::Ended | Reading::Refused) {
-            if !conn.frames.is_empty() {
+            if waiting > 0 {
                 return; // still waiting for room in the output
             }
             let farewell = if reading == Reading::Refused {
@@ -357,7 +343,7 @@ impl Core {
             self.close_once_written(id, farewell);
         } else if reading.is_active() && conn.queue_full(&limits) {
             self.pause_reading(id);
-        } else if reading.is_queue_full() && conn.frames.is_empty() {
+        } else if reading.is_queue_full() && waiting == 0 {
             self.change_reading(id, ReadEvent::QueueDrained);
         }
     }
@@ -385,23 +371,20 @@ impl Core {
             let Some(conn) = self.conns.get_mut(id) else {
                 continue;
             };
-            conn.listed.to_flush = false;
-            if conn.state.is_connecting() {
+            conn.unlist(List::Flush);
+            if conn.state().is_connecting() {
                 continue; // flushed once the connect completes
             }
-            let (bytes, end) = conn.flush(&mut self.pool, budget);
-            conn.wrote_any |= bytes > 0;
-            if bytes > 0 {
-                // The peer is reading: a long download is not idle.
-                conn.last_progress_ms = self.now_ms;
-            }
+            let FlushReport {
+                bytes,
+                end,
+                relieved,
+                resume_handling,
+            } = conn.flush_turn(&mut self.pool, budget, low, self.now_ms);
             self.stats.bytes_written += bytes as u64;
             // Back under the low watermark: the handler hears of it, and
             // messages held back for room in the output are handled again.
-            let relieved = conn.pressure != Pressure::Normal && conn.output_len() <= low;
-            let resume_handling = relieved && conn.pressure == Pressure::HighHandlingPaused;
             if relieved {
-                conn.pressure = Pressure::Normal;
                 drained.push(id);
             }
             match end {
@@ -410,7 +393,7 @@ impl Core {
                     // Still listed (the flag stays set): flushed first
                     // thing next turn, which polls without waiting.
                     self.stats.write_budget_exhausted += 1;
-                    conn.listed.to_flush = true;
+                    conn.list(List::Flush);
                     self.flush_next.push(id);
                 }
                 FlushEnd::Blocked => {
@@ -438,7 +421,7 @@ impl Core {
 
     /// Lets the handler answer a refusal (an error reply, say).
     fn tell_refusal<H: Handler + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
-        let Some(error) = self.conns.get_mut(id).and_then(|c| c.refusal.take()) else {
+        let Some(error) = self.conns.get_mut(id).and_then(|c| c.take_refusal()) else {
             return;
         };
         if !self.call_hook(handler, "on_decode_error", |h, cx| {
@@ -448,7 +431,7 @@ impl Core {
         }
         self.run_close_hooks(handler);
         if let Some(conn) = self.conns.get_mut(id) {
-            conn.refusal = Some(error);
+            conn.set_refusal(error);
         }
     }
 
@@ -471,7 +454,7 @@ impl Core {
         match farewell {
             Farewell::PeerClosed => CloseReason::PeerClosed,
             Farewell::ByHandler => CloseReason::ClosedByHandler,
-            Farewell::Refused => match self.conns.get_mut(id).and_then(|c| c.refusal.take()) {
+            Farewell::Refused => match self.conns.get_mut(id).and_then(|c| c.take_refusal()) {
                 Some(error) => CloseReason::refused(*error),
                 None => CloseReason::ProtocolError("input refused".into()),
             },
@@ -486,7 +469,7 @@ impl Core {
         let Some(conn) = self.conns.get(id) else {
             return;
         };
-        if let Lifecycle::Closing(farewell) = conn.state.lifecycle() {
+        if let Lifecycle::Closing(farewell) = conn.state().lifecycle() {
             self.finish_farewell(id, farewell);
         }
     }
@@ -498,11 +481,11 @@ impl Core {
             return;
         };
         let wanted = conn.wanted_interest();
-        let current = conn.interest;
+        let current = conn.interest();
         if wanted == current {
             return;
         }
-        let fd = conn.socket.as_raw_fd();
+        let fd = conn.socket().as_raw_fd();
         self.stats.interest_changes += 1;
         let result = match (current, wanted) {
             (None, Some(interest)) => self.backend.add(fd, id.token(), interest),
@@ -513,7 +496,7 @@ impl Core {
         match result {
             Ok(()) => {
                 if let Some(conn) = self.conns.get_mut(id) {
-                    conn.interest = wanted;
+                    conn.set_interest(wanted);
                 }
             }
             Err(e) => {

@@ -43,7 +43,7 @@ impl Core {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        match conn.socket.take_error() {
+        match conn.socket().take_error() {
             Ok(None) => {}
             Ok(Some(error)) | Err(error) => {
                 self.close(id, CloseReason::ConnectFailed(error));
@@ -51,13 +51,13 @@ impl Core {
                 return;
             }
         }
-        if !conn.socket.is_connected() {
+        if !conn.socket().is_connected() {
             return; // a spurious wake-up: still connecting
         }
         if self.config.nodelay {
-            conn.socket.set_nodelay();
+            conn.socket().set_nodelay();
         }
-        let Lifecycle::Connecting { then_close } = conn.state.lifecycle() else {
+        let Lifecycle::Connecting { then_close } = conn.state().lifecycle() else {
             return;
         };
         let has_output = conn.has_output();
@@ -88,7 +88,11 @@ impl Core {
     /// Fails the connects that passed their deadline.
     pub(crate) fn expire_connects(&mut self, now: Instant) {
         while let Some(id) = self.connects.pop_due(now) {
-            if self.conns.get(id).is_some_and(|c| c.state.is_connecting()) {
+            if self
+                .conns
+                .get(id)
+                .is_some_and(|c| c.state().is_connecting())
+            {
                 let error = io::Error::new(
                     io::ErrorKind::TimedOut,
                     "connect timed out (Config::connect_timeout)",

@@ -29,9 +29,9 @@ use crate::codec::FrameError;
 use crate::config::Config;
 use crate::config::EmfilePolicy;
 use crate::conn::BufferPool;
+use crate::conn::{Backlog, ReadLimits, ADOPTED, OUTBOUND};
 use crate::conn::{ConnTable, Deferred};
 use crate::conn::{Farewell, Lifecycle, WriteEvent, Writing};
-use crate::conn::{Pressure, ReadLimits, ADOPTED, OUTBOUND};
 use crate::handle::{Command, JobDelivery};
 use crate::limits::{self, Limit, LimitLog, Timeouts};
 use crate::listen::{Listeners, Reserve};
@@ -231,14 +231,14 @@ impl Core {
         let Some(conn) = self.conns.close(id) else {
             return false;
         };
-        if conn.interest.take().is_some() {
-            if let Err(e) = self.backend.delete(conn.socket.as_raw_fd()) {
+        if conn.take_interest().is_some() {
+            if let Err(e) = self.backend.delete(conn.socket().as_raw_fd()) {
                 debug!("{id}: deregister failed: {e}");
             }
         }
         conn.discard_input(&mut self.pool);
         conn.discard_output(&mut self.pool);
-        let peer = conn.socket.peer_name();
+        let peer = conn.socket().peer_name();
         self.stats.count_close(&reason);
         match &reason {
             CloseReason::FrameTooLong(_)
@@ -268,23 +268,15 @@ impl Core {
         let Some(conn) = self
             .conns
             .get_mut(id)
-            .filter(|c| c.state.lifecycle().accepts_output())
+            .filter(|c| c.state().lifecycle().accepts_output())
         else {
             return Err(Closed(id));
         };
-        let adding: usize = parts.iter().map(|p| p.len()).sum();
         let turn = self.stats.turns as u32; // wraps: compared for equality
-        if conn.queued_turn != turn {
-            conn.queued_turn = turn;
-            conn.queued_this_turn = 0;
-        }
-        // The limit is on the backlog the peer has left unread (output from
-        // earlier turns), not on what this turn queues: one reply larger
-        // than the limit goes out whole, after the replies queued before
-        // it, while a peer that lets output from past turns pile up beyond
-        // the limit is cut off.
-        let backlog = conn.output_len().saturating_sub(conn.queued_this_turn);
-        if backlog > max_output {
+        if let Err(Backlog(backlog)) =
+            conn.queue_output(parts, &mut self.pool, turn, max_output, high)
+        {
+            let adding: usize = parts.iter().map(|p| p.len()).sum();
             self.limit_hit(
                 Limit::MaxOutput,
                 format_args!(
@@ -293,11 +285,6 @@ impl Core {
             );
             self.close(id, CloseReason::OutputLimit);
             return Err(Closed(id));
-        }
-        conn.queued_this_turn += adding;
-        conn.queue(parts, &mut self.pool);
-        if conn.output_len() > high && conn.pressure == Pressure::Normal {
-            conn.pressure = Pressure::High;
         }
         self.stats.messages_out += 1;
         if self.conns.write_event(id, WriteEvent::Queued) == Some(Writing::Queued) {
@@ -334,15 +321,14 @@ impl Core {
         let Some(conn) = self
             .conns
             .get_mut(id)
-            .filter(|c| c.state.lifecycle().accepts_output())
+            .filter(|c| c.state().lifecycle().accepts_output())
         else {
             return false;
         };
-        change(&mut conn.timeouts);
         let Timeouts {
             idle_ms,
             message_ms,
-        } = conn.timeouts;
+        } = conn.change_timeouts(change);
         for ms in [idle_ms, message_ms].into_iter().filter(|&ms| ms > 0) {
             self.sweeper
                 .cover(Duration::from_millis(u64::from(ms)), self.now);
@@ -358,7 +344,7 @@ impl Core {
         if !conn.has_output() {
             return self.close(id, CloseReason::ClosedByHandler);
         }
-        match conn.state.lifecycle() {
+        match conn.state().lifecycle() {
             Lifecycle::Open => {
                 conn.discard_input(&mut self.pool);
                 self.conns
@@ -382,7 +368,7 @@ impl Core {
     }
 
     pub(crate) fn peer_addr(&self, id: ConnId) -> Option<SocketAddr> {
-        self.conns.get(id).and_then(|c| c.socket.peer_addr())
+        self.conns.get(id).and_then(|c| c.socket().peer_addr())
     }
 
     pub(crate) fn pending_output(&self, id: ConnId) -> usize {
@@ -390,7 +376,7 @@ impl Core {
     }
 
     pub(crate) fn origin(&self, id: ConnId) -> Option<Origin> {
-        self.conns.get(id).map(|c| match c.origin {
+        self.conns.get(id).map(|c| match c.origin() {
             OUTBOUND => Origin::Outbound,
             ADOPTED => Origin::Adopted,
             index => Origin::Accepted(ListenerId(index as usize)),

@@ -2,12 +2,10 @@
 //! shutting the sending side, discarding what the peer still sends, and
 //! closing once it is done or its deadline passed.
 
-use crate::conn::{Farewell, Lifecycle};
+use crate::conn::{Discarded, Farewell, Lifecycle};
 use crate::reactor::Core;
 use crate::schedule::deadline_after;
 use crate::token::ConnId;
-use std::io::{ErrorKind, Read};
-use std::net::Shutdown;
 use std::time::Instant;
 
 /// Bytes a lingering connection may be read and discarded per turn: what
@@ -29,7 +27,7 @@ impl Core {
         let linger = self.config.lingering_close;
         // A peer that ended its input sends nothing more: nothing to drain;
         // one that was never written to has no answer a reset could cost.
-        let wrote_any = self.conns.get(id).is_some_and(|c| c.wrote_any);
+        let wrote_any = self.conns.get(id).is_some_and(|c| c.wrote_any());
         if linger.is_zero() || farewell == Farewell::PeerClosed || self.shutting_down || !wrote_any
         {
             let reason = self.farewell_reason(id, farewell);
@@ -40,7 +38,7 @@ impl Core {
             return;
         };
         // FIN after the last byte of the answer; the peer reads it all.
-        let _ = conn.socket.shutdown(Shutdown::Write);
+        conn.shut_write();
         self.conns.set_lifecycle(id, Lifecycle::Lingering(farewell));
         self.stats.lingered += 1;
         let until = deadline_after(self.now, linger);
@@ -55,42 +53,27 @@ impl Core {
     /// it once the peer has closed (or failed). Returns whether it is
     /// still lingering.
     pub(crate) fn discard_lingering_input(&mut self, id: ConnId) -> bool {
-        let mut scratch = [0u8; 16 * 1024];
-        let mut discarded = 0;
-        let ended = loop {
-            let Some(conn) = self.conns.get_mut(id) else {
-                return false;
-            };
-            if conn.discarded >= DISCARD_AT_MOST {
-                break true;
-            }
-            if discarded >= DISCARD_PER_EVENT {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return false;
+        };
+        match conn.discard_incoming(DISCARD_PER_EVENT, DISCARD_AT_MOST) {
+            Discarded::Blocked => true,
+            Discarded::Budget => {
                 // More may wait, and an edge-triggered backend will not say
                 // so again: come back next turn, as for a spent read budget.
                 self.put_on_ready_list(id);
-                break false;
+                true
             }
-            match conn.socket.read(&mut scratch) {
-                Ok(0) => break true,
-                Ok(n) => {
-                    discarded += n;
-                    conn.discarded += n;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => break true, // a reset: the peer is gone too
+            Discarded::Ended => {
+                self.end_lingering(id);
+                false
             }
-        };
-        if ended {
-            self.end_lingering(id);
-            return false;
         }
-        true
     }
 
     /// Closes a lingering connection with the reason it was closing for.
     fn end_lingering(&mut self, id: ConnId) {
-        let farewell = match self.conns.get(id).map(|c| c.state.lifecycle()) {
+        let farewell = match self.conns.get(id).map(|c| c.state().lifecycle()) {
             Some(Lifecycle::Lingering(farewell)) => farewell,
             _ => return,
         };

@@ -2,6 +2,7 @@
 //! write out every connection's output, and close each one once drained.
 
 use crate::close::CloseReason;
+use crate::conn::List;
 use crate::handler::Handler;
 use crate::reactor::Core;
 
@@ -16,7 +17,7 @@ impl Core {
             if self
                 .conns
                 .get(id)
-                .is_some_and(|c| c.state.reading().is_active())
+                .is_some_and(|c| c.state().reading().is_active())
             {
                 self.put_on_ready_list(id);
             }
@@ -32,15 +33,15 @@ impl Core {
             .conns
             .iter()
             .filter(|c| {
-                let message_on_its_way = c.has_partial_message() && c.state.reading().is_active();
+                let message_on_its_way = c.has_partial_message() && c.state().reading().is_active();
                 c.is_open()
                     && !c.has_output()
-                    && c.frames.is_empty()
-                    && !c.listed.ready
-                    && !c.listed.to_handle
+                    && c.queued_messages() == 0
+                    && !c.is_listed(List::Ready)
+                    && !c.is_listed(List::Handle)
                     && !message_on_its_way
             })
-            .map(|c| c.id)
+            .map(|c| c.id())
             .collect();
         for id in drained {
             self.close(id, CloseReason::Shutdown);

@@ -12,7 +12,7 @@
 //! nothing per message: each connection owns its buffers, and the expected
 //! reply is recomputed from the message's sequence number as bytes arrive.
 //! The last line is machine-readable:
-//! `msgs_per_s=... p50_us=... p99_us=... p999_us=... errors=... total_msgs=...`,
+//! `msgs_per_s=... p50_us=... p99_us=... p999_us=... p9999_us=... max_us=... errors=... total_msgs=...`,
 //! and with `--server-pid`, `server_cpu_s=... measured_msgs=...`: the
 //! server's CPU time over the measured window and the messages answered in
 //! it, so that CPU per message leaves out connection set-up and warm-up.
@@ -156,11 +156,13 @@ fn main() -> io::Result<()> {
     let histogram = total.histogram.unwrap_or_else(new_histogram);
     let seconds = options.duration.as_secs_f64();
     let mut line = format!(
-        "msgs_per_s={:.0} p50_us={} p99_us={} p999_us={} errors={} total_msgs={} connections={} pipeline={} size={}",
+        "msgs_per_s={:.0} p50_us={} p99_us={} p999_us={} p9999_us={} max_us={} errors={} total_msgs={} connections={} pipeline={} size={}",
         total.measured as f64 / seconds,
         histogram.value_at_quantile(0.50),
         histogram.value_at_quantile(0.99),
         histogram.value_at_quantile(0.999),
+        histogram.value_at_quantile(0.9999),
+        histogram.max(),
         total.errors,
         total.total,
         options.connections,
