@@ -28,7 +28,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use selectloop::codec::{Chunks, Codec, LengthPrefixed, Lines};
-use selectloop::{Balance, Config, ConnId, Context, Group, Handler, Reactor};
+use selectloop::{Balance, Config, ConnId, Context, EmfilePolicy, Group, Handler, Reactor};
 
 mod common;
 
@@ -116,6 +116,19 @@ fn parse_args() -> io::Result<Options> {
                 let ms = parser.value().map_err(invalid)?.parse().map_err(invalid)?;
                 config = config.message_deadline(Duration::from_millis(ms));
             }
+            Long("emfile-policy") => {
+                let policy = parser.value().map_err(invalid)?.string().map_err(invalid)?;
+                config = config.emfile_policy(match policy.as_str() {
+                    "pause" => EmfilePolicy::Pause,
+                    "shed" => EmfilePolicy::Shed,
+                    _ => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("--emfile-policy {policy:?}: expected pause or shed"),
+                        ))
+                    }
+                });
+            }
             Long("backend") => config = config.backend(common::backend(&mut parser)?),
             Long("threads") => threads = common::threads(&mut parser)?,
             Long("pin") => pin = true,
@@ -125,6 +138,7 @@ fn parse_args() -> io::Result<Options> {
                     "usage: echo_server [--addr HOST:PORT] [--codec chunks|lines|length] [--max BYTES]\n\
                      \x20                  [--max-connections N] [--fd-reserve N]\n\
                      \x20                  [--idle-timeout-ms MS] [--message-deadline-ms MS]\n\
+                     \x20                  [--emfile-policy pause|shed]\n\
                      \x20                  [--backend epoll|poll|select] [--threads N]\n\
                      \x20                  [--balance reuseport|acceptor] [--pin]"
                 );

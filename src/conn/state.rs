@@ -3,7 +3,7 @@
 //!
 //! Each machine is a plain enum with one pure transition function, so that
 //! every state a connection can be in is named, and each table can be tested
-//! on its own. The connection table ([`crate::conns`]) applies the
+//! on its own. The connection table ([`ConnTable`](super::ConnTable)) applies the
 //! transitions and keeps the seed's `inputs` and `outputs` figures in step
 //! with them: `inputs` counts connections whose [`Reading`] is
 //! [`Reading::Active`], `outputs` those whose [`Writing`] is

@@ -123,6 +123,7 @@ impl Core {
         let budget = self.config.accept_budget;
         let listeners = &self.listeners;
         let mut shed = 0u64;
+        let mut more_waiting = true;
         let spent = self.reserve.spend(|| {
             for _ in 0..budget {
                 match listeners.accept(id) {
@@ -131,7 +132,10 @@ impl Core {
                         shed += 1;
                     }
                     Accepted::Transient => {}
-                    Accepted::Nothing | Accepted::Failed(_) => break,
+                    Accepted::Nothing | Accepted::Failed(_) => {
+                        more_waiting = false;
+                        break;
+                    }
                 }
             }
         });
@@ -139,6 +143,11 @@ impl Core {
             return false;
         }
         self.stats.accept_shed += shed;
+        // The budget ran out with connections still waiting, and no new
+        // edge will say so: come back next turn.
+        if more_waiting && self.listeners.list(id) {
+            self.ready.push(token::listener_token(id));
+        }
         let name = self.listeners.name(id).to_owned();
         self.limit_hit(
             Limit::AcceptBackoff,

@@ -487,3 +487,30 @@ fn next_turn_in_is_zero_after_a_full_batch() {
     reactor.run_once(&mut handler, None).unwrap();
     assert_eq!(handler.messages.len(), 2);
 }
+
+/// An accept storm used to put the same listener on the ready list once per
+/// event that found its budget spent; the flag lists it once, and serving
+/// the list clears the flag so that the next storm may list it again.
+#[test]
+fn a_listener_is_on_the_ready_list_at_most_once() {
+    let mut reactor = Reactor::with_config(Config::new().accept_budget(1)).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let clients: Vec<StdStream> = (0..6).map(|_| StdStream::connect(addr).unwrap()).collect();
+    wait_readable(listener_fd(&reactor, listener));
+    let mut handler = Recorder::default();
+    let token = token::listener_token(listener);
+    // Three events for the listener in one batch: each accepts one (the
+    // budget) and finds more waiting.
+    let storm = [Readiness::readable(token); 3];
+    reactor.dispatch(&mut handler, &storm);
+    assert_eq!(handler.connected.len(), 3);
+    assert_eq!(reactor.core.ready.take(), vec![token], "listed once");
+    // Served from the list (here: the list taken above, put back by hand),
+    // the flag is cleared and it may be listed again.
+    reactor.core.ready.push(token);
+    reactor.dispatch(&mut handler, &[]);
+    assert_eq!(handler.connected.len(), 4);
+    assert_eq!(reactor.core.ready.take(), vec![token], "listed again");
+    drop(clients);
+}

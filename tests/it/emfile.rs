@@ -20,9 +20,10 @@ fn round_trip(client: &mut TcpStream, msg: &str) {
     assert_eq!(read_n(client, msg.len()), msg.as_bytes());
 }
 
-fn out_of_descriptors_the_server_pauses_accepting_without_spinning(backend: BackendKind) {
+/// echo_server as a child process limited to 64 descriptors.
+fn start_limited(backend: BackendKind, policy: &str) -> util::Running {
     util::raise_fd_limit(4096);
-    let server = util::start_example_with(
+    util::start_example_with(
         "echo_server",
         // No cap below the limit: the kernel's EMFILE is what is tested.
         &[
@@ -32,6 +33,8 @@ fn out_of_descriptors_the_server_pauses_accepting_without_spinning(backend: Back
             "100000",
             "--fd-reserve",
             "0",
+            "--emfile-policy",
+            policy,
             "--backend",
             backend.name(),
         ],
@@ -51,7 +54,11 @@ fn out_of_descriptors_the_server_pauses_accepting_without_spinning(backend: Back
                 });
             }
         },
-    );
+    )
+}
+
+fn out_of_descriptors_the_server_pauses_accepting_without_spinning(backend: BackendKind) {
+    let server = start_limited(backend, "pause");
     let pid = server.child.id();
 
     let mut established: Vec<TcpStream> = (0..10).map(|_| connect(server.addr)).collect();
@@ -116,3 +123,77 @@ fn out_of_descriptors_the_server_pauses_accepting_without_spinning(backend: Back
     }
 }
 per_backend!(out_of_descriptors_the_server_pauses_accepting_without_spinning);
+
+/// With `EmfilePolicy::Shed` the flood is not left waiting in the backlog:
+/// the connections the server has no descriptor for are accepted with the
+/// spare and closed at once, so their clients hear (end of stream) within
+/// moments, while the clients already served go on being answered.
+fn out_of_descriptors_the_server_sheds_the_backlog_with_its_spare(backend: BackendKind) {
+    let server = start_limited(backend, "shed");
+    let pid = server.child.id();
+    let mut established: Vec<TcpStream> = (0..10).map(|_| connect(server.addr)).collect();
+    for (i, client) in established.iter_mut().enumerate() {
+        round_trip(client, &format!("established {i}\n"));
+    }
+    let flood: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(server.addr).expect("connect into the backlog"))
+        .collect();
+    for client in &flood {
+        client.set_nonblocking(true).unwrap();
+    }
+    // The clients the server could not keep see their connection end: a
+    // read gives 0 bytes (or a reset), not WouldBlock.
+    let closed = |flood: &[TcpStream]| {
+        flood
+            .iter()
+            .filter(|client| {
+                let mut byte = [0u8; 1];
+                match std::io::Read::read(&mut &**client, &mut byte) {
+                    Ok(0) => true,
+                    Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                    Ok(_) => false,
+                }
+            })
+            .count()
+    };
+    let shed = util::wait_until("the backlog to be shed", || {
+        let shed = closed(&flood);
+        (shed >= 900).then_some(shed)
+    });
+    let log = server.log();
+    assert!(
+        log.contains("EmfilePolicy::Shed") && !log.contains("it pauses for"),
+        "the server should shed, not pause:\n{log}"
+    );
+    // Nothing spins meanwhile, and the established clients are answered.
+    let ticks_before = util::cpu_ticks(pid);
+    let window = Instant::now();
+    for round in 0..10 {
+        for (i, client) in established.iter_mut().enumerate() {
+            round_trip(client, &format!("during {i} {round}\n"));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let cpu = (util::cpu_ticks(pid) - ticks_before) as f64
+        / util::ticks_per_second() as f64
+        / window.elapsed().as_secs_f64();
+    eprintln!(
+        "{shed} of 1,000 flood connections shed at once; server CPU after: {:.1}%",
+        cpu * 100.0
+    );
+    assert!(cpu < 0.05, "server used {:.1}% CPU", cpu * 100.0);
+    // Once the clients it did accept leave, a newcomer is served.
+    drop(flood);
+    let newcomer = util::wait_until("a newcomer to be served", || {
+        let mut client = connect(server.addr);
+        client
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        client.write_all(b"newcomer\n").ok()?;
+        let mut buf = [0u8; 9];
+        std::io::Read::read_exact(&mut client, &mut buf).ok()?;
+        (&buf == b"newcomer\n").then_some(client)
+    });
+    drop(newcomer);
+}
+per_backend!(out_of_descriptors_the_server_sheds_the_backlog_with_its_spare);

@@ -25,6 +25,7 @@ mod examples_embedding;
 mod fairness;
 mod faults;
 mod group;
+mod house;
 mod http_server;
 mod limits;
 mod linger;

@@ -325,3 +325,77 @@ fn a_full_handle_queue_is_reported_instead_of_growing(backend: BackendKind) {
         .expect("room again once the loop took them");
 }
 per_backend!(a_full_handle_queue_is_reported_instead_of_growing);
+
+/// Sends from other threads are bounded in bytes as well as in number: with
+/// `handle_queue_bytes` at 4 MiB, a fifth megabyte waits its turn
+/// (`QueueFull`) until the loop takes the first four, and nothing is lost
+/// or reordered on the way.
+#[test]
+fn handle_sends_are_bounded_in_bytes_and_resume_once_the_loop_takes_them() {
+    util::init_logger();
+    const MIB: usize = 1024 * 1024;
+    let config = Config::new()
+        .handle_queue(1000)
+        .handle_queue_bytes(4 * MIB)
+        .max_output(64 * MIB);
+    let mut reactor = Reactor::with_config(config).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let (conns, accepted) = mpsc::channel();
+    let mut handler = Registrar(conns, None);
+    let mut client = connect(addr);
+    let conn = util::wait_until("the connection", || {
+        reactor
+            .run_once(&mut handler, Some(Duration::from_millis(10)))
+            .unwrap();
+        accepted.try_recv().ok()
+    });
+    let handle = reactor.handle().unwrap();
+    let chunk = |i: u8| vec![b'a' + i; MIB];
+    // The loop is not running: four megabytes fit, the fifth does not,
+    // however few commands are queued; a command with no bytes still does.
+    for i in 0..4 {
+        handle.send(conn, chunk(i)).unwrap();
+    }
+    assert_eq!(handle.send(conn, chunk(4)), Err(HandleError::QueueFull));
+    assert_eq!(
+        handle.send(conn, b"x".to_vec()),
+        Err(HandleError::QueueFull)
+    );
+    let sender = {
+        let handle = handle.clone();
+        thread::spawn(move || {
+            // Retries until the loop has made room.
+            for i in 4..8u8 {
+                let deadline = std::time::Instant::now() + PATIENCE;
+                while handle.send(conn, chunk(i)) == Err(HandleError::QueueFull) {
+                    assert!(std::time::Instant::now() < deadline, "never room again");
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })
+    };
+    let reader = thread::spawn(move || {
+        let mut got = vec![0u8; 8 * MIB];
+        client.read_exact(&mut got).unwrap();
+        got
+    });
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !sender.is_finished() || reactor.stats().bytes_written < 8 * MIB as u64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sends never all went out"
+        );
+        reactor
+            .run_once(&mut handler, Some(Duration::from_millis(5)))
+            .unwrap();
+    }
+    sender.join().unwrap();
+    let got = reader.join().unwrap();
+    for (i, part) in got.chunks(MIB).enumerate() {
+        assert!(
+            part.iter().all(|&b| b == b'a' + i as u8),
+            "megabyte {i} out of order"
+        );
+    }
+}

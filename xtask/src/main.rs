@@ -8,6 +8,12 @@
 //!   tool what to install where it cannot, then runs `cargo test ARGS`.
 //!   The list is `tests/util/tools.rs`, which the tests read too.
 //! - `cargo xtask tools`: the same set-up, without the tests.
+//! - `cargo xtask mutants [ARGS]`: mutation testing (cargo-mutants) of the
+//!   files whose every rule a unit test must pin: the connection's state
+//!   machines, buffers and decoder checks, the timers and the sweep, the
+//!   codecs. Each surviving mutant is a behaviour no test holds. Not part
+//!   of CI: it rebuilds the crate once per mutant (about half an hour on
+//!   two cores); the report is in `mutants.out/`.
 //!
 //! Plain `cargo test` works as well once the tools are there; a test whose
 //! tool is missing fails and names `cargo xtask test`.
@@ -28,6 +34,7 @@ const USAGE: &str = "\
 cargo xtask test [ARGS]   install the real clients the tests drive where missing,
                           then run `cargo test ARGS` (every test)
 cargo xtask tools         install the missing clients only, and list them all
+cargo xtask mutants [ARGS]  mutation testing of the core files (cargo-mutants, ~30 min)
 cargo xtask help          this text";
 
 fn main() -> ExitCode {
@@ -46,6 +53,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Some("mutants") => run_mutants(&rest),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -174,6 +182,52 @@ fn run_tests(args: &[OsString]) -> ExitCode {
         }
         Err(error) => {
             eprintln!("xtask: could not run cargo: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The files `cargo xtask mutants` mutates: the rules that unit tests, run
+/// in well under a minute, must pin one by one.
+const MUTATED: &[&str] = &[
+    "src/conn/state.rs",
+    "src/conn/buffer.rs",
+    "src/conn/conn.rs",
+    "src/conn/decode.rs",
+    "src/conn/turn.rs",
+    "src/schedule/timer.rs",
+    "src/schedule/sweeper.rs",
+    "src/codec/*.rs",
+];
+
+/// Runs cargo-mutants on [`MUTATED`] with the unit tests, in the
+/// `mutants` profile (unoptimised: quicker rebuilds).
+fn run_mutants(args: &[OsString]) -> ExitCode {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let installed = Command::new(&cargo)
+        .args(["mutants", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        eprintln!(
+            "xtask: cargo-mutants is missing: install it with \
+             `cargo install --locked cargo-mutants`"
+        );
+        return ExitCode::FAILURE;
+    }
+    let mut command = Command::new(cargo);
+    command.args(["mutants", "--profile", "mutants", "--jobs", "2"]);
+    for file in MUTATED {
+        command.args(["--file", file]);
+    }
+    command.args(args).args(["--", "--lib"]);
+    println!("xtask: cargo mutants on {} (unit tests)", MUTATED.join(" "));
+    match command.current_dir(workspace_root()).status() {
+        // cargo-mutants exits 2 when mutants survive: the report says which.
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)),
+        Err(error) => {
+            eprintln!("xtask: could not run cargo mutants: {error}");
             ExitCode::FAILURE
         }
     }
