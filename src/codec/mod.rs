@@ -384,6 +384,85 @@ mod tests {
         assert_eq!(codec.decode(b"").unwrap(), None);
     }
 
+    /// Each maximum at its edge: a message of exactly the maximum passes,
+    /// one byte more is refused, whichever codec.
+    #[test]
+    fn a_message_of_exactly_the_maximum_passes_and_one_byte_more_does_not() {
+        let lines = Codec::from(Lines::new(4));
+        let frame = lines.decode(b"abcd\n").unwrap().unwrap();
+        assert_eq!((frame.payload(), frame.consumed()), (0..4, 5));
+        assert_eq!(lines.decode(b"abcde\n"), Err(FrameError { len: 5, max: 4 }));
+        let prefixed = Codec::from(LengthPrefixed::new(10));
+        let mut wire = vec![0, 0, 0, 10];
+        wire.extend_from_slice(b"0123456789");
+        let frame = prefixed.decode(&wire).unwrap().unwrap();
+        assert_eq!((frame.payload(), frame.consumed()), (4..14, 14));
+        assert_eq!(
+            prefixed.decode(&[0, 0, 0, 10]),
+            Ok(None),
+            "announced, not arrived"
+        );
+    }
+
+    /// No codec accepts a message of 1 GiB, however large a maximum it is
+    /// given.
+    #[test]
+    fn no_codec_reaches_a_gibibyte() {
+        for codec in [
+            Codec::from(Lines::new(usize::MAX)),
+            Codec::from(Chunks::new(usize::MAX)),
+            Codec::from(LengthPrefixed::new(usize::MAX)),
+        ] {
+            assert!(codec.max_message() < 1 << 30, "{codec:?}");
+            assert_eq!(codec.max_message(), (1 << 30) - 1, "{codec:?}");
+        }
+        let prefixed = Codec::from(LengthPrefixed::new(usize::MAX));
+        assert_eq!(
+            prefixed.decode(&(1u32 << 30).to_be_bytes()),
+            Err(FrameError {
+                len: 1 << 30,
+                max: (1 << 30) - 1
+            })
+        );
+    }
+
+    /// The end of input: a last line without its newline is a line (up to
+    /// the maximum); nothing left, or a partial chunk or frame, is not.
+    #[test]
+    fn at_the_end_of_input_only_a_last_line_counts() {
+        let lines = Codec::from(Lines::new(4));
+        let last = lines.decode_at_end(b"abcd").expect("a last line");
+        assert_eq!((last.payload(), last.consumed()), (0..4, 4));
+        assert_eq!(lines.decode_at_end(b"abcde"), None, "over the maximum");
+        assert_eq!(lines.decode_at_end(b""), None, "nothing left");
+        assert_eq!(Codec::from(Chunks::new(4)).decode_at_end(b"ab"), None);
+        assert_eq!(
+            Codec::from(LengthPrefixed::new(4)).decode_at_end(&[0, 0]),
+            None
+        );
+    }
+
+    #[test]
+    fn encode_takes_exactly_the_maximum() {
+        let codec = Codec::from(Lines::new(3));
+        let mut out = Vec::new();
+        codec.encode(b"abc", &mut out).unwrap();
+        assert_eq!(out, b"abc\n");
+        assert_eq!(
+            codec.encode(b"abcd", &mut out),
+            Err(FrameError { len: 4, max: 3 })
+        );
+    }
+
+    #[test]
+    fn a_frame_error_says_both_lengths() {
+        let text = FrameError { len: 70, max: 64 }.to_string();
+        assert_eq!(
+            text,
+            "message of 70 bytes exceeds the codec maximum of 64 bytes"
+        );
+    }
+
     #[test]
     fn encode_refuses_what_the_peer_could_not_decode() {
         let codec = Codec::from(Lines::new(2));

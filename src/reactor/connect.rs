@@ -1,6 +1,11 @@
 //! Outbound connections: a non-blocking `connect`, its completion seen as
 //! WRITABLE and checked with `SO_ERROR`, and a deadline for each.
 
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Instant;
+
 use crate::close::CloseReason;
 use crate::conn::OUTBOUND;
 use crate::conn::{Farewell, Lifecycle, ReadEvent};
@@ -9,10 +14,6 @@ use crate::reactor::Core;
 use crate::schedule::deadline_after;
 use crate::stream::Stream;
 use crate::token::{self, ConnId};
-use std::io;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::Instant;
 
 impl Core {
     pub(crate) fn connect_tcp(&mut self, addr: SocketAddr) -> io::Result<ConnId> {

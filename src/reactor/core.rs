@@ -1,21 +1,26 @@
 //! The loop's state, and what a [`Context`](crate::Context) asks of it.
 //!
+//! `Core` holds the parts (the connection table, the listeners, the
+//! schedule, the remote side, the sources), the backend, and what belongs
+//! to the turn itself: its lists, the close hooks, the clock, the stats.
 //! [`Reactor`](crate::Reactor) sequences the phases of a turn; the work of
-//! each phase lives in a file of its own, each an `impl Core` block:
+//! each phase lives in a file of its own in this folder, each an `impl
+//! Core` block:
 //!
 //! | File | Concern |
 //! |---|---|
-//! | `accept.rs` | listeners: bind, accept, pause and resume, reject over the cap |
-//! | `io.rs` | connection I/O: read, handle inbound messages, flush, interest |
+//! | `accept.rs` | phase 4: listeners bound, accepting, pause or shed, reject over the cap |
+//! | `conn_io.rs` | phases 3 to 7 for connections: route an event, read, handle, flush, interest |
 //! | `hooks.rs` | calling the handler: panics caught, close hooks queued |
 //! | `remote.rs` | commands from other threads through a [`Handle`](crate::Handle) |
 //! | `jobs.rs` | the worker pool and its results, in order when asked |
-//! | `outbound.rs` | connects: non-blocking, `SO_ERROR`, deadlines |
+//! | `connect.rs` | outbound connects: non-blocking, `SO_ERROR`, deadlines |
 //! | `sources.rs` | the embedder's own descriptors |
-//! | `deadlines.rs` | idle and whole-message timeouts, the loop's own timers |
+//! | `timeouts.rs` | phase 8's own timers: back-offs, connects, lingering, the sweep |
+//! | `linger.rs` | lingering closes |
 //! | `shutdown.rs` | graceful shutdown |
 //!
-//! This file keeps the state they share, closing a connection, and sending.
+//! This file keeps closing a connection and sending.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -26,21 +31,18 @@ use super::sources::SourceCallback;
 use crate::backend::Backend;
 use crate::close::{CloseReason, Closed, Origin, SendError};
 use crate::codec::FrameError;
-use crate::config::Config;
-use crate::config::EmfilePolicy;
-use crate::conn::BufferPool;
-use crate::conn::{Backlog, ReadLimits, ADOPTED, OUTBOUND};
-use crate::conn::{ConnTable, Deferred};
-use crate::conn::{Farewell, Lifecycle, WriteEvent, Writing};
+use crate::config::{Config, EmfilePolicy};
+use crate::conn::{
+    Backlog, BufferPool, ConnTable, Deferred, Farewell, Lifecycle, ReadLimits, WriteEvent, Writing,
+    ADOPTED, OUTBOUND,
+};
 use crate::handle::{Command, JobDelivery};
 use crate::limits::{self, Limit, LimitLog, Timeouts};
 use crate::listen::{Listeners, Reserve};
-use crate::remote::Jobs;
-use crate::remote::Remote;
-use crate::schedule::ConnectDeadlines;
-use crate::schedule::LingerDeadlines;
-use crate::schedule::Sweeper;
-use crate::schedule::{deadline_after, TimerId, Timers};
+use crate::remote::{Jobs, Remote};
+use crate::schedule::{
+    deadline_after, ConnectDeadlines, LingerDeadlines, Sweeper, TimerId, Timers,
+};
 use crate::sources::Sources;
 use crate::stats::Stats;
 use crate::token::{ConnId, ListenerId, Token};

@@ -2,13 +2,14 @@
 //! the loop, and handing results over on the loop thread, in submission
 //! order when asked.
 
+use std::panic::{self, AssertUnwindSafe};
+
 use crate::close::CloseReason;
 use crate::handle::{Command, JobDelivery};
 use crate::handler::{Context, Handler};
 use crate::reactor::Core;
 use crate::remote::JobRejected;
 use crate::token::ConnId;
-use std::panic::{self, AssertUnwindSafe};
 
 impl Core {
     pub(crate) fn submit<T: Send + 'static>(

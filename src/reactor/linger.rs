@@ -2,11 +2,12 @@
 //! shutting the sending side, discarding what the peer still sends, and
 //! closing once it is done or its deadline passed.
 
+use std::time::Instant;
+
 use crate::conn::{Discarded, Farewell, Lifecycle};
 use crate::reactor::Core;
 use crate::schedule::deadline_after;
 use crate::token::ConnId;
-use std::time::Instant;
 
 /// Bytes a lingering connection may be read and discarded per turn: what
 /// a peer still sends is drained without letting one such peer hold the

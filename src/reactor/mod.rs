@@ -1,6 +1,11 @@
 //! The event loop: one [`Reactor`] owns the poller, every socket, the
 //! connections' queues and the timers, and [`Reactor::run_once`] walks the nine
 //! phases of one turn described in the [crate docs](crate#one-turn-of-the-loop).
+//!
+//! Owns: the parts (`conn`, `listen`, `schedule`, `remote`, `sources`), the
+//! backend, the turn's lists and figures, and every call of the handler.
+//! It is the only code that calls every part; the parts never call it
+//! back. See docs/architecture.md for the house.
 
 mod accept;
 mod conn_io;
@@ -23,8 +28,6 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::Interest;
-
 use crate::backend::{Backend, BackendKind, MioBackend, PollBackend, Readiness, SelectBackend};
 use crate::config::Config;
 use crate::handle::Handle;
@@ -32,6 +35,7 @@ use crate::handler::{Context, Handler};
 use crate::schedule::{deadline_after, TimerId};
 use crate::stats::Stats;
 use crate::token::{ConnId, ListenerId, SourceId};
+use crate::Interest;
 
 /// A single-threaded event loop serving TCP connections.
 ///

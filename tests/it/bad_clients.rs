@@ -134,7 +134,7 @@ fn pipeliner_that_never_reads_costs_bounded_memory(protocol: &Protocol, backend:
     let before = rss_kib(pid);
     let mut flood = connect(server.addr);
     flood
-        .set_write_timeout(Some(Duration::from_millis(500)))
+        .set_write_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let burst = (protocol.flood)().repeat(1000);
     let mut sent = 0;

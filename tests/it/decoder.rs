@@ -114,6 +114,9 @@ fn a_decode_error_is_answered_after_earlier_messages_then_closes_only_that_conne
     // A header the decoder refuses.
     write_all(&mut bad, b"SIZE 0\n");
     let answer = util::read_to_end(&mut bad).unwrap();
+    // Answered and closed: a client leaves then, which ends the
+    // server's lingering close at once.
+    drop(bad);
     assert_eq!(
         String::from_utf8_lossy(&answer),
         "-ERR expected SIZE n with n > 0\n"
@@ -144,6 +147,9 @@ fn lines_before_an_oversize_line_are_answered_first(backend: BackendKind) {
     let mut client = connect(server.addr);
     write_all(&mut client, b"one\ntwo\nmuch too long\n");
     let answer = util::read_to_end(&mut client).unwrap();
+    // Answered and closed: a client leaves then, which ends the
+    // server's lingering close at once.
+    drop(client);
     assert_eq!(answer, b"one\ntwo\n");
     let stats = server.wait_for("the refusal", |s| s.frames_too_long == 1);
     assert_eq!(stats.messages, 2);
@@ -168,6 +174,9 @@ fn the_loop_enforces_the_maximum_whatever_the_decoder_says(backend: BackendKind)
     let mut client = connect(server.addr);
     write_all(&mut client, &[b'x'; 101]);
     let answer = util::read_to_end(&mut client).unwrap();
+    // Answered and closed: a client leaves then, which ends the
+    // server's lingering close at once.
+    drop(client);
     assert!(
         answer.starts_with(b"-ERR message of 101 bytes"),
         "{answer:?}"
@@ -197,6 +206,9 @@ fn a_frame_that_consumes_nothing_is_refused_not_looped_on(backend: BackendKind) 
     let mut client = connect(server.addr);
     write_all(&mut client, b"anything");
     let answer = util::read_to_end(&mut client).unwrap();
+    // Answered and closed: a client leaves then, which ends the
+    // server's lingering close at once.
+    drop(client);
     assert!(
         String::from_utf8_lossy(&answer).contains("outside the bytes it was given"),
         "{answer:?}"
@@ -237,6 +249,9 @@ fn a_partial_message_at_end_of_input_goes_to_decode_eof(backend: BackendKind) {
     write_all(&mut client, b"SIZE 4\nabcdef");
     client.shutdown(std::net::Shutdown::Write).unwrap();
     let answer = util::read_to_end(&mut client).unwrap();
+    // Answered and closed: a client leaves then, which ends the
+    // server's lingering close at once.
+    drop(client);
     assert_eq!(
         String::from_utf8_lossy(&answer),
         "<abcd>-ERR 2 bytes of a record left\n"

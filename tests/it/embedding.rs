@@ -88,6 +88,15 @@ fn close_while_connecting_writes_what_was_queued_then_closes(backend: BackendKin
         cx.send(conn, b"too late\n").is_err(),
         "closing: no more output"
     );
+    // The peer reads what it is sent, then leaves (which ends the loop's
+    // lingering close at once, as a real peer's leaving would).
+    let peer = std::thread::spawn(move || {
+        let (mut peer, _) = upstream.accept().unwrap();
+        peer.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        got
+    });
     turn_until(&mut reactor, &mut handler, |h| !h.closed.is_empty());
     assert_eq!(handler.closed[0].0, conn);
     assert_eq!(
@@ -98,11 +107,7 @@ fn close_while_connecting_writes_what_was_queued_then_closes(backend: BackendKin
         handler.connected.is_empty(),
         "closed before it opened for the handler"
     );
-    let (mut peer, _) = upstream.accept().unwrap();
-    peer.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut got = Vec::new();
-    peer.read_to_end(&mut got).unwrap();
-    assert_eq!(got, b"last words\n");
+    assert_eq!(peer.join().unwrap(), b"last words\n");
     assert_eq!(reactor.connection_count(), 0);
 }
 per_backend!(close_while_connecting_writes_what_was_queued_then_closes);

@@ -122,7 +122,7 @@ fn out_of_descriptors_the_server_pauses_accepting_without_spinning(backend: Back
         round_trip(client, &format!("after {i}\n"));
     }
 }
-per_backend!(out_of_descriptors_the_server_pauses_accepting_without_spinning);
+per_backend_many!(out_of_descriptors_the_server_pauses_accepting_without_spinning);
 
 /// With `EmfilePolicy::Shed` the flood is not left waiting in the backlog:
 /// the connections the server has no descriptor for are accepted with the
@@ -196,4 +196,4 @@ fn out_of_descriptors_the_server_sheds_the_backlog_with_its_spare(backend: Backe
     });
     drop(newcomer);
 }
-per_backend!(out_of_descriptors_the_server_sheds_the_backlog_with_its_spare);
+per_backend_many!(out_of_descriptors_the_server_sheds_the_backlog_with_its_spare);

@@ -194,7 +194,7 @@ fn streaming_client_does_not_starve_fifty_ping_pong_clients(backend: BackendKind
     assert!(figures.streamed > 1024 * 1024, "the stream got no share");
     assert_fair(&figures, 50);
 }
-per_backend!(streaming_client_does_not_starve_fifty_ping_pong_clients);
+per_backend_many!(streaming_client_does_not_starve_fifty_ping_pong_clients);
 
 /// The longer run whose figures the docs quote:
 /// `cargo test --release --test fairness -- --ignored --nocapture`.

@@ -197,18 +197,23 @@ fn slow_uploads_and_downloads_are_not_idle(backend: BackendKind) {
             .idle_timeout(idle),
         Transfers,
     );
-    // 20,000 bytes, 200 every 30 ms: three seconds for one message.
-    let mut uploader = connect(server.addr);
-    let line: Vec<u8> = (0..20_000).map(|i| b'a' + (i % 26) as u8).collect();
-    for piece in line.chunks(200) {
-        write_all(&mut uploader, piece);
-        thread::sleep(Duration::from_millis(30));
-    }
-    write_all(&mut uploader, b"\n");
-    assert_eq!(
-        read_n(&mut uploader, line.len() + 1),
-        [&line[..], b"\n"].concat()
-    );
+    // The upload and the download run side by side: each lasts several
+    // idle timeouts.
+    let addr = server.addr;
+    let upload = thread::spawn(move || {
+        // 20,000 bytes, 200 every 30 ms: three seconds for one message.
+        let mut uploader = connect(addr);
+        let line: Vec<u8> = (0..20_000).map(|i| b'a' + (i % 26) as u8).collect();
+        for piece in line.chunks(200) {
+            write_all(&mut uploader, piece);
+            thread::sleep(Duration::from_millis(30));
+        }
+        write_all(&mut uploader, b"\n");
+        assert_eq!(
+            read_n(&mut uploader, line.len() + 1),
+            [&line[..], b"\n"].concat()
+        );
+    });
     // 24 MiB read 512 KiB every 50 ms: 2.4 seconds, most of it waiting in
     // the loop's output (the socket buffers hold a few MiB).
     let mut downloader = connect(server.addr);
@@ -224,6 +229,7 @@ fn slow_uploads_and_downloads_are_not_idle(backend: BackendKind) {
             .all(|&b| b == b'a' + piece as u8)
     });
     assert!(expected, "the download arrived whole and in order");
+    upload.join().expect("the upload goes on");
     // A silent client still goes, after the timeout and not before.
     let started = Instant::now();
     let mut silent = connect(server.addr);

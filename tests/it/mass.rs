@@ -102,7 +102,7 @@ fn two_hundred_connections_by_500_messages_lines(backend: BackendKind) {
     let stats = server.stop();
     assert_eq!(stats.messages, 200 * 500);
 }
-per_backend!(two_hundred_connections_by_500_messages_lines);
+per_backend_many!(two_hundred_connections_by_500_messages_lines);
 
 fn two_hundred_connections_by_500_messages_length_prefixed(backend: BackendKind) {
     let server = Server::start(
@@ -113,7 +113,7 @@ fn two_hundred_connections_by_500_messages_length_prefixed(backend: BackendKind)
     let stats = server.stop();
     assert_eq!(stats.messages, 200 * 500);
 }
-per_backend!(two_hundred_connections_by_500_messages_length_prefixed);
+per_backend_many!(two_hundred_connections_by_500_messages_length_prefixed);
 
 /// The larger run: `cargo test --release --test mass -- --ignored`.
 #[test]

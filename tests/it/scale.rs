@@ -142,7 +142,7 @@ fn a_backlog_of_five_drops_a_burst_that_arrives_while_not_accepting(backend: Bac
         "all 20 connected with a backlog of 5: the kernel queued more than asked"
     );
 }
-per_backend!(a_backlog_of_five_drops_a_burst_that_arrives_while_not_accepting);
+per_backend_many!(a_backlog_of_five_drops_a_burst_that_arrives_while_not_accepting);
 
 /// With the default backlog (1024) a burst of 300 connections that arrive
 /// while the loop is not accepting all complete, and each is then accepted
@@ -169,4 +169,4 @@ fn burst_of_connections_beyond_a_backlog_of_five_is_accepted(backend: BackendKin
         assert_eq!(read_n(client, GREETING.len()), GREETING);
     }
 }
-per_backend!(burst_of_connections_beyond_a_backlog_of_five_is_accepted);
+per_backend_many!(burst_of_connections_beyond_a_backlog_of_five_is_accepted);

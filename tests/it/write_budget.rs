@@ -139,4 +139,4 @@ fn a_fast_downloader_does_not_starve_fifty_ping_pong_clients(backend: BackendKin
         "the download never met the budget"
     );
 }
-per_backend!(a_fast_downloader_does_not_starve_fifty_ping_pong_clients);
+per_backend_many!(a_fast_downloader_does_not_starve_fifty_ping_pong_clients);

@@ -45,6 +45,34 @@ macro_rules! per_backend {
     };
 }
 
+/// [`per_backend!`] for a case that opens hundreds of descriptors in this
+/// process: each of its three tests holds the descriptor lock alone
+/// ([`many_descriptors`]), so that no select case runs beside it and finds
+/// its descriptors pushed past `FD_SETSIZE` (the select case's own
+/// descriptors then stay low: nothing else holds many).
+#[macro_export]
+macro_rules! per_backend_many {
+    ($case:ident) => {
+        mod $case {
+            #[test]
+            fn epoll() {
+                let _many = super::util::many_descriptors();
+                super::$case(super::util::BackendKind::Epoll)
+            }
+            #[test]
+            fn poll() {
+                let _many = super::util::many_descriptors();
+                super::$case(super::util::BackendKind::Poll)
+            }
+            #[test]
+            fn select() {
+                let _many = super::util::many_descriptors();
+                super::$case(super::util::BackendKind::Select)
+            }
+        }
+    };
+}
+
 /// Tests of one binary run in parallel and share the process's descriptor
 /// table. A select(2) case needs its descriptors below FD_SETSIZE (1,024),
 /// so it holds this lock shared ([`few_descriptors`]) while a test that
