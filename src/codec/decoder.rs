@@ -142,3 +142,37 @@ impl fmt::Display for DecodeError {
 }
 
 impl Error for DecodeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decode_error_reads_as_what_the_peer_did() {
+        let invalid = DecodeError::invalid("expected SIZE n");
+        assert_eq!(invalid.to_string(), "protocol error: expected SIZE n");
+        let too_long = DecodeError::from(FrameError { len: 9, max: 8 });
+        assert_eq!(
+            too_long.to_string(),
+            "message of 9 bytes exceeds the codec maximum of 8 bytes"
+        );
+    }
+
+    #[test]
+    fn custom_framing_shows_its_maximum() {
+        struct Nothing;
+        impl Decoder for Nothing {
+            fn decode(&mut self, _buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+                Ok(None)
+            }
+        }
+        let framing = CustomFraming {
+            make: Arc::new(|| Box::new(Nothing)),
+            max_message: 64,
+        };
+        assert_eq!(format!("{framing:?}"), "CustomFraming { max_message: 64 }");
+        // A decoder that keeps the default drops a partial message at the
+        // end of input.
+        assert_eq!((framing.make)().decode_eof(b"partial"), Ok(None));
+    }
+}

@@ -226,8 +226,9 @@ mod tests {
         let mut pool = BufferPool::new(4);
         let start = Instant::now();
         pool.decay(start); // starts the clock
-                           // Every second brings the same bursts, with nothing lent between
-                           // them when the second turns: the pool keeps what a burst needs.
+
+        // Every second brings the same bursts, with nothing lent between
+        // them when the second turns: the pool keeps what a burst needs.
         for second in 1..6 {
             burst(&mut pool, 2000);
             pool.decay(start + second * DECAY_EVERY);
@@ -236,6 +237,42 @@ mod tests {
         // The bursts stop: from then on, halving.
         pool.decay(start + 6 * DECAY_EVERY);
         assert_eq!(pool.pooled(), (1000, 1000));
+    }
+
+    /// A buffer grown past 64 KiB (for one huge message) is freed, one of
+    /// exactly 64 KiB kept; and the pool never keeps more buffers than it
+    /// has room for, whatever it is given back.
+    #[test]
+    fn the_pool_keeps_buffers_up_to_64_kib_and_no_more_than_its_count() {
+        let mut pool = BufferPool::new(2);
+        let (mut kept, frames) = pool.take_inbound();
+        let (mut grown, more_frames) = pool.take_inbound();
+        kept.resize(64 * 1024, 0);
+        grown.resize(64 * 1024 + 1, 0);
+        pool.give_inbound(kept, frames);
+        pool.give_inbound(grown, more_frames);
+        assert_eq!(pool.pooled().0, 1, "the grown one is freed");
+        let small = VecDeque::with_capacity(64 * 1024);
+        let big = VecDeque::with_capacity(64 * 1024 + 1);
+        assert_eq!(small.capacity(), 64 * 1024);
+        let (a, b) = (pool.take_outbound(), pool.take_outbound());
+        drop((a, b));
+        pool.give_outbound(small);
+        pool.give_outbound(big);
+        assert_eq!(pool.pooled().1, 1, "the big ring is freed");
+        // Room for one (the floor, and one lent at once): a second given
+        // back is freed, not kept.
+        let mut floor = BufferPool::new(1);
+        let (buf, frames) = floor.take_inbound();
+        let mut buf = buf;
+        buf.resize(64, 0);
+        floor.give_inbound(buf, frames);
+        floor.give_inbound(vec![0; 64], VecDeque::new());
+        assert_eq!(floor.pooled().0, 1, "one lent at once, one kept");
+        let ring = floor.take_outbound();
+        floor.give_outbound(ring);
+        floor.give_outbound(VecDeque::with_capacity(16));
+        assert_eq!(floor.pooled().1, 1);
     }
 
     #[test]

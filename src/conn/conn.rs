@@ -9,8 +9,6 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 
-use crate::Interest;
-
 use super::buffer::BufferPool;
 use super::decode::{checked, OwnDecoder};
 use super::state::Reading;
@@ -19,6 +17,7 @@ use crate::codec::{Codec, DecodeError, Decoder, Frame};
 use crate::limits::Timeouts;
 use crate::stream::Stream;
 use crate::token::ConnId;
+use crate::Interest;
 
 /// A decoded message not yet handled: its bytes are `inbuf[start..end]`.
 /// Offsets are `usize`: the inbound limits and the codec maximum may be
@@ -200,7 +199,6 @@ impl Conn {
         self.frames.len() >= limits.messages || self.framed >= limits.bytes
     }
 
-    /// Whether bytes of an incomplete message are buffered.
     /// Which of its timeouts this connection is past at `now_ms`, if any:
     /// strictly more than the limit in whole milliseconds, never early.
     pub(crate) fn expired(&self, now_ms: u64) -> Option<Expired> {
@@ -216,6 +214,7 @@ impl Conn {
         }
     }
 
+    /// Whether bytes of an incomplete message are buffered.
     pub(crate) fn has_partial_message(&self) -> bool {
         self.filled > self.framed
     }
@@ -558,6 +557,65 @@ mod tests {
         // Full: it doubles.
         assert_eq!(conn.make_room(1 << 20, &limits, &mut pool), 64);
         assert_eq!(conn.inbuf.len(), 128);
+    }
+
+    /// The inbound queue is full at either limit, messages or bytes, each
+    /// from exactly its value.
+    #[test]
+    fn the_inbound_queue_is_full_at_either_limit() {
+        let (mut table, id, _peer) = conn_table_with_one();
+        let conn = table.get_mut(id).unwrap();
+        let limits = ReadLimits {
+            messages: 2,
+            bytes: 100,
+            max_message: 1 << 20,
+            min_read: 64,
+        };
+        assert!(!conn.queue_full(&limits));
+        let frame = QueuedFrame {
+            start: 0,
+            end: 1,
+            next: 1,
+        };
+        conn.frames.push_back(frame);
+        conn.framed = 99;
+        assert!(!conn.queue_full(&limits), "one message, 99 bytes");
+        conn.framed = 100;
+        assert!(conn.queue_full(&limits), "the byte limit alone");
+        conn.framed = 1;
+        conn.frames.push_back(frame);
+        assert!(conn.queue_full(&limits), "the message limit alone");
+    }
+
+    /// A connection is past its idle timeout strictly after it, and past
+    /// its message deadline only while a message is under way.
+    #[test]
+    fn timeouts_expire_strictly_after_their_limit() {
+        let (mut table, id, _peer) = conn_table_with_one();
+        let conn = table.get_mut(id).unwrap();
+        conn.timeouts = Timeouts {
+            idle_ms: 100,
+            message_ms: 50,
+        };
+        conn.last_progress_ms = 1_000;
+        assert_eq!(conn.expired(1_100), None, "at the limit: not yet");
+        assert_eq!(conn.expired(1_101), Some(Expired::Idle));
+        // No message under way: the deadline does not apply.
+        conn.last_progress_ms = 1_090;
+        assert_eq!(conn.expired(1_100), None);
+        conn.partial_since_ms = 1_040;
+        assert_eq!(conn.expired(1_090), None, "50 ms: not yet");
+        assert_eq!(conn.expired(1_091), Some(Expired::Message));
+        // Idle is checked first, and 0 means unset, never expired.
+        assert_eq!(conn.expired(5_000), Some(Expired::Idle));
+        conn.timeouts = Timeouts {
+            idle_ms: 0,
+            message_ms: 0,
+        };
+        assert_eq!(conn.expired(u64::MAX), None, "no timeouts set");
+        conn.timeouts.idle_ms = 100;
+        conn.last_progress_ms = 0;
+        assert_eq!(conn.expired(u64::MAX), None, "no stamp yet");
     }
 
     /// Offsets were `u32`, while the inbound limits accept any byte count:

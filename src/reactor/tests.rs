@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream as StdStream;
 
 use super::*;
-use crate::close::CloseReason;
+use crate::close::{CloseReason, Origin};
 use crate::token::{self, ConnId};
 
 /// Waits (5 s at most) until `fd` is readable: a bounded wait on the very
@@ -513,4 +513,32 @@ fn a_listener_is_on_the_ready_list_at_most_once() {
     assert_eq!(handler.connected.len(), 4);
     assert_eq!(reactor.core.ready.take(), vec![token], "listed again");
     drop(clients);
+}
+
+/// Each connection says where it came from: the listener that accepted
+/// it, a connect of the reactor's own, or a handle's hand-over; the three
+/// never read as each other.
+#[test]
+fn a_connection_knows_whether_it_was_accepted_connected_or_adopted() {
+    let OneClient {
+        mut reactor,
+        mut handler,
+        listener,
+        addr,
+        client: _client,
+        conn: accepted,
+    } = one_client(Config::new());
+    let outbound = reactor.connect(addr).unwrap();
+    let handle = reactor.handle().unwrap();
+    handle.adopt(StdStream::connect(addr).unwrap()).unwrap();
+    turn_until(&mut reactor, &mut handler, |h| h.connected.len() >= 3);
+    let cx = reactor.context();
+    assert_eq!(cx.origin(accepted), Some(Origin::Accepted(listener)));
+    assert_eq!(cx.origin(outbound), Some(Origin::Outbound));
+    let adopted: Vec<_> = handler
+        .connected
+        .iter()
+        .filter(|&&id| cx.origin(id) == Some(Origin::Adopted))
+        .collect();
+    assert_eq!(adopted.len(), 1, "{:?}", handler.connected);
 }
