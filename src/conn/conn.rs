@@ -89,18 +89,18 @@ pub(crate) struct Conn {
     pub(super) pressure: Pressure,
     /// Read buffer; its length is the part initialised (reads go there
     /// without zeroing it again), `[..filled]` holds data.
-    inbuf: Vec<u8>,
-    filled: usize,
+    pub(super) inbuf: Vec<u8>,
+    pub(super) filled: usize,
     /// Bytes at the front of `inbuf` already cut into `frames`.
-    framed: usize,
+    pub(super) framed: usize,
     /// Bytes past `framed` already searched for a delimiter.
-    scanned: usize,
+    pub(super) scanned: usize,
     /// The connection's own decoder, if the framing is not a built-in codec.
-    decoder: OwnDecoder,
+    pub(super) decoder: OwnDecoder,
     /// The inbound queue: decoded messages waiting for the handler, in order.
     pub(super) frames: VecDeque<QueuedFrame>,
     /// Bytes waiting to be written, a ring (so two slices at most).
-    outbuf: VecDeque<u8>,
+    pub(super) outbuf: VecDeque<u8>,
     /// What the backend watches this socket for (`None`: not registered).
     pub(super) interest: Option<Interest>,
     /// When bytes last moved, in either direction (or the connection was
@@ -290,7 +290,7 @@ impl Conn {
     }
 
     /// Ensures free space at the end of `inbuf` and says how much to read.
-    fn make_room(
+    pub(super) fn make_room(
         &mut self,
         budget_left: usize,
         limits: &ReadLimits,
@@ -344,7 +344,7 @@ impl Conn {
         Ok(())
     }
 
-    fn push_frame(&mut self, frame: Frame) {
+    pub(super) fn push_frame(&mut self, frame: Frame) {
         let base = self.framed;
         let payload = frame.payload();
         self.frames.push_back(QueuedFrame {
@@ -519,120 +519,5 @@ impl Conn {
         self.inbuf.capacity()
             + self.outbuf.capacity()
             + self.frames.capacity() * std::mem::size_of::<QueuedFrame>()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::codec::Lines;
-    use crate::conn::ConnTable;
-
-    fn conn_table_with_one() -> (ConnTable, ConnId, std::net::TcpStream) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        server.set_nonblocking(true).unwrap();
-        let mut table = ConnTable::with_capacity(1);
-        let stream = Stream::Tcp(mio::net::TcpStream::from_std(server));
-        let id = table.insert(stream, 0, false, None, |_, _| Ok(())).unwrap();
-        (table, id, peer)
-    }
-
-    /// `Config::read_buffer_size` used to be ignored: fresh buffers were
-    /// always 1 KiB.
-    #[test]
-    fn a_fresh_read_buffer_has_the_configured_size() {
-        let (mut table, id, _peer) = conn_table_with_one();
-        let conn = table.get_mut(id).unwrap();
-        let limits = ReadLimits {
-            messages: 1024,
-            bytes: 1 << 20,
-            max_message: 1 << 20,
-            min_read: 64,
-        };
-        let mut pool = BufferPool::new(4);
-        assert_eq!(conn.make_room(1 << 20, &limits, &mut pool), 64);
-        conn.filled = 64;
-        // Full: it doubles.
-        assert_eq!(conn.make_room(1 << 20, &limits, &mut pool), 64);
-        assert_eq!(conn.inbuf.len(), 128);
-    }
-
-    /// The inbound queue is full at either limit, messages or bytes, each
-    /// from exactly its value.
-    #[test]
-    fn the_inbound_queue_is_full_at_either_limit() {
-        let (mut table, id, _peer) = conn_table_with_one();
-        let conn = table.get_mut(id).unwrap();
-        let limits = ReadLimits {
-            messages: 2,
-            bytes: 100,
-            max_message: 1 << 20,
-            min_read: 64,
-        };
-        assert!(!conn.queue_full(&limits));
-        let frame = QueuedFrame {
-            start: 0,
-            end: 1,
-            next: 1,
-        };
-        conn.frames.push_back(frame);
-        conn.framed = 99;
-        assert!(!conn.queue_full(&limits), "one message, 99 bytes");
-        conn.framed = 100;
-        assert!(conn.queue_full(&limits), "the byte limit alone");
-        conn.framed = 1;
-        conn.frames.push_back(frame);
-        assert!(conn.queue_full(&limits), "the message limit alone");
-    }
-
-    /// A connection is past its idle timeout strictly after it, and past
-    /// its message deadline only while a message is under way.
-    #[test]
-    fn timeouts_expire_strictly_after_their_limit() {
-        let (mut table, id, _peer) = conn_table_with_one();
-        let conn = table.get_mut(id).unwrap();
-        conn.timeouts = Timeouts {
-            idle_ms: 100,
-            message_ms: 50,
-        };
-        conn.last_progress_ms = 1_000;
-        assert_eq!(conn.expired(1_100), None, "at the limit: not yet");
-        assert_eq!(conn.expired(1_101), Some(Expired::Idle));
-        // No message under way: the deadline does not apply.
-        conn.last_progress_ms = 1_090;
-        assert_eq!(conn.expired(1_100), None);
-        conn.partial_since_ms = 1_040;
-        assert_eq!(conn.expired(1_090), None, "50 ms: not yet");
-        assert_eq!(conn.expired(1_091), Some(Expired::Message));
-        // Idle is checked first, and 0 means unset, never expired.
-        assert_eq!(conn.expired(5_000), Some(Expired::Idle));
-        conn.timeouts = Timeouts {
-            idle_ms: 0,
-            message_ms: 0,
-        };
-        assert_eq!(conn.expired(u64::MAX), None, "no timeouts set");
-        conn.timeouts.idle_ms = 100;
-        conn.last_progress_ms = 0;
-        assert_eq!(conn.expired(u64::MAX), None, "no stamp yet");
-    }
-
-    /// Offsets were `u32`, while the inbound limits accept any byte count:
-    /// a queue past 4 GiB would have wrapped them.
-    #[test]
-    fn frame_offsets_past_four_gib_do_not_wrap() {
-        let (mut table, id, _peer) = conn_table_with_one();
-        let conn = table.get_mut(id).unwrap();
-        let base = 5usize << 30;
-        conn.framed = base;
-        let codec = Codec::from(Lines::new(64));
-        let frame = codec.decode(b"abc\n").unwrap().unwrap();
-        conn.push_frame(frame);
-        let queued = conn.frames[0];
-        assert_eq!(
-            (queued.start, queued.end, queued.next),
-            (base, base + 3, base + 4)
-        );
     }
 }

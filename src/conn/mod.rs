@@ -17,6 +17,8 @@ mod conn;
 mod decode;
 mod state;
 mod table;
+#[cfg(test)]
+mod tests;
 mod turn;
 
 pub(crate) use buffer::BufferPool;

@@ -1,0 +1,400 @@
+//! Unit tests of one connection: reading and framing over a real socket
+//! pair, the inbound limits, the clocks.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::buffer::BufferPool;
+use super::conn::{Expired, QueuedFrame, ReadEnd, ReadLimits};
+use super::turn::ReadReport;
+use super::ConnTable;
+use crate::codec::{Codec, DecodeError, Lines};
+use crate::limits::Timeouts;
+use crate::stream::Stream;
+use crate::token::ConnId;
+
+fn conn_table_with_one() -> (ConnTable, ConnId, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let mut table = ConnTable::with_capacity(1);
+    let stream = Stream::Tcp(mio::net::TcpStream::from_std(server));
+    let id = table.insert(stream, 0, false, None, |_, _| Ok(())).unwrap();
+    (table, id, peer)
+}
+
+/// `Config::read_buffer_size` used to be ignored: fresh buffers were
+/// always 1 KiB.
+#[test]
+fn a_fresh_read_buffer_has_the_configured_size() {
+    let (mut table, id, _peer) = conn_table_with_one();
+    let conn = table.get_mut(id).unwrap();
+    let limits = ReadLimits {
+        messages: 1024,
+        bytes: 1 << 20,
+        max_message: 1 << 20,
+        min_read: 64,
+    };
+    let mut pool = BufferPool::new(4);
+    assert_eq!(conn.make_room(1 << 20, &limits, &mut pool), 64);
+    conn.filled = 64;
+    // Full: it doubles.
+    assert_eq!(conn.make_room(1 << 20, &limits, &mut pool), 64);
+    assert_eq!(conn.inbuf.len(), 128);
+}
+
+/// The inbound queue is full at either limit, messages or bytes, each
+/// from exactly its value.
+#[test]
+fn the_inbound_queue_is_full_at_either_limit() {
+    let (mut table, id, _peer) = conn_table_with_one();
+    let conn = table.get_mut(id).unwrap();
+    let limits = ReadLimits {
+        messages: 2,
+        bytes: 100,
+        max_message: 1 << 20,
+        min_read: 64,
+    };
+    assert!(!conn.queue_full(&limits));
+    let frame = QueuedFrame {
+        start: 0,
+        end: 1,
+        next: 1,
+    };
+    conn.frames.push_back(frame);
+    conn.framed = 99;
+    assert!(!conn.queue_full(&limits), "one message, 99 bytes");
+    conn.framed = 100;
+    assert!(conn.queue_full(&limits), "the byte limit alone");
+    conn.framed = 1;
+    conn.frames.push_back(frame);
+    assert!(conn.queue_full(&limits), "the message limit alone");
+}
+
+/// A connection is past its idle timeout strictly after it, and past
+/// its message deadline only while a message is under way.
+#[test]
+fn timeouts_expire_strictly_after_their_limit() {
+    let (mut table, id, _peer) = conn_table_with_one();
+    let conn = table.get_mut(id).unwrap();
+    conn.timeouts = Timeouts {
+        idle_ms: 100,
+        message_ms: 50,
+    };
+    conn.last_progress_ms = 1_000;
+    assert_eq!(conn.expired(1_100), None, "at the limit: not yet");
+    assert_eq!(conn.expired(1_101), Some(Expired::Idle));
+    // No message under way: the deadline does not apply.
+    conn.last_progress_ms = 1_090;
+    assert_eq!(conn.expired(1_100), None);
+    conn.partial_since_ms = 1_040;
+    assert_eq!(conn.expired(1_090), None, "50 ms: not yet");
+    assert_eq!(conn.expired(1_091), Some(Expired::Message));
+    // Idle is checked first, and 0 means unset, never expired.
+    assert_eq!(conn.expired(5_000), Some(Expired::Idle));
+    conn.timeouts = Timeouts {
+        idle_ms: 0,
+        message_ms: 0,
+    };
+    assert_eq!(conn.expired(u64::MAX), None, "no timeouts set");
+    conn.timeouts.idle_ms = 100;
+    conn.last_progress_ms = 0;
+    assert_eq!(conn.expired(u64::MAX), None, "no stamp yet");
+}
+
+/// Offsets were `u32`, while the inbound limits accept any byte count:
+/// a queue past 4 GiB would have wrapped them.
+#[test]
+fn frame_offsets_past_four_gib_do_not_wrap() {
+    let (mut table, id, _peer) = conn_table_with_one();
+    let conn = table.get_mut(id).unwrap();
+    let base = 5usize << 30;
+    conn.framed = base;
+    let codec = Codec::from(Lines::new(64));
+    let frame = codec.decode(b"abc\n").unwrap().unwrap();
+    conn.push_frame(frame);
+    let queued = conn.frames[0];
+    assert_eq!(
+        (queued.start, queued.end, queued.next),
+        (base, base + 3, base + 4)
+    );
+}
+
+fn limits(messages: usize, max_message: usize) -> ReadLimits {
+    ReadLimits {
+        messages,
+        bytes: 1 << 20,
+        max_message,
+        min_read: 1024,
+    }
+}
+
+/// Writes `bytes` from the peer and waits until the server's socket holds
+/// them all (a read then finds them in one go).
+fn send(peer: &mut std::net::TcpStream, server_fd: std::os::unix::io::RawFd, bytes: &[u8]) {
+    peer.write_all(bytes).unwrap();
+    for _ in 0..5_000 {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int through the pointer.
+        assert_eq!(
+            unsafe { libc::ioctl(server_fd, libc::FIONREAD, &mut queued) },
+            0
+        );
+        if queued as usize >= bytes.len() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("the bytes never arrived");
+}
+
+fn fd_of(table: &ConnTable, id: ConnId) -> std::os::unix::io::RawFd {
+    use std::os::unix::io::AsRawFd;
+    table.get(id).unwrap().socket().as_raw_fd()
+}
+
+/// Lines are cut as they arrive; a partial one waits (and starts the
+/// message clock); the next read completes it. Each read stamps the turn
+/// and, when bytes moved, the idle clock.
+#[test]
+fn reading_cuts_lines_and_keeps_a_partial_one_for_later() {
+    let (mut table, id, mut peer) = conn_table_with_one();
+    let fd = fd_of(&table, id);
+    let codec = Codec::from(Lines::new(16));
+    let mut pool = BufferPool::new(4);
+    send(&mut peer, fd, b"ab\ncd\nef");
+    let conn = table.get_mut(id).unwrap();
+    let report = conn.read_turn(
+        &codec,
+        64 * 1024,
+        limits(100, 16),
+        false,
+        &mut pool,
+        7,
+        1_000,
+    );
+    let ReadReport {
+        bytes,
+        end,
+        completed,
+        handling_paused,
+    } = report;
+    assert_eq!((bytes, completed, handling_paused), (8, true, false));
+    assert!(matches!(end, ReadEnd::Drained), "{end:?}");
+    assert_eq!(conn.queued_messages(), 2);
+    assert!(conn.has_partial_message(), "\"ef\" waits for its newline");
+    assert!(conn.read_this_turn(7) && !conn.read_this_turn(8));
+    assert_eq!(
+        (conn.last_progress_ms, conn.partial_since_ms),
+        (1_000, 1_000)
+    );
+    // Nothing new: a read finds nothing, moves no clock.
+    let report = conn.read_turn(
+        &codec,
+        64 * 1024,
+        limits(100, 16),
+        false,
+        &mut pool,
+        8,
+        2_000,
+    );
+    assert_eq!((report.bytes, report.completed), (0, false));
+    assert_eq!(
+        (conn.last_progress_ms, conn.partial_since_ms),
+        (1_000, 1_000)
+    );
+    send(&mut peer, fd, b"\n");
+    let conn = table.get_mut(id).unwrap();
+    let report = conn.read_turn(
+        &codec,
+        64 * 1024,
+        limits(100, 16),
+        false,
+        &mut pool,
+        9,
+        3_000,
+    );
+    assert_eq!((report.bytes, report.completed), (1, true));
+    assert_eq!(conn.queued_messages(), 3);
+    assert!(!conn.has_partial_message());
+    assert_eq!((conn.last_progress_ms, conn.partial_since_ms), (3_000, 0));
+    let lines: Vec<_> = std::iter::from_fn(|| conn.next_message(usize::MAX))
+        .map(|f| (f.start, f.end, f.next))
+        .collect();
+    assert_eq!(lines, [(0, 2, 3), (3, 5, 6), (6, 8, 9)]);
+}
+
+/// A read stops at the byte budget, and at a full inbound queue, and says
+/// which.
+#[test]
+fn a_read_stops_at_the_budget_and_at_a_full_queue() {
+    let (mut table, id, mut peer) = conn_table_with_one();
+    let fd = fd_of(&table, id);
+    let codec = Codec::from(Lines::new(64));
+    let mut pool = BufferPool::new(4);
+    send(&mut peer, fd, b"a\nb\nc\nd\n");
+    let conn = table.get_mut(id).unwrap();
+    let report = conn.read_turn(&codec, 3, limits(100, 64), false, &mut pool, 1, 1);
+    assert!(
+        matches!(report.end, ReadEnd::BudgetSpent),
+        "{:?}",
+        report.end
+    );
+    assert_eq!(report.bytes, 3);
+    assert_eq!(conn.queued_messages(), 1, "\"a\\n\" and half of \"b\\n\"");
+    let report = conn.read_turn(&codec, 1, limits(100, 64), false, &mut pool, 2, 2);
+    assert!(
+        matches!(report.end, ReadEnd::BudgetSpent),
+        "{:?}",
+        report.end
+    );
+    assert_eq!(conn.queued_messages(), 2);
+    // Two messages wait, the limit: nothing more is read.
+    let report = conn.read_turn(&codec, 64, limits(2, 64), false, &mut pool, 3, 3);
+    assert!(matches!(report.end, ReadEnd::QueueFull), "{:?}", report.end);
+    assert_eq!((report.bytes, conn.queued_messages()), (0, 2));
+    // Room again: the rest comes.
+    let report = conn.read_turn(&codec, 64, limits(100, 64), false, &mut pool, 4, 4);
+    assert_eq!((report.bytes, conn.queued_messages()), (4, 4));
+}
+
+/// The peer's end of input: a last line without its newline still counts;
+/// a line past the maximum is refused, not cut.
+#[test]
+fn end_of_input_frames_the_last_line_and_an_oversize_line_is_refused() {
+    let (mut table, id, mut peer) = conn_table_with_one();
+    let fd = fd_of(&table, id);
+    let codec = Codec::from(Lines::new(4));
+    let mut pool = BufferPool::new(4);
+    send(&mut peer, fd, b"one\ntail");
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    let conn = table.get_mut(id).unwrap();
+    let report = conn.read_turn(&codec, 1024, limits(100, 4), true, &mut pool, 1, 1);
+    assert!(
+        matches!(report.end, ReadEnd::EndOfInput),
+        "{:?}",
+        report.end
+    );
+    assert_eq!(conn.queued_messages(), 2, "\"tail\" is a line at the end");
+
+    let (mut table, id, mut peer) = conn_table_with_one();
+    let fd = fd_of(&table, id);
+    send(&mut peer, fd, b"ok\ntoolong\n");
+    let conn = table.get_mut(id).unwrap();
+    let report = conn.read_turn(&codec, 1024, limits(100, 4), false, &mut pool, 1, 1);
+    match report.end {
+        ReadEnd::Refused(DecodeError::TooLong(e)) => assert_eq!((e.len, e.max), (7, 4)),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(conn.queued_messages(), 1, "the line before it stays");
+}
+
+/// The output limit is on the backlog of earlier turns, not on what this
+/// turn queues; the high watermark marks the pressure; a flush stops at
+/// its budget, and falling under the low watermark relieves the pressure
+/// (and resumes handling if it was paused).
+#[test]
+fn output_backlog_watermarks_and_the_write_budget() {
+    let (mut table, id, mut peer) = conn_table_with_one();
+    let mut pool = BufferPool::new(4);
+    let conn = table.get_mut(id).unwrap();
+    let (max_output, high, low) = (50, 60, 10);
+    // One turn may queue past the limit: nothing was left from before.
+    conn.queue_output(&[&[b'x'; 40], &[b'y'; 60]], &mut pool, 1, max_output, high)
+        .unwrap();
+    conn.queue_output(&[&[b'z'; 20]], &mut pool, 1, max_output, high)
+        .unwrap();
+    assert_eq!(conn.output_len(), 120);
+    // The next turn, with 120 bytes still unread: past the limit.
+    let refused = conn.queue_output(&[b"more"], &mut pool, 2, max_output, high);
+    assert!(matches!(refused, Err(super::Backlog(120))), "{refused:?}");
+    assert_eq!(conn.output_len(), 120, "nothing queued when refused");
+    // Handling pauses while the output is past the high watermark.
+    conn.frames.push_back(QueuedFrame {
+        start: 0,
+        end: 1,
+        next: 1,
+    });
+    assert!(conn.next_message(high).is_none());
+    assert_eq!(conn.queued_messages(), 1);
+    // A flush of 30 bytes: still above the low watermark.
+    let report = conn.flush_turn(&mut pool, 30, low, 5_000);
+    assert!(
+        matches!(report.end, super::FlushEnd::BudgetSpent),
+        "{:?}",
+        report.end
+    );
+    assert_eq!((report.bytes, report.relieved), (30, false));
+    assert!(conn.wrote_any());
+    assert_eq!(conn.last_progress_ms, 5_000);
+    // The rest: empty, relieved, and handling resumes.
+    let report = conn.flush_turn(&mut pool, 1 << 20, low, 6_000);
+    assert!(
+        matches!(report.end, super::FlushEnd::Empty),
+        "{:?}",
+        report.end
+    );
+    assert_eq!(report.bytes, 90);
+    assert!(report.relieved && report.resume_handling);
+    assert!(conn.next_message(high).is_some());
+    // Queued under the high watermark: no pressure, nothing to relieve.
+    conn.queue_output(&[b"small"], &mut pool, 3, max_output, high)
+        .unwrap();
+    let report = conn.flush_turn(&mut pool, 1 << 20, low, 7_000);
+    assert!(!report.relieved && !report.resume_handling);
+    let mut got = vec![0u8; 125];
+    std::io::Read::read_exact(&mut peer, &mut got).unwrap();
+    assert_eq!(&got[..40], &[b'x'; 40]);
+    assert_eq!(&got[120..], b"small");
+}
+
+/// A connection is on each of the turn's lists at most once.
+#[test]
+fn a_connection_is_listed_once_per_list() {
+    use super::List;
+    let (mut table, id, _peer) = conn_table_with_one();
+    let conn = table.get_mut(id).unwrap();
+    for list in [List::Ready, List::Handle, List::Flush] {
+        assert!(!conn.is_listed(list));
+        assert!(conn.list(list), "{list:?}: first time");
+        assert!(!conn.list(list), "{list:?}: already on it");
+        assert!(conn.is_listed(list));
+    }
+    conn.unlist(List::Handle);
+    assert!(conn.is_listed(List::Ready) && !conn.is_listed(List::Handle));
+    assert!(conn.is_listed(List::Flush));
+    assert!(conn.read_this_turn(99), "listed to be read again");
+}
+
+/// A lingering connection's discarding: a share per event, a cap in all,
+/// and the peer's close ends it.
+#[test]
+fn discarding_stops_at_its_share_its_cap_and_the_peer_s_close() {
+    use super::Discarded;
+    let (mut table, id, mut peer) = conn_table_with_one();
+    let fd = fd_of(&table, id);
+    send(&mut peer, fd, &[7u8; 100]);
+    let conn = table.get_mut(id).unwrap();
+    assert_eq!(conn.discard_incoming(10, 1000), Discarded::Budget);
+    assert_eq!(conn.discard_incoming(10, 1000), Discarded::Blocked);
+    send(&mut peer, fd, &[7u8; 100]);
+    let conn = table.get_mut(id).unwrap();
+    assert_eq!(
+        conn.discard_incoming(1000, 150),
+        Discarded::Ended,
+        "past the cap"
+    );
+    let (mut table, id, peer) = conn_table_with_one();
+    drop(peer);
+    let conn = table.get_mut(id).unwrap();
+    let mut ended = Discarded::Blocked;
+    for _ in 0..5_000 {
+        ended = conn.discard_incoming(1000, 1000);
+        if ended != Discarded::Blocked {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(ended, Discarded::Ended, "the peer closed");
+}
