@@ -14,10 +14,11 @@ pub(crate) enum Limit {
     IdleTimeout,
     MessageDeadline,
     FrameTooLong,
+    EmfileShed,
 }
 
 impl Limit {
-    const ALL: usize = 7;
+    const ALL: usize = 8;
 
     /// The setting that governs it, as a user would look it up.
     pub(crate) fn setting(self) -> &'static str {
@@ -29,6 +30,7 @@ impl Limit {
             Limit::IdleTimeout => "Config::idle_timeout",
             Limit::MessageDeadline => "Config::message_deadline",
             Limit::FrameTooLong => "Config::codec maximum message length",
+            Limit::EmfileShed => "Config::emfile_policy (out of descriptors, shedding)",
         }
     }
 }

@@ -150,10 +150,8 @@ impl Core {
         }
         let name = self.listeners.name(id).to_owned();
         self.limit_hit(
-            Limit::AcceptBackoff,
-            format_args!(
-                "accept on {name}: out of descriptors; {shed} waiting connections closed at once (EmfilePolicy::Shed)"
-            ),
+            Limit::EmfileShed,
+            format_args!("accept on {name}: {shed} waiting connections closed at once"),
         );
         // The spare could not be taken back: shed no more, pause instead.
         self.reserve.is_held()

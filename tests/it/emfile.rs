@@ -162,7 +162,7 @@ fn out_of_descriptors_the_server_sheds_the_backlog_with_its_spare(backend: Backe
     });
     let log = server.log();
     assert!(
-        log.contains("EmfilePolicy::Shed") && !log.contains("it pauses for"),
+        log.contains("Config::emfile_policy") && !log.contains("it pauses for"),
         "the server should shed, not pause:\n{log}"
     );
     // Nothing spins meanwhile, and the established clients are answered.
