@@ -153,33 +153,35 @@ per_backend!(shutdown_closes_what_does_not_drain_by_the_deadline);
 /// `kill -TERM` with 500 clients connected, each with an answer pending:
 /// every answer arrives, then end of file, and the process exits 0 quickly.
 fn sigterm_with_500_connections_delivers_pending_answers_and_exits_0(backend: BackendKind) {
-    sigterm_delivers_pending_answers(&["--backend", backend.name()]);
+    sigterm_delivers_pending_answers(&["--backend", backend.name()], 500);
 }
-per_backend!(sigterm_with_500_connections_delivers_pending_answers_and_exits_0);
+per_backend_many!(sigterm_with_500_connections_delivers_pending_answers_and_exits_0);
 
-/// The same with three reactors (`--threads 3`), under each balance: the
-/// signal drains every loop.
+/// The same with three reactors (`--threads 3`), under each balance, and
+/// 200 clients: the signal drains every loop.
 fn sigterm_drains_every_loop_of_a_group(backend: BackendKind) {
     for balance in ["reuseport", "acceptor"] {
-        sigterm_delivers_pending_answers(&[
-            "--backend",
-            backend.name(),
-            "--threads",
-            "3",
-            "--balance",
-            balance,
-        ]);
+        sigterm_delivers_pending_answers(
+            &[
+                "--backend",
+                backend.name(),
+                "--threads",
+                "3",
+                "--balance",
+                balance,
+            ],
+            200,
+        );
     }
 }
-per_backend!(sigterm_drains_every_loop_of_a_group);
+per_backend_many!(sigterm_drains_every_loop_of_a_group);
 
-fn sigterm_delivers_pending_answers(args: &[&str]) {
-    const CLIENTS: usize = 500;
-    util::raise_fd_limit(2 * CLIENTS as u64 + 256);
+fn sigterm_delivers_pending_answers(args: &[&str], clients: usize) {
+    util::raise_fd_limit(2 * clients as u64 + 256);
     let mut all = vec!["--codec", "lines"];
     all.extend_from_slice(args);
     let mut server = util::start_example("echo_server", &all);
-    let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(server.addr)).collect();
+    let mut clients: Vec<TcpStream> = (0..clients).map(|_| connect(server.addr)).collect();
     // A first round trip each: every client is accepted.
     for (i, client) in clients.iter_mut().enumerate() {
         write_all(client, format!("first {i}\n").as_bytes());

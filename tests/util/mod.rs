@@ -352,32 +352,28 @@ impl Rng {
 /// A plain `cargo test` builds every example first, but `cargo test --test
 /// NAME` builds none: without this, such a run would drive whatever binary
 /// an earlier build left, and test old code. So each test process asks
-/// cargo once per example, which costs a fraction of a second when the
-/// binary is fresh.
+/// cargo once, on first use, to build every example (one call, a fraction
+/// of a second when they are fresh; one call per example cost seconds, and
+/// made parallel tests queue on cargo's lock).
 pub fn example(name: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static BUILT: Once = Once::new();
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test binary> -> target/<profile>/examples/<name>
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target directory");
-    let path = profile_dir.join("examples").join(name);
-    let mut built = BUILT
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if !built.iter().any(|done| done == name) {
+    BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "--example", name]);
+        build.args(["build", "--quiet", "--examples"]);
         if profile_dir.file_name().is_some_and(|dir| dir == "release") {
             build.arg("--release");
         }
         let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cannot build example {name}");
-        built.push(name.to_string());
-    }
-    path
+        assert!(status.success(), "cannot build the examples");
+    });
+    profile_dir.join("examples").join(name)
 }
 
 /// Runs a demonstration example (one that shows something and exits) and
