@@ -38,6 +38,11 @@ fn a_fresh_read_buffer_has_the_configured_size() {
     };
     let mut pool = BufferPool::new(4);
     assert_eq!(conn.make_room(1 << 20, &limits, &mut pool), 64);
+    // Exactly the least free space: no growth.
+    assert_eq!(conn.make_room(1 << 20, &limits, &mut pool), 64);
+    assert_eq!(conn.inbuf.len(), 64);
+    // Less than a budget's worth is asked for when less is left.
+    assert_eq!(conn.make_room(10, &limits, &mut pool), 10);
     conn.filled = 64;
     // Full: it doubles.
     assert_eq!(conn.make_room(1 << 20, &limits, &mut pool), 64);
@@ -118,6 +123,18 @@ fn frame_offsets_past_four_gib_do_not_wrap() {
     assert_eq!(
         (queued.start, queued.end, queued.next),
         (base, base + 3, base + 4)
+    );
+    // A frame whose payload starts after a header.
+    let prefixed = Codec::from(crate::codec::LengthPrefixed::new(64));
+    let frame = prefixed
+        .decode(&[0, 0, 0, 3, b'x', b'y', b'z'])
+        .unwrap()
+        .unwrap();
+    conn.push_frame(frame);
+    let queued = conn.frames[1];
+    assert_eq!(
+        (queued.start, queued.end, queued.next),
+        (base + 8, base + 11, base + 11)
     );
 }
 
@@ -223,6 +240,33 @@ fn reading_cuts_lines_and_keeps_a_partial_one_for_later() {
         .map(|f| (f.start, f.end, f.next))
         .collect();
     assert_eq!(lines, [(0, 2, 3), (3, 5, 6), (6, 8, 9)]);
+    // A message ends and the next begins in one read: the deadline
+    // restarts from that read.
+    send(&mut peer, fd, b"gh");
+    let conn = table.get_mut(id).unwrap();
+    conn.read_turn(
+        &codec,
+        64 * 1024,
+        limits(100, 16),
+        false,
+        &mut pool,
+        10,
+        4_000,
+    );
+    assert_eq!(conn.partial_since_ms, 4_000);
+    send(&mut peer, fd, b"\nij");
+    let conn = table.get_mut(id).unwrap();
+    let report = conn.read_turn(
+        &codec,
+        64 * 1024,
+        limits(100, 16),
+        false,
+        &mut pool,
+        11,
+        5_000,
+    );
+    assert!(report.completed);
+    assert_eq!(conn.partial_since_ms, 5_000, "\"ij\" began at 5,000");
 }
 
 /// A read stops at the byte budget, and at a full inbound queue, and says
@@ -318,6 +362,16 @@ fn output_backlog_watermarks_and_the_write_budget() {
     });
     assert!(conn.next_message(high).is_none());
     assert_eq!(conn.queued_messages(), 1);
+    let codec = Codec::from(Lines::new(16));
+    let report = conn.read_turn(&codec, 1024, limits(100, 16), false, &mut pool, 2, 4_000);
+    assert!(report.handling_paused, "a read reports that handling waits");
+    // (That read found nothing and gave the empty buffer back with its
+    // queue, where the hand-made message above went: put it back.)
+    conn.frames.push_back(QueuedFrame {
+        start: 0,
+        end: 1,
+        next: 1,
+    });
     // A flush of 30 bytes: still above the low watermark.
     let report = conn.flush_turn(&mut pool, 30, low, 5_000);
     assert!(
@@ -397,4 +451,122 @@ fn discarding_stops_at_its_share_its_cap_and_the_peer_s_close() {
         std::thread::sleep(Duration::from_millis(1));
     }
     assert_eq!(ended, Discarded::Ended, "the peer closed");
+}
+
+/// Handled messages leave the buffer and what is left moves to its front;
+/// a drained buffer goes back to the pool; past the end of input a partial
+/// message is dropped (it can never complete); a closed connection keeps
+/// nothing.
+#[test]
+fn handled_messages_leave_the_buffer_and_the_rest_moves_to_its_front() {
+    let (mut table, id, mut peer) = conn_table_with_one();
+    let fd = fd_of(&table, id);
+    let codec = Codec::from(Lines::new(16));
+    let mut pool = BufferPool::new(4);
+    send(&mut peer, fd, b"ab\ncd\nef");
+    let conn = table.get_mut(id).unwrap();
+    conn.read_turn(&codec, 1024, limits(100, 16), false, &mut pool, 1, 1);
+    let buf = conn.take_inbuf();
+    let first = conn.next_message(usize::MAX).unwrap();
+    assert_eq!(&buf[first.start..first.end], b"ab");
+    conn.restore_inbuf(buf, first.next, &mut pool);
+    let buf = conn.take_inbuf();
+    let second = conn.next_message(usize::MAX).unwrap();
+    assert_eq!((second.start, second.end, second.next), (0, 2, 3));
+    assert_eq!(&buf[..5], b"cd\nef");
+    conn.restore_inbuf(buf, second.next, &mut pool);
+    assert!(conn.has_partial_message());
+    assert_eq!(pool.pooled().0, 0, "the partial line keeps its buffer");
+    send(&mut peer, fd, b"\n");
+    let conn = table.get_mut(id).unwrap();
+    conn.read_turn(&codec, 1024, limits(100, 16), false, &mut pool, 2, 2);
+    let buf = conn.take_inbuf();
+    let third = conn.next_message(usize::MAX).unwrap();
+    assert_eq!(&buf[third.start..third.end], b"ef");
+    conn.restore_inbuf(buf, third.next, &mut pool);
+    assert!(!conn.has_partial_message());
+    assert_eq!(
+        pool.pooled().0,
+        1,
+        "drained: the buffer is back in the pool"
+    );
+
+    // The peer's input ended with half a line: once the whole lines are
+    // handled, the half is dropped with the buffer.
+    send(&mut peer, fd, b"gh\nij");
+    let conn = table.get_mut(id).unwrap();
+    conn.read_turn(&codec, 1024, limits(100, 16), false, &mut pool, 3, 3);
+    table.read_event(id, super::ReadEvent::InputEnded);
+    let conn = table.get_mut(id).unwrap();
+    let buf = conn.take_inbuf();
+    let line = conn.next_message(usize::MAX).unwrap();
+    assert_eq!(&buf[line.start..line.end], b"gh");
+    conn.restore_inbuf(buf, 0, &mut pool);
+    assert!(!conn.has_partial_message(), "\"ij\" can never complete");
+    assert_eq!(conn.queued_messages(), 0);
+    let buf = conn.take_inbuf();
+    conn.restore_inbuf(buf, line.next, &mut pool);
+    assert_eq!(pool.pooled().0, 1, "the buffer went back again");
+
+    // A closed connection keeps neither bytes nor messages.
+    let (mut table, id, mut peer) = conn_table_with_one();
+    let fd = fd_of(&table, id);
+    send(&mut peer, fd, b"kl\nmn\n");
+    let conn = table.get_mut(id).unwrap();
+    conn.read_turn(&codec, 1024, limits(100, 16), false, &mut pool, 1, 1);
+    let buf = conn.take_inbuf();
+    table.close(id);
+    let conn = table.get_even_closed_mut(id).unwrap();
+    conn.restore_inbuf(buf, 0, &mut pool);
+    assert_eq!((conn.queued_messages(), conn.filled), (0, 0));
+}
+
+/// What a connection closing at once gives up: its input and its output,
+/// both buffers back to the pool.
+#[test]
+fn discarding_returns_both_buffers() {
+    let (mut table, id, mut peer) = conn_table_with_one();
+    let fd = fd_of(&table, id);
+    let codec = Codec::from(Lines::new(16));
+    let mut pool = BufferPool::new(4);
+    send(&mut peer, fd, b"ab\ncd");
+    let conn = table.get_mut(id).unwrap();
+    conn.read_turn(&codec, 1024, limits(100, 16), false, &mut pool, 1, 1);
+    conn.queue(&[b"answer"], &mut pool);
+    assert!(conn.has_output() && conn.heap_bytes() > 0);
+    conn.discard_input(&mut pool);
+    assert!(!conn.has_partial_message());
+    assert_eq!(pool.pooled().0, 1, "the read buffer is back");
+    conn.discard_output(&mut pool);
+    assert!(!conn.has_output());
+    assert_eq!(conn.output_len(), 0);
+    assert_eq!(pool.pooled().1, 1, "the write buffer is back");
+    assert_eq!(conn.heap_bytes(), 0);
+}
+
+/// The registration follows the state: READABLE while reading (or
+/// lingering), WRITABLE while waiting for room or for a connect, both, or
+/// none.
+#[test]
+fn the_interest_wanted_follows_reading_and_writing() {
+    use super::{ReadEvent, WriteEvent};
+    use crate::Interest;
+    let (mut table, id, _peer) = conn_table_with_one();
+    assert_eq!(
+        table.get(id).unwrap().wanted_interest(),
+        Some(Interest::READABLE)
+    );
+    table.write_event(id, WriteEvent::Queued);
+    table.write_event(id, WriteEvent::Blocked);
+    assert_eq!(
+        table.get(id).unwrap().wanted_interest(),
+        Some(Interest::READABLE | Interest::WRITABLE)
+    );
+    table.read_event(id, ReadEvent::InputEnded);
+    assert_eq!(
+        table.get(id).unwrap().wanted_interest(),
+        Some(Interest::WRITABLE)
+    );
+    table.write_event(id, WriteEvent::Drained);
+    assert_eq!(table.get(id).unwrap().wanted_interest(), None);
 }

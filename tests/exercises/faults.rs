@@ -47,6 +47,7 @@ fn a_long_line_closes_only_its_sender_with_a_reason() {
     request.push(b'\n');
     bad.write_all(&request).unwrap();
     assert_eq!(read_to_end(&mut bad).unwrap(), b"fine\nERR line too long\n");
+    drop(bad); // answered and closed: it leaves, as a client would
 
     good.write_all(b"second\n").unwrap();
     assert_eq!(read_n(&mut good, 7), b"second\n");

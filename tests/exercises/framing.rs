@@ -72,10 +72,12 @@ fn a_broken_netstring_closes_only_its_connection() {
     bad.write_all(b"3:abc,5:hello!").unwrap();
     // The message before the fault is answered, then the connection ends.
     assert_eq!(read_to_end(&mut bad).unwrap(), b"3:abc,");
+    drop(bad); // answered and closed: it leaves, as a client would
     good.write_all(b"2:ok,").unwrap();
     assert_eq!(read_n(&mut good, 5), b"2:ok,");
     let mut letters = connect(server.addr);
     letters.write_all(b"five:hello,").unwrap();
     assert_eq!(read_to_end(&mut letters).unwrap(), b"");
+    drop(letters);
     server.wait_for("two protocol errors", |stats| stats.protocol_errors == 2);
 }

@@ -13,9 +13,10 @@
 //! Each server is `echo_server` with a 10-minute idle timeout (so a sweep
 //! pass every second, and nobody is closed), pinned to CPU 0. The idle
 //! connections are opened from 127.0.0.1 to 127.0.0.4 (one source address
-//! holds about 28,000 ports), then the load generator on CPU 1 runs one
-//! ping-pong connection of 64-byte messages for 20 seconds: 20 sweep
-//! passes. The process raises its descriptor limit (the server inherits
+//! holds about 28,000 ports). Then, first, nothing happens for 10 seconds
+//! and `perf stat -e task-clock` takes the server's CPU time: ten sweep
+//! passes and their wake-ups. Then the load generator on CPU 1 runs one
+//! ping-pong connection of 64-byte messages for 20 seconds: 20 passes. The process raises its descriptor limit (the server inherits
 //! it); where the hard limit cannot be raised (no `CAP_SYS_RESOURCE`), it
 //! opens as many idle connections as the limit allows and says so.
 
@@ -25,7 +26,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use selectloop_bench::report::release_dir;
-use selectloop_bench::servers::{open_fds, require_built, run_load, stop, Load, Server};
+use selectloop_bench::servers::{
+    count_events, open_fds, require_built, run_load, stop, Load, Server,
+};
 use socket2::{Domain, SockAddr, Socket, Type};
 
 const USAGE: &str = "\
@@ -94,6 +97,12 @@ fn main() -> io::Result<()> {
                     return Err(e);
                 }
             };
+            // With no traffic the loop's only work is the sweep (and its
+            // wake-ups): its CPU time over 10 s is ten passes.
+            let quiet = count_events(pid, &["task-clock"], || {
+                std::thread::sleep(Duration::from_secs(10));
+                Ok(())
+            });
             let load = Load {
                 connections: 1,
                 pipeline: 1,
@@ -109,8 +118,9 @@ fn main() -> io::Result<()> {
             }
             drop(clients);
             let run = run?;
+            let cpu_ms = quiet.map_or(f64::NAN, |(_, counts)| counts[0]);
             println!(
-                "| {} | {count} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                "| {} | {count} | {cpu_ms:.2} ms | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
                 server.name,
                 run.msgs_per_s,
                 run.p50_us,
