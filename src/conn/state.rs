@@ -247,6 +247,11 @@ mod tests {
     fn only_active_reading_is_in_inputs() {
         let active: Vec<Reading> = READ_STATES.into_iter().filter(|s| s.is_active()).collect();
         assert_eq!(active, [R::Active]);
+        let full: Vec<Reading> = READ_STATES
+            .into_iter()
+            .filter(|s| s.is_queue_full())
+            .collect();
+        assert_eq!(full, [R::QueueFull, R::QueueFullAndPausedByHandler]);
         // A pause by the handler survives the queue draining, and the other
         // way round: neither side resumes what the other paused.
         let both = R::Active.next(E::QueueFilled).next(E::HandlerPause);

@@ -451,6 +451,26 @@ fn discarding_stops_at_its_share_its_cap_and_the_peer_s_close() {
         std::thread::sleep(Duration::from_millis(1));
     }
     assert_eq!(ended, Discarded::Ended, "the peer closed");
+    // A peer that resets: the read fails, and that ends it too.
+    let (mut table, id, peer) = conn_table_with_one();
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+    // Once the reset has arrived, the very next read reports it.
+    let mut poll_fd = libc::pollfd {
+        fd: fd_of(&table, id),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the duration of the call.
+    assert_eq!(unsafe { libc::poll(&mut poll_fd, 1, 5_000) }, 1);
+    let conn = table.get_mut(id).unwrap();
+    assert_eq!(
+        conn.discard_incoming(1000, 1000),
+        Discarded::Ended,
+        "the peer reset"
+    );
 }
 
 /// Handled messages leave the buffer and what is left moves to its front;
@@ -569,4 +589,66 @@ fn the_interest_wanted_follows_reading_and_writing() {
     );
     table.write_event(id, WriteEvent::Drained);
     assert_eq!(table.get(id).unwrap().wanted_interest(), None);
+}
+
+/// The watermark's edges: exactly `high` bytes queued is not above it; a
+/// flush that writes nothing moves no clock and counts as no write; a
+/// queue past `high` while handling is paused keeps it paused.
+#[test]
+fn the_watermark_and_the_clocks_at_their_edges() {
+    let (mut table, id, _peer) = conn_table_with_one();
+    let mut pool = BufferPool::new(4);
+    let conn = table.get_mut(id).unwrap();
+    conn.last_progress_ms = 100;
+    let report = conn.flush_turn(&mut pool, 1024, 10, 200);
+    assert!(matches!(report.end, super::FlushEnd::Empty));
+    assert_eq!(report.bytes, 0);
+    assert!(!conn.wrote_any(), "nothing was written");
+    assert_eq!(conn.last_progress_ms, 100, "no byte moved");
+    conn.queue_output(&[&[b'x'; 60]], &mut pool, 1, usize::MAX, 60)
+        .unwrap();
+    let report = conn.flush_turn(&mut pool, 1024, 10, 300);
+    assert!(
+        !report.relieved,
+        "60 bytes is not above a high watermark of 60"
+    );
+    conn.queue_output(&[&[b'x'; 61]], &mut pool, 2, usize::MAX, 60)
+        .unwrap();
+    conn.frames.push_back(QueuedFrame {
+        start: 0,
+        end: 1,
+        next: 1,
+    });
+    assert!(conn.next_message(60).is_none(), "above it: handling pauses");
+    conn.queue_output(&[b"more"], &mut pool, 2, usize::MAX, 60)
+        .unwrap();
+    let report = conn.flush_turn(&mut pool, 1024, 10, 400);
+    assert!(
+        report.relieved && report.resume_handling,
+        "still paused when more was queued: resumed once drained"
+    );
+}
+
+/// An error event's cause is read from the socket (`SO_ERROR`): a reset
+/// peer reads as a reset, a healthy socket as nothing.
+#[test]
+fn a_socket_error_is_taken_from_the_socket() {
+    let (table, id, peer) = conn_table_with_one();
+    assert!(matches!(table.get(id).unwrap().take_error(), Ok(None)));
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+    let mut poll_fd = libc::pollfd {
+        fd: fd_of(&table, id),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the duration of the call.
+    assert_eq!(unsafe { libc::poll(&mut poll_fd, 1, 5_000) }, 1);
+    let error = table.get(id).unwrap().take_error().unwrap();
+    assert_eq!(
+        error.map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionReset)
+    );
 }

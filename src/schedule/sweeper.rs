@@ -113,7 +113,7 @@ mod tests {
         // A 10 s idle timeout: a pass a second.
         let config = Config::new().idle_timeout(Duration::from_secs(10));
         let mut sweeper = Sweeper::new(&config, t0);
-        assert_eq!(sweeper.next_at, Some(t0 + ms(1000)));
+        assert_eq!(sweeper.next_at(), Some(t0 + ms(1000)));
         assert_eq!(
             sweeper.due_slice(t0 + ms(999), 100_000),
             None,

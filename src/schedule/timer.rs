@@ -263,7 +263,9 @@ mod tests {
     #[test]
     fn huge_periods_and_delays_saturate_instead_of_panicking() {
         let t0 = Instant::now();
-        assert!(deadline_after(t0, Duration::MAX) > t0 + Duration::from_secs(86_400));
+        // "Never" is a century away: no timeout anyone sets comes near it.
+        let fifty_years = Duration::from_secs(50 * 365 * 86_400);
+        assert!(deadline_after(t0, Duration::MAX) > t0 + fifty_years);
         let mut timers = Timers::default();
         let tick = timers.insert(t0, Some(Duration::MAX));
         let mut due = Vec::new();
@@ -282,5 +284,23 @@ mod tests {
         }
         assert!(timers.heap.len() <= 130, "heap kept {}", timers.heap.len());
         assert_eq!(timers.len(), 0);
+        // A few live timers among the cancelled ones: rebuilding keeps
+        // them, and a small heap is never rebuilt at all.
+        let live: Vec<_> = (0..10)
+            .map(|i| timers.insert(t0 + Duration::from_secs(i), None))
+            .collect();
+        assert_eq!(timers.len(), 10);
+        for _ in 0..1000 {
+            let id = timers.insert(t0 + Duration::from_secs(3600), None);
+            timers.cancel(id);
+        }
+        assert!(live.iter().all(|&id| timers.contains(id)));
+        assert!(timers.heap.len() <= 130, "heap kept {}", timers.heap.len());
+        let mut small = Timers::default();
+        for _ in 0..60 {
+            let id = small.insert(t0, None);
+            small.cancel(id);
+        }
+        assert_eq!(small.heap.len(), 60, "64 entries or fewer: left alone");
     }
 }
