@@ -83,9 +83,9 @@ fn main() -> io::Result<()> {
     servers.push(Server::announcing("echo_server", echo, &args));
 
     println!(
-        "| server | idle connections | msgs/s | p50 us | p99 us | p99.9 us | p99.99 us | max us |"
+        "| server | idle connections | CPU per 10 s, no traffic | msgs/s | p50 us | p99 us | p99.9 us | p99.99 us | max us |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for server in &servers {
         for count in [0, idle] {
             let (child, addr) = server.start_on(0)?;
