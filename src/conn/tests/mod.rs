@@ -303,6 +303,25 @@ fn a_read_stops_at_the_budget_and_at_a_full_queue() {
     assert_eq!((report.bytes, conn.queued_messages()), (4, 4));
 }
 
+/// A read across several buffer growths stops at exactly the budget, not
+/// at whatever the last growth left free.
+#[test]
+fn a_read_over_several_growths_stops_at_exactly_the_budget() {
+    let (mut table, id, mut peer) = conn_table_with_one();
+    let fd = fd_of(&table, id);
+    let codec = Codec::from(crate::codec::Chunks::new(1 << 16));
+    let mut pool = BufferPool::new(4);
+    send(&mut peer, fd, &[b'x'; 8_000]);
+    let conn = table.get_mut(id).unwrap();
+    let report = conn.read_turn(&codec, 3_000, limits(100, 1 << 16), false, &mut pool, 1, 1);
+    assert!(
+        matches!(report.end, ReadEnd::BudgetSpent),
+        "{:?}",
+        report.end
+    );
+    assert_eq!(report.bytes, 3_000);
+}
+
 /// The peer's end of input: a last line without its newline still counts;
 /// a line past the maximum is refused, not cut.
 #[test]
