@@ -262,3 +262,26 @@ fn a_socket_error_is_taken_from_the_socket() {
         Some(std::io::ErrorKind::ConnectionReset)
     );
 }
+
+/// Writing to a peer that reset fails, and says so: the connection is
+/// closed for it, nothing loops.
+#[test]
+fn a_flush_to_a_reset_peer_fails() {
+    let (mut table, id, peer) = conn_table_with_one();
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+    let mut pool = BufferPool::new(4);
+    let mut failed = false;
+    for _ in 0..5_000 {
+        let conn = table.get_mut(id).unwrap();
+        conn.queue(&[b"into the void"], &mut pool);
+        if let super::super::FlushEnd::Failed(_) = conn.flush(&mut pool, 1024).1 {
+            failed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(failed, "writes to a reset peer never failed");
+}
