@@ -285,3 +285,35 @@ fn a_flush_to_a_reset_peer_fails() {
     }
     assert!(failed, "writes to a reset peer never failed");
 }
+
+/// The small records the loop keeps on a connection: why its input was
+/// refused (until it closes for that), its registration, and a backlog of
+/// exactly the output limit, which is still allowed.
+#[test]
+fn refusal_registration_and_the_output_limit_at_its_edge() {
+    use crate::codec::DecodeError;
+    use crate::limits::Timeouts;
+    use crate::Interest;
+    let (mut table, id, _peer) = conn_table_with_one();
+    let mut pool = BufferPool::new(4);
+    let conn = table.get_mut(id).unwrap();
+    assert!(conn.take_refusal().is_none());
+    conn.set_refusal(Box::new(DecodeError::invalid("bad")));
+    assert!(matches!(
+        conn.take_refusal().as_deref(),
+        Some(DecodeError::Invalid(_))
+    ));
+    assert!(conn.take_refusal().is_none(), "taken once");
+    conn.set_up(Interest::READABLE, 5, Timeouts::new(None, None));
+    assert_eq!(conn.interest(), Some(Interest::READABLE));
+    assert_eq!(conn.take_interest(), Some(Interest::READABLE));
+    assert_eq!(conn.interest(), None);
+    // 50 bytes left from turn 1 against a limit of 50: not past it.
+    conn.queue_output(&[&[b'x'; 50]], &mut pool, 1, 50, usize::MAX)
+        .unwrap();
+    conn.queue_output(&[b"y"], &mut pool, 2, 50, usize::MAX)
+        .expect("a backlog of exactly the limit is allowed");
+    assert!(conn
+        .queue_output(&[b"z"], &mut pool, 3, 50, usize::MAX)
+        .is_err());
+}
