@@ -295,6 +295,24 @@ mod tests {
             timers.cancel(id);
         }
         assert!(live.iter().all(|&id| timers.contains(id)));
+        let gone = timers.insert(t0, None);
+        timers.cancel(gone);
+        assert!(!timers.contains(gone), "a cancelled timer is gone");
+        // Many live timers, then most of them cancelled: the heap is
+        // rebuilt once dead entries outnumber the live ones.
+        let mut many = Timers::default();
+        let ids: Vec<_> = (0..1000)
+            .map(|i| many.insert(t0 + Duration::from_secs(i), None))
+            .collect();
+        for &id in &ids[..600] {
+            many.cancel(id);
+        }
+        assert_eq!(many.len(), 400);
+        assert!(
+            many.heap.len() <= 2 * 400 + 1,
+            "heap kept {}",
+            many.heap.len()
+        );
         assert!(timers.heap.len() <= 130, "heap kept {}", timers.heap.len());
         let mut small = Timers::default();
         for _ in 0..60 {
