@@ -317,3 +317,40 @@ fn refusal_registration_and_the_output_limit_at_its_edge() {
         .queue_output(&[b"z"], &mut pool, 3, 50, usize::MAX)
         .is_err());
 }
+
+/// Pressure without paused handling is relieved without resuming
+/// anything; the registration and the timeouts read back as set; a shut
+/// sending side reaches the peer as end of stream.
+#[test]
+fn relief_registration_timeouts_and_shutting_the_sending_side() {
+    use crate::Interest;
+    use std::io::Read;
+    let (mut table, id, mut peer) = conn_table_with_one();
+    let mut pool = BufferPool::new(4);
+    let conn = table.get_mut(id).unwrap();
+    conn.queue_output(&[&[b'x'; 100]], &mut pool, 1, usize::MAX, 50)
+        .unwrap();
+    let report = conn.flush_turn(&mut pool, 1024, 10, 1);
+    assert!(report.relieved, "above the high watermark, then drained");
+    assert!(!report.resume_handling, "nothing was held back");
+    conn.set_interest(Some(Interest::WRITABLE));
+    assert_eq!(conn.interest(), Some(Interest::WRITABLE));
+    let now = conn.change_timeouts(|t| t.idle_ms = 1234);
+    assert_eq!(now.idle_ms, 1234);
+    assert_eq!(conn.change_timeouts(|t| t.message_ms = 9).message_ms, 9);
+    assert_eq!(conn.change_timeouts(|_| {}).idle_ms, 1234, "kept");
+    conn.shut_write();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = vec![0u8; 200];
+    let mut total = 0;
+    loop {
+        let n = peer
+            .read(&mut got[total..])
+            .expect("end of stream within 5 s");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!(total, 100, "the answer, then end of stream");
+}
