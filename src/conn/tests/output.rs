@@ -341,7 +341,7 @@ fn relief_registration_timeouts_and_shutting_the_sending_side() {
     assert_eq!(conn.change_timeouts(|_| {}).idle_ms, 1234, "kept");
     conn.shut_write();
     peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut got = vec![0u8; 200];
+    let mut got = [0u8; 200];
     let mut total = 0;
     loop {
         let n = peer
