@@ -20,6 +20,21 @@ fn round_trip(client: &mut TcpStream, msg: &str) {
     assert_eq!(read_n(client, msg.len()), msg.as_bytes());
 }
 
+/// Connects until a newcomer is answered (accepting has resumed), and
+/// returns its connection.
+fn newcomer_served(server: &util::Running) -> TcpStream {
+    util::wait_until("a newcomer to be served", || {
+        let mut client = connect(server.addr);
+        client
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        client.write_all(b"newcomer\n").ok()?;
+        let mut buf = [0u8; 9];
+        std::io::Read::read_exact(&mut client, &mut buf).ok()?;
+        (&buf == b"newcomer\n").then_some(client)
+    })
+}
+
 /// echo_server as a child process limited to 64 descriptors.
 fn start_limited(backend: BackendKind, policy: &str) -> util::Running {
     util::raise_fd_limit(4096);
@@ -104,16 +119,7 @@ fn out_of_descriptors_the_server_pauses_accepting_without_spinning(backend: Back
     // The flood leaves; a newcomer is served within a second.
     drop(flood);
     let left = Instant::now();
-    let newcomer = util::wait_until("a newcomer to be served", || {
-        let mut client = connect(server.addr);
-        client
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        client.write_all(b"newcomer\n").ok()?;
-        let mut buf = [0u8; 9];
-        std::io::Read::read_exact(&mut client, &mut buf).ok()?;
-        (&buf == b"newcomer\n").then_some(client)
-    });
+    let newcomer = newcomer_served(&server);
     let took = left.elapsed();
     eprintln!("accepting resumed {took:?} after the flood left");
     assert!(took < Duration::from_secs(1), "took {took:?}");
@@ -184,16 +190,7 @@ fn out_of_descriptors_the_server_sheds_the_backlog_with_its_spare(backend: Backe
     assert!(cpu < 0.05, "server used {:.1}% CPU", cpu * 100.0);
     // Once the clients it did accept leave, a newcomer is served.
     drop(flood);
-    let newcomer = util::wait_until("a newcomer to be served", || {
-        let mut client = connect(server.addr);
-        client
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        client.write_all(b"newcomer\n").ok()?;
-        let mut buf = [0u8; 9];
-        std::io::Read::read_exact(&mut client, &mut buf).ok()?;
-        (&buf == b"newcomer\n").then_some(client)
-    });
+    let newcomer = newcomer_served(&server);
     drop(newcomer);
 }
 per_backend_many!(out_of_descriptors_the_server_sheds_the_backlog_with_its_spare);

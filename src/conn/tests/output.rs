@@ -9,6 +9,22 @@ use super::super::conn::QueuedFrame;
 use super::{conn_table_with_one, fd_of, limits, send};
 use crate::codec::{Codec, Lines};
 
+/// Resets the connection from the peer's side (`SO_LINGER` 0, then close)
+/// and waits until the server's end `fd` has heard of it.
+fn reset_and_wait(peer: std::net::TcpStream, fd: std::os::unix::io::RawFd) {
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+    let mut poll_fd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the duration of the call.
+    assert_eq!(unsafe { libc::poll(&mut poll_fd, 1, 5_000) }, 1);
+}
+
 /// The output limit is on the backlog of earlier turns, not on what this
 /// turn queues; the high watermark marks the pressure; a flush stops at
 /// its budget, and falling under the low watermark relieves the pressure
@@ -131,18 +147,8 @@ fn discarding_stops_at_its_share_its_cap_and_the_peer_s_close() {
     assert_eq!(ended, Discarded::Ended, "the peer closed");
     // A peer that resets: the read fails, and that ends it too.
     let (mut table, id, peer) = conn_table_with_one();
-    socket2::SockRef::from(&peer)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(peer);
     // Once the reset has arrived, the very next read reports it.
-    let mut poll_fd = libc::pollfd {
-        fd: fd_of(&table, id),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, valid for the duration of the call.
-    assert_eq!(unsafe { libc::poll(&mut poll_fd, 1, 5_000) }, 1);
+    reset_and_wait(peer, fd_of(&table, id));
     let conn = table.get_mut(id).unwrap();
     assert_eq!(
         conn.discard_incoming(1000, 1000),
@@ -245,17 +251,7 @@ fn the_watermark_and_the_clocks_at_their_edges() {
 fn a_socket_error_is_taken_from_the_socket() {
     let (table, id, peer) = conn_table_with_one();
     assert!(matches!(table.get(id).unwrap().take_error(), Ok(None)));
-    socket2::SockRef::from(&peer)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(peer);
-    let mut poll_fd = libc::pollfd {
-        fd: fd_of(&table, id),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, valid for the duration of the call.
-    assert_eq!(unsafe { libc::poll(&mut poll_fd, 1, 5_000) }, 1);
+    reset_and_wait(peer, fd_of(&table, id));
     let error = table.get(id).unwrap().take_error().unwrap();
     assert_eq!(
         error.map(|e| e.kind()),
