@@ -14,10 +14,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+use std::io;
 use std::time::Duration;
 
 use crate::backend::BackendKind;
-use crate::codec::{Codec, CustomFraming, Decoder, MAX_MESSAGE};
+use crate::codec::{Codec, CustomFraming, Decoder, ItemType, MAX_MESSAGE};
 
 /// What accepting does when the process runs out of descriptors
 /// ([`Config::emfile_policy`]).
@@ -162,6 +163,11 @@ impl Config {
     /// usually encodes its answers itself and sends them with
     /// [`Context::send`](crate::Context::send).
     ///
+    /// The handler run on this reactor takes the decoder's
+    /// [`Item`](Decoder::Item)s (it implements `Handler<D::Item>`), or
+    /// bytes alone (a plain `Handler`); any other item type makes
+    /// [`Reactor::run`](crate::Reactor::run) fail at once.
+    ///
     /// # Examples
     ///
     /// ```
@@ -172,6 +178,7 @@ impl Config {
     /// struct Pairs;
     ///
     /// impl Decoder for Pairs {
+    ///     type Item = ();
     ///     fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
     ///         Ok((buf.len() >= 2).then(|| Frame::new(0..2, 2)))
     ///     }
@@ -184,10 +191,7 @@ impl Config {
         max_message: usize,
         make: impl Fn() -> D + Send + Sync + 'static,
     ) -> Config {
-        self.custom_framing = Some(CustomFraming {
-            make: std::sync::Arc::new(move || Box::new(make()) as Box<dyn Decoder>),
-            max_message: max_message.clamp(1, MAX_MESSAGE),
-        });
+        self.custom_framing = Some(CustomFraming::new(max_message.clamp(1, MAX_MESSAGE), make));
         self
     }
 
@@ -458,5 +462,28 @@ impl Config {
     pub fn handle_queue_bytes(mut self, bytes: usize) -> Config {
         self.handle_queue_bytes = bytes.max(1);
         self
+    }
+}
+
+impl Config {
+    /// Refuses a handler that takes items the decoder does not make: its
+    /// `on_item` could never be called with one. Every handler takes bytes
+    /// alone.
+    pub(crate) fn check_item_type<I: 'static>(&self) -> io::Result<()> {
+        let wanted = ItemType::of::<I>();
+        let made = self
+            .custom_framing
+            .as_ref()
+            .map_or_else(ItemType::bytes, |framing| framing.item);
+        if wanted == ItemType::bytes() || wanted == made {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the handler takes items of type {}, but the configured framing makes {}",
+                wanted.name, made.name
+            ),
+        ))
     }
 }

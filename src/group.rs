@@ -268,9 +268,10 @@ impl GroupBuilder {
     /// The address cannot be bound, [`Balance::ReusePort`] off Linux, or a
     /// loop failed to start (its error is returned, and the loops already
     /// started are stopped).
-    pub fn spawn<H, F>(self, addr: impl ToSocketAddrs, make_handler: F) -> io::Result<Group>
+    pub fn spawn<I, H, F>(self, addr: impl ToSocketAddrs, make_handler: F) -> io::Result<Group>
     where
-        H: Handler + 'static,
+        I: 'static,
+        H: Handler<I> + 'static,
         F: Fn(usize) -> H + Send + Sync + 'static,
     {
         let wanted = addr
@@ -300,7 +301,7 @@ impl GroupBuilder {
         own_listeners.resize_with(self.threads, || None);
         for (index, listener) in own_listeners.into_iter().enumerate() {
             let cpu = self.pin.then_some(index);
-            let started = start_loop(
+            let started = start_loop::<I, H, F>(
                 index,
                 cpu,
                 self.config.clone(),
@@ -371,7 +372,7 @@ type LoopThread = JoinHandle<io::Result<Stats>>;
 
 /// Starts loop `index` on a thread of its own; returns its handle once the
 /// reactor is built (or the reason it could not be).
-fn start_loop<H, F>(
+fn start_loop<I, H, F>(
     index: usize,
     cpu: Option<usize>,
     config: Config,
@@ -379,7 +380,8 @@ fn start_loop<H, F>(
     make_handler: Arc<F>,
 ) -> io::Result<(Handle, LoopThread)>
 where
-    H: Handler + 'static,
+    I: 'static,
+    H: Handler<I> + 'static,
     F: Fn(usize) -> H + Send + Sync + 'static,
 {
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -390,6 +392,9 @@ where
                 pin_current_thread(cpu);
             }
             let built = (|| -> io::Result<(Reactor, Handle)> {
+                // A handler that cannot take the decoder's items fails
+                // `spawn`, not the loop once it runs.
+                config.check_item_type::<I>()?;
                 let mut reactor = Reactor::with_config(config)?;
                 if let Some(listener) = listener {
                     reactor.add_listener(listener)?;

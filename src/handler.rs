@@ -46,7 +46,54 @@ use crate::token::{ConnId, SourceId};
 ///
 /// A closure `FnMut(&mut Context, ConnId, &[u8])` is a handler too, with no
 /// connect, close or timer hooks.
-pub trait Handler {
+///
+/// # Typed messages
+///
+/// A protocol with a [`Decoder`](crate::codec::Decoder) of its own parses
+/// each message once, in the decoder, into its
+/// [`Item`](crate::codec::Decoder::Item). A handler that wants those items
+/// implements `Handler<Item>` and [`on_item`](Handler::on_item), which
+/// receives the item with the payload; a plain `Handler` (of `()`) gets the
+/// bytes alone in [`on_message`](Handler::on_message).
+///
+/// ```
+/// use std::ops::Range;
+/// use selectloop::codec::{DecodeError, Decoder, Frame};
+/// use selectloop::{ConnId, Context, Handler};
+///
+/// /// `ADD a b` lines, parsed once.
+/// struct Sum(u64, u64);
+///
+/// struct Adds;
+/// impl Decoder for Adds {
+///     type Item = Sum;
+///     fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame<Sum>>, DecodeError> {
+///         let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+///             return Ok(None);
+///         };
+///         let line = std::str::from_utf8(&buf[..end]).map_err(|_| DecodeError::invalid("not UTF-8"))?;
+///         let mut words = line.split(' ');
+///         let mut number = || words.next().and_then(|w| w.parse().ok());
+///         match (line.starts_with("ADD "), number().and(number()), number(), number()) {
+///             (true, Some(_), Some(a), Some(b)) => Ok(Some(Frame::with_item(0..end, end + 1, Sum(a, b)))),
+///             _ => Err(DecodeError::invalid("expected ADD a b")),
+///         }
+///     }
+/// }
+///
+/// struct Calculator;
+/// impl Handler<Sum> for Calculator {
+///     fn on_item(&mut self, cx: &mut Context<'_>, conn: ConnId, sum: Sum, _line: &[u8]) {
+///         let _ = cx.send(conn, format!("{}\n", sum.0 + sum.1).as_bytes());
+///     }
+/// }
+/// # let _ = selectloop::Config::new().decoder(64, || Adds);
+/// # let _: Range<usize> = 0..0;
+/// ```
+///
+/// [`Reactor::run`](crate::Reactor::run) checks at once that the handler
+/// takes what the configured decoder makes (or bytes alone).
+pub trait Handler<Item: 'static = ()> {
     /// A connection was accepted, or an outbound connect completed
     /// ([`Context::origin`] tells which). Queue a greeting here if the
     /// protocol has one.
@@ -56,7 +103,23 @@ pub trait Handler {
 
     /// One decoded message arrived. Called once per message, in arrival order;
     /// `msg` is only borrowed for the call.
-    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]);
+    ///
+    /// A handler of typed messages implements [`on_item`](Handler::on_item)
+    /// instead, and this is never called; one that implements neither
+    /// drops every message.
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+        let _ = (cx, conn, msg);
+    }
+
+    /// One decoded message arrived, with what the decoder parsed from it
+    /// (its [`Item`](crate::codec::Decoder::Item)); `payload` is the
+    /// message's bytes as the frame gave them, borrowed for the call.
+    /// Called once per message, in arrival order. The default hands the
+    /// bytes to [`on_message`](Handler::on_message).
+    fn on_item(&mut self, cx: &mut Context<'_>, conn: ConnId, item: Item, payload: &[u8]) {
+        let _ = item;
+        self.on_message(cx, conn, payload);
+    }
 
     /// The connection closed, for `reason`. `conn` is already gone: sending
     /// to it fails. Called exactly once per connection accepted or connected

@@ -24,7 +24,7 @@ pub struct StopOnSignal<H> {
     source: SourceId,
 }
 
-impl<H: Handler> StopOnSignal<H> {
+impl<H> StopOnSignal<H> {
     #[allow(dead_code)]
     pub fn new(reactor: &mut Reactor, inner: H) -> io::Result<StopOnSignal<H>> {
         let (pipe, notifier) = UnixStream::pair()?;
@@ -42,13 +42,17 @@ impl<H: Handler> StopOnSignal<H> {
     }
 }
 
-impl<H: Handler> Handler for StopOnSignal<H> {
+impl<I: 'static, H: Handler<I>> Handler<I> for StopOnSignal<H> {
     fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
         self.inner.on_connect(cx, conn)
     }
 
     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
         self.inner.on_message(cx, conn, msg)
+    }
+
+    fn on_item(&mut self, cx: &mut Context<'_>, conn: ConnId, item: I, payload: &[u8]) {
+        self.inner.on_item(cx, conn, item, payload)
     }
 
     fn on_close(&mut self, cx: &mut Context<'_>, conn: ConnId, reason: &CloseReason) {

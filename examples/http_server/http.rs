@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::io::Write;
+use std::ops::Range;
 
 use selectloop::codec::{DecodeError, Decoder, Frame};
 
@@ -46,17 +47,24 @@ enum Stage {
 }
 
 /// Frames one request at a time: the frame is the whole request, head and
-/// body, which the handler reads again with [`Request::parse`].
+/// body, and its item ([`HttpItem::Request`]) says where the method, path,
+/// body and the headers the server reads lie in it, so the handler never
+/// parses it again ([`Request::read`]).
 ///
 /// One exception: a request with `Expect: 100-continue` whose body has not
 /// begun to arrive is framed in two. First its head alone (the handler
-/// answers `100 Continue` and keeps it), then its body alone, framed by
-/// what the head announced; [`Request::parse`] tells the first by
-/// [`Request::awaits_body`].
+/// answers `100 Continue` and keeps it; [`Parsed::awaits_body`] says so),
+/// then its body alone, framed by what the head announced
+/// ([`HttpItem::Body`]).
 #[derive(Debug)]
 pub struct HttpDecoder {
     limits: Limits,
     stage: Stage,
+    /// What the head of the request now arriving said, while its body
+    /// arrives (`None` for a body framed apart).
+    head: Option<Parsed>,
+    /// The data pieces of a chunked body so far.
+    pieces: Vec<Range<usize>>,
 }
 
 impl HttpDecoder {
@@ -64,6 +72,21 @@ impl HttpDecoder {
         HttpDecoder {
             limits,
             stage: Stage::Head,
+            head: None,
+            pieces: Vec::new(),
+        }
+    }
+
+    /// The item of a request (or a body framed apart) whose body is
+    /// `pieces`.
+    fn finish(&mut self, pieces: Vec<Range<usize>>) -> HttpItem {
+        self.stage = Stage::Head;
+        match self.head.take() {
+            Some(mut head) => {
+                head.body = pieces;
+                HttpItem::Request(head)
+            }
+            None => HttpItem::Body(pieces),
         }
     }
 
@@ -78,7 +101,7 @@ impl HttpDecoder {
 
     /// Reads the head at the start of `buf`: the next stage, or a whole
     /// frame when the request has no body or waits for `100 Continue`.
-    fn head(&mut self, buf: &[u8]) -> Result<Option<Frame>, Refusal> {
+    fn head(&mut self, buf: &[u8]) -> Result<Option<Frame<HttpItem>>, Refusal> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         let head = match request.parse(buf) {
@@ -111,16 +134,29 @@ impl HttpDecoder {
         let minor_version = request.version.unwrap_or(1);
         let framing = head_framing(minor_version, request.headers, self.limits.max_body)?;
         let has_body = framing.body != BodyFraming::Length(0);
-        if has_body && framing.expect_continue && buf.len() == head {
+        let awaits_body = has_body && framing.expect_continue && buf.len() == head;
+        let parsed = Parsed::of(buf, &request, head, minor_version, awaits_body);
+        if awaits_body {
             // The client waits for a 100 before it sends the body.
             self.stage = match framing.body {
                 BodyFraming::Chunked => Stage::Chunked(self.chunked(0)),
                 BodyFraming::Length(len) => Stage::Body { end: len },
             };
-            return Ok(Some(Frame::new(0..head, head)));
+            return Ok(Some(Frame::with_item(
+                0..head,
+                head,
+                HttpItem::Request(parsed),
+            )));
         }
+        if !has_body {
+            return Ok(Some(Frame::with_item(
+                0..head,
+                head,
+                HttpItem::Request(parsed),
+            )));
+        }
+        self.head = Some(parsed);
         match framing.body {
-            BodyFraming::Length(0) => return Ok(Some(Frame::new(0..head, head))),
             BodyFraming::Length(len) => self.stage = Stage::Body { end: head + len },
             BodyFraming::Chunked => self.stage = Stage::Chunked(self.chunked(head)),
         }
@@ -129,7 +165,9 @@ impl HttpDecoder {
 }
 
 impl Decoder for HttpDecoder {
-    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+    type Item = HttpItem;
+
+    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame<HttpItem>>, DecodeError> {
         loop {
             match &mut self.stage {
                 Stage::Head => {
@@ -145,15 +183,19 @@ impl Decoder for HttpDecoder {
                     if buf.len() < end {
                         return Ok(None);
                     }
-                    self.stage = Stage::Head;
-                    return Ok(Some(Frame::new(0..end, end)));
+                    let start = self.head.as_ref().map_or(0, |head| head.head_len);
+                    // One piece: the body is the bytes after the head.
+                    #[allow(clippy::single_range_in_vec_init)]
+                    let item = self.finish(vec![start..end]);
+                    return Ok(Some(Frame::with_item(0..end, end, item)));
                 }
                 Stage::Chunked(chunked) => match chunked.step(buf).map_err(Self::refuse)? {
                     Step::NeedMore => return Ok(None),
-                    Step::Data(_) => {}
+                    Step::Data(piece) => self.pieces.push(piece),
                     Step::End(end) => {
-                        self.stage = Stage::Head;
-                        return Ok(Some(Frame::new(0..end, end)));
+                        let pieces = std::mem::take(&mut self.pieces);
+                        let item = self.finish(pieces);
+                        return Ok(Some(Frame::with_item(0..end, end, item)));
                     }
                 },
             }
@@ -196,31 +238,70 @@ pub struct Request<'a> {
     /// body comes as the next frame, once the client has read `100
     /// Continue`.
     pub awaits_body: bool,
-    /// How the body is delimited, for a body framed apart.
-    pub framing: BodyFraming,
     /// The body, de-chunked if it came in chunks (empty if it comes apart).
     pub body: Cow<'a, [u8]>,
     /// The headers of conditional and range requests.
     pub conditions: Conditions<'a>,
 }
 
-impl<'a> Request<'a> {
-    /// Reads a request framed by [`HttpDecoder`] (so known to be well
-    /// formed); `None` for a target in neither origin- nor absolute-form.
-    pub fn parse(frame: &'a [u8]) -> Option<Request<'a>> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut request = httparse::Request::new(&mut headers);
-        let head = match request.parse(frame).ok()? {
-            httparse::Status::Complete(n) => n,
-            httparse::Status::Partial => return None,
-        };
-        let minor_version = request.version?;
-        let framing = head_framing(minor_version, request.headers, usize::MAX).ok()?;
+/// What [`HttpDecoder`] makes of each frame.
+#[derive(Debug)]
+pub enum HttpItem {
+    /// A request: its head, and its body unless that comes apart.
+    Request(Parsed),
+    /// The body of the request before, framed apart after `100 Continue`:
+    /// where its data lies in the frame.
+    Body(Vec<Range<usize>>),
+}
+
+/// A request as the decoder read it: places in the frame, and what its
+/// headers decided.
+#[derive(Debug)]
+pub struct Parsed {
+    method: Range<usize>,
+    /// The path and query (`None` for a target in neither origin- nor
+    /// absolute-form; an empty range for an absolute-form target without
+    /// a path, which means `/`).
+    path: Option<Range<usize>>,
+    keep_alive: bool,
+    /// The head alone of a request sent with `Expect: 100-continue`.
+    pub awaits_body: bool,
+    /// Where the head ends and the body starts.
+    head_len: usize,
+    /// The body's data: one range, or a chunked body's pieces.
+    body: Vec<Range<usize>>,
+    /// `If-None-Match`, `If-Modified-Since`, `Range`, `If-Range`.
+    conditions: [Option<Range<usize>>; 4],
+}
+
+/// Where `part` lies in `buf`; an empty range if it is not a slice of
+/// `buf` (a static `""`, or the `/` that `target_path` gives a target
+/// without a path).
+fn place(buf: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if end <= buf.len() => start..end,
+        _ => 0..0,
+    }
+}
+
+impl Parsed {
+    /// Notes what the handler will need of a head `httparse` has read out
+    /// of `buf`.
+    fn of(
+        buf: &[u8],
+        request: &httparse::Request<'_, '_>,
+        head_len: usize,
+        minor_version: u8,
+        awaits_body: bool,
+    ) -> Parsed {
         let mut connection_close = false;
         let mut connection_keep_alive = false;
-        let mut conditions = Conditions::default();
+        let mut conditions: [Option<Range<usize>>; 4] = Default::default();
         for header in request.headers.iter() {
-            conditions.note(header.name, header.value);
+            if let Some(slot) = Conditions::slot(header.name) {
+                conditions[slot] = Some(place(buf, header.value));
+            }
             if header.name.eq_ignore_ascii_case("connection") {
                 for token in header.value.split(|&b| b == b',') {
                     let token = token.trim_ascii();
@@ -234,42 +315,55 @@ impl<'a> Request<'a> {
         } else {
             !connection_close
         };
-        let awaits_body = framing.expect_continue
-            && framing.body != BodyFraming::Length(0)
-            && frame.len() == head;
-        let body = if awaits_body {
-            Cow::Borrowed(&[][..])
-        } else {
-            body_of(framing.body, &frame[head..])?
-        };
-        Some(Request {
-            method: request.method?,
-            path: target_path(request.path?)?,
+        let method = request.method.unwrap_or("").as_bytes();
+        let path = request
+            .path
+            .and_then(target_path)
+            .map(|p| place(buf, p.as_bytes()));
+        Parsed {
+            method: place(buf, method),
+            path,
             keep_alive,
             awaits_body,
-            framing: framing.body,
-            body,
+            head_len,
+            body: Vec::new(),
             conditions,
-        })
+        }
     }
 }
 
-/// The body of a request whose body bytes are `raw`, framed as announced.
-pub fn body_of(framing: BodyFraming, raw: &[u8]) -> Option<Cow<'_, [u8]>> {
-    match framing {
-        BodyFraming::Length(_) => Some(Cow::Borrowed(raw)),
-        BodyFraming::Chunked => {
-            // The decoder has read these bytes with the same reader.
-            let mut chunked = Chunked::new(0, usize::MAX, usize::MAX);
-            let mut body = Vec::new();
-            loop {
-                match chunked.step(raw).ok()? {
-                    Step::Data(range) => body.extend_from_slice(&raw[range]),
-                    Step::End(_) => return Some(Cow::Owned(body)),
-                    Step::NeedMore => return None,
-                }
-            }
-        }
+/// The data of a body whose pieces lie at `pieces` of `frame`: borrowed
+/// when it is one piece, joined when it came in chunks.
+pub fn body_of<'a>(frame: &'a [u8], pieces: &[Range<usize>]) -> Cow<'a, [u8]> {
+    match pieces {
+        [] => Cow::Borrowed(&[][..]),
+        [one] => Cow::Borrowed(&frame[one.clone()]),
+        many => Cow::Owned(
+            many.iter()
+                .flat_map(|piece| &frame[piece.clone()])
+                .copied()
+                .collect(),
+        ),
+    }
+}
+
+impl<'a> Request<'a> {
+    /// The request in `frame`, as its item `parsed` describes it; `None`
+    /// for a target in neither origin- nor absolute-form.
+    pub fn read(frame: &'a [u8], parsed: &Parsed) -> Option<Request<'a>> {
+        let text = |range: &Range<usize>| std::str::from_utf8(&frame[range.clone()]).ok();
+        let condition = |slot: usize| parsed.conditions[slot].clone().map(|r| &frame[r]);
+        Some(Request {
+            method: text(&parsed.method)?,
+            path: match text(parsed.path.as_ref()?)? {
+                "" => "/",
+                path => path,
+            },
+            keep_alive: parsed.keep_alive,
+            awaits_body: parsed.awaits_body,
+            body: body_of(frame, &parsed.body),
+            conditions: Conditions::from_slots(condition),
+        })
     }
 }
 
@@ -357,14 +451,24 @@ GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
             for piece in [&PIPELINE[..cut], &PIPELINE[cut..]] {
                 buffered.extend_from_slice(piece);
                 while let Some(frame) = decoder.decode(&buffered).unwrap() {
-                    got.push(buffered[frame.payload()].to_vec());
+                    let bytes = buffered[frame.payload()].to_vec();
                     buffered.drain(..frame.consumed());
+                    got.push((bytes, frame.into_item().unwrap()));
                 }
             }
             assert_eq!(got.len(), 4, "cut at {cut}");
-            let chunked = Request::parse(&got[2]).unwrap();
+            fn request((frame, item): &(Vec<u8>, HttpItem)) -> Request<'_> {
+                match item {
+                    HttpItem::Request(parsed) => Request::read(frame, parsed).unwrap(),
+                    HttpItem::Body(_) => panic!("no body framed apart"),
+                }
+            }
+            let post = request(&got[1]);
+            assert_eq!((post.method, post.path), ("POST", "/echo"));
+            assert_eq!(&*post.body, b"hello");
+            let chunked = request(&got[2]);
             assert_eq!(&*chunked.body, b"abcde");
-            let old = Request::parse(&got[3]).unwrap();
+            let old = request(&got[3]);
             assert!(old.keep_alive, "HTTP/1.0 with Connection: keep-alive");
         }
     }
@@ -509,17 +613,28 @@ GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
             b"PUT /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
         let frame = decoder.decode(head).unwrap().unwrap();
         assert_eq!(frame.consumed(), head.len());
-        let request = Request::parse(&head[frame.payload()]).unwrap();
+        let Some(HttpItem::Request(parsed)) = frame.item() else {
+            panic!("the head is a request");
+        };
+        let request = Request::read(&head[frame.payload()], parsed).unwrap();
         assert!(request.awaits_body);
-        assert_eq!(request.framing, BodyFraming::Length(5));
         assert!(decoder.decode(b"hel").unwrap().is_none());
         let body = decoder.decode(b"helloGET").unwrap().unwrap();
         assert_eq!((body.payload(), body.consumed()), (0..5, 5));
+        let Some(HttpItem::Body(pieces)) = body.item() else {
+            panic!("the body framed apart");
+        };
+        assert_eq!(&*body_of(b"helloGET", pieces), b"hello");
         // The body already on its way: one frame, no 100 needed.
         let mut decoder = HttpDecoder::new(Limits::default());
         let whole = [head.as_slice(), b"hello"].concat();
         let frame = decoder.decode(&whole).unwrap().unwrap();
         assert_eq!(frame.consumed(), whole.len());
-        assert!(!Request::parse(&whole).unwrap().awaits_body);
+        let Some(HttpItem::Request(parsed)) = frame.item() else {
+            panic!("the whole request");
+        };
+        let request = Request::read(&whole, parsed).unwrap();
+        assert!(!request.awaits_body);
+        assert_eq!(&*request.body, b"hello");
     }
 }

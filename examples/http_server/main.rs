@@ -56,7 +56,7 @@ mod framing;
 mod http;
 mod validators;
 
-use http::{respond, HttpDecoder, Limits, Request};
+use http::{respond, HttpDecoder, HttpItem, Limits, Parsed, Request};
 use validators::{Answer, Conditions, Validators};
 
 const USAGE: &str = "\
@@ -95,7 +95,7 @@ struct HttpServer {
     sending: HashMap<ConnId, Stream>,
     /// Heads of requests sent with `Expect: 100-continue`, answered with
     /// `100 Continue`, whose bodies come as the connection's next frame.
-    awaiting_body: HashMap<ConnId, Vec<u8>>,
+    awaiting_body: HashMap<ConnId, (Vec<u8>, Parsed)>,
 }
 
 /// A large file on its way to one client.
@@ -103,7 +103,7 @@ struct Stream {
     file: Sending,
     keep_alive: bool,
     /// Requests pipelined behind the file, answered once it is sent.
-    waiting: VecDeque<Vec<u8>>,
+    waiting: VecDeque<(HttpItem, Vec<u8>)>,
 }
 
 impl HttpServer {
@@ -303,24 +303,28 @@ impl HttpServer {
     }
 
     /// Answers one request and sends the answer.
-    fn serve(&mut self, cx: &mut Context<'_>, conn: ConnId, frame: &[u8]) {
-        if let Some(head) = self.awaiting_body.remove(&conn) {
-            // The body of the request whose head came before.
-            let request = Request::parse(&head).and_then(|mut request| {
-                request.body = http::body_of(request.framing, frame)?;
-                request.awaits_body = false;
-                Some(request)
-            });
-            return self.serve_request(cx, conn, request);
-        }
-        let request = Request::parse(frame);
-        if let Some(request) = &request {
-            if request.awaits_body {
-                let _ = cx.send(conn, b"HTTP/1.1 100 Continue\r\n\r\n");
-                self.awaiting_body.insert(conn, frame.to_vec());
-                return;
+    fn serve(&mut self, cx: &mut Context<'_>, conn: ConnId, item: HttpItem, frame: &[u8]) {
+        let parsed = match item {
+            HttpItem::Body(pieces) => {
+                // The body of the request whose head came before.
+                let Some((head, parsed)) = self.awaiting_body.remove(&conn) else {
+                    return; // the decoder frames a body only after its head
+                };
+                let request = Request::read(&head, &parsed).map(|mut request| {
+                    request.body = http::body_of(frame, &pieces);
+                    request.awaits_body = false;
+                    request
+                });
+                return self.serve_request(cx, conn, request);
             }
+            HttpItem::Request(parsed) => parsed,
+        };
+        if parsed.awaits_body {
+            let _ = cx.send(conn, b"HTTP/1.1 100 Continue\r\n\r\n");
+            self.awaiting_body.insert(conn, (frame.to_vec(), parsed));
+            return;
         }
+        let request = Request::read(frame, &parsed);
         self.serve_request(cx, conn, request);
     }
 
@@ -388,8 +392,8 @@ impl HttpServer {
         }
         cx.resume_reading(conn);
         let mut waiting = stream.waiting;
-        while let Some(frame) = waiting.pop_front() {
-            self.serve(cx, conn, &frame);
+        while let Some((item, frame)) = waiting.pop_front() {
+            self.serve(cx, conn, item, &frame);
             if let Some(next) = self.sending.get_mut(&conn) {
                 // Another large file: the rest waits behind it in turn.
                 next.waiting = waiting;
@@ -399,17 +403,17 @@ impl HttpServer {
     }
 }
 
-impl Handler for HttpServer {
-    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, frame: &[u8]) {
+impl Handler<HttpItem> for HttpServer {
+    fn on_item(&mut self, cx: &mut Context<'_>, conn: ConnId, item: HttpItem, frame: &[u8]) {
         self.start_clock(cx);
         if let Some(stream) = self.sending.get_mut(&conn) {
             // Answers go out in order: this one after the file. Reading
             // pauses so that only what is already queued waits here.
-            stream.waiting.push_back(frame.to_vec());
+            stream.waiting.push_back((item, frame.to_vec()));
             cx.pause_reading(conn);
             return;
         }
-        self.serve(cx, conn, frame);
+        self.serve(cx, conn, item, frame);
     }
 
     fn on_drained(&mut self, cx: &mut Context<'_>, conn: ConnId) {

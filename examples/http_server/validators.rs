@@ -21,20 +21,24 @@ pub struct Conditions<'a> {
 }
 
 impl<'a> Conditions<'a> {
-    /// Records `name: value` if it is one of these headers.
-    pub fn note(&mut self, name: &str, value: &'a [u8]) {
-        let slot = if name.eq_ignore_ascii_case("if-none-match") {
-            &mut self.if_none_match
-        } else if name.eq_ignore_ascii_case("if-modified-since") {
-            &mut self.if_modified_since
-        } else if name.eq_ignore_ascii_case("range") {
-            &mut self.range
-        } else if name.eq_ignore_ascii_case("if-range") {
-            &mut self.if_range
-        } else {
-            return;
-        };
-        *slot = Some(value);
+    /// Which of these headers `name` is, as an index for [`from_slots`]
+    /// (`None`: another header).
+    ///
+    /// [`from_slots`]: Conditions::from_slots
+    pub fn slot(name: &str) -> Option<usize> {
+        ["if-none-match", "if-modified-since", "range", "if-range"]
+            .iter()
+            .position(|wanted| name.eq_ignore_ascii_case(wanted))
+    }
+
+    /// The headers' values, as `value` gives them by [`slot`](Conditions::slot).
+    pub fn from_slots(value: impl Fn(usize) -> Option<&'a [u8]>) -> Conditions<'a> {
+        Conditions {
+            if_none_match: value(0),
+            if_modified_since: value(1),
+            range: value(2),
+            if_range: value(3),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use selectloop::codec::DecodeError;
 use crate::resp::protocol_error;
 
 /// Where an argument's bytes are.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Arg {
     /// In the request itself.
     In(Range<usize>),

@@ -40,7 +40,7 @@ mod db;
 mod inline;
 mod resp;
 
-use resp::{Args, Limits, RespDecoder};
+use resp::{Limits, Request, RespDecoder};
 
 const USAGE: &str = "\
 usage: resp_server [--addr HOST:PORT] [--max-bulk BYTES] [--max-multibulk N] [--timeout-s S]
@@ -64,9 +64,7 @@ const SWEEP_BUDGET: usize = 1000;
 
 struct RespServer {
     db: db::Db,
-    /// Reused for every request: parsing and replying allocate nothing
-    /// once warm.
-    args: Args,
+    /// Reused for every reply.
     out: Vec<u8>,
     /// Each connection's id and name (CLIENT ID, CLIENT SETNAME).
     clients: HashMap<ConnId, commands::Client>,
@@ -84,7 +82,7 @@ fn unix_ms() -> i64 {
         })
 }
 
-impl Handler for RespServer {
+impl Handler<Request> for RespServer {
     fn on_connect(&mut self, _cx: &mut Context<'_>, conn: ConnId) {
         self.next_client_id += 1;
         let client = commands::Client {
@@ -98,11 +96,10 @@ impl Handler for RespServer {
         self.clients.remove(&conn);
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, request: &[u8]) {
-        self.args.parse(request);
+    fn on_item(&mut self, cx: &mut Context<'_>, conn: ConnId, args: Request, request: &[u8]) {
         let mut rq = commands::Request {
             bytes: request,
-            args: &self.args,
+            args: &args,
             out: &mut self.out,
             now_ms: unix_ms(),
             clients: &mut self.clients,
@@ -180,7 +177,6 @@ fn serve() -> io::Result<()> {
     reactor.context().set_periodic(Duration::from_millis(100));
     let server = RespServer {
         db: db::Db::default(),
-        args: Args::default(),
         out: Vec::with_capacity(1024),
         clients: HashMap::new(),
         next_client_id: 0,

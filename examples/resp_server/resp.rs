@@ -3,9 +3,11 @@
 //!
 //! A request is either a multibulk (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`, what
 //! every client library and redis-cli send) or an inline command (`GET k`
-//! ended by `\n`, what telnet sends). The decoder finds where a command ends
-//! and checks it; the handler then reads its arguments out of the frame
-//! with [`Args::parse`], without copying them.
+//! ended by `\n`, what telnet sends). The decoder finds where a command
+//! ends, checks it, and notes where each argument lies as it goes: the
+//! handler gets those places as the frame's [`Request`] and reads the
+//! arguments out of the frame's bytes, never parsing them again and never
+//! copying them (quoted inline arguments aside).
 
 use selectloop::codec::{DecodeError, Decoder, Frame};
 
@@ -44,6 +46,8 @@ pub struct RespDecoder {
     /// Of the multibulk request being framed: where the next argument's
     /// header starts, and how many arguments are still to come.
     progress: Option<(usize, usize)>,
+    /// Where the arguments framed so far lie.
+    args: Vec<Arg>,
 }
 
 impl RespDecoder {
@@ -51,6 +55,7 @@ impl RespDecoder {
         RespDecoder {
             limits,
             progress: None,
+            args: Vec::new(),
         }
     }
 }
@@ -116,7 +121,9 @@ pub fn parse_int(text: &[u8]) -> Option<i64> {
 }
 
 impl Decoder for RespDecoder {
-    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+    type Item = Request;
+
+    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame<Request>>, DecodeError> {
         if buf.is_empty() {
             return Ok(None);
         }
@@ -137,8 +144,9 @@ impl Decoder for RespDecoder {
                     .ok_or(protocol_error("invalid multibulk length"))?;
                 if count <= 0 {
                     // An empty request: Redis skips it.
-                    return Ok(Some(Frame::new(0..0, end + 2)));
+                    return Ok(Some(Frame::discard(end + 2)));
                 }
+                self.args.clear();
                 (end + 2, count as usize)
             }
         };
@@ -167,16 +175,21 @@ impl Decoder for RespDecoder {
             if &buf[next - 2..next] != b"\r\n" {
                 return Err(protocol_error("bulk argument not ended by CRLF"));
             }
+            self.args.push(Arg::In(end + 2..end + 2 + len));
             pos = next;
             left -= 1;
         }
         self.progress = None;
-        Ok(Some(Frame::new(0..pos, pos)))
+        let request = Request {
+            args: std::mem::take(&mut self.args),
+            owned: Vec::new(),
+        };
+        Ok(Some(Frame::with_item(0..pos, pos, request)))
     }
 }
 
 impl RespDecoder {
-    fn decode_inline(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+    fn decode_inline(&mut self, buf: &[u8]) -> Result<Option<Frame<Request>>, DecodeError> {
         // Redis looks for the line end with `strchr`, which stops at a NUL:
         // a line end after one is not seen. (Searched together, so a read
         // of many short commands costs one pass, not one per command.)
@@ -194,53 +207,35 @@ impl RespDecoder {
         };
         // As in Redis, only a line still without its end is held to the
         // inline limit; a whole one is bounded by the loop's cap.
-        split_inline(&buf[..end], &mut Vec::new())?;
-        Ok(Some(Frame::new(0..end, newline + 1)))
+        let mut owned = Vec::new();
+        let args = split_inline(&buf[..end], &mut owned)?;
+        if args.is_empty() {
+            // A blank line: Redis skips it.
+            return Ok(Some(Frame::discard(newline + 1)));
+        }
+        Ok(Some(Frame::with_item(
+            0..end,
+            newline + 1,
+            Request { args, owned },
+        )))
     }
 }
 
-/// The arguments of one request, read out of its frame. Reused from request
-/// to request, so parsing allocates nothing once warm (quoted inline
-/// arguments aside).
-#[derive(Debug, Default)]
-pub struct Args {
+/// The arguments of one request, as the decoder found them: places in the
+/// frame's bytes, and the bytes of quoted inline arguments, which had to be
+/// built.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Request {
     args: Vec<Arg>,
     owned: Vec<Vec<u8>>,
 }
 
-impl Args {
-    /// Reads the arguments of `request` (a frame from [`RespDecoder`]).
-    pub fn parse(&mut self, request: &[u8]) {
-        self.args.clear();
-        self.owned.clear();
-        if request.first() != Some(&b'*') {
-            // Checked by the decoder: it splits.
-            if let Ok(args) = split_inline(request, &mut self.owned) {
-                self.args = args;
-            }
-            return;
-        }
-        let Ok(Some(end)) = line_end(request, 0) else {
-            return;
-        };
-        let count = parse_int(&request[1..end]).unwrap_or(0);
-        let mut pos = end + 2;
-        for _ in 0..count.max(0) {
-            let Ok(Some(end)) = line_end(request, pos) else {
-                return;
-            };
-            let len = parse_int(&request[pos + 1..end]).unwrap_or(0).max(0) as usize;
-            let start = end + 2;
-            self.args.push(Arg::In(start..start + len));
-            pos = start + len + 2;
-        }
-    }
-
+impl Request {
     pub fn len(&self) -> usize {
         self.args.len()
     }
 
-    /// Argument `i` of `request` (the same bytes given to `parse`).
+    /// Argument `i`, out of `request`: the bytes of the frame this came with.
     pub fn get<'a>(&'a self, request: &'a [u8], i: usize) -> &'a [u8] {
         match &self.args[i] {
             Arg::In(range) => &request[range.clone()],
@@ -358,20 +353,30 @@ mod tests {
         for cut in 0..=wire.len() {
             let mut decoder = RespDecoder::new(Limits::default());
             let mut got = Vec::new();
+            let mut discarded = 0;
             let mut buffered = Vec::new();
             for piece in [&wire[..cut], &wire[cut..]] {
                 buffered.extend_from_slice(piece);
                 while let Some(frame) = decoder.decode(&buffered).unwrap() {
-                    got.push(buffered[frame.payload()].to_vec());
+                    let bytes = buffered[frame.payload()].to_vec();
                     buffered.drain(..frame.consumed());
+                    match frame.into_item() {
+                        Some(request) => got.push((bytes, request)),
+                        None => discarded += 1,
+                    }
                 }
             }
-            assert_eq!(got.len(), 4, "cut at {cut}");
-            let mut args = Args::default();
-            args.parse(&got[0]);
-            assert_eq!(args.get(&got[0], 1), b"he\r\nl", "cut at {cut}");
-            args.parse(&got[2]);
-            assert_eq!(args.get(&got[2], 2), b"a b");
+            assert_eq!(got.len(), 3, "cut at {cut}");
+            assert_eq!(discarded, 1, "the empty request is skipped, cut at {cut}");
+            let (bytes, request) = &got[0];
+            assert_eq!(request.len(), 2);
+            assert_eq!(request.get(bytes, 0), b"ECHO");
+            assert_eq!(request.get(bytes, 1), b"he\r\nl", "cut at {cut}");
+            let (bytes, request) = &got[1];
+            assert_eq!(request.get(bytes, 0), b"PING");
+            let (bytes, request) = &got[2];
+            assert_eq!(request.len(), 3);
+            assert_eq!(request.get(bytes, 2), b"a b");
         }
     }
 
@@ -397,7 +402,7 @@ mod tests {
         // A whole inline line is not held to it, as in Redis.
         assert!(decode(b"ECHO abcdefghij\r\n").unwrap().is_some());
         // A bare newline is an empty inline request.
-        assert_eq!(decode(b"\nPING"), Ok(Some(Frame::new(0..0, 1))));
+        assert_eq!(decode(b"\nPING"), Ok(Some(Frame::discard(1))));
         // A NUL hides the line end after it, as Redis's strchr does.
         assert_eq!(decode(b"EC\0\r\n"), Ok(None));
         assert!(decode(b"EC\0\r\n1234").is_err(), "until the limit");

@@ -2,7 +2,9 @@
 //! a connection's bytes into messages (compare tokio-util's `Decoder` and
 //! Netty's `ByteToMessageDecoder`), without copying them.
 
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
@@ -17,8 +19,14 @@ use super::{Frame, FrameError};
 /// calls (HTTP reads headers, then a body of the length they announced).
 /// The loop calls [`decode`](Decoder::decode) with the connection's bytes not
 /// yet cut, after every read, until it returns `Ok(None)`; each frame it
-/// returns is handed to [`Handler::on_message`](crate::Handler::on_message)
-/// as a slice of the read buffer, never copied.
+/// returns is handed to [`Handler::on_item`](crate::Handler::on_item) as a
+/// slice of the read buffer, never copied, with the [`Item`](Decoder::Item)
+/// the decoder parsed from it: what the command was, its arguments, where
+/// its key lies. A handler that asks for those items (it implements
+/// [`Handler<Item>`](crate::Handler)) never parses the bytes a second time;
+/// one that does not gets the bytes alone in
+/// [`Handler::on_message`](crate::Handler::on_message). Bytes the protocol
+/// says to skip are a [`Frame::discard`], dropped as they arrive.
 ///
 /// The loop enforces the maximum message size given with the factory: bytes
 /// that stay unframed past it close the connection with
@@ -42,6 +50,9 @@ use super::{Frame, FrameError};
 /// }
 ///
 /// impl Decoder for Semicolons {
+///     // The message is the bytes; there is nothing more to tell.
+///     type Item = ();
+///
 ///     fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
 ///         match buf[self.scanned..].iter().position(|&b| b == b';') {
 ///             Some(at) => {
@@ -67,15 +78,22 @@ use super::{Frame, FrameError};
 /// assert!(decoder.decode(b"two").unwrap().is_none());
 /// ```
 pub trait Decoder: 'static {
+    /// What the decoder parsed out of each message, handed to
+    /// [`Handler::on_item`](crate::Handler::on_item) beside the payload;
+    /// `()` when the bytes are all there is to say. It may hold offsets
+    /// into the payload in place of copies of its bytes.
+    type Item: 'static;
+
     /// Finds the first complete message at the start of `buf`: `Ok(Some)`
-    /// with where its payload lies and how many bytes it used up,
+    /// with where its payload lies, how many bytes it used up and what it
+    /// says ([`Frame::with_item`]), or bytes to skip ([`Frame::discard`]);
     /// `Ok(None)` if more bytes are needed (the same bytes, and more, come
     /// back next time).
     ///
     /// # Errors
     ///
     /// The bytes break the protocol: the connection reads nothing more.
-    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError>;
+    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame<Self::Item>>, DecodeError>;
 
     /// The peer ended its output with `buf` still unframed. The default
     /// drops it: a partial message is not a message.
@@ -83,28 +101,157 @@ pub trait Decoder: 'static {
     /// # Errors
     ///
     /// As [`decode`](Decoder::decode).
-    fn decode_eof(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+    fn decode_eof(&mut self, buf: &[u8]) -> Result<Option<Frame<Self::Item>>, DecodeError> {
         let _ = buf;
         Ok(None)
     }
 }
 
-/// Makes one [`Decoder`] per connection.
-pub(crate) type DecoderFactory = Arc<dyn Fn() -> Box<dyn Decoder> + Send + Sync>;
+/// A [`Decoder`] as a connection holds it, whatever its item type: it
+/// answers with the frame's place alone and keeps the items, in order, in
+/// a queue of its own, from which the handling phase takes one per
+/// message (the loop knows the handler's item type there, not here).
+pub(crate) trait AnyDecoder {
+    /// As [`Decoder::decode`]; a message's item joins the queue.
+    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError>;
+    /// As [`Decoder::decode_eof`].
+    fn decode_eof(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError>;
+    /// The queue of items, a `VecDeque<D::Item>`, for the handler to
+    /// downcast.
+    fn items(&mut self) -> &mut dyn Any;
+    /// Drops the oldest item: its message goes to a handler that takes
+    /// bytes alone.
+    fn skip_item(&mut self);
+    /// Whether bytes of a discard are still to arrive.
+    fn is_discarding(&self) -> bool;
+}
 
-/// A custom framing as [`Config`](crate::Config) keeps it: the factory and
-/// the largest message the loop lets through.
+/// A decoder with the queue of the items it parsed and that no handler
+/// took yet. Every message frame the loop queues pushed one item, and the
+/// loop queues no message after a refusal, so the queue and the
+/// connection's frames stay in step: a refused frame's item, if any, is
+/// last and never taken.
+///
+/// It also carries out a discard longer than the bytes buffered: it
+/// answers with the part buffered, then with each part of the rest as it
+/// arrives, and asks the decoder nothing until the last part is gone.
+struct WithItems<D: Decoder> {
+    decoder: D,
+    items: VecDeque<D::Item>,
+    /// Bytes of a discard not yet arrived.
+    discarding: usize,
+}
+
+impl<D: Decoder> WithItems<D> {
+    fn keep(&mut self, found: Option<Frame<D::Item>>, buffered: usize) -> Option<Frame> {
+        let frame = found?;
+        Some(match frame.item {
+            Some(item) => {
+                self.items.push_back(item);
+                Frame::new(frame.start..frame.end, frame.consumed)
+            }
+            None => self.discard(frame.consumed, buffered),
+        })
+    }
+
+    /// Drops what is buffered of `len` bytes; the rest is dropped later.
+    fn discard(&mut self, len: usize, buffered: usize) -> Frame {
+        let now = len.min(buffered);
+        self.discarding = len - now;
+        Frame::discard(now)
+    }
+}
+
+impl<D: Decoder> AnyDecoder for WithItems<D> {
+    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+        if self.discarding > 0 {
+            return Ok((!buf.is_empty()).then(|| self.discard(self.discarding, buf.len())));
+        }
+        let found = self.decoder.decode(buf)?;
+        Ok(self.keep(found, buf.len()))
+    }
+
+    fn decode_eof(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
+        if self.discarding > 0 {
+            return Ok(None); // the input ended inside the bytes to drop
+        }
+        let found = self.decoder.decode_eof(buf)?;
+        Ok(self.keep(found, buf.len()))
+    }
+
+    fn items(&mut self) -> &mut dyn Any {
+        &mut self.items
+    }
+
+    fn skip_item(&mut self) {
+        self.items.pop_front();
+    }
+
+    fn is_discarding(&self) -> bool {
+        self.discarding > 0
+    }
+}
+
+/// Makes one [`Decoder`] per connection.
+pub(crate) type DecoderFactory = Arc<dyn Fn() -> Box<dyn AnyDecoder> + Send + Sync>;
+
+/// A custom framing as [`Config`](crate::Config) keeps it: the factory,
+/// the largest message the loop lets through, and the item type its
+/// decoders make (a handler must take that type, or bytes alone).
 #[derive(Clone)]
 pub(crate) struct CustomFraming {
     pub(crate) make: DecoderFactory,
     pub(crate) max_message: usize,
+    pub(crate) item: ItemType,
+}
+
+impl CustomFraming {
+    pub(crate) fn new<D: Decoder>(
+        max_message: usize,
+        make: impl Fn() -> D + Send + Sync + 'static,
+    ) -> CustomFraming {
+        CustomFraming {
+            make: Arc::new(move || {
+                Box::new(WithItems {
+                    decoder: make(),
+                    items: VecDeque::new(),
+                    discarding: 0,
+                }) as Box<dyn AnyDecoder>
+            }),
+            max_message,
+            item: ItemType::of::<D::Item>(),
+        }
+    }
 }
 
 impl fmt::Debug for CustomFraming {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CustomFraming")
             .field("max_message", &self.max_message)
+            .field("item", &self.item.name)
             .finish()
+    }
+}
+
+/// A type, by id and by name (for the error that names it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ItemType {
+    pub(crate) id: TypeId,
+    pub(crate) name: &'static str,
+}
+
+impl ItemType {
+    pub(crate) fn of<T: 'static>() -> ItemType {
+        ItemType {
+            id: TypeId::of::<T>(),
+            name: std::any::type_name::<T>(),
+        }
+    }
+
+    /// Bytes alone: what the built-in codecs make, and what every
+    /// handler can take.
+    pub(crate) fn bytes() -> ItemType {
+        ItemType::of::<()>()
     }
 }
 
@@ -162,15 +309,16 @@ mod tests {
     fn custom_framing_shows_its_maximum() {
         struct Nothing;
         impl Decoder for Nothing {
+            type Item = ();
             fn decode(&mut self, _buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
                 Ok(None)
             }
         }
-        let framing = CustomFraming {
-            make: Arc::new(|| Box::new(Nothing)),
-            max_message: 64,
-        };
-        assert_eq!(format!("{framing:?}"), "CustomFraming { max_message: 64 }");
+        let framing = CustomFraming::new(64, || Nothing);
+        assert_eq!(
+            format!("{framing:?}"),
+            "CustomFraming { max_message: 64, item: \"()\" }"
+        );
         // A decoder that keeps the default drops a partial message at the
         // end of input.
         assert_eq!((framing.make)().decode_eof(b"partial"), Ok(None));

@@ -46,7 +46,7 @@ use std::ops::Range;
 mod decoder;
 mod kinds;
 
-pub(crate) use decoder::CustomFraming;
+pub(crate) use decoder::{AnyDecoder, CustomFraming, ItemType};
 pub use decoder::{DecodeError, Decoder};
 pub use kinds::{ByteOrder, Chunks, HeaderWidth, LengthPrefixed, Lines};
 
@@ -54,12 +54,24 @@ pub use kinds::{ByteOrder, Chunks, HeaderWidth, LengthPrefixed, Lines};
 /// server buffer that much for one message.
 pub const MAX_MESSAGE: usize = (1 << 30) - 1;
 
-/// Where one decoded message lies in the buffer given to [`Codec::decode`].
+/// Where one decoded message lies in the buffer given to [`Codec::decode`]
+/// or [`Decoder::decode`], and what a decoder made of it.
+///
+/// A frame is one of two things:
+///
+/// - a **message**: its payload is a range of the buffer, handed to the
+///   handler as a slice (never copied), with the item the decoder parsed
+///   (`T`, nothing for the built-in codecs);
+/// - a **discard** ([`Frame::discard`]): bytes the protocol says to skip,
+///   such as a value the server refused, dropped by the loop as they
+///   arrive, even those not read yet. No hook hears of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Frame {
+pub struct Frame<T = ()> {
     start: usize,
     end: usize,
     consumed: usize,
+    /// `None`: a discard.
+    item: Option<T>,
 }
 
 impl Frame {
@@ -68,22 +80,90 @@ impl Frame {
     /// and delimiter included). The loop checks both against the buffer: a
     /// frame that does not fit, or consumes nothing, closes the connection.
     pub fn new(payload: Range<usize>, consumed: usize) -> Frame {
+        Frame::with_item(payload, consumed, ())
+    }
+}
+
+impl<T> Frame<T> {
+    /// A message as [`Frame::new`] makes it, with what the decoder parsed:
+    /// [`Handler::on_item`](crate::Handler::on_item) receives `item` with
+    /// the payload, so the handler never parses the bytes again. An item
+    /// may hold offsets into the payload rather than copies of its bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selectloop::codec::Frame;
+    ///
+    /// // "GET key\n": the command parsed, the key left in the payload.
+    /// #[derive(Debug, PartialEq)]
+    /// enum Command { Get { key: std::ops::Range<usize> } }
+    ///
+    /// let frame = Frame::with_item(0..7, 8, Command::Get { key: 4..7 });
+    /// assert_eq!(frame.item(), Some(&Command::Get { key: 4..7 }));
+    /// assert_eq!(frame.consumed(), 8);
+    /// ```
+    pub fn with_item(payload: Range<usize>, consumed: usize, item: T) -> Frame<T> {
         Frame {
             start: payload.start,
             end: payload.end,
             consumed,
+            item: Some(item),
         }
     }
 
-    /// The message bytes, without header or delimiter.
+    /// `len` bytes, starting at the front of the buffer, that are no
+    /// message: the loop drops them and hands nothing to the handler.
+    /// `len` may be more than the buffer holds (a 1 MiB value announced
+    /// by a command the server refuses): the bytes still to come are
+    /// dropped as they arrive, never buffered, and the decoder is asked
+    /// again only after the last of them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selectloop::codec::Frame;
+    ///
+    /// let skip: Frame = Frame::discard(1_048_578);
+    /// assert!(skip.is_discard());
+    /// assert_eq!(skip.consumed(), 1_048_578);
+    /// assert_eq!(skip.payload(), 0..0);
+    /// ```
+    pub fn discard(len: usize) -> Frame<T> {
+        Frame {
+            start: 0,
+            end: 0,
+            consumed: len,
+            item: None,
+        }
+    }
+
+    /// The message bytes, without header or delimiter (empty for a
+    /// discard).
     pub fn payload(&self) -> Range<usize> {
         self.start..self.end
     }
 
     /// How many bytes of the buffer this message used up, header and
-    /// delimiter included; the next message starts there.
+    /// delimiter included; the next message starts there. For a discard,
+    /// how many bytes to drop.
     pub fn consumed(&self) -> usize {
         self.consumed
+    }
+
+    /// What the decoder parsed; `None` for a discard.
+    pub fn item(&self) -> Option<&T> {
+        self.item.as_ref()
+    }
+
+    /// Whether this is a [`discard`](Frame::discard) rather than a message.
+    pub fn is_discard(&self) -> bool {
+        self.item.is_none()
+    }
+
+    /// Takes the item out (`None` for a discard).
+    pub fn into_item(self) -> Option<T> {
+        self.item
     }
 }
 
@@ -184,11 +264,7 @@ impl Codec {
                     return Ok(None);
                 }
                 let end = buf.len().min(c.max());
-                Ok(Some(Frame {
-                    start: 0,
-                    end,
-                    consumed: end,
-                }))
+                Ok(Some(Frame::new(0..end, end)))
             }
             Codec::Lines(c) => {
                 let from = (*scanned).min(buf.len());
@@ -207,11 +283,7 @@ impl Codec {
                             });
                         }
                         *scanned = 0;
-                        Ok(Some(Frame {
-                            start: 0,
-                            end,
-                            consumed: newline + 1,
-                        }))
+                        Ok(Some(Frame::new(0..end, newline + 1)))
                     }
                     None => {
                         // One byte of slack for a '\r' whose '\n' is on its way.
@@ -243,11 +315,7 @@ impl Codec {
                 if buf.len() < header + len {
                     return Ok(None);
                 }
-                Ok(Some(Frame {
-                    start: header,
-                    end: header + len,
-                    consumed: header + len,
-                }))
+                Ok(Some(Frame::new(header..header + len, header + len)))
             }
         }
     }
@@ -257,11 +325,9 @@ impl Codec {
     /// it); a partial chunk or length-prefixed frame is not a message.
     pub(crate) fn decode_at_end(&self, buf: &[u8]) -> Option<Frame> {
         match self {
-            Codec::Lines(c) if !buf.is_empty() && buf.len() <= c.max() => Some(Frame {
-                start: 0,
-                end: buf.len(),
-                consumed: buf.len(),
-            }),
+            Codec::Lines(c) if !buf.is_empty() && buf.len() <= c.max() => {
+                Some(Frame::new(0..buf.len(), buf.len()))
+            }
             _ => None,
         }
     }

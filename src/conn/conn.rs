@@ -13,7 +13,7 @@ use super::buffer::BufferPool;
 use super::decode::{checked, OwnDecoder};
 use super::state::Reading;
 use super::table::{ConnState, Listed};
-use crate::codec::{Codec, DecodeError, Decoder, Frame};
+use crate::codec::{AnyDecoder, Codec, DecodeError, Frame};
 use crate::limits::Timeouts;
 use crate::stream::Stream;
 use crate::token::ConnId;
@@ -28,6 +28,9 @@ pub(crate) struct QueuedFrame {
     pub(crate) end: usize,
     /// Where the next message starts (header and delimiter skipped).
     pub(crate) next: usize,
+    /// `false`: bytes the decoder discarded, released when their turn
+    /// comes and handed to no hook.
+    pub(crate) message: bool,
 }
 
 /// Where a connection's output stands against the watermarks
@@ -165,7 +168,7 @@ impl Conn {
         id: ConnId,
         origin: u32,
         state: ConnState,
-        decoder: Option<Box<dyn Decoder>>,
+        decoder: Option<Box<dyn AnyDecoder>>,
     ) -> Conn {
         Conn {
             socket,
@@ -214,9 +217,11 @@ impl Conn {
         }
     }
 
-    /// Whether bytes of an incomplete message are buffered.
+    /// Whether bytes of an incomplete message are buffered, or the bytes
+    /// of a discarded one are still to come (the message deadline holds
+    /// for those too: a refused value must not trickle in for ever).
     pub(crate) fn has_partial_message(&self) -> bool {
-        self.filled > self.framed
+        self.filled > self.framed || self.decoder.is_discarding()
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -344,6 +349,8 @@ impl Conn {
         Ok(())
     }
 
+    /// Queues a frame the rules let through: a message, or bytes to drop
+    /// when their turn comes (a discard).
     pub(super) fn push_frame(&mut self, frame: Frame) {
         let base = self.framed;
         let payload = frame.payload();
@@ -351,6 +358,7 @@ impl Conn {
             start: base + payload.start,
             end: base + payload.end,
             next: base + frame.consumed(),
+            message: !frame.is_discard(),
         });
         self.framed += frame.consumed();
         self.scanned = 0;

@@ -2,10 +2,10 @@
 //! an embedder's [`Decoder`] is trusted to cut frames, not to stay inside
 //! the bytes it was given or under the maximum length.
 
-use crate::codec::{DecodeError, Decoder, Frame, FrameError};
+use crate::codec::{AnyDecoder, DecodeError, Frame, FrameError};
 
 /// A connection's own decoder (none: the configured codec frames it).
-pub(crate) struct OwnDecoder(pub(super) Option<Box<dyn Decoder>>);
+pub(crate) struct OwnDecoder(pub(super) Option<Box<dyn AnyDecoder>>);
 
 impl std::fmt::Debug for OwnDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -13,16 +13,33 @@ impl std::fmt::Debug for OwnDecoder {
     }
 }
 
+impl OwnDecoder {
+    /// Whether bytes of a discard are still to arrive.
+    pub(super) fn is_discarding(&self) -> bool {
+        self.0.as_ref().is_some_and(|d| d.is_discarding())
+    }
+}
+
 /// Holds a decoder's answer to the rules the loop enforces whatever the
 /// decoder: a frame lies within the buffer and uses up at least one byte
 /// (or the loop would ask forever), and no message, framed or still
-/// incomplete, is longer than `max`.
+/// incomplete, is longer than `max`. A discard uses at least one byte too,
+/// and no more than is buffered (the decoder's wrapper cuts a longer one
+/// into the part buffered and the rest, dropped as it arrives).
 pub(super) fn checked(
     found: Option<Frame>,
     buffered: usize,
     max: usize,
 ) -> Result<Option<Frame>, DecodeError> {
     match found {
+        Some(frame) if frame.is_discard() => {
+            if frame.consumed() == 0 || frame.consumed() > buffered {
+                return Err(DecodeError::invalid(
+                    "the decoder discarded no bytes, or bytes it was not given",
+                ));
+            }
+            Ok(Some(frame))
+        }
         Some(frame) => {
             let payload = frame.payload();
             if frame.consumed() == 0

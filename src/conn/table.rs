@@ -14,7 +14,7 @@ use slab::Slab;
 
 use super::conn::{Conn, Expired};
 use super::state::{Lifecycle, ReadEvent, Reading, WriteEvent, Writing};
-use crate::codec::Decoder;
+use crate::codec::AnyDecoder;
 use crate::stream::Stream;
 use crate::token::{ConnId, Generations};
 
@@ -146,7 +146,7 @@ impl ConnTable {
         stream: Stream,
         origin: u32,
         connecting: bool,
-        decoder: Option<Box<dyn Decoder>>,
+        decoder: Option<Box<dyn AnyDecoder>>,
         register: impl FnOnce(&Stream, ConnId) -> io::Result<()>,
     ) -> io::Result<ConnId> {
         let entry = self.slab.vacant_entry();

@@ -4,6 +4,8 @@
 //! The loop gets reports back and decides what follows (close, pause,
 //! call the handler); it never sets these fields itself.
 
+use std::any::Any;
+use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read};
 use std::net::Shutdown;
 
@@ -154,7 +156,7 @@ impl Conn {
         // The message deadline runs from the first byte of a message.
         if !self.has_partial_message() {
             self.partial_since_ms = 0;
-        } else if completed || self.partial_since_ms == 0 {
+        } else if (completed && !self.decoder.is_discarding()) || self.partial_since_ms == 0 {
             self.partial_since_ms = now_ms;
         }
         ReadReport {
@@ -178,6 +180,26 @@ impl Conn {
             return None;
         }
         self.frames.pop_front()
+    }
+
+    /// The item its decoder parsed from the message just taken with
+    /// [`next_message`](Conn::next_message), as the handler's type `I`.
+    /// Bytes alone (`I` is `()`) are always there: the item of another
+    /// type, if the decoder made one, is dropped. `None` only if the
+    /// decoder makes items of another type than `I`.
+    pub(crate) fn take_item<I: 'static>(&mut self) -> Option<I> {
+        if let Some(decoder) = self.decoder.0.as_mut() {
+            if let Some(items) = decoder.items().downcast_mut::<VecDeque<I>>() {
+                return items.pop_front();
+            }
+            decoder.skip_item();
+        }
+        // `I` is `()` here, or nothing can be made of it: `Some(())` seen
+        // as an `Option<I>` gives it at no cost (no allocation, a ZST).
+        let mut unit = Some(());
+        (&mut unit as &mut dyn Any)
+            .downcast_mut::<Option<I>>()
+            .and_then(Option::take)
     }
 
     /// Keeps why its input was refused until it closes for that reason.

@@ -68,7 +68,11 @@ impl Core {
     }
 
     /// Phase 4: accept until `WouldBlock` or the budget is spent.
-    pub(crate) fn accept<H: Handler + ?Sized>(&mut self, handler: &mut H, listener: ListenerId) {
+    pub(crate) fn accept<I: 'static, H: Handler<I> + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        listener: ListenerId,
+    ) {
         for _ in 0..self.config.accept_budget {
             match self.listeners.accept(listener) {
                 Accepted::Stream(stream) => self.adopt(handler, stream, listener.0 as u32),
@@ -168,7 +172,7 @@ impl Core {
 
     /// Inserts an accepted connection: `inputs.append(conn)` and the greeting.
     /// `origin`: the listener's index, or `ADOPTED`.
-    pub(crate) fn adopt<H: Handler + ?Sized>(
+    pub(crate) fn adopt<I: 'static, H: Handler<I> + ?Sized>(
         &mut self,
         handler: &mut H,
         stream: Stream,

@@ -56,7 +56,7 @@ impl Core {
     // ----- phases 3 to 5 -----
 
     /// Serves the sockets left on the ready list by the last turn.
-    pub(crate) fn serve_ready_list<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn serve_ready_list<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
         let mut ready = self.ready.take();
         for token in ready.drain(..) {
             match token::decode(token) {
@@ -75,7 +75,11 @@ impl Core {
     }
 
     /// Phase 3: routes one event by its token.
-    pub(crate) fn on_event<H: Handler + ?Sized>(&mut self, handler: &mut H, event: Readiness) {
+    pub(crate) fn on_event<I: 'static, H: Handler<I> + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        event: Readiness,
+    ) {
         match token::decode(event.token) {
             TokenKind::Listener(listener) => {
                 if event.readable {
@@ -88,7 +92,7 @@ impl Core {
         }
     }
 
-    fn on_conn_event<H: Handler + ?Sized>(
+    fn on_conn_event<I: 'static, H: Handler<I> + ?Sized>(
         &mut self,
         handler: &mut H,
         id: ConnId,
@@ -283,7 +287,7 @@ impl Core {
     /// Hands each queued message to the handler, oldest first (the seed's
     /// `message[w].pop()` takes the newest), while the connection's output
     /// stays under the high watermark.
-    pub(crate) fn handle_inbound<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn handle_inbound<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
         let high = self.config.output_high_watermark;
         let mut batch = self.to_handle.take();
         for id in batch.drain(..) {
@@ -305,9 +309,21 @@ impl Core {
                 .and_then(|c| c.next_message(high))
             {
                 consumed = frame.next;
+                if !frame.message {
+                    continue; // discarded bytes: released, heard by no hook
+                }
+                let Some(item) = self.conns.get_mut(id).and_then(|c| c.take_item::<I>()) else {
+                    // `run_once` checked that the decoder makes `I`, or
+                    // that `I` is bytes alone: never reached.
+                    debug_assert!(false, "a message without its item");
+                    continue;
+                };
                 self.stats.messages += 1;
                 let msg = &buf[frame.start..frame.end];
-                if !self.call_hook(handler, "on_message", |h, cx| h.on_message(cx, id, msg)) {
+                let handled = self.call_hook(handler, "on_message", |h, cx| {
+                    h.on_item(cx, id, item, msg);
+                });
+                if !handled {
                     self.close(id, CloseReason::HandlerPanic);
                 }
                 self.run_close_hooks(handler);
@@ -323,7 +339,7 @@ impl Core {
 
     /// Decides what a connection does next once its queue was served: close
     /// after its input ended, or pause or resume reading.
-    fn after_handling<H: Handler + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
+    fn after_handling<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
         let limits = self.read_limits;
         let Some(conn) = self.conns.get(id).filter(|c| c.is_open()) else {
             return;
@@ -362,7 +378,7 @@ impl Core {
 
     /// Writes queued output right away; only a write that would block puts
     /// the connection in the writable set (and costs an `epoll_ctl`).
-    pub(crate) fn flush<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn flush<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
         let low = self.config.output_low_watermark;
         let budget = self.config.write_budget;
         let mut drained = Vec::new();
@@ -420,7 +436,7 @@ impl Core {
     }
 
     /// Lets the handler answer a refusal (an error reply, say).
-    fn tell_refusal<H: Handler + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
+    fn tell_refusal<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
         let Some(error) = self.conns.get_mut(id).and_then(|c| c.take_refusal()) else {
             return;
         };

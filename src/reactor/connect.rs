@@ -40,7 +40,11 @@ impl Core {
 
     /// A connecting socket reported writable (or an error): see how the
     /// connect went.
-    pub(crate) fn finish_connect<H: Handler + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
+    pub(crate) fn finish_connect<I: 'static, H: Handler<I> + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        id: ConnId,
+    ) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };

@@ -58,7 +58,7 @@ impl Core {
         }
     }
 
-    pub(crate) fn deliver_job<H: Handler + ?Sized>(
+    pub(crate) fn deliver_job<I: 'static, H: Handler<I> + ?Sized>(
         &mut self,
         handler: &mut H,
         conn: ConnId,
@@ -81,7 +81,7 @@ impl Core {
         }
     }
 
-    fn deliver_one<H: Handler + ?Sized>(
+    fn deliver_one<I: 'static, H: Handler<I> + ?Sized>(
         &mut self,
         handler: &mut H,
         conn: ConnId,

@@ -305,7 +305,7 @@ impl Reactor {
     ///
     /// Only a failure of the poller itself; errors on single connections close
     /// those connections and are reported to [`Handler::on_close`].
-    pub fn run<H: Handler + ?Sized>(&mut self, handler: &mut H) -> io::Result<()> {
+    pub fn run<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) -> io::Result<()> {
         while !self.core.stop_requested {
             self.run_once(handler, None)?;
         }
@@ -361,11 +361,12 @@ impl Reactor {
     /// unwound out of an earlier turn: that turn's work lists were lost
     /// with it, so the reactor refuses to go on rather than leave
     /// connections waiting forever. Drop it and build a new one.
-    pub fn run_once<H: Handler + ?Sized>(
+    pub fn run_once<I: 'static, H: Handler<I> + ?Sized>(
         &mut self,
         handler: &mut H,
         timeout: Option<Duration>,
     ) -> io::Result<()> {
+        self.core.config.check_item_type::<I>()?;
         if self.core.in_turn {
             return Err(io::Error::other(
                 "a handler panicked during an earlier turn (Config::catch_panics is off): \
@@ -404,7 +405,11 @@ impl Reactor {
 
     /// Phases 3 to 9 of a turn, on a batch of events. `run_once` calls it with
     /// what the poller returned; tests call it with a batch built by hand.
-    pub(crate) fn dispatch<H: Handler + ?Sized>(&mut self, handler: &mut H, events: &[Readiness]) {
+    pub(crate) fn dispatch<I: 'static, H: Handler<I> + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        events: &[Readiness],
+    ) {
         let core = &mut self.core;
         // Cleared at the end of the turn: a panic unwinding out of a hook
         // leaves it set (see `run_once`).
@@ -480,7 +485,7 @@ impl Reactor {
     /// # Errors
     ///
     /// Only a failure of the poller itself.
-    pub fn shutdown<H: Handler + ?Sized>(
+    pub fn shutdown<I: 'static, H: Handler<I> + ?Sized>(
         &mut self,
         handler: &mut H,
         grace: Duration,

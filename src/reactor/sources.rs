@@ -41,7 +41,7 @@ impl Core {
         result
     }
 
-    pub(crate) fn on_source<H: Handler + ?Sized>(
+    pub(crate) fn on_source<I: 'static, H: Handler<I> + ?Sized>(
         &mut self,
         handler: &mut H,
         id: SourceId,

@@ -16,7 +16,7 @@ use crate::limits::Limit;
 impl Core {
     /// Phase 8, the loop's part: re-arms paused listeners, fails late
     /// connects, ends lingering closes, kicks idle and slow connections.
-    pub(crate) fn run_loop_timers<H: Handler + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn run_loop_timers<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
         let now = Instant::now();
         if !self.shutting_down && self.listeners.resume_at().is_some_and(|at| at <= now) {
             self.resume_listeners(now);

@@ -14,6 +14,7 @@ use crate::util::{connect, read_n, read_to_end, Server};
 struct Netstring;
 
 impl Decoder for Netstring {
+    type Item = ();
     fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
         let Some(colon) = buf.iter().position(|&b| b == b':') else {
             // No colon yet: fine while what came is a few digits. The

@@ -22,6 +22,7 @@ struct Records {
 }
 
 impl Decoder for Records {
+    type Item = ();
     fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
         match self.size {
             Some(n) => Ok((buf.len() >= n).then(|| Frame::new(0..n, n))),
@@ -161,6 +162,7 @@ per_backend!(lines_before_an_oversize_line_are_answered_first);
 struct NeverDone;
 
 impl Decoder for NeverDone {
+    type Item = ();
     fn decode(&mut self, _buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
         Ok(None)
     }
@@ -191,6 +193,7 @@ per_backend!(the_loop_enforces_the_maximum_whatever_the_decoder_says);
 struct ConsumesNothing;
 
 impl Decoder for ConsumesNothing {
+    type Item = ();
     fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
         Ok((!buf.is_empty()).then(|| Frame::new(0..0, 0)))
     }
@@ -222,6 +225,7 @@ per_backend!(a_frame_that_consumes_nothing_is_refused_not_looped_on);
 struct StrictRecords(Records);
 
 impl Decoder for StrictRecords {
+    type Item = ();
     fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, DecodeError> {
         self.0.decode(buf)
     }

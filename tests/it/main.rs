@@ -40,5 +40,6 @@ mod select_protocol;
 mod shutdown;
 mod threads;
 mod timers;
+mod typed_frames;
 mod write_budget;
 mod write_path;

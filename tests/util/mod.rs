@@ -114,7 +114,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start<H: Handler + Send + 'static>(config: Config, handler: H) -> Server {
+    pub fn start<I: 'static, H: Handler<I> + Send + 'static>(config: Config, handler: H) -> Server {
         init_logger();
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(Stats::default()));

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use selectloop::ConnId;
 
 use crate::db::Db;
-use crate::resp::{parse_int, reply, Args};
+use crate::resp::{parse_int, reply, Request as Args};
 
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";

@@ -66,6 +66,7 @@ fn the_inbound_queue_is_full_at_either_limit() {
         start: 0,
         end: 1,
         next: 1,
+        message: true,
     };
     conn.frames.push_back(frame);
     conn.framed = 99;

@@ -53,6 +53,7 @@ fn output_backlog_watermarks_and_the_write_budget() {
         start: 0,
         end: 1,
         next: 1,
+        message: true,
     });
     assert!(conn.next_message(high).is_none());
     assert_eq!(conn.queued_messages(), 1);
@@ -65,6 +66,7 @@ fn output_backlog_watermarks_and_the_write_budget() {
         start: 0,
         end: 1,
         next: 1,
+        message: true,
     });
     // A flush of 30 bytes: still above the low watermark.
     let report = conn.flush_turn(&mut pool, 30, low, 5_000);
@@ -234,6 +236,7 @@ fn the_watermark_and_the_clocks_at_their_edges() {
         start: 0,
         end: 1,
         next: 1,
+        message: true,
     });
     assert!(conn.next_message(60).is_none(), "above it: handling pauses");
     conn.queue_output(&[b"more"], &mut pool, 2, usize::MAX, 60)
