@@ -30,6 +30,7 @@ mod http_server;
 mod limits;
 mod linger;
 mod mass;
+mod memcached_server;
 mod read_budget;
 mod resp_server;
 mod resp_vs_redis;

@@ -10,67 +10,19 @@
 use crate::util;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use util::{connect, resp_command as command, start_example};
+use util::{connect, resp_command as command, start_example, SocketPeer};
 
-/// A redis-server of its own, on a Unix socket in a fresh directory (no
-/// TCP port to race for), persisting nothing.
-struct RedisServer {
-    child: Child,
-    dir: PathBuf,
-    socket: PathBuf,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        // One directory per server: the tests run in parallel.
-        static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "resp-vs-redis-{}-{}",
-            std::process::id(),
-            STARTED.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let socket = dir.join("redis.sock");
-        let child = util::tool("redis-server")
+/// A redis-server of its own, persisting nothing.
+fn redis_server() -> SocketPeer {
+    SocketPeer::start("redis-server", |command, socket, dir| {
+        command
             .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
+            .arg(socket)
             .args(["--save", "", "--appendonly", "no", "--dir"])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let started = Instant::now();
-        while UnixStream::connect(&socket).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not open its socket"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        RedisServer { child, dir, socket }
-    }
-
-    fn connect(&self) -> UnixStream {
-        let stream = UnixStream::connect(&self.socket).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+            .arg(dir);
+    })
 }
 
 /// One whole RESP2 reply, as the bytes it came in.
@@ -118,7 +70,7 @@ fn reply_to<S: Read + Write>(peer: &mut BufReader<S>, args: &[&[u8]]) -> Vec<u8>
 /// to live are read within a millisecond of each other), and lists every
 /// reply that differs.
 fn differences(script: &[Vec<&[u8]>]) -> Vec<String> {
-    let redis = RedisServer::start();
+    let redis = redis_server();
     let ours = start_example("resp_server", &[]);
     let flush: Vec<&[u8]> = vec![b"FLUSHALL"];
     let with_flush: Vec<Vec<&[u8]>> = std::iter::once(flush)
@@ -160,13 +112,7 @@ fn script(lines: &[&'static str]) -> Vec<Vec<&'static [u8]>> {
 }
 
 fn assert_same_as_redis(lines: &[&'static str]) {
-    let found = differences(&script(lines));
-    assert!(
-        found.is_empty(),
-        "{} replies differ:\n{}",
-        found.len(),
-        found.join("\n")
-    );
+    util::assert_no_differences(&differences(&script(lines)));
 }
 
 #[test]
@@ -487,7 +433,7 @@ fn answer_to_bytes<S: Read + Write>(mut stream: S, wire: &[u8]) -> Vec<u8> {
 /// bytes, and close the connection alike.
 #[test]
 fn the_wire_protocol_is_read_as_redis_reads_it() {
-    let redis = RedisServer::start();
+    let redis = redis_server();
     let ours = start_example("resp_server", &[]);
     let cases: [&[u8]; 25] = [
         b"*1\n$4\r\nPING\r\n",

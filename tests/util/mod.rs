@@ -507,3 +507,74 @@ fn require_tool(name: &str) {
         listed.debian_package
     );
 }
+
+/// A reference server of its own (redis-server, memcached) listening on a
+/// Unix socket in a fresh directory: no TCP port to race for, nothing
+/// left behind. Killed when dropped.
+pub struct SocketPeer {
+    child: Child,
+    dir: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl SocketPeer {
+    /// Runs the listed tool `name` with the arguments `args` adds, given
+    /// the socket's path and the directory; waits until the socket opens.
+    pub fn start(
+        name: &str,
+        args: impl FnOnce(&mut Command, &std::path::Path, &std::path::Path),
+    ) -> SocketPeer {
+        // One directory per server: the tests run in parallel.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "{name}-peer-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("peer.sock");
+        let mut command = tool(name);
+        args(&mut command, &socket, &dir);
+        let child = command
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let started = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{name} did not open its socket"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        SocketPeer { child, dir, socket }
+    }
+
+    /// A connection to it, reads timing out after 10 s.
+    pub fn connect(&self) -> std::os::unix::net::UnixStream {
+        let stream = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    }
+}
+
+impl Drop for SocketPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Fails with every difference listed, if any: what a comparison with a
+/// reference server found.
+pub fn assert_no_differences(found: &[String]) {
+    assert!(
+        found.is_empty(),
+        "{} replies differ:\n{}",
+        found.len(),
+        found.join("\n")
+    );
+}

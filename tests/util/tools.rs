@@ -49,6 +49,16 @@ pub const TOOLS: &[Tool] = &[
         used_for: "loads http_server with pipelined connections",
     },
     Tool {
+        command: "memccapable",
+        debian_package: "libmemcached-tools",
+        used_for: "libmemcached's conformance check, run against memcached_server",
+    },
+    Tool {
+        command: "memcached",
+        debian_package: "memcached",
+        used_for: "the reference memcached_server's replies are compared with",
+    },
+    Tool {
         command: "python3",
         debian_package: "python3",
         used_for: "runs the seed's server and client, examples/*.py",
