@@ -13,7 +13,6 @@
 
 use std::io;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use selectloop::codec::Lines;
 use selectloop::{CloseReason, Config, ConnId, Context, Handler, Reactor};
@@ -78,8 +77,11 @@ fn serve() -> io::Result<()> {
         .max_output(1024 * 1024);
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
+    // Caught before the address is printed: a signal sent as soon as it
+    // is read must find the loop listening for it. SIGINT or SIGTERM:
+    // stop accepting, answer what was received, close.
+    reactor.stop_on_signals()?;
     common::announce(&reactor, listener)?;
-    let mut handler = common::StopOnSignal::new(&mut reactor, Room::default())?;
-    reactor.run(&mut handler)?;
-    reactor.shutdown(&mut handler, Duration::from_millis(500))
+    let mut handler = Room::default();
+    reactor.run(&mut handler)
 }

@@ -61,17 +61,19 @@ fn serve() -> io::Result<()> {
             .balance(balance)
             .pin_to_cores(pin)
             .spawn(addr, |_| Echo)?;
-        return common::run_group_until_signal(group, Duration::from_millis(500));
+        return common::run_group(group, Duration::from_millis(500));
     }
     // ANCHOR_END: group
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
+    // ANCHOR: signals
+    // Caught before the address is printed: a signal sent as soon as it
+    // is read must find the loop listening for it. SIGINT or SIGTERM:
+    // stop accepting, answer what was received, close, and return.
+    reactor.stop_on_signals()?;
     common::announce(&reactor, listener)?;
-
-    // SIGINT or SIGTERM: stop accepting, answer what was received, close.
-    let mut handler = common::StopOnSignal::new(&mut reactor, Echo)?;
-    reactor.run(&mut handler)?;
-    reactor.shutdown(&mut handler, Duration::from_millis(500))
+    reactor.run(&mut Echo)
+    // ANCHOR_END: signals
 }
 
 /// What the command line asks for.

@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use selectloop::codec::Chunks;
 use selectloop::{CloseReason, Config, ConnId, Context, Handler, Origin, Reactor};
@@ -122,12 +121,14 @@ fn serve() -> io::Result<()> {
         .output_watermarks(64 * 1024, HIGH);
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
+    // Caught before the address is printed: a signal sent as soon as it
+    // is read must find the loop listening for it. SIGINT or SIGTERM:
+    // stop accepting, answer what was received, close.
+    reactor.stop_on_signals()?;
     common::announce(&reactor, listener)?;
-    let proxy = Proxy {
+    let mut proxy = Proxy {
         upstream,
         peer: HashMap::new(),
     };
-    let mut handler = common::StopOnSignal::new(&mut reactor, proxy)?;
-    reactor.run(&mut handler)?;
-    reactor.shutdown(&mut handler, Duration::from_millis(500))
+    reactor.run(&mut proxy)
 }

@@ -26,7 +26,6 @@
 
 use std::io;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use selectloop::codec::Chunks;
 use selectloop::{Config, ConnId, Context, Handler, Reactor};
@@ -84,17 +83,20 @@ fn serve() -> io::Result<()> {
     let config = Config::new().codec(Chunks::new(1024)).backend(backend);
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
+    // Caught before the address is printed: a signal sent as soon as it
+    // is read must find the loop listening for it. SIGINT or SIGTERM:
+    // stop accepting, answer what was received, close.
+    reactor.stop_on_signals()?;
     common::announce(&reactor, listener)?;
 
     // Python: `while True: rlist, wlist, elist = select.select(inputs, outputs, [], 1)`
     // With RUST_LOG=trace, each turn logs the seed's
     // `print(len(inputs), len(rlist), len(wlist), len(outputs))`.
     // The Python loop only ends when Ctrl-C kills it, mid-answer; here
-    // SIGINT or SIGTERM ends `run`, and `shutdown` answers what clients had
-    // already sent before closing them.
-    let mut handler = common::StopOnSignal::new(&mut reactor, SelectServer)?;
-    reactor.run(&mut handler)?;
-    reactor.shutdown(&mut handler, Duration::from_millis(500))
+    // SIGINT or SIGTERM makes `run` shut down: it answers what clients had
+    // already sent, closes them, and returns.
+    let mut handler = SelectServer;
+    reactor.run(&mut handler)
 }
 
 const USAGE: &str = "\

@@ -105,6 +105,10 @@ fn serve() -> io::Result<()> {
         .max_output(1024 * 1024);
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
+    // Caught before the address is printed: a signal sent as soon as it
+    // is read must find the loop listening for it. SIGINT or SIGTERM:
+    // stop accepting, answer what was received, close.
+    reactor.stop_on_signals()?;
     common::announce(&reactor, listener)?;
     if let Some(seconds) = seconds {
         // Another thread decides when to stop, and tells the loop.
@@ -114,15 +118,11 @@ fn serve() -> io::Result<()> {
             let _ = handle.shutdown(Duration::from_millis(500));
         });
     }
-    let ticker = Ticker {
+    let mut ticker = Ticker {
         every,
         clients: Vec::new(),
         ticks: 0,
         timer: None,
     };
-    let mut handler = common::StopOnSignal::new(&mut reactor, ticker)?;
-    reactor.run(&mut handler)?;
-    // A signal stops `run` without a shutdown; a handle's shutdown has
-    // already happened inside it. Either way, finish gracefully.
-    reactor.shutdown(&mut handler, Duration::from_millis(500))
+    reactor.run(&mut ticker)
 }

@@ -115,8 +115,11 @@ fn serve() -> io::Result<()> {
     }
     let mut reactor = Reactor::with_config(Config::new().backend(backend).codec(Lines::new(4096)))?;
     let listener = common::listen(&mut reactor, addr)?;
+    // Caught before the address is printed: a signal sent as soon as it
+    // is read must find the loop listening for it. SIGINT or SIGTERM:
+    // stop accepting, answer what was received, close.
+    reactor.stop_on_signals()?;
     common::announce(&reactor, listener)?;
-    let mut handler = common::StopOnSignal::new(&mut reactor, Service { use_pool })?;
-    reactor.run(&mut handler)?;
-    reactor.shutdown(&mut handler, Duration::from_millis(500))
+    let mut handler = Service { use_pool };
+    reactor.run(&mut handler)
 }

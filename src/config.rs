@@ -87,6 +87,7 @@ pub struct Config {
     pub(crate) lingering_close: Duration,
     pub(crate) handle_queue: usize,
     pub(crate) handle_queue_bytes: usize,
+    pub(crate) shutdown_grace: Duration,
     pub(crate) backend: BackendKind,
 }
 
@@ -122,6 +123,7 @@ impl Default for Config {
             lingering_close: Duration::from_secs(5),
             handle_queue: 65_536,
             handle_queue_bytes: 64 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(5),
             backend: BackendKind::Epoll,
         }
     }
@@ -461,6 +463,15 @@ impl Config {
     /// so that no send is refused forever.
     pub fn handle_queue_bytes(mut self, bytes: usize) -> Config {
         self.handle_queue_bytes = bytes.max(1);
+        self
+    }
+
+    /// How long the graceful shutdown a signal starts
+    /// ([`Reactor::stop_on_signals`](crate::Reactor::stop_on_signals))
+    /// gives the connections to drain before closing what is left.
+    /// Default 5 s.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Config {
+        self.shutdown_grace = grace;
         self
     }
 }

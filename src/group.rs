@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::handle::Handle;
 use crate::handler::Handler;
 use crate::reactor::Reactor;
+use crate::sources::{Signal, SignalPipe};
 use crate::stats::Stats;
 
 /// How a [`Group`] spreads new connections over its loops.
@@ -94,6 +95,8 @@ pub struct Group {
     handles: Vec<Handle>,
     loops: Vec<JoinHandle<io::Result<Stats>>>,
     acceptor: Option<Acceptor>,
+    /// The signals caught for [`run_until_signal`](Group::run_until_signal).
+    signals: Option<SignalPipe>,
 }
 
 #[derive(Debug)]
@@ -151,6 +154,55 @@ impl Group {
         for handle in &self.handles {
             let _ = handle.shutdown(grace);
         }
+    }
+
+    /// Catches SIGINT, SIGTERM and SIGHUP from now on, for
+    /// [`run_until_signal`](Group::run_until_signal). Call it before the
+    /// address is made known: a signal sent earlier finds the default
+    /// action, the end of the process.
+    ///
+    /// # Errors
+    ///
+    /// The pipe could not be made, or a signal handler installed.
+    pub fn catch_signals(&mut self) -> io::Result<()> {
+        if self.signals.is_none() {
+            let mut pipe = SignalPipe::new()?;
+            for signal in [Signal::Interrupt, Signal::Terminate, Signal::Hangup] {
+                pipe.add(signal)?;
+            }
+            self.signals = Some(pipe);
+        }
+        Ok(())
+    }
+
+    /// Blocks the calling thread until SIGINT or SIGTERM comes, handing
+    /// each SIGHUP meanwhile to every loop's [`Handler::on_signal`] (on the
+    /// loop's thread, as any hook); then shuts every loop down gracefully
+    /// within `grace` and joins them ([`shutdown`](Group::shutdown), then
+    /// [`join`](Group::join)).
+    ///
+    /// # Errors
+    ///
+    /// The signals could not be caught, or as [`join`](Group::join).
+    pub fn run_until_signal(mut self, grace: Duration) -> io::Result<Vec<Stats>> {
+        self.catch_signals()?;
+        let Some(mut pipe) = self.signals.take() else {
+            unreachable!("caught above");
+        };
+        pipe.set_blocking()?;
+        let mut came = Vec::new();
+        while !came.iter().any(|signal: &Signal| signal.is_stop()) {
+            came.clear();
+            pipe.wait(&mut came)?;
+            for &signal in came.iter().filter(|signal| !signal.is_stop()) {
+                for handle in &self.handles {
+                    let _ = handle.signal(signal);
+                }
+            }
+        }
+        info!("caught {came:?}: shutting the group down, {grace:?} to drain");
+        self.shutdown(grace);
+        self.join()
     }
 
     fn stop_accepting(&self) {
@@ -292,6 +344,7 @@ impl GroupBuilder {
             handles: Vec::with_capacity(self.threads),
             loops: Vec::with_capacity(self.threads),
             acceptor: None,
+            signals: None,
         };
         // Each loop listens for itself, or the acceptor listens for all.
         let (mut own_listeners, shared_listener): (Vec<_>, _) = match self.balance {

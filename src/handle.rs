@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::handler::Context;
 use crate::remote::Refused;
+use crate::sources::Signal;
 use crate::token::ConnId;
 
 /// A closure run on the loop thread.
@@ -32,6 +33,8 @@ pub(crate) enum Command {
     Shutdown(Duration),
     Run(LoopTask),
     Notify(Box<dyn Any + Send>),
+    /// A signal a group caught, for the handler's `on_signal`.
+    Signal(Signal),
     /// A connection accepted elsewhere, to serve as if accepted here.
     Adopt(std::net::TcpStream),
     /// A worker finished a job: deliver its result on the loop thread.
@@ -224,6 +227,17 @@ impl Handle {
     /// [`HandleError::LoopGone`] once the reactor is dropped.
     pub fn notify(&self, message: impl Any + Send) -> Result<(), HandleError> {
         self.shared.push(Command::Notify(Box::new(message)))
+    }
+
+    /// Hands `signal` to the loop's [`Handler::on_signal`](crate::Handler::on_signal)
+    /// as if the loop had caught it: how a [`Group`](crate::Group) passes
+    /// SIGHUP to every loop, and a way to test a handler's signal hook.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Handle::send), but never `QueueFull` for bytes.
+    pub fn signal(&self, signal: Signal) -> Result<(), HandleError> {
+        self.shared.push(Command::Signal(signal))
     }
 }
 

@@ -16,6 +16,7 @@ use crate::handle::Handle;
 use crate::reactor::Core;
 use crate::remote::JobRejected;
 use crate::schedule::TimerId;
+use crate::sources::Signal;
 use crate::stats::Stats;
 use crate::token::{ConnId, SourceId};
 
@@ -154,6 +155,18 @@ pub trait Handler<Item: 'static = ()> {
     /// protocol has one: Redis answers `-ERR Protocol error: ...`.
     fn on_decode_error(&mut self, cx: &mut Context<'_>, conn: ConnId, error: &DecodeError) {
         let _ = (cx, conn, error);
+    }
+
+    /// A signal caught with [`Reactor::catch_signals`](crate::Reactor::catch_signals)
+    /// came (or, in a [`Group`](crate::Group), was passed to every loop).
+    /// The default shuts down gracefully on SIGINT and SIGTERM, with
+    /// [`Config::shutdown_grace`](crate::Config::shutdown_grace), and
+    /// ignores the others.
+    fn on_signal(&mut self, cx: &mut Context<'_>, signal: Signal) {
+        if signal.is_stop() {
+            let grace = cx.core.config.shutdown_grace;
+            cx.shutdown(grace);
+        }
     }
 
     /// `conn`'s output, which had gone above the high watermark, has drained
@@ -402,6 +415,15 @@ impl Context<'_> {
 
     /// Makes [`Reactor::run`](crate::Reactor::run) return after this turn.
     pub fn stop(&mut self) {
+        self.core.stop_requested = true;
+    }
+
+    /// Makes [`Reactor::run`](crate::Reactor::run) shut down gracefully
+    /// after this turn, then return: no more accepting, every connection
+    /// written out and closed within `grace`
+    /// ([`Reactor::shutdown`](crate::Reactor::shutdown)).
+    pub fn shutdown(&mut self, grace: Duration) {
+        self.core.shutdown_requested = Some(grace);
         self.core.stop_requested = true;
     }
 

@@ -226,6 +226,19 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! **Signals**: [`Reactor::stop_on_signals`] makes SIGINT and SIGTERM a
+//! graceful shutdown at the end of [`Reactor::run`];
+//! [`Reactor::catch_signals`] hands others (SIGHUP, to reload) to
+//! [`Handler::on_signal`] on the loop thread; a [`Group`] does the same for
+//! all its loops with [`Group::run_until_signal`].
+//!
+//! **Protocols of your own** parse each message once: a
+//! [`codec::Decoder`] returns what it read as its `Item` beside the bytes,
+//! a `Handler<Item>` receives it in [`Handler::on_item`], and bytes the
+//! protocol says to skip are a [`codec::Frame::discard`], dropped as they
+//! arrive (`examples/memcached_server`, `examples/resp_server`,
+//! `examples/http_server`; docs/protocols.md).
+//!
 //! The book in the repository (`book/`) takes a learner from the seed's
 //! `select()` server to this reactor step by step.
 //!
@@ -317,6 +330,7 @@ pub use interest::Interest;
 pub use reactor::Reactor;
 pub use remote::JobRejected;
 pub use schedule::{TimerId, MIN_PERIOD};
+pub use sources::Signal;
 pub use stats::Stats;
 pub use token::{ConnId, ListenerId, SourceId};
 

@@ -1,95 +1,14 @@
-//! What the example servers share: stopping gracefully on SIGINT and SIGTERM,
-//! logging warnings by default, `--help`, and start-up errors told as
-//! sentences.
-//!
-//! signal-hook writes a byte to a socket pair when a signal arrives (all a
-//! signal handler may safely do); the reactor watches the other end like any
-//! socket, so the signal is handled in the loop, between turns, with no
-//! shared flag to poll and no race with a blocking `epoll_wait`.
+//! What the example servers share: logging warnings by default, `--help`,
+//! start-up errors told as sentences, and a group run until a signal. (A
+//! single reactor stops on SIGINT and SIGTERM with the crate's own
+//! `Reactor::stop_on_signals`.)
 
 use std::fmt::Display;
-use std::io::{self, Read};
-use std::os::unix::net::UnixStream;
+use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use selectloop::backend::Readiness;
-use selectloop::{CloseReason, ConnId, Context, Handler, Interest, Reactor, SourceId, TimerId};
-
-/// Wraps a handler so that SIGINT or SIGTERM stops [`Reactor::run`].
-#[allow(dead_code)] // the examples without a reactor of their own do not use it
-pub struct StopOnSignal<H> {
-    inner: H,
-    pipe: UnixStream,
-    source: SourceId,
-}
-
-impl<H> StopOnSignal<H> {
-    #[allow(dead_code)]
-    pub fn new(reactor: &mut Reactor, inner: H) -> io::Result<StopOnSignal<H>> {
-        let (pipe, notifier) = UnixStream::pair()?;
-        pipe.set_nonblocking(true)?;
-        notifier.set_nonblocking(true)?;
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::low_level::pipe::register(signal, notifier.try_clone()?)?;
-        }
-        let source = reactor.register_source(&pipe, Interest::READABLE)?;
-        Ok(StopOnSignal {
-            inner,
-            pipe,
-            source,
-        })
-    }
-}
-
-impl<I: 'static, H: Handler<I>> Handler<I> for StopOnSignal<H> {
-    fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
-        self.inner.on_connect(cx, conn)
-    }
-
-    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
-        self.inner.on_message(cx, conn, msg)
-    }
-
-    fn on_item(&mut self, cx: &mut Context<'_>, conn: ConnId, item: I, payload: &[u8]) {
-        self.inner.on_item(cx, conn, item, payload)
-    }
-
-    fn on_close(&mut self, cx: &mut Context<'_>, conn: ConnId, reason: &CloseReason) {
-        self.inner.on_close(cx, conn, reason)
-    }
-
-    fn on_timer(&mut self, cx: &mut Context<'_>, timer: TimerId) {
-        self.inner.on_timer(cx, timer)
-    }
-
-    fn on_drained(&mut self, cx: &mut Context<'_>, conn: ConnId) {
-        self.inner.on_drained(cx, conn)
-    }
-
-    fn on_decode_error(
-        &mut self,
-        cx: &mut Context<'_>,
-        conn: ConnId,
-        error: &selectloop::codec::DecodeError,
-    ) {
-        self.inner.on_decode_error(cx, conn, error)
-    }
-
-    fn on_notify(&mut self, cx: &mut Context<'_>, message: Box<dyn std::any::Any + Send>) {
-        self.inner.on_notify(cx, message)
-    }
-
-    fn on_source(&mut self, cx: &mut Context<'_>, source: SourceId, event: &Readiness) {
-        if source != self.source {
-            return self.inner.on_source(cx, source, event);
-        }
-        // Drain the pipe (edge-triggered: until WouldBlock), then stop.
-        let mut buf = [0u8; 64];
-        while matches!(self.pipe.read(&mut buf), Ok(n) if n > 0) {}
-        cx.stop();
-    }
-}
+use selectloop::Reactor;
 
 /// 127.0.0.1:8088, the seed's address.
 #[allow(dead_code)]
@@ -243,17 +162,12 @@ pub fn listen(
 /// gracefully (`grace` to drain) and waits for them.
 #[allow(dead_code)] // only the examples with --threads run a group
                     // ANCHOR: run_group
-pub fn run_group_until_signal(group: selectloop::Group, grace: Duration) -> io::Result<()> {
+pub fn run_group(mut group: selectloop::Group, grace: Duration) -> io::Result<()> {
     // Caught before the address is printed: a signal sent as soon as it
     // is read must not find the default action (death) still in place.
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])?;
+    group.catch_signals()?;
     println!("listening on {}", group.local_addr());
-    let _ = signals.forever().next();
-    group.shutdown(grace);
-    group.join().map(|_| ())
+    group.run_until_signal(grace).map(|_| ())
 }
 // ANCHOR_END: run_group
 

@@ -523,13 +523,15 @@ fn serve() -> io::Result<()> {
             .threads(threads)
             .balance(balance)
             .spawn(addr, move |_| HttpServer::new(root.clone(), max_requests))?;
-        return common::run_group_until_signal(group, Duration::from_millis(500));
+        return common::run_group(group, Duration::from_millis(500));
     }
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
+    // Caught before the address is printed: a signal sent as soon as it
+    // is read must find the loop listening for it. SIGINT or SIGTERM:
+    // stop accepting, answer what was received, close.
+    reactor.stop_on_signals()?;
     common::announce(&reactor, listener)?;
-    let server = HttpServer::new(root, max_requests);
-    let mut handler = common::StopOnSignal::new(&mut reactor, server)?;
-    reactor.run(&mut handler)?;
-    reactor.shutdown(&mut handler, Duration::from_millis(500))
+    let mut server = HttpServer::new(root, max_requests);
+    reactor.run(&mut server)
 }

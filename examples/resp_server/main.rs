@@ -173,15 +173,17 @@ fn serve() -> io::Result<()> {
     }
     let mut reactor = Reactor::with_config(config)?;
     let listener = common::listen(&mut reactor, addr)?;
+    // Caught before the address is printed: a signal sent as soon as it
+    // is read must find the loop listening for it. SIGINT or SIGTERM:
+    // stop accepting, answer what was received, close.
+    reactor.stop_on_signals()?;
     common::announce(&reactor, listener)?;
     reactor.context().set_periodic(Duration::from_millis(100));
-    let server = RespServer {
+    let mut server = RespServer {
         db: db::Db::default(),
         out: Vec::with_capacity(1024),
         clients: HashMap::new(),
         next_client_id: 0,
     };
-    let mut handler = common::StopOnSignal::new(&mut reactor, server)?;
-    reactor.run(&mut handler)?;
-    reactor.shutdown(&mut handler, Duration::from_millis(500))
+    reactor.run(&mut server)
 }

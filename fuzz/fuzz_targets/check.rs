@@ -4,38 +4,63 @@
 
 use selectloop::codec::{DecodeError, Frame};
 
+/// What a decoder made of an input: each message's payload, in order (a
+/// discard shows as `None`), the items beside them, and the error that
+/// ended it.
+pub struct Decoded<T> {
+    pub payloads: Vec<Option<Vec<u8>>>,
+    pub items: Vec<T>,
+    pub error: Option<DecodeError>,
+}
+
 /// Decodes `input` fed in pieces cut at `cuts`, as the reactor feeds a
-/// connection's reads: returns the payloads, and the error that ended it.
-pub fn decode_in_pieces(
-    mut decode: impl FnMut(&[u8]) -> Result<Option<Frame>, DecodeError>,
+/// connection's reads: a discard that reaches past the bytes buffered
+/// drops the rest as it arrives, without asking the decoder.
+pub fn decode_in_pieces<T>(
+    mut decode: impl FnMut(&[u8]) -> Result<Option<Frame<T>>, DecodeError>,
     input: &[u8],
     cuts: &[usize],
-) -> (Vec<Vec<u8>>, Option<DecodeError>) {
+) -> Decoded<T> {
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
     points.push(input.len());
     points.sort_unstable();
     let mut buffered = Vec::new();
-    let mut messages = Vec::new();
+    let mut decoded = Decoded { payloads: Vec::new(), items: Vec::new(), error: None };
+    let mut skip = 0;
     let mut start = 0;
     for end in points {
         buffered.extend_from_slice(&input[start..end.max(start)]);
         start = end.max(start);
-        loop {
+        let dropped = skip.min(buffered.len());
+        buffered.drain(..dropped);
+        skip -= dropped;
+        while skip == 0 {
             match decode(&buffered) {
+                Ok(Some(frame)) if frame.is_discard() => {
+                    assert!(frame.consumed() > 0, "a discard of nothing");
+                    let now = frame.consumed().min(buffered.len());
+                    skip = frame.consumed() - now;
+                    buffered.drain(..now);
+                    decoded.payloads.push(None);
+                }
                 Ok(Some(frame)) => {
                     let payload = frame.payload();
                     assert!(frame.consumed() > 0, "a frame consumed nothing");
                     assert!(frame.consumed() <= buffered.len(), "a frame past the buffer");
                     assert!(payload.start <= payload.end && payload.end <= frame.consumed());
-                    messages.push(buffered[payload].to_vec());
+                    decoded.payloads.push(Some(buffered[payload].to_vec()));
                     buffered.drain(..frame.consumed());
+                    decoded.items.extend(frame.into_item());
                 }
                 Ok(None) => break,
-                Err(e) => return (messages, Some(e)),
+                Err(e) => {
+                    decoded.error = Some(e);
+                    return decoded;
+                }
             }
         }
     }
-    (messages, None)
+    decoded
 }
 
 /// Splits the fuzzer's bytes: the first byte says how many cut points

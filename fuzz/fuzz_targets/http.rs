@@ -30,28 +30,26 @@ fuzz_target!(|data: &[u8]| {
     let whole = check::decode_in_pieces(|b| whole_decoder.decode(b), input, &[]);
     let mut split_decoder = http::HttpDecoder::new(limits);
     let split = check::decode_in_pieces(|b| split_decoder.decode(b), input, &cuts);
-    if whole.1.is_none() && split.1.is_none() {
-        assert_eq!(whole.0, split.0, "framed differently when split");
+    if whole.error.is_none() && split.error.is_none() {
+        assert_eq!(whole.payloads, split.payloads, "framed differently when split");
     }
     // Every framed request reads back, but for a target the server does
-    // not route (authority- or asterisk-form); a head framed alone (sent
-    // with Expect: 100-continue) is followed by its body, which is no
-    // request.
-    let mut body_next = None;
-    for frame in &whole.0 {
-        if let Some(framing) = body_next.take() {
-            assert!(http::body_of(framing, frame).is_some(), "an unreadable body");
-            continue;
-        }
-        match http::Request::parse(frame) {
-            Some(request) if request.awaits_body => body_next = Some(request.framing),
-            Some(_) => {}
-            None => {
-                let mut headers = [httparse::EMPTY_HEADER; 64];
-                let mut head = httparse::Request::new(&mut headers);
-                assert!(head.parse(frame).is_ok(), "framed but unparsable");
-                let target = head.path.unwrap_or("");
-                assert!(framing::target_path(target).is_none(), "framed but unreadable");
+    // not route (authority- or asterisk-form); a body framed apart (after
+    // Expect: 100-continue) lies within its frame.
+    let frames = whole.payloads.iter().flatten();
+    for (frame, item) in frames.zip(&whole.items) {
+        match item {
+            http::HttpItem::Body(pieces) => {
+                let _ = http::body_of(frame, pieces);
+            }
+            http::HttpItem::Request(parsed) => {
+                if http::Request::read(frame, parsed).is_none() {
+                    let mut headers = [httparse::EMPTY_HEADER; 64];
+                    let mut head = httparse::Request::new(&mut headers);
+                    assert!(head.parse(frame).is_ok(), "framed but unparsable");
+                    let target = head.path.unwrap_or("");
+                    assert!(framing::target_path(target).is_none(), "framed but unreadable");
+                }
             }
         }
     }

@@ -43,9 +43,9 @@ use crate::remote::{Jobs, Remote};
 use crate::schedule::{
     deadline_after, ConnectDeadlines, LingerDeadlines, Sweeper, TimerId, Timers,
 };
-use crate::sources::Sources;
+use crate::sources::{SignalPipe, Sources};
 use crate::stats::Stats;
-use crate::token::{ConnId, ListenerId, Token};
+use crate::token::{ConnId, ListenerId, SourceId, Token};
 
 /// Everything but the handler and the event batch: what a `Context` reaches.
 pub(crate) struct Core {
@@ -58,6 +58,8 @@ pub(crate) struct Core {
     pub(crate) conns: ConnTable,
     pub(crate) listeners: Listeners,
     pub(crate) sources: Sources<SourceCallback>,
+    /// The pipe the signals caught wake the loop through, and its source.
+    pub(crate) signals: Option<(SignalPipe, SourceId)>,
     /// Commands from other threads, and the shared half every handle holds.
     pub(crate) remote: Option<Remote<Command>>,
     pub(crate) jobs: Jobs<JobDelivery>,
@@ -127,6 +129,7 @@ impl Core {
                 EmfilePolicy::Pause => Reserve::none(),
             },
             sources: Sources::default(),
+            signals: None,
             remote: None,
             jobs: Jobs::default(),
             connects: ConnectDeadlines::default(),

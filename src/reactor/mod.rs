@@ -34,8 +34,7 @@ use crate::handle::Handle;
 use crate::handler::{Context, Handler};
 use crate::schedule::{deadline_after, TimerId};
 use crate::stats::Stats;
-use crate::token::{ConnId, ListenerId, SourceId};
-use crate::Interest;
+use crate::token::{ConnId, ListenerId};
 
 /// A single-threaded event loop serving TCP connections.
 ///
@@ -193,80 +192,6 @@ impl Reactor {
     /// once a shutdown closed it.
     pub fn local_path(&self, listener: ListenerId) -> Option<&Path> {
         self.core.listeners.local_path(listener)
-    }
-
-    /// Watches a descriptor of the embedder's own (a signal pipe, an
-    /// eventfd, a timerfd) in the same poll as the sockets: readiness is
-    /// reported to [`Handler::on_source`]. The caller keeps ownership of the
-    /// descriptor and must [`deregister_source`](Reactor::deregister_source)
-    /// it before closing it.
-    ///
-    /// Readiness is edge-triggered: drain the descriptor until `WouldBlock`
-    /// on each report.
-    ///
-    /// # Errors
-    ///
-    /// The poller refused the descriptor.
-    pub fn register_source(
-        &mut self,
-        source: &impl AsRawFd,
-        interest: Interest,
-    ) -> io::Result<SourceId> {
-        self.core.add_source(source.as_raw_fd(), interest, None)
-    }
-
-    /// Takes ownership of `source` (a `mio::net::UdpSocket`, a
-    /// `mio::unix::pipe::Receiver`, a timerfd: anything with a descriptor)
-    /// and calls `callback` with it on the loop thread whenever it is ready.
-    /// [`deregister_source`](Reactor::deregister_source) drops it.
-    ///
-    /// Readiness is edge-triggered: drain the source until `WouldBlock`.
-    ///
-    /// # Errors
-    ///
-    /// The poller refused the descriptor.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use selectloop::{Interest, Reactor};
-    ///
-    /// let mut reactor = Reactor::new()?;
-    /// let socket = mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
-    /// reactor.register_source_with(socket, Interest::READABLE, |socket, _cx, _event| {
-    ///     let mut buf = [0u8; 1500];
-    ///     while let Ok((n, from)) = socket.recv_from(&mut buf) {
-    ///         let _ = socket.send_to(&buf[..n], from); // a UDP echo
-    ///     }
-    /// })?;
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn register_source_with<S: AsRawFd + 'static>(
-        &mut self,
-        mut source: S,
-        interest: Interest,
-        mut callback: impl FnMut(&mut S, &mut Context<'_>, &Readiness) + 'static,
-    ) -> io::Result<SourceId> {
-        let fd = source.as_raw_fd();
-        let callback = Box::new(move |cx: &mut Context<'_>, event: &Readiness| {
-            callback(&mut source, cx, event)
-        });
-        self.core.add_source(fd, interest, Some(callback))
-    }
-
-    /// Stops watching a source added with
-    /// [`register_source`](Reactor::register_source) or
-    /// [`register_source_with`](Reactor::register_source_with) (which drops it).
-    /// Its id is dead from now on: an event still queued for it in this
-    /// turn's batch is dropped, and a source registered later never answers
-    /// to it.
-    ///
-    /// # Errors
-    ///
-    /// `NotFound` for an unknown id (or one already deregistered); otherwise
-    /// the poller's refusal.
-    pub fn deregister_source(&mut self, source: SourceId) -> io::Result<()> {
-        self.core.remove_source(source)
     }
 
     /// A [`Handle`] for other threads: send, close, stop, shut down, or run

@@ -80,6 +80,7 @@ impl Core {
                 self.shutdown_requested = Some(grace);
                 self.stop_requested = true;
             }
+            Command::Signal(signal) => self.deliver_signal(handler, signal),
             Command::Run(task) => {
                 self.call_hook(handler, "a handle's task", |_, cx| task(cx));
             }

@@ -6,6 +6,7 @@ use std::net::TcpStream as StdStream;
 use super::*;
 use crate::close::{CloseReason, Origin};
 use crate::token::{self, ConnId};
+use crate::Interest;
 
 /// Waits (5 s at most) until `fd` is readable: a bounded wait on the very
 /// condition the next step needs, instead of a sleep that hopes.

@@ -3,12 +3,18 @@
 //! generation as connection ids do.
 //!
 //! Owns: the table of sources, their generations, and each one's callback
-//! (of type `C`, which the loop chooses: this part never calls it).
+//! (of type `C`, which the loop chooses: this part never calls it); the
+//! signal pipe (`signals.rs`), which says which signals came.
 //!
 //! May not touch: connections, the handler, or the backend; registering a
 //! source's descriptor is the loop's job, done before the slot is filled.
 
 use std::os::unix::io::RawFd;
+
+mod signals;
+
+pub use signals::Signal;
+pub(crate) use signals::SignalPipe;
 
 use slab::Slab;
 

@@ -39,6 +39,7 @@ mod seed_flaws;
 mod select_literal;
 mod select_protocol;
 mod shutdown;
+mod signals;
 mod threads;
 mod timers;
 mod typed_frames;

@@ -15,6 +15,7 @@ use selectloop::codec::{DecodeError, Decoder, Frame};
 use selectloop::{CloseReason, Config, ConnId, Context, Handler, Reactor};
 use util::{connect, read_n, write_all, Server};
 
+// ANCHOR: typed
 /// What one line of the toy protocol says, parsed once by the decoder.
 #[derive(Debug, PartialEq)]
 enum Command {
@@ -108,6 +109,7 @@ impl Handler<Command> for Store {
         self.closed.lock().unwrap().push(reason.to_string());
     }
 }
+// ANCHOR_END: typed
 
 fn store_server(
     backend: BackendKind,

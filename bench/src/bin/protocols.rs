@@ -11,6 +11,11 @@
 //! - `resp_server` against `redis-server` (Debian's), driven by
 //!   `redis-benchmark`: SET and GET, `-d 64`, 50 and 500 connections,
 //!   pipeline 1 and 16.
+//! - `memcached_server` against `memcached -t 1` (Debian's), both with
+//!   1 GiB for items, driven by `memcaslap` (libmemcached's load
+//!   generator, one thread): its default mix of 90% `get` and 10% `set`
+//!   of about 1 KiB values, 50 and 500 connections, one request at a time
+//!   each.
 //! - `http_server` against `nginx` with one worker answering
 //!   `return 200 "Hello, World!"`, driven by `wrk -t1` on `/`: 50 and 500
 //!   connections, one request at a time and 16 pipelined.
@@ -125,17 +130,53 @@ fn start_example(path: &Path, extra: &[&str]) -> io::Result<Running> {
     Ok(Running { child, port, pids })
 }
 
-fn start_redis() -> io::Result<Running> {
-    let port = free_port()?;
+/// Starts a peer server on CPU 0 with `args` (which name `port`), and
+/// waits until it listens.
+fn start_peer(args: &[&str], port: u16) -> io::Result<Running> {
     let child = Command::new("taskset")
-        .args(["-c", "0", "redis-server", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+        .args(["-c", "0"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
     wait_for_port(port)?;
     let pids = vec![child.id()];
     Ok(Running { child, port, pids })
+}
+
+fn start_redis() -> io::Result<Running> {
+    let port = free_port()?;
+    let port_arg = port.to_string();
+    let args = [
+        "redis-server",
+        "--port",
+        &port_arg,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
+    start_peer(&[&args[..], &["--loglevel", "warning"]].concat(), port)
+}
+
+fn start_memcached() -> io::Result<Running> {
+    let port = free_port()?;
+    let port_arg = port.to_string();
+    let args = [
+        "memcached",
+        "-u",
+        "root",
+        "-l",
+        "127.0.0.1",
+        "-U",
+        "0",
+        "-t",
+        "1",
+    ];
+    start_peer(
+        &[&args[..], &["-m", "1024", "-p", &port_arg]].concat(),
+        port,
+    )
 }
 
 fn start_nginx(dir: &Path) -> io::Result<Running> {
@@ -231,6 +272,29 @@ fn redis_benchmark(
     client
 }
 
+/// memcaslap: `Run time: 3.0s Ops: 362153 TPS: 120707 Net_rate: ...`.
+fn parse_memcaslap(text: &str) -> Option<(f64, f64)> {
+    let line = text.lines().find(|l| l.starts_with("Run time:"))?;
+    let mut words = line.split_whitespace();
+    let after = |words: &mut std::str::SplitWhitespace<'_>, label: &str| -> Option<f64> {
+        words.find(|w| *w == label)?;
+        words.next()?.parse().ok()
+    };
+    let requests = after(&mut words, "Ops:")?;
+    let rate = after(&mut words, "TPS:")?;
+    Some((rate, requests))
+}
+
+fn memcaslap(port: u16, connections: usize, seconds: u64) -> Command {
+    let mut client = Command::new("taskset");
+    client
+        .args(["-c", "1", "memcaslap", "-T", "1"])
+        .arg(format!("-s127.0.0.1:{port}"))
+        .arg(format!("-c{connections}"))
+        .arg(format!("-t{seconds}s"));
+    client
+}
+
 /// wrk: `N requests in Ts` and `Requests/sec: R`; errors make it fail.
 fn parse_wrk(text: &str) -> Option<(f64, f64)> {
     if text.contains("Non-2xx") || text.contains("Socket errors") {
@@ -281,13 +345,15 @@ fn main() -> io::Result<()> {
         ("redis-benchmark", "redis-tools"),
         ("nginx", "nginx-light"),
         ("wrk", "wrk"),
+        ("memcached", "memcached"),
+        ("memcaslap", "libmemcached-tools"),
         ("taskset", "util-linux"),
     ] {
         need(tool, package)?;
     }
     let root = repo_root()?;
     let examples = release_dir()?.join("examples");
-    for example in ["resp_server", "http_server"] {
+    for example in ["resp_server", "http_server", "memcached_server"] {
         if !examples.join(example).exists() {
             return Err(io::Error::other(format!(
                 "{example} is not built: cargo build --release --examples"
@@ -339,6 +405,21 @@ fn main() -> io::Result<()> {
                         record(server, test, connections, pipeline, figures);
                     }
                 }
+                for server in ["memcached", "memcached_server"] {
+                    if pipeline > 1 {
+                        break; // memcaslap sends one request at a time
+                    }
+                    let running = match server {
+                        "memcached" => start_memcached()?,
+                        _ => start_example(
+                            &examples.join("memcached_server"),
+                            &["--memory-mb", "1024"],
+                        )?,
+                    };
+                    let mut client = memcaslap(running.port, connections, seconds);
+                    let figures = measure(&running, &mut client, parse_memcaslap)?;
+                    record(server, "get/set", connections, pipeline, figures);
+                }
                 for server in ["nginx", "http_server"] {
                     let running = match server {
                         "nginx" => start_nginx(&work.join("nginx"))?,
@@ -379,6 +460,7 @@ fn write_results(root: &Path, samples: &[Sample]) -> io::Result<()> {
     let pairs = [
         ("redis-server", "resp_server", "SET"),
         ("redis-server", "resp_server", "GET"),
+        ("memcached", "memcached_server", "get/set"),
         ("nginx", "http_server", "GET /"),
     ];
     let median = |server: &str, bench: &str, c: usize, p: usize, field: fn(&Sample) -> f64| {
@@ -426,6 +508,7 @@ fn write_results(root: &Path, samples: &[Sample]) -> io::Result<()> {
         let name: &'static str = match bench {
             "SET" => "resp_server / redis-server, SET",
             "GET" => "resp_server / redis-server, GET",
+            "get/set" => "memcached_server / memcached, 90% get",
             _ => "http_server / nginx, GET /",
         };
         series.push((name, ratio_points));
