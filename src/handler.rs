@@ -3,6 +3,8 @@
 //! loop itself.
 
 use std::any::Any;
+
+use bytes::Bytes;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -222,6 +224,36 @@ impl Context<'_> {
     /// [`Closed`] if `conn` is closed or closing.
     pub fn send_parts(&mut self, conn: ConnId, parts: &[&[u8]]) -> Result<(), Closed> {
         self.core.send(conn, parts)
+    }
+
+    /// Queues `bytes` for `conn` without copying them: the connection keeps
+    /// a reference until the socket has taken the last byte. The way to
+    /// send one large value to many connections (a cache's hot item, a
+    /// broadcast): each holds the same buffer. Its bytes count against the
+    /// output limits as any others.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if `conn` is closed or closing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use selectloop::{Bytes, ConnId, Context, Handler};
+    ///
+    /// /// Answers every message with the same 1 MiB, never copied.
+    /// struct Download(Bytes);
+    ///
+    /// impl Handler for Download {
+    ///     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, _msg: &[u8]) {
+    ///         let _ = cx.send_shared(conn, self.0.clone());
+    ///     }
+    /// }
+    ///
+    /// let _ = Download(Bytes::from(vec![b'x'; 1 << 20]));
+    /// ```
+    pub fn send_shared(&mut self, conn: ConnId, bytes: impl Into<Bytes>) -> Result<(), Closed> {
+        self.core.send_shared(conn, bytes.into())
     }
 
     /// Queues `payload` for `conn` framed by the reactor's codec: followed by

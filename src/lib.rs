@@ -321,6 +321,7 @@ mod stats;
 mod stream;
 mod token;
 
+pub use bytes::Bytes;
 pub use close::{CloseReason, Closed, Origin, SendError};
 pub use config::{Config, EmfilePolicy};
 pub use group::{Balance, Group, GroupBuilder};

@@ -6,6 +6,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use selectloop::Bytes;
+
 use crate::protocol::StoreOp;
 
 /// Exptimes up to 30 days are relative; larger ones are Unix times.
@@ -16,10 +18,12 @@ const RELATIVE_LIMIT: i64 = 60 * 60 * 24 * 30;
 /// item header).
 const ITEM_OVERHEAD: usize = 64;
 
-/// One stored value.
+/// One stored value: a shared buffer, so that a `get` queues it for the
+/// client without copying it (and a value replaced meanwhile stays whole
+/// for the replies that hold it).
 #[derive(Debug)]
 pub struct Item {
-    pub value: Vec<u8>,
+    pub value: Bytes,
     pub flags: u32,
     pub cas: u64,
     /// When it expires, in the store's milliseconds; `None`: never.
@@ -75,6 +79,9 @@ pub struct Store {
     max_bytes: usize,
     /// A delayed `flush_all`: at this time, what was stored before it goes.
     flush_at: Option<u64>,
+    /// The time now, in the store's milliseconds: set by [`Store::tick`]
+    /// from the loop's clock of the turn, read by every command.
+    now: u64,
     pub counters: Counters,
 }
 
@@ -95,13 +102,19 @@ impl Store {
             bytes: 0,
             max_bytes,
             flush_at: None,
+            now: 0,
             counters: Counters::default(),
         }
     }
 
-    /// The store's clock, in milliseconds since it was made.
-    pub fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+    /// Sets the store's clock to `now` (the loop's time for this turn:
+    /// one reading of the clock a turn, not one a command).
+    pub fn tick(&mut self, now: Instant) {
+        self.now = now.saturating_duration_since(self.started).as_millis() as u64;
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.now
     }
 
     /// Seconds since the store was made (`stats`'s `uptime`).
@@ -183,14 +196,21 @@ impl Store {
     /// The item under `key`, for `get`.
     pub fn get(&mut self, key: &[u8]) -> Option<&Item> {
         let now = self.now_ms();
+        self.apply_flush(now);
         self.counters.cmd_get += 1;
-        let found = self.live(key, now).is_some();
-        if found {
-            self.counters.get_hits += 1;
-        } else {
+        let live = match self.items.get(key) {
+            Some(item) => item.deadline.is_none_or(|d| d > now),
+            None => false,
+        };
+        if !live {
+            if self.remove(key).is_some() {
+                self.counters.expired_unfetched += 1;
+            }
             self.counters.get_misses += 1;
+            return None;
         }
-        self.items.get(key).filter(|_| found)
+        self.counters.get_hits += 1;
+        self.items.get(key)
     }
 
     /// A storage command, as memcached carries it out.
@@ -231,7 +251,7 @@ impl Store {
         self.insert(
             key,
             Item {
-                value: value.to_vec(),
+                value: Bytes::copy_from_slice(value),
                 flags,
                 cas,
                 deadline,
@@ -260,11 +280,12 @@ impl Store {
         let Some(item) = self.items.get_mut(key) else {
             return Outcome::NotStored;
         };
-        if op == StoreOp::Append {
-            item.value.extend_from_slice(extra);
+        let (front, back) = if op == StoreOp::Append {
+            (&item.value[..], extra)
         } else {
-            item.value.splice(0..0, extra.iter().copied());
-        }
+            (extra, &item.value[..])
+        };
+        item.value = Bytes::from([front, back].concat());
         item.cas = cas;
         self.bytes += extra.len();
         Outcome::Stored
@@ -302,7 +323,7 @@ impl Store {
             text.resize(old_len, b' ');
         }
         let grown = text.len() - old_len;
-        item.value = text;
+        item.value = Bytes::from(text);
         item.cas = cas;
         self.bytes += grown;
         Ok(result)
@@ -425,7 +446,7 @@ mod tests {
         let mut store = Store::new(1 << 20);
         store.store(StoreOp::Set, b"n", 0, 0, b"10");
         assert_eq!(store.arith(b"n", false, 1), Ok(9));
-        assert_eq!(store.get(b"n").unwrap().value, b"9 ");
+        assert_eq!(store.get(b"n").unwrap().value, &b"9 "[..]);
         assert_eq!(store.arith(b"n", true, 1), Ok(10));
         assert_eq!(store.arith(b"n", false, 100), Ok(0));
         store.store(StoreOp::Set, b"n", 0, 0, b"18446744073709551615");

@@ -7,10 +7,11 @@
 //! this module knows *how*.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read};
 
 use super::buffer::BufferPool;
 use super::decode::{checked, OwnDecoder};
+use super::output::Output;
 use super::state::Reading;
 use super::table::{ConnState, Listed};
 use crate::codec::{AnyDecoder, Codec, DecodeError, Frame};
@@ -102,8 +103,8 @@ pub(crate) struct Conn {
     pub(super) decoder: OwnDecoder,
     /// The inbound queue: decoded messages waiting for the handler, in order.
     pub(super) frames: VecDeque<QueuedFrame>,
-    /// Bytes waiting to be written, a ring (so two slices at most).
-    pub(super) outbuf: VecDeque<u8>,
+    /// Bytes waiting to be written: copies in a ring, and shared buffers.
+    pub(super) output: Output,
     /// What the backend watches this socket for (`None`: not registered).
     pub(super) interest: Option<Interest>,
     /// When bytes last moved, in either direction (or the connection was
@@ -125,8 +126,9 @@ pub(crate) struct Conn {
     /// Whether anything was ever written to the peer: only then can a
     /// reset at close cost it an answer (see `linger.rs`).
     pub(super) wrote_any: bool,
-    /// Bytes read and thrown away during a lingering close.
-    pub(super) discarded: usize,
+    /// Bytes read and thrown away during a lingering close (at most about
+    /// a megabyte: 32 bits keep the slot small).
+    pub(super) discarded: u32,
     /// Why its bytes were refused, kept until it closes for that reason.
     pub(super) refusal: Option<Box<DecodeError>>,
     /// When the bytes of the message now arriving started (0: none pending).
@@ -183,7 +185,7 @@ impl Conn {
             scanned: 0,
             decoder: OwnDecoder(decoder),
             frames: VecDeque::new(),
-            outbuf: VecDeque::new(),
+            output: Output::default(),
             interest: None,
             last_progress_ms: 0,
             timeouts: Timeouts::default(),
@@ -432,44 +434,33 @@ impl Conn {
 
     /// Queues bytes for the peer.
     pub(crate) fn queue(&mut self, parts: &[&[u8]], pool: &mut BufferPool) {
-        if self.outbuf.capacity() == 0 {
-            self.outbuf = pool.take_outbound();
-        }
-        for part in parts {
-            super::buffer::append_to_ring(&mut self.outbuf, part);
-        }
+        self.output.push_copies(parts, pool);
+    }
+
+    pub(crate) fn queue_shared(&mut self, bytes: bytes::Bytes) {
+        self.output.push_shared(bytes);
     }
 
     pub(crate) fn has_output(&self) -> bool {
-        !self.outbuf.is_empty()
+        !self.output.is_empty()
     }
 
     pub(crate) fn output_len(&self) -> usize {
-        self.outbuf.len()
+        self.output.len()
     }
 
     /// Writes queued bytes until none are left or the socket would block.
     /// Returns the bytes written and how it ended.
     pub(crate) fn flush(&mut self, pool: &mut BufferPool, budget: usize) -> (usize, FlushEnd) {
         let mut total = 0;
-        while !self.outbuf.is_empty() {
+        while !self.output.is_empty() {
             let allowed = budget - total;
             if allowed == 0 {
                 // Written enough for one turn: the rest goes next turn,
                 // after the other connections have had theirs.
                 return (total, FlushEnd::BudgetSpent);
             }
-            let (front, back) = self.outbuf.as_slices();
-            let front = &front[..front.len().min(allowed)];
-            let back = &back[..back.len().min(allowed - front.len())];
-            let written = if back.is_empty() {
-                self.socket.write(front)
-            } else {
-                // The ring wrapped: both halves in one system call.
-                self.socket
-                    .write_vectored(&[IoSlice::new(front), IoSlice::new(back)])
-            };
-            match written {
+            match self.output.write_to(&mut self.socket, allowed) {
                 Ok(0) => {
                     return (
                         total,
@@ -480,7 +471,7 @@ impl Conn {
                     )
                 }
                 Ok(n) => {
-                    self.outbuf.drain(..n);
+                    self.output.consume(n);
                     total += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -490,17 +481,13 @@ impl Conn {
                 Err(e) => return (total, FlushEnd::Failed(e)),
             }
         }
-        if self.outbuf.capacity() > 0 {
-            pool.give_outbound(std::mem::take(&mut self.outbuf));
-        }
+        self.output.release(pool);
         (total, FlushEnd::Empty)
     }
 
     /// Forgets unwritten output (the connection is closing at once).
     pub(crate) fn discard_output(&mut self, pool: &mut BufferPool) {
-        if self.outbuf.capacity() > 0 {
-            pool.give_outbound(std::mem::take(&mut self.outbuf));
-        }
+        self.output.release(pool);
     }
 
     /// The interest this connection should be registered with now.
@@ -525,7 +512,7 @@ impl Conn {
     #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
         self.inbuf.capacity()
-            + self.outbuf.capacity()
+            + self.output.capacity()
             + self.frames.capacity() * std::mem::size_of::<QueuedFrame>()
     }
 }

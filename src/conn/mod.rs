@@ -15,6 +15,7 @@ mod buffer;
 #[allow(clippy::module_inception)] // one connection, inside the table of them
 mod conn;
 mod decode;
+mod output;
 mod state;
 mod table;
 #[cfg(test)]
@@ -27,4 +28,4 @@ pub(crate) use conn::Conn;
 pub(crate) use conn::{Expired, FlushEnd, ReadEnd, ReadLimits, ADOPTED, OUTBOUND};
 pub(crate) use state::{Farewell, Lifecycle, ReadEvent, Reading, WriteEvent, Writing};
 pub(crate) use table::{ConnTable, Deferred};
-pub(crate) use turn::{Backlog, Discarded, FlushReport, List, ReadReport};
+pub(crate) use turn::{Backlog, Discarded, FlushReport, List, Outgoing, ReadReport};

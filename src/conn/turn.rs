@@ -52,6 +52,23 @@ pub(crate) struct FlushReport {
     pub(crate) resume_handling: bool,
 }
 
+/// Output for a connection: bytes to copy, or a shared buffer to queue
+/// as it is.
+#[derive(Debug)]
+pub(crate) enum Outgoing<'a> {
+    Copies(&'a [&'a [u8]]),
+    Shared(bytes::Bytes),
+}
+
+impl Outgoing<'_> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Outgoing::Copies(parts) => parts.iter().map(|p| p.len()).sum(),
+            Outgoing::Shared(bytes) => bytes.len(),
+        }
+    }
+}
+
 /// Output refused: the peer left this many bytes from earlier turns
 /// unread, past `Config::max_output`.
 #[derive(Debug)]
@@ -219,19 +236,34 @@ impl Conn {
         self.interest.take()
     }
 
-    /// Queues `parts`, unless the peer has left more than `max_output`
+    /// Queues `out`, unless the peer has left more than `max_output`
     /// bytes of earlier turns' output unread. The limit is on that backlog,
     /// not on what this turn queues: one reply larger than the limit goes
     /// out whole, after the replies queued before it, while a peer that
     /// lets output from past turns pile up beyond the limit is cut off.
+    /// A shared buffer's bytes count as any.
     pub(crate) fn queue_output(
         &mut self,
-        parts: &[&[u8]],
+        out: Outgoing<'_>,
         pool: &mut BufferPool,
         turn: u32,
         max_output: usize,
         high: usize,
     ) -> Result<(), Backlog> {
+        self.admit_output(out.len(), turn, max_output)?;
+        match out {
+            Outgoing::Copies(parts) => self.queue(parts, pool),
+            Outgoing::Shared(bytes) => self.queue_shared(bytes),
+        }
+        if self.output_len() > high && self.pressure == Pressure::Normal {
+            self.pressure = Pressure::High;
+        }
+        Ok(())
+    }
+
+    /// Refuses output while the backlog of earlier turns is past
+    /// `max_output`; otherwise counts `adding` as this turn's.
+    fn admit_output(&mut self, adding: usize, turn: u32, max_output: usize) -> Result<(), Backlog> {
         if self.queued_turn != turn {
             self.queued_turn = turn;
             self.queued_this_turn = 0;
@@ -240,11 +272,7 @@ impl Conn {
         if backlog > max_output {
             return Err(Backlog(backlog));
         }
-        self.queued_this_turn += parts.iter().map(|p| p.len()).sum::<usize>();
-        self.queue(parts, pool);
-        if self.output_len() > high && self.pressure == Pressure::Normal {
-            self.pressure = Pressure::High;
-        }
+        self.queued_this_turn += adding;
         Ok(())
     }
 
@@ -314,7 +342,7 @@ impl Conn {
         let mut scratch = [0u8; 16 * 1024];
         let mut discarded = 0;
         loop {
-            if self.discarded >= at_most {
+            if self.discarded as usize >= at_most {
                 return Discarded::Ended;
             }
             if discarded >= per_event {
@@ -324,7 +352,7 @@ impl Conn {
                 Ok(0) => return Discarded::Ended,
                 Ok(n) => {
                     discarded += n;
-                    self.discarded += n;
+                    self.discarded = self.discarded.saturating_add(n as u32);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Discarded::Blocked,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}

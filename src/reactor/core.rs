@@ -33,8 +33,8 @@ use crate::close::{CloseReason, Closed, Origin, SendError};
 use crate::codec::FrameError;
 use crate::config::{Config, EmfilePolicy};
 use crate::conn::{
-    Backlog, BufferPool, ConnTable, Deferred, Farewell, Lifecycle, ReadLimits, WriteEvent, Writing,
-    ADOPTED, OUTBOUND,
+    Backlog, BufferPool, ConnTable, Deferred, Farewell, Lifecycle, Outgoing, ReadLimits,
+    WriteEvent, Writing, ADOPTED, OUTBOUND,
 };
 use crate::handle::{Command, JobDelivery};
 use crate::limits::{self, Limit, LimitLog, Timeouts};
@@ -267,6 +267,17 @@ impl Core {
     // ----- what a Context does -----
 
     pub(crate) fn send(&mut self, id: ConnId, parts: &[&[u8]]) -> Result<(), Closed> {
+        self.queue_output(id, Outgoing::Copies(parts))
+    }
+
+    /// Queues a shared buffer for `id` without copying it.
+    pub(crate) fn send_shared(&mut self, id: ConnId, bytes: bytes::Bytes) -> Result<(), Closed> {
+        self.queue_output(id, Outgoing::Shared(bytes))
+    }
+
+    /// Queues output for an open connection, under the output limit (past
+    /// it, the connection closes), and lists it for the flush.
+    fn queue_output(&mut self, id: ConnId, out: Outgoing<'_>) -> Result<(), Closed> {
         let max_output = self.config.max_output;
         let high = self.config.output_high_watermark;
         // Bytes for a connection still connecting wait for it to open.
@@ -278,10 +289,10 @@ impl Core {
             return Err(Closed(id));
         };
         let turn = self.stats.turns as u32; // wraps: compared for equality
+        let adding = out.len();
         if let Err(Backlog(backlog)) =
-            conn.queue_output(parts, &mut self.pool, turn, max_output, high)
+            conn.queue_output(out, &mut self.pool, turn, max_output, high)
         {
-            let adding: usize = parts.iter().map(|p| p.len()).sum();
             self.limit_hit(
                 Limit::MaxOutput,
                 format_args!(

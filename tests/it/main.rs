@@ -38,6 +38,7 @@ mod scale;
 mod seed_flaws;
 mod select_literal;
 mod select_protocol;
+mod shared_sends;
 mod shutdown;
 mod signals;
 mod threads;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::super::buffer::BufferPool;
 use super::super::conn::QueuedFrame;
+use super::super::turn::Outgoing;
 use super::{conn_table_with_one, fd_of, limits, send};
 use crate::codec::{Codec, Lines};
 
@@ -36,13 +37,25 @@ fn output_backlog_watermarks_and_the_write_budget() {
     let conn = table.get_mut(id).unwrap();
     let (max_output, high, low) = (50, 60, 10);
     // One turn may queue past the limit: nothing was left from before.
-    conn.queue_output(&[&[b'x'; 40], &[b'y'; 60]], &mut pool, 1, max_output, high)
-        .unwrap();
-    conn.queue_output(&[&[b'z'; 20]], &mut pool, 1, max_output, high)
-        .unwrap();
+    conn.queue_output(
+        Outgoing::Copies(&[&[b'x'; 40], &[b'y'; 60]]),
+        &mut pool,
+        1,
+        max_output,
+        high,
+    )
+    .unwrap();
+    conn.queue_output(
+        Outgoing::Copies(&[&[b'z'; 20]]),
+        &mut pool,
+        1,
+        max_output,
+        high,
+    )
+    .unwrap();
     assert_eq!(conn.output_len(), 120);
     // The next turn, with 120 bytes still unread: past the limit.
-    let refused = conn.queue_output(&[b"more"], &mut pool, 2, max_output, high);
+    let refused = conn.queue_output(Outgoing::Copies(&[b"more"]), &mut pool, 2, max_output, high);
     assert!(
         matches!(refused, Err(super::super::Backlog(120))),
         "{refused:?}"
@@ -89,8 +102,14 @@ fn output_backlog_watermarks_and_the_write_budget() {
     assert!(report.relieved && report.resume_handling);
     assert!(conn.next_message(high).is_some());
     // Queued under the high watermark: no pressure, nothing to relieve.
-    conn.queue_output(&[b"small"], &mut pool, 3, max_output, high)
-        .unwrap();
+    conn.queue_output(
+        Outgoing::Copies(&[b"small"]),
+        &mut pool,
+        3,
+        max_output,
+        high,
+    )
+    .unwrap();
     let report = conn.flush_turn(&mut pool, 1 << 20, low, 7_000);
     assert!(!report.relieved && !report.resume_handling);
     let mut got = vec![0u8; 125];
@@ -223,15 +242,27 @@ fn the_watermark_and_the_clocks_at_their_edges() {
     assert_eq!(report.bytes, 0);
     assert!(!conn.wrote_any(), "nothing was written");
     assert_eq!(conn.last_progress_ms, 100, "no byte moved");
-    conn.queue_output(&[&[b'x'; 60]], &mut pool, 1, usize::MAX, 60)
-        .unwrap();
+    conn.queue_output(
+        Outgoing::Copies(&[&[b'x'; 60]]),
+        &mut pool,
+        1,
+        usize::MAX,
+        60,
+    )
+    .unwrap();
     let report = conn.flush_turn(&mut pool, 1024, 10, 300);
     assert!(
         !report.relieved,
         "60 bytes is not above a high watermark of 60"
     );
-    conn.queue_output(&[&[b'x'; 61]], &mut pool, 2, usize::MAX, 60)
-        .unwrap();
+    conn.queue_output(
+        Outgoing::Copies(&[&[b'x'; 61]]),
+        &mut pool,
+        2,
+        usize::MAX,
+        60,
+    )
+    .unwrap();
     conn.frames.push_back(QueuedFrame {
         start: 0,
         end: 1,
@@ -239,7 +270,7 @@ fn the_watermark_and_the_clocks_at_their_edges() {
         message: true,
     });
     assert!(conn.next_message(60).is_none(), "above it: handling pauses");
-    conn.queue_output(&[b"more"], &mut pool, 2, usize::MAX, 60)
+    conn.queue_output(Outgoing::Copies(&[b"more"]), &mut pool, 2, usize::MAX, 60)
         .unwrap();
     let report = conn.flush_turn(&mut pool, 1024, 10, 400);
     assert!(
@@ -308,12 +339,18 @@ fn refusal_registration_and_the_output_limit_at_its_edge() {
     assert_eq!(conn.take_interest(), Some(Interest::READABLE));
     assert_eq!(conn.interest(), None);
     // 50 bytes left from turn 1 against a limit of 50: not past it.
-    conn.queue_output(&[&[b'x'; 50]], &mut pool, 1, 50, usize::MAX)
-        .unwrap();
-    conn.queue_output(&[b"y"], &mut pool, 2, 50, usize::MAX)
+    conn.queue_output(
+        Outgoing::Copies(&[&[b'x'; 50]]),
+        &mut pool,
+        1,
+        50,
+        usize::MAX,
+    )
+    .unwrap();
+    conn.queue_output(Outgoing::Copies(&[b"y"]), &mut pool, 2, 50, usize::MAX)
         .expect("a backlog of exactly the limit is allowed");
     assert!(conn
-        .queue_output(&[b"z"], &mut pool, 3, 50, usize::MAX)
+        .queue_output(Outgoing::Copies(&[b"z"]), &mut pool, 3, 50, usize::MAX)
         .is_err());
 }
 
@@ -327,8 +364,14 @@ fn relief_registration_timeouts_and_shutting_the_sending_side() {
     let (mut table, id, mut peer) = conn_table_with_one();
     let mut pool = BufferPool::new(4);
     let conn = table.get_mut(id).unwrap();
-    conn.queue_output(&[&[b'x'; 100]], &mut pool, 1, usize::MAX, 50)
-        .unwrap();
+    conn.queue_output(
+        Outgoing::Copies(&[&[b'x'; 100]]),
+        &mut pool,
+        1,
+        usize::MAX,
+        50,
+    )
+    .unwrap();
     let report = conn.flush_turn(&mut pool, 1024, 10, 1);
     assert!(report.relieved, "above the high watermark, then drained");
     assert!(!report.resume_handling, "nothing was held back");
