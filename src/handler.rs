@@ -15,7 +15,7 @@ use crate::backend::Readiness;
 use crate::close::{CloseReason, Closed, Origin, SendError};
 use crate::codec::DecodeError;
 use crate::handle::Handle;
-use crate::reactor::Core;
+use crate::reactor::{Core, TimerPayload};
 use crate::remote::JobRejected;
 use crate::schedule::TimerId;
 use crate::sources::Signal;
@@ -135,6 +135,14 @@ pub trait Handler<Item: 'static = ()> {
     /// A timer set through the context is due.
     fn on_timer(&mut self, cx: &mut Context<'_>, timer: TimerId) {
         let _ = (cx, timer);
+    }
+
+    /// A timer set with [`Context::set_timer_with`] is due, with the value
+    /// it carries; downcast it to the type you gave. The default calls
+    /// [`on_timer`](Handler::on_timer) and drops the value.
+    fn on_timer_value(&mut self, cx: &mut Context<'_>, timer: TimerId, value: Box<dyn Any>) {
+        drop(value);
+        self.on_timer(cx, timer);
     }
 
     /// A descriptor registered with
@@ -421,7 +429,65 @@ impl Context<'_> {
 
     /// Calls [`Handler::on_timer`] once, `after` from now (never earlier).
     pub fn set_timer(&mut self, after: Duration) -> TimerId {
-        self.core.set_timer(after, None)
+        self.core.set_timer(after, None, None)
+    }
+
+    /// Calls [`Handler::on_timer_value`] with `value` once, `after` from
+    /// now: a timer that says what it is for (the connection to ping, the
+    /// key to expire), so the handler keeps no table of timer ids.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::any::Any;
+    /// use std::time::Duration;
+    /// use selectloop::{ConnId, Context, Handler, TimerId};
+    ///
+    /// /// Says goodbye to each client ten seconds after it said hello.
+    /// struct Farewells;
+    ///
+    /// impl Handler for Farewells {
+    ///     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, msg: &[u8]) {
+    ///         if msg == b"hello" {
+    ///             cx.set_timer_with(Duration::from_secs(10), conn);
+    ///         }
+    ///     }
+    ///
+    ///     fn on_timer_value(&mut self, cx: &mut Context<'_>, _timer: TimerId, value: Box<dyn Any>) {
+    ///         if let Ok(conn) = value.downcast::<ConnId>() {
+    ///             let _ = cx.send(*conn, b"goodbye\n");
+    ///             cx.close(*conn);
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn set_timer_with(&mut self, after: Duration, value: impl Any) -> TimerId {
+        let payload = TimerPayload::Value(Box::new(value));
+        self.core.set_timer(after, None, Some(payload))
+    }
+
+    /// Calls `call` once, `after` from now, in place of the handler's
+    /// `on_timer`: for work that needs only the context (close this
+    /// connection, send that line). Cancel it as any timer.
+    pub fn call_after(
+        &mut self,
+        after: Duration,
+        call: impl FnOnce(&mut Context<'_>) + 'static,
+    ) -> TimerId {
+        self.core
+            .set_timer(after, None, Some(TimerPayload::Once(Box::new(call))))
+    }
+
+    /// Calls `call` every `period` until the timer is cancelled (by `call`
+    /// itself, if it likes), as [`set_periodic`](Context::set_periodic)
+    /// calls `on_timer`.
+    pub fn call_every(
+        &mut self,
+        period: Duration,
+        call: impl FnMut(&mut Context<'_>) + 'static,
+    ) -> TimerId {
+        let payload = TimerPayload::Every(Box::new(call));
+        self.core.set_timer(period, Some(period), Some(payload))
     }
 
     /// Calls [`Handler::on_timer`] every `period` until cancelled. A loop that
@@ -430,7 +496,7 @@ impl Context<'_> {
     /// zero included, is raised to it: a period of zero would fire on every
     /// turn without the loop ever waiting.
     pub fn set_periodic(&mut self, period: Duration) -> TimerId {
-        self.core.set_timer(period, Some(period))
+        self.core.set_timer(period, Some(period), None)
     }
 
     /// Cancels a timer. Returns whether it was still pending; an id that

@@ -28,6 +28,7 @@ use std::os::unix::io::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::sources::SourceCallback;
+use super::timeouts::TimerPayload;
 use crate::backend::Backend;
 use crate::close::{CloseReason, Closed, Origin, SendError};
 use crate::codec::FrameError;
@@ -69,7 +70,7 @@ pub(crate) struct Core {
     /// Connections in a lingering close, by deadline.
     pub(crate) lingering: LingerDeadlines,
     pub(crate) sweeper: Sweeper,
-    pub(crate) timers: Timers,
+    pub(crate) timers: Timers<TimerPayload>,
     pub(crate) pool: BufferPool,
     /// Sockets that must be served next turn without waiting for an event:
     /// they spent their budget, and edge-triggered polling would not report
@@ -399,10 +400,15 @@ impl Core {
         })
     }
 
-    pub(crate) fn set_timer(&mut self, after: Duration, period: Option<Duration>) -> TimerId {
+    pub(crate) fn set_timer(
+        &mut self,
+        after: Duration,
+        period: Option<Duration>,
+        payload: Option<TimerPayload>,
+    ) -> TimerId {
         // From the real now, not the turn's: a deadline computed from an
         // earlier instant could fire before `after` has passed.
         let deadline = deadline_after(Instant::now(), after);
-        self.timers.insert(deadline, period)
+        self.timers.insert_with(deadline, period, payload)
     }
 }

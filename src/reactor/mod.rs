@@ -20,6 +20,7 @@ mod sources;
 mod timeouts;
 
 pub(crate) use self::core::Core;
+pub(crate) use self::timeouts::TimerPayload;
 
 use std::fmt;
 use std::io;
@@ -370,14 +371,7 @@ impl Reactor {
         //    back-off, idle and message deadlines), then flush what their
         //    hooks queued.
         let mut due = std::mem::take(&mut self.due_timers);
-        core.timers.collect_due(Instant::now(), &mut due);
-        for timer in due.drain(..) {
-            if core.timers.fire(timer) {
-                core.stats.timers_fired += 1;
-                core.call_hook(handler, "on_timer", |h, cx| h.on_timer(cx, timer));
-                core.run_close_hooks(handler);
-            }
-        }
+        core.fire_timers(handler, &mut due);
         self.due_timers = due;
         core.run_loop_timers(handler);
         core.flush(handler);

@@ -51,26 +51,57 @@ impl fmt::Debug for TimerId {
     }
 }
 
-#[derive(Debug)]
-struct Entry {
+/// One pending timer, with what it carries (of type `P`, which the loop
+/// chooses: a value for the handler, or a closure; this part never looks
+/// inside).
+struct Entry<P> {
     generation: u64,
     deadline: Instant,
     period: Option<Duration>,
+    payload: Option<P>,
 }
 
 /// Heap entries order by deadline, then by creation (`generation` is a global
 /// sequence number), so timers due at the same instant fire in the order set.
 type HeapEntry = Reverse<(Instant, u64, usize)>;
 
-#[derive(Debug, Default)]
-pub(crate) struct Timers {
-    entries: Slab<Entry>,
+pub(crate) struct Timers<P> {
+    entries: Slab<Entry<P>>,
     heap: BinaryHeap<HeapEntry>,
     next_generation: u64,
 }
 
-impl Timers {
+impl<P> Default for Timers<P> {
+    fn default() -> Timers<P> {
+        Timers {
+            entries: Slab::new(),
+            heap: BinaryHeap::new(),
+            next_generation: 0,
+        }
+    }
+}
+
+impl<P> fmt::Debug for Timers<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timers")
+            .field("pending", &self.entries.len())
+            .finish()
+    }
+}
+
+impl<P> Timers<P> {
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, deadline: Instant, period: Option<Duration>) -> TimerId {
+        self.insert_with(deadline, period, None)
+    }
+
+    /// A timer that carries `payload`, handed back when it fires.
+    pub(crate) fn insert_with(
+        &mut self,
+        deadline: Instant,
+        period: Option<Duration>,
+        payload: Option<P>,
+    ) -> TimerId {
         let period = period.map(|p| p.max(MIN_PERIOD));
         let generation = self.next_generation;
         self.next_generation += 1;
@@ -78,6 +109,7 @@ impl Timers {
             generation,
             deadline,
             period,
+            payload,
         });
         self.heap.push(Reverse((deadline, generation, key)));
         TimerId { key, generation }
@@ -137,16 +169,26 @@ impl Timers {
         }
     }
 
-    /// Consumes a due timer just before its hook runs: returns `false` if it
-    /// was cancelled since [`collect_due`](Timers::collect_due) reported it.
-    pub(crate) fn fire(&mut self, id: TimerId) -> bool {
+    /// Consumes a due timer just before its hook runs: `None` if it was
+    /// cancelled since [`collect_due`](Timers::collect_due) reported it,
+    /// else what it carries. A periodic timer lends its payload out: give
+    /// it back with [`restore`](Timers::restore) after the call.
+    pub(crate) fn fire(&mut self, id: TimerId) -> Option<Option<P>> {
         if !self.is_live(id.key, id.generation) {
-            return false;
+            return None;
         }
         if self.entries[id.key].period.is_none() {
-            self.entries.remove(id.key);
+            return Some(self.entries.remove(id.key).payload);
         }
-        true
+        Some(self.entries[id.key].payload.take())
+    }
+
+    /// Gives a periodic timer its payload back, unless it was cancelled
+    /// meanwhile (then the payload is dropped here).
+    pub(crate) fn restore(&mut self, id: TimerId, payload: P) {
+        if self.is_live(id.key, id.generation) {
+            self.entries[id.key].payload = Some(payload);
+        }
     }
 
     /// Whether `id` still names a pending timer.
@@ -176,23 +218,49 @@ mod tests {
     #[test]
     fn due_timers_come_out_in_deadline_order() {
         let t0 = Instant::now();
-        let mut timers = Timers::default();
+        let mut timers = Timers::<()>::default();
         let late = timers.insert(t0 + Duration::from_millis(30), None);
         let early = timers.insert(t0 + Duration::from_millis(10), None);
         let not_yet = timers.insert(t0 + Duration::from_secs(60), None);
         let mut due = Vec::new();
         timers.collect_due(t0 + Duration::from_millis(40), &mut due);
         assert_eq!(due, [early, late]);
-        assert!(timers.fire(early) && timers.fire(late));
-        assert!(!timers.fire(early), "a one-shot timer fires once");
+        assert!(timers.fire(early).is_some() && timers.fire(late).is_some());
+        assert!(timers.fire(early).is_none(), "a one-shot timer fires once");
         assert!(timers.contains(not_yet));
         assert_eq!(timers.next_deadline(), Some(t0 + Duration::from_secs(60)));
+    }
+
+    /// A one-shot timer's payload comes back once; a periodic one's is
+    /// lent for each firing, and dropped if it was cancelled meanwhile.
+    #[test]
+    fn payloads_come_back_when_their_timer_fires() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let once = timers.insert_with(t0, None, Some("once"));
+        let every = timers.insert_with(t0, Some(Duration::from_millis(5)), Some("every"));
+        let bare = timers.insert(t0, None);
+        let mut due = Vec::new();
+        timers.collect_due(t0, &mut due);
+        assert_eq!(due, [once, every, bare]);
+        assert_eq!(timers.fire(once), Some(Some("once")));
+        assert_eq!(timers.fire(once), None, "fired already");
+        assert_eq!(timers.fire(every), Some(Some("every")));
+        timers.restore(every, "every");
+        assert_eq!(timers.fire(bare), Some(None));
+        due.clear();
+        timers.collect_due(t0 + Duration::from_millis(5), &mut due);
+        assert_eq!(due, [every]);
+        assert_eq!(timers.fire(every), Some(Some("every")), "lent again");
+        assert!(timers.cancel(every));
+        timers.restore(every, "every");
+        assert!(!timers.contains(every), "a cancelled timer stays cancelled");
     }
 
     #[test]
     fn nothing_fires_before_its_deadline() {
         let t0 = Instant::now();
-        let mut timers = Timers::default();
+        let mut timers = Timers::<()>::default();
         timers.insert(t0 + Duration::from_millis(10), None);
         let mut due = Vec::new();
         timers.collect_due(t0 + Duration::from_millis(9), &mut due);
@@ -202,7 +270,7 @@ mod tests {
     #[test]
     fn cancelled_timers_never_fire_and_stale_ids_cancel_nothing() {
         let t0 = Instant::now();
-        let mut timers = Timers::default();
+        let mut timers = Timers::<()>::default();
         let a = timers.insert(t0, None);
         assert!(timers.cancel(a));
         assert!(!timers.cancel(a));
@@ -211,29 +279,29 @@ mod tests {
         let mut due = Vec::new();
         timers.collect_due(t0, &mut due);
         assert_eq!(due, [b]);
-        assert!(timers.fire(b));
+        assert!(timers.fire(b).is_some());
         assert_eq!(timers.next_deadline(), None);
     }
 
     #[test]
     fn a_due_timer_cancelled_by_an_earlier_hook_does_not_fire() {
         let t0 = Instant::now();
-        let mut timers = Timers::default();
+        let mut timers = Timers::<()>::default();
         let first = timers.insert(t0, None);
         let second = timers.insert(t0, None);
         let mut due = Vec::new();
         timers.collect_due(t0, &mut due);
         assert_eq!(due, [first, second]);
-        assert!(timers.fire(first));
+        assert!(timers.fire(first).is_some());
         assert!(timers.cancel(second)); // what `first`'s hook might do
-        assert!(!timers.fire(second));
+        assert!(timers.fire(second).is_none());
     }
 
     #[test]
     fn periodic_timers_reschedule_and_skip_missed_periods() {
         let t0 = Instant::now();
         let period = Duration::from_millis(10);
-        let mut timers = Timers::default();
+        let mut timers = Timers::<()>::default();
         let tick = timers.insert(t0 + period, Some(period));
         let mut due = Vec::new();
         timers.collect_due(t0 + period, &mut due);
@@ -252,7 +320,7 @@ mod tests {
     #[test]
     fn zero_period_is_raised_to_the_minimum_and_fires_once_per_collection() {
         let t0 = Instant::now();
-        let mut timers = Timers::default();
+        let mut timers = Timers::<()>::default();
         let tick = timers.insert(t0, Some(Duration::ZERO));
         let mut due = Vec::new();
         timers.collect_due(t0, &mut due);
@@ -266,7 +334,7 @@ mod tests {
         // "Never" is a century away: no timeout anyone sets comes near it.
         let fifty_years = Duration::from_secs(50 * 365 * 86_400);
         assert!(deadline_after(t0, Duration::MAX) > t0 + fifty_years);
-        let mut timers = Timers::default();
+        let mut timers = Timers::<()>::default();
         let tick = timers.insert(t0, Some(Duration::MAX));
         let mut due = Vec::new();
         timers.collect_due(t0, &mut due);
@@ -277,7 +345,7 @@ mod tests {
     #[test]
     fn heap_is_rebuilt_when_cancelled_entries_pile_up() {
         let t0 = Instant::now();
-        let mut timers = Timers::default();
+        let mut timers = Timers::<()>::default();
         for _ in 0..1000 {
             let id = timers.insert(t0 + Duration::from_secs(3600), None);
             timers.cancel(id);
@@ -300,7 +368,7 @@ mod tests {
         assert!(!timers.contains(gone), "a cancelled timer is gone");
         // Many live timers, then most of them cancelled: the heap is
         // rebuilt once dead entries outnumber the live ones.
-        let mut many = Timers::default();
+        let mut many = Timers::<()>::default();
         let ids: Vec<_> = (0..1000)
             .map(|i| many.insert(t0 + Duration::from_secs(i), None))
             .collect();
@@ -314,7 +382,7 @@ mod tests {
             many.heap.len()
         );
         assert!(timers.heap.len() <= 130, "heap kept {}", timers.heap.len());
-        let mut small = Timers::default();
+        let mut small = Timers::<()>::default();
         for _ in 0..60 {
             let id = small.insert(t0, None);
             small.cancel(id);

@@ -154,3 +154,120 @@ fn a_zero_period_ticks_instead_of_hanging_the_loop(backend: BackendKind) {
     assert!(turns >= 20, "one tick per turn at most, {turns} turns");
 }
 per_backend!(a_zero_period_ticks_instead_of_hanging_the_loop);
+
+/// Turns `reactor` until `done` says so, 2,000 turns of at most 5 ms at
+/// most.
+fn turn_until<H: Handler>(reactor: &mut Reactor, handler: &mut H, done: impl Fn(&H) -> bool) {
+    for _ in 0..2_000 {
+        if done(handler) {
+            return;
+        }
+        reactor
+            .run_once(handler, Some(Duration::from_millis(5)))
+            .unwrap();
+    }
+    panic!("not done after 2,000 turns");
+}
+
+/// Timers that say what they are for: a value handed to `on_timer_value`,
+/// and a timer without one still reaching `on_timer`.
+#[derive(Default)]
+struct Errands {
+    done: Vec<String>,
+    plain: u32,
+}
+
+impl Handler for Errands {
+    fn on_message(&mut self, _cx: &mut Context<'_>, _conn: ConnId, _msg: &[u8]) {}
+
+    fn on_timer(&mut self, _cx: &mut Context<'_>, _timer: TimerId) {
+        self.plain += 1;
+    }
+
+    fn on_timer_value(
+        &mut self,
+        cx: &mut Context<'_>,
+        timer: TimerId,
+        value: Box<dyn std::any::Any>,
+    ) {
+        match value.downcast::<String>() {
+            Ok(errand) => self.done.push(*errand),
+            Err(_) => self.on_timer(cx, timer),
+        }
+    }
+}
+
+#[test]
+fn a_timer_carries_its_value_to_the_handler() {
+    let mut reactor = Reactor::new().unwrap();
+    let mut errands = Errands::default();
+    let mut cx = reactor.context();
+    cx.set_timer_with(Duration::from_millis(2), String::from("water the plants"));
+    let cancelled = cx.set_timer_with(Duration::from_millis(1), String::from("never"));
+    cx.set_timer_with(Duration::from_millis(3), 42u32); // not a String
+    cx.set_timer(Duration::from_millis(1));
+    assert!(cx.cancel_timer(cancelled));
+    turn_until(&mut reactor, &mut errands, |e| e.plain == 2);
+    assert_eq!(errands.done, ["water the plants"]);
+    assert_eq!(reactor.stats().timers_fired, 3);
+}
+
+/// A handler that knows nothing of values hears of a timer that carries
+/// one through `on_timer`, the default.
+#[test]
+fn a_timer_value_reaches_on_timer_by_default() {
+    struct Ticks(u32);
+    impl Handler for Ticks {
+        fn on_message(&mut self, _: &mut Context<'_>, _: ConnId, _: &[u8]) {}
+        fn on_timer(&mut self, _: &mut Context<'_>, _: TimerId) {
+            self.0 += 1;
+        }
+    }
+    let mut reactor = Reactor::new().unwrap();
+    reactor
+        .context()
+        .set_timer_with(Duration::from_millis(1), "a value");
+    let mut ticks = Ticks(0);
+    turn_until(&mut reactor, &mut ticks, |t| t.0 == 1);
+}
+
+/// Closures in place of the handler's hook: one that runs once, one that
+/// runs until it cancels itself, one cancelled before it ran.
+#[test]
+fn closures_run_after_and_every_until_cancelled() {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    let mut reactor = Reactor::new().unwrap();
+    let once = Rc::new(Cell::new(0));
+    let every = Rc::new(Cell::new(0));
+    let never = Rc::new(Cell::new(0));
+    let mut cx = reactor.context();
+    let counted = once.clone();
+    cx.call_after(Duration::from_millis(1), move |_| {
+        counted.set(counted.get() + 1)
+    });
+    let counted = never.clone();
+    let cancelled = cx.call_after(Duration::from_millis(1), move |_| counted.set(1));
+    assert!(cx.cancel_timer(cancelled));
+    let counted = every.clone();
+    let own_id = Rc::new(RefCell::new(None::<TimerId>));
+    let own = own_id.clone();
+    let periodic = cx.call_every(Duration::from_millis(1), move |cx| {
+        counted.set(counted.get() + 1);
+        if counted.get() == 3 {
+            let id = own.borrow().expect("set before it first ran");
+            assert!(cx.cancel_timer(id));
+        }
+    });
+    *own_id.borrow_mut() = Some(periodic);
+    let mut nothing = |_: &mut Context<'_>, _: ConnId, _: &[u8]| {};
+    turn_until(&mut reactor, &mut nothing, |_| every.get() == 3);
+    // A few more turns: the periodic closure cancelled itself for good.
+    for _ in 0..5 {
+        reactor
+            .run_once(&mut nothing, Some(Duration::from_millis(2)))
+            .unwrap();
+    }
+    assert_eq!((once.get(), every.get(), never.get()), (1, 3, 0));
+    assert!(!reactor.context().timer_pending(periodic));
+}
