@@ -307,6 +307,7 @@ mod close;
 pub mod codec;
 mod config;
 mod conn;
+mod context;
 mod group;
 mod handle;
 mod handler;

@@ -6,6 +6,7 @@
 //! inbound queue). The reactor decides *when* to read, handle and write;
 //! this module knows *how*.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::io::{self, Read};
 
@@ -122,7 +123,8 @@ pub(crate) struct Conn {
     pub(super) queued_turn: u32,
     /// The loop turn (`Stats::turns`) that last read this socket: one read
     /// per turn, whichever way the turn came to it.
-    pub(super) last_read_turn: u64,
+    /// (Cut to 32 bits: compared for equality only.)
+    pub(super) last_read_turn: u32,
     /// Whether anything was ever written to the peer: only then can a
     /// reset at close cost it an answer (see `linger.rs`).
     pub(super) wrote_any: bool,
@@ -133,6 +135,11 @@ pub(crate) struct Conn {
     pub(super) refusal: Option<Box<DecodeError>>,
     /// When the bytes of the message now arriving started (0: none pending).
     pub(super) partial_since_ms: u64,
+    /// The handler's own state for this connection
+    /// ([`Context::set_state`](crate::Context::set_state)): dropped with
+    /// the connection. Boxed twice so that the slot holds a thin pointer
+    /// (8 bytes, not 16): most connections of most servers hold none.
+    pub(super) session: Option<Box<Box<dyn Any>>>,
 }
 
 /// Which timeout a connection ran past.
@@ -196,6 +203,7 @@ impl Conn {
             discarded: 0,
             partial_since_ms: 0,
             refusal: None,
+            session: None,
         }
     }
 

@@ -146,7 +146,7 @@ impl Conn {
     /// Whether this turn has read it already (from the ready list, or it
     /// waits there): one read budget per connection per turn.
     pub(crate) fn read_this_turn(&self, turn: u64) -> bool {
-        self.listed.ready || self.last_read_turn == turn
+        self.listed.ready || self.last_read_turn == turn as u32
     }
 
     /// Reads what the socket has within `budget`, cuts messages into the
@@ -163,7 +163,7 @@ impl Conn {
         turn: u64,
         now_ms: u64,
     ) -> ReadReport {
-        self.last_read_turn = turn;
+        self.last_read_turn = turn as u32; // wraps: compared for equality
         let queued_before = self.frames.len();
         let (bytes, end) = self.read_frames(codec, budget, limits, peer_closed, pool);
         let completed = self.frames.len() > queued_before;
@@ -217,6 +217,23 @@ impl Conn {
         (&mut unit as &mut dyn Any)
             .downcast_mut::<Option<I>>()
             .and_then(Option::take)
+    }
+
+    // ----- the handler's state -----
+
+    /// Gives it the handler's state, returning what it had.
+    pub(crate) fn put_state(&mut self, state: Box<dyn Any>) -> Option<Box<dyn Any>> {
+        self.session.replace(Box::new(state)).map(|old| *old)
+    }
+
+    /// Takes the handler's state out (to lend it, or for good).
+    pub(crate) fn take_state(&mut self) -> Option<Box<dyn Any>> {
+        self.session.take().map(|state| *state)
+    }
+
+    /// Whether it holds state (set again while it was lent out).
+    pub(crate) fn has_state(&self) -> bool {
+        self.session.is_some()
     }
 
     /// Keeps why its input was refused until it closes for that reason.

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The loop and the API a server author sees: they may use everything.
-const LOOP: &[&str] = &["lib", "reactor", "handler", "handle", "group"];
+const LOOP: &[&str] = &["lib", "reactor", "handler", "context", "handle", "group"];
 /// The parts: each owns its fields and may use only the leaves.
 const PARTS: &[&str] = &["conn", "listen", "schedule", "remote", "sources"];
 /// The leaves: plain types and pure code, below every part.

@@ -16,6 +16,7 @@ mod backends;
 mod bad_clients;
 mod blocking_server;
 mod codec_props;
+mod conn_state;
 mod decoder;
 mod eintr;
 mod embedding;
