@@ -88,6 +88,8 @@ pub struct Config {
     pub(crate) handle_queue: usize,
     pub(crate) handle_queue_bytes: usize,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) datagram_budget: usize,
+    pub(crate) datagram_queue_bytes: usize,
     pub(crate) backend: BackendKind,
 }
 
@@ -124,6 +126,8 @@ impl Default for Config {
             handle_queue: 65_536,
             handle_queue_bytes: 64 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            datagram_budget: 64,
+            datagram_queue_bytes: 1024 * 1024,
             backend: BackendKind::Epoll,
         }
     }
@@ -472,6 +476,25 @@ impl Config {
     /// Default 5 s.
     pub fn shutdown_grace(mut self, grace: Duration) -> Config {
         self.shutdown_grace = grace;
+        self
+    }
+
+    /// Datagrams read from one datagram socket per turn before the loop
+    /// moves on. Default 64: a flood on a UDP port cannot keep the loop
+    /// from its stream connections; the socket is served again next turn
+    /// (the ready list), as a connection that spent its read budget is.
+    pub fn datagram_budget(mut self, datagrams: usize) -> Config {
+        self.datagram_budget = datagrams.max(1);
+        self
+    }
+
+    /// Bytes of datagrams one datagram socket may queue while its send
+    /// buffer is full. Default 1 MiB; past it,
+    /// [`Context::send_to`](crate::Context::send_to) refuses (the datagram
+    /// is dropped, as the network would drop it, and counted in
+    /// [`Stats::datagrams_dropped`](crate::Stats::datagrams_dropped)).
+    pub fn datagram_queue_bytes(mut self, bytes: usize) -> Config {
+        self.datagram_queue_bytes = bytes;
         self
     }
 }

@@ -15,8 +15,9 @@ use crate::handle::Handle;
 use crate::reactor::{Core, TimerPayload};
 use crate::remote::JobRejected;
 use crate::schedule::TimerId;
+use crate::sources::DatagramPeer;
 use crate::stats::Stats;
-use crate::token::ConnId;
+use crate::token::{ConnId, SourceId};
 
 /// What a [`Handler`](crate::Handler) can do from inside a hook.
 ///
@@ -313,6 +314,59 @@ impl Context<'_> {
                 None
             }
         }
+    }
+
+    /// Sends `data` in one datagram to `to` from `socket` (a datagram
+    /// socket of the loop): at once, or, while the socket's send buffer is
+    /// full, from a queue of at most
+    /// [`Config::datagram_queue_bytes`](crate::Config::datagram_queue_bytes).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` if `socket` is no datagram socket of the loop;
+    /// `WouldBlock` if the queue is full (the datagram is dropped, and
+    /// counted); `InvalidInput` for a peer of the other family, or an
+    /// unnamed Unix peer; otherwise what the system said.
+    pub fn send_to(&mut self, socket: SourceId, to: &DatagramPeer, data: &[u8]) -> io::Result<()> {
+        self.core.send_datagram(socket, to, data)
+    }
+
+    /// Binds a UDP socket on the loop from inside a hook, as
+    /// [`Reactor::bind_udp`](crate::Reactor::bind_udp) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reactor::bind_udp`](crate::Reactor::bind_udp).
+    pub fn bind_udp(&mut self, addr: SocketAddr) -> io::Result<SourceId> {
+        let socket = mio::net::UdpSocket::bind(addr)?;
+        self.core
+            .add_datagram(crate::sources::Endpoint::udp(socket))
+    }
+
+    /// Watches `source` from inside a hook, calling `callback` when it is
+    /// ready, as [`Reactor::register_source_with`](crate::Reactor::register_source_with)
+    /// does.
+    ///
+    /// # Errors
+    ///
+    /// The poller refused the descriptor.
+    pub fn register_source_with<S: std::os::unix::io::AsRawFd + 'static>(
+        &mut self,
+        source: S,
+        interest: crate::Interest,
+        callback: impl FnMut(&mut S, &mut Context<'_>, &crate::backend::Readiness) + 'static,
+    ) -> io::Result<SourceId> {
+        self.core.add_source_with(source, interest, callback)
+    }
+
+    /// Stops watching a source (a datagram socket too, which it closes), as
+    /// [`Reactor::deregister_source`](crate::Reactor::deregister_source) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reactor::deregister_source`](crate::Reactor::deregister_source).
+    pub fn deregister_source(&mut self, source: SourceId) -> io::Result<()> {
+        self.core.remove_source(source)
     }
 
     /// Whether `conn` is open (not closing, not closed).

@@ -9,7 +9,7 @@ use crate::backend::Readiness;
 use crate::close::CloseReason;
 use crate::codec::DecodeError;
 use crate::schedule::TimerId;
-use crate::sources::Signal;
+use crate::sources::{DatagramPeer, Signal};
 use crate::token::{ConnId, SourceId};
 
 /// What a server does when the loop has news for it.
@@ -139,6 +139,20 @@ pub trait Handler<Item: 'static = ()> {
     /// [`Reactor::register_source`](crate::Reactor::register_source) is ready.
     fn on_source(&mut self, cx: &mut Context<'_>, source: SourceId, event: &Readiness) {
         let _ = (cx, source, event);
+    }
+
+    /// A datagram arrived on a datagram socket of the loop
+    /// ([`Reactor::bind_udp`](crate::Reactor::bind_udp)) from `from`;
+    /// `data` is only borrowed for the call. Answer with
+    /// [`Context::send_to`].
+    fn on_datagram(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: SourceId,
+        from: &DatagramPeer,
+        data: &[u8],
+    ) {
+        let _ = (cx, socket, from, data);
     }
 
     /// A message sent with [`Handle::notify`](crate::Handle::notify) from

@@ -332,7 +332,7 @@ pub use interest::Interest;
 pub use reactor::Reactor;
 pub use remote::JobRejected;
 pub use schedule::{TimerId, MIN_PERIOD};
-pub use sources::Signal;
+pub use sources::{DatagramPeer, Signal};
 pub use stats::Stats;
 pub use token::{ConnId, ListenerId, SourceId};
 

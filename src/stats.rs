@@ -110,6 +110,12 @@ pub struct Stats {
     pub connects: u64,
     /// Outbound connections that failed or timed out.
     pub connect_failures: u64,
+    /// Datagrams received on datagram sockets.
+    pub datagrams_in: u64,
+    /// Datagrams sent (at once, or from the queue).
+    pub datagrams_out: u64,
+    /// Datagrams not sent: the queue was full, or the system refused them.
+    pub datagrams_dropped: u64,
 }
 
 /// Adds another loop's counters to these: the figures of a
@@ -170,6 +176,9 @@ impl std::ops::AddAssign for Stats {
             jobs_dropped,
             connects,
             connect_failures,
+            datagrams_in,
+            datagrams_out,
+            datagrams_dropped,
         } = other;
         self.turns += turns;
         self.polls += polls;
@@ -214,6 +223,9 @@ impl std::ops::AddAssign for Stats {
         self.jobs_dropped += jobs_dropped;
         self.connects += connects;
         self.connect_failures += connect_failures;
+        self.datagrams_in += datagrams_in;
+        self.datagrams_out += datagrams_out;
+        self.datagrams_dropped += datagrams_dropped;
     }
 }
 

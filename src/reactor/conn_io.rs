@@ -67,7 +67,12 @@ impl Core {
                     None => continue,
                 },
                 TokenKind::Listener(listener) => self.listeners.unlist(listener),
-                TokenKind::Source(_) | TokenKind::Waker => continue,
+                TokenKind::Source(socket) => {
+                    // A datagram socket that spent its budget.
+                    self.serve_listed_datagrams(handler, socket);
+                    continue;
+                }
+                TokenKind::Waker => continue,
             }
             self.on_event(handler, Readiness::readable(token));
         }

@@ -59,6 +59,9 @@ pub(crate) struct Core {
     pub(crate) conns: ConnTable,
     pub(crate) listeners: Listeners,
     pub(crate) sources: Sources<SourceCallback>,
+    /// Where a datagram is read, whole, before it goes to the handler
+    /// (allocated with the first datagram socket's first read).
+    pub(crate) datagram_buf: Vec<u8>,
     /// The pipe the signals caught wake the loop through, and its source.
     pub(crate) signals: Option<(SignalPipe, SourceId)>,
     /// Commands from other threads, and the shared half every handle holds.
@@ -131,6 +134,7 @@ impl Core {
             },
             sources: Sources::default(),
             signals: None,
+            datagram_buf: Vec::new(),
             remote: None,
             jobs: Jobs::default(),
             connects: ConnectDeadlines::default(),

@@ -11,6 +11,7 @@ mod accept;
 mod conn_io;
 mod connect;
 mod core;
+mod datagrams;
 mod hooks;
 mod jobs;
 mod linger;

@@ -8,7 +8,7 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use super::{Core, Reactor};
 use crate::backend::Readiness;
 use crate::handler::{Context, Handler};
-use crate::sources::{Signal, SignalPipe};
+use crate::sources::{Endpoint, Signal, SignalPipe};
 use crate::token::SourceId;
 use crate::Interest;
 
@@ -61,15 +61,11 @@ impl Reactor {
     /// ```
     pub fn register_source_with<S: AsRawFd + 'static>(
         &mut self,
-        mut source: S,
+        source: S,
         interest: Interest,
-        mut callback: impl FnMut(&mut S, &mut Context<'_>, &Readiness) + 'static,
+        callback: impl FnMut(&mut S, &mut Context<'_>, &Readiness) + 'static,
     ) -> io::Result<SourceId> {
-        let fd = source.as_raw_fd();
-        let callback = Box::new(move |cx: &mut Context<'_>, event: &Readiness| {
-            callback(&mut source, cx, event)
-        });
-        self.core.add_source(fd, interest, Some(callback))
+        self.core.add_source_with(source, interest, callback)
     }
 
     /// Stops watching a source added with
@@ -156,10 +152,32 @@ impl Reactor {
     }
 }
 
-/// A callback that serves one source (none: the handler's `on_source` does).
-pub(crate) type SourceCallback = Box<dyn FnMut(&mut Context<'_>, &Readiness)>;
+/// A callback given with `register_source_with`.
+pub(crate) type Callback = Box<dyn FnMut(&mut Context<'_>, &Readiness)>;
+
+/// What serves one source (none: the handler's `on_source` does).
+pub(crate) enum SourceCallback {
+    /// A callback of the embedder's.
+    Call(Callback),
+    /// A datagram socket, whose datagrams go to `Handler::on_datagram`.
+    Datagram(Endpoint),
+}
 
 impl Core {
+    /// Takes ownership of `source` and serves it with `callback`.
+    pub(crate) fn add_source_with<S: AsRawFd + 'static>(
+        &mut self,
+        mut source: S,
+        interest: Interest,
+        mut callback: impl FnMut(&mut S, &mut Context<'_>, &Readiness) + 'static,
+    ) -> io::Result<SourceId> {
+        let fd = source.as_raw_fd();
+        let callback = Box::new(move |cx: &mut Context<'_>, event: &Readiness| {
+            callback(&mut source, cx, event)
+        });
+        self.add_source(fd, interest, Some(SourceCallback::Call(callback)))
+    }
+
     pub(crate) fn add_source(
         &mut self,
         fd: RawFd,
@@ -205,11 +223,18 @@ impl Core {
             self.stats.stale_events += 1;
             return;
         }
+        if let Some(SourceCallback::Datagram(_)) = self.sources.get_mut(id) {
+            return self.on_datagram_event(handler, id, &event);
+        }
         match self.sources.take_callback(id) {
-            Some(mut callback) => {
+            Some(SourceCallback::Call(mut callback)) => {
                 self.call_hook(handler, "a source callback", |_, cx| callback(cx, &event));
                 // Put it back unless the callback deregistered its source.
-                self.sources.restore_callback(id, callback);
+                self.sources
+                    .restore_callback(id, SourceCallback::Call(callback));
+            }
+            Some(datagram @ SourceCallback::Datagram(_)) => {
+                self.sources.restore_callback(id, datagram); // routed above
             }
             None => {
                 self.call_hook(handler, "on_source", |h, cx| h.on_source(cx, id, &event));

@@ -4,15 +4,19 @@
 //!
 //! Owns: the table of sources, their generations, and each one's callback
 //! (of type `C`, which the loop chooses: this part never calls it); the
-//! signal pipe (`signals.rs`), which says which signals came.
+//! signal pipe (`signals.rs`), which says which signals came; datagram
+//! sockets, their peers' addresses and their send queues (`datagram.rs`).
 //!
 //! May not touch: connections, the handler, or the backend; registering a
 //! source's descriptor is the loop's job, done before the slot is filled.
 
 use std::os::unix::io::RawFd;
 
+mod datagram;
 mod signals;
 
+pub use datagram::DatagramPeer;
+pub(crate) use datagram::{Endpoint, Sent};
 pub use signals::Signal;
 pub(crate) use signals::SignalPipe;
 
@@ -73,6 +77,12 @@ impl<C> Sources<C> {
     /// Whether `id` names a live source.
     pub(crate) fn contains(&self, id: SourceId) -> bool {
         self.slab.get(id.slot()).is_some_and(|s| s.id == id)
+    }
+
+    /// A source's callback (or whatever the loop keeps for it), in place.
+    pub(crate) fn get_mut(&mut self, id: SourceId) -> Option<&mut C> {
+        let source = self.slab.get_mut(id.slot()).filter(|s| s.id == id)?;
+        source.callback.as_mut()
     }
 
     /// Lends out a source's callback while it runs (`None` inside: the

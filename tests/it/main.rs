@@ -17,6 +17,7 @@ mod bad_clients;
 mod blocking_server;
 mod codec_props;
 mod conn_state;
+mod datagrams;
 mod decoder;
 mod eintr;
 mod embedding;

@@ -1,0 +1,243 @@
+//! Datagram sockets on the loop (UDP, Unix datagram): each datagram
+//! received goes to the handler with its peer's address; answers are sent
+//! at once, or queued, within a bound, while the socket's send buffer is
+//! full. The loop decides when to read and how many (its per-turn budget);
+//! this module knows how.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::path::PathBuf;
+
+use mio::net::{UdpSocket, UnixDatagram};
+
+/// Where a datagram came from, or goes to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum DatagramPeer {
+    /// A UDP peer.
+    Ip(SocketAddr),
+    /// A Unix datagram peer, by the path it is bound to (`None`: an unnamed
+    /// socket, which cannot be answered).
+    Unix(Option<PathBuf>),
+}
+
+impl From<SocketAddr> for DatagramPeer {
+    fn from(addr: SocketAddr) -> DatagramPeer {
+        DatagramPeer::Ip(addr)
+    }
+}
+
+impl std::fmt::Display for DatagramPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatagramPeer::Ip(addr) => addr.fmt(f),
+            DatagramPeer::Unix(Some(path)) => path.display().fmt(f),
+            DatagramPeer::Unix(None) => f.write_str("(unnamed)"),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Socket {
+    Udp(UdpSocket),
+    Unix(UnixDatagram),
+}
+
+/// One datagram socket and its queue of datagrams waiting to be sent.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    socket: Socket,
+    queue: VecDeque<(DatagramPeer, Vec<u8>)>,
+    queued_bytes: usize,
+    /// On the loop's ready list (its budget ran out with datagrams left).
+    listed: bool,
+}
+
+/// What became of a datagram handed to [`Endpoint::send_to`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// The socket took it.
+    Now,
+    /// Queued behind a full send buffer: the loop should watch for
+    /// WRITABLE.
+    Queued,
+}
+
+impl Endpoint {
+    pub(crate) fn udp(socket: UdpSocket) -> Endpoint {
+        Endpoint::new(Socket::Udp(socket))
+    }
+
+    pub(crate) fn unix(socket: UnixDatagram) -> Endpoint {
+        Endpoint::new(Socket::Unix(socket))
+    }
+
+    fn new(socket: Socket) -> Endpoint {
+        Endpoint {
+            socket,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            listed: false,
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.socket {
+            Socket::Udp(socket) => socket.local_addr().ok(),
+            Socket::Unix(_) => None,
+        }
+    }
+
+    /// Receives one datagram into `buf` (cut to its length if longer).
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, DatagramPeer)> {
+        match &self.socket {
+            Socket::Udp(socket) => {
+                let (n, from) = socket.recv_from(buf)?;
+                Ok((n, DatagramPeer::Ip(from)))
+            }
+            Socket::Unix(socket) => {
+                let (n, from) = socket.recv_from(buf)?;
+                let path = from.as_pathname().map(|p| p.to_path_buf());
+                Ok((n, DatagramPeer::Unix(path)))
+            }
+        }
+    }
+
+    fn send_now(&self, data: &[u8], to: &DatagramPeer) -> io::Result<usize> {
+        match (&self.socket, to) {
+            (Socket::Udp(socket), DatagramPeer::Ip(addr)) => socket.send_to(data, *addr),
+            (Socket::Unix(socket), DatagramPeer::Unix(Some(path))) => socket.send_to(data, path),
+            (Socket::Unix(_), DatagramPeer::Unix(None)) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an unnamed Unix datagram socket cannot be answered",
+            )),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a UDP socket sends to IP addresses, a Unix one to paths",
+            )),
+        }
+    }
+
+    /// Sends `data` to `to` now if nothing waits before it and the socket
+    /// takes it; queues it otherwise, unless the queue would pass
+    /// `max_queued` bytes (`WouldBlock` then: the datagram is dropped).
+    pub(crate) fn send_to(
+        &mut self,
+        data: &[u8],
+        to: &DatagramPeer,
+        max_queued: usize,
+    ) -> io::Result<Sent> {
+        if self.queue.is_empty() {
+            match self.send_now(data, to) {
+                Ok(_) => return Ok(Sent::Now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.queued_bytes + data.len() > max_queued {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "the datagram send queue is full",
+            ));
+        }
+        self.queued_bytes += data.len();
+        self.queue.push_back((to.clone(), data.to_vec()));
+        Ok(Sent::Queued)
+    }
+
+    /// Sends what is queued until the socket would block: `true` once the
+    /// queue is empty. A datagram the system refuses (its peer gone) is
+    /// dropped and counted in `failed`.
+    pub(crate) fn flush(&mut self, sent: &mut u64, failed: &mut u64) -> bool {
+        while let Some((to, data)) = self.queue.front() {
+            match self.send_now(data, to) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(_) => *sent += 1,
+                Err(_) => *failed += 1,
+            }
+            if let Some((_, data)) = self.queue.pop_front() {
+                self.queued_bytes -= data.len();
+            }
+        }
+        true
+    }
+
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Puts it on the ready list: `true` if it was not on it.
+    pub(crate) fn list(&mut self) -> bool {
+        !std::mem::replace(&mut self.listed, true)
+    }
+
+    pub(crate) fn unlist(&mut self) {
+        self.listed = false;
+    }
+}
+
+impl AsRawFd for Endpoint {
+    fn as_raw_fd(&self) -> RawFd {
+        match &self.socket {
+            Socket::Udp(socket) => socket.as_raw_fd(),
+            Socket::Unix(socket) => socket.as_raw_fd(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Unix datagram peer that does not read fills up; what does not fit
+    /// waits in the queue, in order, up to its bound, and goes once the
+    /// peer reads.
+    #[test]
+    fn a_full_peer_queues_datagrams_in_order_within_the_bound() {
+        let dir = std::env::temp_dir().join(format!("dgram-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let peer_path = dir.join("peer.sock");
+        let _ = std::fs::remove_file(&peer_path);
+        let peer = std::os::unix::net::UnixDatagram::bind(&peer_path).unwrap();
+        let (ours, _) = UnixDatagram::pair().unwrap();
+        let mut endpoint = Endpoint::unix(ours);
+        let to = DatagramPeer::Unix(Some(peer_path.clone()));
+        let mut queued = 0;
+        let mut sent = 0;
+        for i in 0..100_000u32 {
+            match endpoint.send_to(&i.to_be_bytes(), &to, 64).unwrap() {
+                Sent::Now => sent += 1,
+                Sent::Queued => {
+                    queued += 1;
+                    if queued == 16 {
+                        break;
+                    }
+                }
+            }
+        }
+        assert_eq!(queued, 16, "the peer's queue filled after {sent}");
+        let full = endpoint.send_to(b"over", &to, 64).unwrap_err();
+        assert_eq!(full.kind(), io::ErrorKind::WouldBlock, "64 bytes queued");
+        // The peer reads everything: the queue goes out, in order.
+        let mut got = Vec::new();
+        let (mut ok, mut failed) = (0, 0);
+        peer.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 4];
+        for round in 0.. {
+            assert!(round < 100_000, "the queue never drained");
+            if got.len() == sent + 16 {
+                break;
+            }
+            while let Ok(4) = peer.recv(&mut buf) {
+                got.push(u32::from_be_bytes(buf));
+            }
+            endpoint.flush(&mut ok, &mut failed);
+        }
+        assert!(got.windows(2).all(|w| w[0] + 1 == w[1]), "in order");
+        assert_eq!((ok, failed), (16, 0));
+        assert!(!endpoint.has_queued());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
