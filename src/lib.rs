@@ -194,6 +194,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! **Datagrams**: [`Reactor::bind_udp`] puts a UDP socket on the loop; each
+//! datagram goes to [`Handler::on_datagram`] with its sender, and
+//! [`Context::send_to`] answers (a budget per turn keeps a flood from
+//! starving the connections).
+//!
 //! **Your own descriptors** (a UDP socket, a pipe, a timerfd) join the same
 //! poll with [`Reactor::register_source_with`], and **another event loop**
 //! can drive this one a turn at a time with [`Reactor::run_once`]:
