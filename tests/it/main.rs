@@ -19,6 +19,7 @@ mod codec_props;
 mod conn_state;
 mod datagrams;
 mod decoder;
+mod dns_server;
 mod eintr;
 mod embedding;
 mod emfile;

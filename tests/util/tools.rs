@@ -49,6 +49,11 @@ pub const TOOLS: &[Tool] = &[
         used_for: "loads http_server with pipelined connections",
     },
     Tool {
+        command: "dig",
+        debian_package: "bind9-dnsutils",
+        used_for: "asks dns_server, over UDP and TCP",
+    },
+    Tool {
         command: "memccapable",
         debian_package: "libmemcached-tools",
         used_for: "libmemcached's conformance check, run against memcached_server",
