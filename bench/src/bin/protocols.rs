@@ -16,6 +16,10 @@
 //!   generator, one thread): its default mix of 90% `get` and 10% `set`
 //!   of about 1 KiB values, 50 and 500 connections, one request at a time
 //!   each.
+//! - `dns_server` against `nsd` (Debian's, one server process, rate
+//!   limiting off) serving the same zone file, driven by `dnsperf` (one
+//!   thread) with a mix of A, AAAA, TXT, a CNAME and an NXDOMAIN over UDP:
+//!   50 and 500 simulated clients.
 //! - `http_server` against `nginx` with one worker answering
 //!   `return 200 "Hello, World!"`, driven by `wrk -t1` on `/`: 50 and 500
 //!   connections, one request at a time and 16 pipelined.
@@ -177,6 +181,93 @@ fn start_memcached() -> io::Result<Running> {
         &[&args[..], &["-m", "1024", "-p", &port_arg]].concat(),
         port,
     )
+}
+
+/// NSD on CPU 0, serving `zone` (a file in `dir`), rate limiting off. It
+/// forks: xfrd, then main, then the server that answers; all their CPU
+/// time counts.
+fn start_nsd(dir: &Path, zone: &Path) -> io::Result<Running> {
+    let port = free_port()?;
+    fs::create_dir_all(dir)?;
+    fs::copy(zone, dir.join("zone"))?;
+    let conf = dir.join("nsd.conf");
+    fs::write(
+        &conf,
+        format!(
+            "server:\n  ip-address: 127.0.0.1@{port}\n  server-count: 1\n  username: \"\"\n\
+             \x20 chroot: \"\"\n  zonesdir: \"{dir}\"\n  zonelistfile: \"{dir}/zone.list\"\n\
+             \x20 xfrdfile: \"{dir}/xfrd.state\"\n  pidfile: \"{dir}/nsd.pid\"\n\
+             \x20 database: \"\"\n  rrl-ratelimit: 0\n  verbosity: 0\n\
+             remote-control:\n  control-enable: no\n\
+             zone:\n  name: example.test\n  zonefile: zone\n",
+            dir = dir.display()
+        ),
+    )?;
+    let child = Command::new("taskset")
+        .args(["-c", "0", "nsd", "-d", "-c"])
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // UDP: wait until it answers, then list its processes.
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    probe.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let query = b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x04test\x00\x00\x01\x00\x01";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        probe.send_to(query, ("127.0.0.1", port))?;
+        if probe.recv(&mut [0u8; 512]).is_ok() {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::other("nsd does not answer"));
+        }
+    }
+    let pids = descendants(child.id());
+    Ok(Running { child, port, pids })
+}
+
+/// `pid` and every process below it.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut at = 0;
+    while at < all.len() {
+        let children = Command::new("pgrep")
+            .args(["-P", &all[at].to_string()])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        all.extend(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+        at += 1;
+    }
+    all
+}
+
+/// dnsperf: `Queries completed: N (...)` and `Queries per second: R`.
+fn parse_dnsperf(text: &str) -> Option<(f64, f64)> {
+    let field = |label: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(label))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some((field("Queries per second:")?, field("Queries completed:")?))
+}
+
+fn dnsperf(port: u16, queries: &Path, clients: usize, seconds: u64) -> Command {
+    let mut client = Command::new("taskset");
+    client
+        .args(["-c", "1", "dnsperf", "-s", "127.0.0.1"])
+        .args(["-p", &port.to_string(), "-d"])
+        .arg(queries)
+        .args(["-c", &clients.to_string(), "-l", &seconds.to_string()]);
+    client
 }
 
 fn start_nginx(dir: &Path) -> io::Result<Running> {
@@ -347,13 +438,20 @@ fn main() -> io::Result<()> {
         ("wrk", "wrk"),
         ("memcached", "memcached"),
         ("memcaslap", "libmemcached-tools"),
+        ("nsd", "nsd"),
+        ("dnsperf", "dnsperf"),
         ("taskset", "util-linux"),
     ] {
         need(tool, package)?;
     }
     let root = repo_root()?;
     let examples = release_dir()?.join("examples");
-    for example in ["resp_server", "http_server", "memcached_server"] {
+    for example in [
+        "resp_server",
+        "http_server",
+        "memcached_server",
+        "dns_server",
+    ] {
         if !examples.join(example).exists() {
             return Err(io::Error::other(format!(
                 "{example} is not built: cargo build --release --examples"
@@ -367,6 +465,13 @@ fn main() -> io::Result<()> {
         &pipeline_script,
         "init = function(args)\n  local r = {}\n  for i = 1, 16 do r[i] = wrk.format(nil, \"/\") end\n  \
          req = table.concat(r)\nend\nrequest = function() return req end\n",
+    )?;
+    let zone = root.join("examples/dns_server/example.test.zone");
+    let queries = work.join("queries");
+    fs::write(
+        &queries,
+        "www.example.test A\nwww.example.test AAAA\ntxt.example.test TXT\n\
+         alias.example.test A\nnope.example.test A\n",
     )?;
     let mut samples = Vec::new();
     let mut record = |server: &'static str, bench: &str, connections, pipeline, (rate, cpu)| {
@@ -420,6 +525,21 @@ fn main() -> io::Result<()> {
                     let figures = measure(&running, &mut client, parse_memcaslap)?;
                     record(server, "get/set", connections, pipeline, figures);
                 }
+                for server in ["nsd", "dns_server"] {
+                    if pipeline > 1 {
+                        break; // one query per datagram
+                    }
+                    let running = match server {
+                        "nsd" => start_nsd(&work.join("nsd"), &zone)?,
+                        _ => start_example(
+                            &examples.join("dns_server"),
+                            &["--zone", &zone.to_string_lossy()],
+                        )?,
+                    };
+                    let mut client = dnsperf(running.port, &queries, connections, seconds);
+                    let figures = measure(&running, &mut client, parse_dnsperf)?;
+                    record(server, "query", connections, pipeline, figures);
+                }
                 for server in ["nginx", "http_server"] {
                     let running = match server {
                         "nginx" => start_nginx(&work.join("nginx"))?,
@@ -461,6 +581,7 @@ fn write_results(root: &Path, samples: &[Sample]) -> io::Result<()> {
         ("redis-server", "resp_server", "SET"),
         ("redis-server", "resp_server", "GET"),
         ("memcached", "memcached_server", "get/set"),
+        ("nsd", "dns_server", "query"),
         ("nginx", "http_server", "GET /"),
     ];
     let median = |server: &str, bench: &str, c: usize, p: usize, field: fn(&Sample) -> f64| {
@@ -509,6 +630,7 @@ fn write_results(root: &Path, samples: &[Sample]) -> io::Result<()> {
             "SET" => "resp_server / redis-server, SET",
             "GET" => "resp_server / redis-server, GET",
             "get/set" => "memcached_server / memcached, 90% get",
+            "query" => "dns_server / nsd, UDP queries",
             _ => "http_server / nginx, GET /",
         };
         series.push((name, ratio_points));
