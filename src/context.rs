@@ -359,6 +359,42 @@ impl Context<'_> {
         self.core.add_source_with(source, interest, callback)
     }
 
+    /// Serves `source` again next turn, as if it had reported readable,
+    /// without waiting for an event: for a callback (or `on_source`) that
+    /// stopped before `WouldBlock` to let the connections have their turn.
+    /// Readiness is edge-triggered: a source left with data and not
+    /// served again would not be reported until more arrives. Returns
+    /// `false` if it is already listed, or gone.
+    ///
+    /// # Examples
+    ///
+    /// A pipe read a kilobyte at a time, the rest next turn:
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use selectloop::{Interest, Reactor};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (ours, _theirs) = mio::net::UnixStream::pair()?;
+    /// reactor.register_source_with(ours, Interest::READABLE, |pipe, cx, _event| {
+    ///     let mut kilobyte = [0u8; 1024];
+    ///     if matches!(pipe.read(&mut kilobyte), Ok(1024)) {
+    ///         let me = cx.current_source().expect("inside a source's callback");
+    ///         cx.serve_again(me);
+    ///     }
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn serve_again(&mut self, source: SourceId) -> bool {
+        self.core.list_source(source)
+    }
+
+    /// The source whose callback (or [`Handler::on_source`](crate::Handler::on_source))
+    /// is running; `None` elsewhere.
+    pub fn current_source(&self) -> Option<SourceId> {
+        self.core.current_source
+    }
+
     /// Stops watching a source (a datagram socket too, which it closes), as
     /// [`Reactor::deregister_source`](crate::Reactor::deregister_source) does.
     ///

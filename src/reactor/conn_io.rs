@@ -67,9 +67,12 @@ impl Core {
                     None => continue,
                 },
                 TokenKind::Listener(listener) => self.listeners.unlist(listener),
-                TokenKind::Source(socket) => {
-                    // A datagram socket that spent its budget.
-                    self.serve_listed_datagrams(handler, socket);
+                TokenKind::Source(source) => {
+                    // A datagram socket that spent its budget, or a source
+                    // whose hook asked to be served again: as if readable.
+                    if self.sources.unlist(source) {
+                        self.on_source(handler, source, Readiness::readable(token));
+                    }
                     continue;
                 }
                 TokenKind::Waker => continue,

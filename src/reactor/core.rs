@@ -62,6 +62,8 @@ pub(crate) struct Core {
     /// Where a datagram is read, whole, before it goes to the handler
     /// (allocated with the first datagram socket's first read).
     pub(crate) datagram_buf: Vec<u8>,
+    /// The source whose callback (or `on_source`) is running.
+    pub(crate) current_source: Option<SourceId>,
     /// The pipe the signals caught wake the loop through, and its source.
     pub(crate) signals: Option<(SignalPipe, SourceId)>,
     /// Commands from other threads, and the shared half every handle holds.
@@ -134,6 +136,7 @@ impl Core {
             },
             sources: Sources::default(),
             signals: None,
+            current_source: None,
             datagram_buf: Vec::new(),
             remote: None,
             jobs: Jobs::default(),

@@ -214,25 +214,9 @@ impl Core {
         self.datagram_buf = buf;
         // Budget spent with datagrams perhaps left: edge-triggered polling
         // would not report them again, so the ready list does.
-        if let Some(SourceCallback::Datagram(endpoint)) = self.sources.get_mut(socket) {
-            if endpoint.list() {
-                self.stats.budget_exhausted += 1;
-                self.ready.push(socket.token());
-            }
+        if self.list_source(socket) {
+            self.stats.budget_exhausted += 1;
         }
-    }
-
-    /// A ready-listed datagram socket, served again this turn.
-    pub(crate) fn serve_listed_datagrams<I: 'static, H: Handler<I> + ?Sized>(
-        &mut self,
-        handler: &mut H,
-        socket: SourceId,
-    ) {
-        match self.sources.get_mut(socket) {
-            Some(SourceCallback::Datagram(endpoint)) => endpoint.unlist(),
-            _ => return,
-        }
-        self.serve_datagrams(handler, socket);
     }
 
     fn flush_datagrams(&mut self, socket: SourceId) {

@@ -226,6 +226,7 @@ impl Core {
         if let Some(SourceCallback::Datagram(_)) = self.sources.get_mut(id) {
             return self.on_datagram_event(handler, id, &event);
         }
+        self.current_source = Some(id);
         match self.sources.take_callback(id) {
             Some(SourceCallback::Call(mut callback)) => {
                 self.call_hook(handler, "a source callback", |_, cx| callback(cx, &event));
@@ -240,7 +241,18 @@ impl Core {
                 self.call_hook(handler, "on_source", |h, cx| h.on_source(cx, id, &event));
             }
         }
+        self.current_source = None;
         self.run_close_hooks(handler);
+    }
+
+    /// Puts a source on the ready list, to be served next turn as if it
+    /// had reported readable: `false` if it is on it already, or gone.
+    pub(crate) fn list_source(&mut self, id: SourceId) -> bool {
+        let listed = self.sources.list(id);
+        if listed {
+            self.ready.push(id.token());
+        }
+        listed
     }
 
     /// The signal pipe woke the loop: each signal that came goes to the

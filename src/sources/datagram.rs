@@ -50,8 +50,6 @@ pub(crate) struct Endpoint {
     socket: Socket,
     queue: VecDeque<(DatagramPeer, Vec<u8>)>,
     queued_bytes: usize,
-    /// On the loop's ready list (its budget ran out with datagrams left).
-    listed: bool,
 }
 
 /// What became of a datagram handed to [`Endpoint::send_to`].
@@ -78,7 +76,6 @@ impl Endpoint {
             socket,
             queue: VecDeque::new(),
             queued_bytes: 0,
-            listed: false,
         }
     }
 
@@ -166,15 +163,6 @@ impl Endpoint {
 
     pub(crate) fn has_queued(&self) -> bool {
         !self.queue.is_empty()
-    }
-
-    /// Puts it on the ready list: `true` if it was not on it.
-    pub(crate) fn list(&mut self) -> bool {
-        !std::mem::replace(&mut self.listed, true)
-    }
-
-    pub(crate) fn unlist(&mut self) {
-        self.listed = false;
     }
 }
 

@@ -28,6 +28,8 @@ struct Source<C> {
     id: SourceId,
     fd: RawFd,
     callback: Option<C>,
+    /// On the loop's ready list: served again next turn without an event.
+    listed: bool,
 }
 
 /// The registered sources, by slot.
@@ -61,7 +63,12 @@ impl<C> Sources<C> {
     pub(crate) fn insert(&mut self, id: SourceId, fd: RawFd, callback: Option<C>) {
         debug_assert_eq!(id.slot(), self.slab.vacant_key());
         self.generations.commit(id.slot(), id.generation());
-        self.slab.insert(Source { id, fd, callback });
+        self.slab.insert(Source {
+            id,
+            fd,
+            callback,
+            listed: false,
+        });
     }
 
     /// Forgets a source, returning its descriptor for the caller to
@@ -77,6 +84,27 @@ impl<C> Sources<C> {
     /// Whether `id` names a live source.
     pub(crate) fn contains(&self, id: SourceId) -> bool {
         self.slab.get(id.slot()).is_some_and(|s| s.id == id)
+    }
+
+    /// Puts a live source on the ready list: `true` if it was not on it
+    /// (the caller pushes its token).
+    pub(crate) fn list(&mut self, id: SourceId) -> bool {
+        match self.slab.get_mut(id.slot()).filter(|s| s.id == id) {
+            Some(source) => !std::mem::replace(&mut source.listed, true),
+            None => false,
+        }
+    }
+
+    /// Takes a source off the ready list to serve it: `false` if it is
+    /// gone (deregistered since it was listed).
+    pub(crate) fn unlist(&mut self, id: SourceId) -> bool {
+        match self.slab.get_mut(id.slot()).filter(|s| s.id == id) {
+            Some(source) => {
+                source.listed = false;
+                true
+            }
+            None => false,
+        }
     }
 
     /// A source's callback (or whatever the loop keeps for it), in place.
