@@ -323,4 +323,82 @@ mod tests {
         // end of input.
         assert_eq!((framing.make)().decode_eof(b"partial"), Ok(None));
     }
+
+    /// Lines, each parsed into its length; `SKIP n` discards n bytes after
+    /// its line.
+    struct Counted;
+    impl Decoder for Counted {
+        type Item = usize;
+        fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame<usize>>, DecodeError> {
+            let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+                return Ok(None);
+            };
+            if let Some(n) = buf[..end].strip_prefix(b"SKIP ") {
+                let n: usize = std::str::from_utf8(n).unwrap().parse().unwrap();
+                return Ok(Some(Frame::discard(end + 1 + n)));
+            }
+            Ok(Some(Frame::with_item(0..end, end + 1, end)))
+        }
+        fn decode_eof(&mut self, buf: &[u8]) -> Result<Option<Frame<usize>>, DecodeError> {
+            Ok((!buf.is_empty()).then(|| Frame::with_item(0..buf.len(), buf.len(), buf.len())))
+        }
+    }
+
+    fn items(decoder: &mut dyn AnyDecoder) -> Vec<usize> {
+        let queue = decoder.items().downcast_mut::<VecDeque<usize>>().unwrap();
+        queue.drain(..).collect()
+    }
+
+    #[test]
+    fn items_wait_in_order_beside_their_frames() {
+        let mut decoder = (CustomFraming::new(64, || Counted).make)();
+        let first = decoder.decode(b"abc\nde\n").unwrap().unwrap();
+        assert_eq!(
+            (first.payload(), first.consumed(), first.is_discard()),
+            (0..3, 4, false)
+        );
+        let second = decoder.decode(b"de\n").unwrap().unwrap();
+        assert_eq!(second.consumed(), 3);
+        assert_eq!(decoder.decode(b"par").unwrap(), None);
+        let last = decoder.decode_eof(b"tial").unwrap().unwrap();
+        assert_eq!(last.consumed(), 4);
+        assert_eq!(decoder.decode_eof(b"").unwrap(), None);
+        assert_eq!(items(&mut *decoder), [3, 2, 4]);
+        // A handler of bytes alone drops each item as its message goes.
+        decoder.decode(b"x\n").unwrap();
+        decoder.decode(b"yz\n").unwrap();
+        decoder.skip_item();
+        assert_eq!(items(&mut *decoder), [2]);
+    }
+
+    #[test]
+    fn a_discard_longer_than_the_buffer_is_dropped_as_it_arrives() {
+        let mut decoder = (CustomFraming::new(64, || Counted).make)();
+        // "SKIP 10\n" and 10 bytes: 18 in all, 12 here.
+        let first = decoder.decode(b"SKIP 10\nabcd").unwrap().unwrap();
+        assert!(first.is_discard());
+        assert_eq!(first.consumed(), 12, "what is buffered of it");
+        assert!(decoder.is_discarding());
+        // Nothing new: nothing to drop, the decoder not asked.
+        assert_eq!(decoder.decode(b"").unwrap(), None);
+        assert_eq!(
+            decoder.decode_eof(b"").unwrap(),
+            None,
+            "input ended inside it"
+        );
+        let second = decoder.decode(b"efg").unwrap().unwrap();
+        assert_eq!((second.consumed(), second.is_discard()), (3, true));
+        assert!(decoder.is_discarding());
+        // The last 3 bytes of it, then a line of its own.
+        let third = decoder.decode(b"hijok\n").unwrap().unwrap();
+        assert_eq!((third.consumed(), third.is_discard()), (3, true));
+        assert!(!decoder.is_discarding());
+        let line = decoder.decode(b"ok\n").unwrap().unwrap();
+        assert_eq!((line.payload(), line.is_discard()), (0..2, false));
+        assert_eq!(items(&mut *decoder), [2], "a discard has no item");
+        // One that fits is dropped whole, at once.
+        let whole = decoder.decode(b"SKIP 2\nxyz\n").unwrap().unwrap();
+        assert_eq!(whole.consumed(), 9);
+        assert!(!decoder.is_discarding());
+    }
 }

@@ -296,4 +296,64 @@ mod tests {
         );
         assert_eq!(output.len(), 1);
     }
+
+    /// One call offers all it is allowed, in order: runs of the ring
+    /// around its wrap and shared buffers alike (a write that offered less
+    /// would still be correct, only slower, so this is pinned apart).
+    #[test]
+    fn one_write_offers_everything_allowed() {
+        let mut pool = BufferPool::new(1);
+        let mut output = Output {
+            ring: VecDeque::with_capacity(8),
+            ..Output::default()
+        };
+        assert_eq!(output.ring.capacity(), 8, "the test needs a ring of 8");
+        output.push_copies(&[b"abcdef"], &mut pool);
+        output.consume(4);
+        output.push_copies(&[b"ghij"], &mut pool); // wraps: "ef gh" | "ij"
+        assert!(!output.ring.as_slices().1.is_empty(), "wrapped");
+        // The ring alone: both halves in one call, or what is allowed.
+        let mut sink = Vec::new();
+        assert_eq!(output.write_to(&mut sink, 100).unwrap(), 6);
+        assert_eq!(sink, b"efghij");
+        let mut sink = Vec::new();
+        assert_eq!(output.write_to(&mut sink, 5).unwrap(), 5);
+        assert_eq!(sink, b"efghi");
+        // With shared buffers: the run that straddles the wrap, then the
+        // shared one, then the next run, all in one call.
+        output.push_shared(Bytes::from_static(b"SHARED"));
+        output.push_copies(&[b"k"], &mut pool);
+        output.push_copies(&[b"l"], &mut pool); // joins the run before it
+        assert_eq!(output.in_pieces().map(|p| p.list.len()), Some(3));
+        let mut sink = Vec::new();
+        assert_eq!(output.write_to(&mut sink, 100).unwrap(), 14);
+        assert_eq!(sink, b"efghijSHAREDkl");
+        for allowed in 1..14 {
+            let mut sink = Vec::new();
+            assert_eq!(output.write_to(&mut sink, allowed).unwrap(), allowed);
+            assert_eq!(sink, &b"efghijSHAREDkl"[..allowed]);
+        }
+    }
+
+    /// A short list of pieces is kept for the next reply; a long one goes
+    /// with the output, or an idle connection would hold it.
+    #[test]
+    fn a_long_list_of_pieces_is_not_kept() {
+        let mut pool = BufferPool::new(1);
+        let mut output = Output::default();
+        output.push_copies(&[b"a"], &mut pool);
+        output.push_shared(Bytes::from_static(b"b"));
+        output.consume(2);
+        output.release(&mut pool);
+        assert!(output.pieces.is_some(), "a short list is kept");
+        assert_eq!(output.len(), 0);
+        for _ in 0..KEPT_PIECES {
+            output.push_copies(&[b"c"], &mut pool);
+            output.push_shared(Bytes::from_static(b"d"));
+        }
+        assert!(output.pieces.as_ref().unwrap().list.capacity() > KEPT_PIECES);
+        output.release(&mut pool);
+        assert!(output.pieces.is_none(), "a long list goes");
+        assert_eq!(output.len(), 0);
+    }
 }

@@ -226,6 +226,74 @@ mod tests {
         assert!(got.windows(2).all(|w| w[0] + 1 == w[1]), "in order");
         assert_eq!((ok, failed), (16, 0));
         assert!(!endpoint.has_queued());
+        assert_eq!(endpoint.queued_bytes, 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn peers_read_as_addresses_and_a_socket_knows_its_own() {
+        let ip = DatagramPeer::from(SocketAddr::from(([127, 0, 0, 1], 53)));
+        assert_eq!(ip.to_string(), "127.0.0.1:53");
+        let path = DatagramPeer::Unix(Some(PathBuf::from("/run/x.sock")));
+        assert_eq!(path.to_string(), "/run/x.sock");
+        assert_eq!(DatagramPeer::Unix(None).to_string(), "(unnamed)");
+        let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let bound = socket.local_addr().unwrap();
+        let mut udp = Endpoint::udp(socket);
+        assert_eq!(udp.local_addr(), Some(bound));
+        // A UDP datagram to a UDP peer goes at once.
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = DatagramPeer::from(peer.local_addr().unwrap());
+        assert_eq!(udp.send_to(b"hi", &to, 64).unwrap(), Sent::Now);
+        let mut got = [0u8; 2];
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let (n, from) = peer.recv_from(&mut got).unwrap();
+        assert_eq!((&got[..n], from), (&b"hi"[..], bound));
+        let (unix, _) = UnixDatagram::pair().unwrap();
+        let fd = unix.as_raw_fd();
+        let unix = Endpoint::unix(unix);
+        assert_eq!((unix.local_addr(), unix.as_raw_fd()), (None, fd));
+        // The wrong family for the socket: refused, not sent.
+        let (unix, _) = UnixDatagram::pair().unwrap();
+        let mut endpoint = Endpoint::unix(unix);
+        let refused = endpoint.send_to(b"x", &ip, 64).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
+        let unnamed = endpoint
+            .send_to(b"x", &DatagramPeer::Unix(None), 64)
+            .unwrap_err();
+        assert_eq!(unnamed.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    /// A queued datagram whose peer went away meanwhile is dropped and
+    /// counted as failed; the rest of the queue goes on.
+    #[test]
+    fn a_queued_datagram_for_a_peer_gone_is_dropped_and_counted() {
+        let dir = std::env::temp_dir().join(format!("dgram-gone-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let peer_path = dir.join("peer.sock");
+        let _ = std::fs::remove_file(&peer_path);
+        let peer = std::os::unix::net::UnixDatagram::bind(&peer_path).unwrap();
+        let (ours, _) = UnixDatagram::pair().unwrap();
+        let mut endpoint = Endpoint::unix(ours);
+        let to = DatagramPeer::Unix(Some(peer_path.clone()));
+        let mut queued = 0;
+        for _ in 0..100_000 {
+            if endpoint.send_to(b"x", &to, 1024).unwrap() == Sent::Queued {
+                queued += 1;
+                if queued == 3 {
+                    break;
+                }
+            }
+        }
+        assert_eq!(queued, 3);
+        drop(peer);
+        std::fs::remove_file(&peer_path).unwrap();
+        let (mut sent, mut failed) = (0, 0);
+        assert!(endpoint.flush(&mut sent, &mut failed), "the queue is out");
+        assert_eq!((sent, failed), (0, 3));
+        assert!(!endpoint.has_queued());
+        assert_eq!(endpoint.queued_bytes, 0, "the bound counts what waits");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
