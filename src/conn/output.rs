@@ -316,9 +316,11 @@ mod tests {
         let mut sink = Vec::new();
         assert_eq!(output.write_to(&mut sink, 100).unwrap(), 6);
         assert_eq!(sink, b"efghij");
-        let mut sink = Vec::new();
-        assert_eq!(output.write_to(&mut sink, 5).unwrap(), 5);
-        assert_eq!(sink, b"efghi");
+        for allowed in 1..=6 {
+            let mut sink = Vec::new();
+            assert_eq!(output.write_to(&mut sink, allowed).unwrap(), allowed);
+            assert_eq!(sink, &b"efghij"[..allowed]);
+        }
         // With shared buffers: the run that straddles the wrap, then the
         // shared one, then the next run, all in one call.
         output.push_shared(Bytes::from_static(b"SHARED"));

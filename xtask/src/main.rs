@@ -195,6 +195,8 @@ const MUTATED: &[&str] = &[
     "src/conn/conn.rs",
     "src/conn/decode.rs",
     "src/conn/turn.rs",
+    "src/conn/output.rs",
+    "src/sources/datagram.rs",
     "src/schedule/timer.rs",
     "src/schedule/sweeper.rs",
     "src/codec/*.rs",
