@@ -169,7 +169,7 @@ impl Handler<Command> for Memcached {
     }
 
     fn on_close(&mut self, _cx: &mut Context<'_>, _conn: ConnId, _reason: &CloseReason) {
-        self.connections -= 1;
+        self.connections = self.connections.saturating_sub(1);
     }
 
     fn on_item(&mut self, cx: &mut Context<'_>, conn: ConnId, command: Command, bytes: &[u8]) {
