@@ -44,7 +44,7 @@ use crate::remote::{Jobs, Remote};
 use crate::schedule::{
     deadline_after, ConnectDeadlines, LingerDeadlines, Sweeper, TimerId, Timers,
 };
-use crate::sources::{SignalPipe, Sources};
+use crate::sources::{RecvBatch, SignalPipe, Sources};
 use crate::stats::Stats;
 use crate::token::{ConnId, ListenerId, SourceId, Token};
 
@@ -59,9 +59,9 @@ pub(crate) struct Core {
     pub(crate) conns: ConnTable,
     pub(crate) listeners: Listeners,
     pub(crate) sources: Sources<SourceCallback>,
-    /// Where a datagram is read, whole, before it goes to the handler
+    /// Where datagrams are read, whole, before they go to the handler
     /// (allocated with the first datagram socket's first read).
-    pub(crate) datagram_buf: Vec<u8>,
+    pub(crate) datagram_batch: Option<RecvBatch>,
     /// The source whose callback (or `on_source`) is running.
     pub(crate) current_source: Option<SourceId>,
     /// The pipe the signals caught wake the loop through, and its source.
@@ -137,7 +137,7 @@ impl Core {
             sources: Sources::default(),
             signals: None,
             current_source: None,
-            datagram_buf: Vec::new(),
+            datagram_batch: None,
             remote: None,
             jobs: Jobs::default(),
             connects: ConnectDeadlines::default(),

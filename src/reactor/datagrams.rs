@@ -14,13 +14,9 @@ use super::sources::SourceCallback;
 use super::{Core, Reactor};
 use crate::backend::Readiness;
 use crate::handler::Handler;
-use crate::sources::{DatagramPeer, Endpoint, Sent};
+use crate::sources::{DatagramPeer, Endpoint, Sent, BATCH};
 use crate::token::SourceId;
 use crate::Interest;
-
-/// The largest UDP payload: a datagram is read whole into a buffer of
-/// this size (one per loop).
-const MAX_DATAGRAM: usize = 65_536;
 
 impl Reactor {
     /// Binds a UDP socket on the loop: each datagram that arrives goes to
@@ -177,44 +173,54 @@ impl Core {
         }
     }
 
-    /// Reads and hands over up to the budget's worth of datagrams; a
-    /// socket that has more goes on the ready list for the next turn.
+    /// Reads and hands over up to the budget's worth of datagrams, many
+    /// per system call where the system allows; a socket that may have
+    /// more goes on the ready list for the next turn.
     pub(crate) fn serve_datagrams<I: 'static, H: Handler<I> + ?Sized>(
         &mut self,
         handler: &mut H,
         socket: SourceId,
     ) {
-        let mut buf = std::mem::take(&mut self.datagram_buf);
-        buf.resize(MAX_DATAGRAM, 0);
-        for _ in 0..self.config.datagram_budget {
+        let mut batch = self.datagram_batch.take().unwrap_or_default();
+        let mut left = self.config.datagram_budget;
+        let drained = loop {
+            if left == 0 {
+                break false;
+            }
             let Some(SourceCallback::Datagram(endpoint)) = self.sources.get_mut(socket) else {
-                break; // deregistered by a hook
+                break true; // deregistered by a hook
             };
-            let (len, from) = match endpoint.recv(&mut buf) {
-                Ok(received) => received,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.datagram_buf = buf;
-                    return;
-                }
+            let asked = left.min(BATCH);
+            let got = match endpoint.recv_batch(&mut batch, asked) {
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // An ICMP error for an earlier send (its peer gone):
                     // about that peer, not this socket.
                     debug!("datagram socket {socket:?}: {e}");
+                    left -= 1;
                     continue;
                 }
             };
-            self.stats.datagrams_in += 1;
-            let data = &buf[..len];
-            self.call_hook(handler, "on_datagram", |h, cx| {
-                h.on_datagram(cx, socket, &from, data);
-            });
-            self.run_close_hooks(handler);
-        }
-        self.datagram_buf = buf;
+            left -= got.min(left);
+            for i in 0..got {
+                self.stats.datagrams_in += 1;
+                let (data, from) = batch.get(i);
+                self.call_hook(handler, "on_datagram", |h, cx| {
+                    h.on_datagram(cx, socket, from, data);
+                });
+                self.run_close_hooks(handler);
+            }
+            if got < asked {
+                // Fewer than asked for: the socket has no more now.
+                break true;
+            }
+        };
+        self.datagram_batch = Some(batch);
         // Budget spent with datagrams perhaps left: edge-triggered polling
         // would not report them again, so the ready list does.
-        if self.list_source(socket) {
+        if !drained && self.list_source(socket) {
             self.stats.budget_exhausted += 1;
         }
     }

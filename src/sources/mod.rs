@@ -16,7 +16,7 @@ mod datagram;
 mod signals;
 
 pub use datagram::DatagramPeer;
-pub(crate) use datagram::{Endpoint, Sent};
+pub(crate) use datagram::{Endpoint, RecvBatch, Sent, BATCH};
 pub use signals::Signal;
 pub(crate) use signals::SignalPipe;
 
