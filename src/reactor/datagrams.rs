@@ -143,6 +143,8 @@ impl Core {
                 self.stats.datagrams_out += 1;
                 Ok(())
             }
+            // Counted when the batch's answers go.
+            Ok(Sent::Batched) => Ok(()),
             Ok(Sent::Queued) => {
                 if first_queued {
                     // Watch for room; dropped again once the queue is out.
@@ -204,6 +206,7 @@ impl Core {
                 }
             };
             left -= got.min(left);
+            endpoint.begin_batch();
             for i in 0..got {
                 self.stats.datagrams_in += 1;
                 let (data, from) = batch.get(i);
@@ -212,6 +215,7 @@ impl Core {
                 });
                 self.run_close_hooks(handler);
             }
+            self.end_datagram_batch(socket);
             if got < asked {
                 // Fewer than asked for: the socket has no more now.
                 break true;
@@ -222,6 +226,24 @@ impl Core {
         // would not report them again, so the ready list does.
         if !drained && self.list_source(socket) {
             self.stats.budget_exhausted += 1;
+        }
+    }
+
+    /// Sends the answers the handler gave to a batch, together; if some
+    /// had to wait, watches the socket for room.
+    fn end_datagram_batch(&mut self, socket: SourceId) {
+        let Some(SourceCallback::Datagram(endpoint)) = self.sources.get_mut(socket) else {
+            return; // deregistered by a hook: its answers went with it
+        };
+        let was_queued = endpoint.has_queued();
+        let (mut sent, mut failed) = (0, 0);
+        endpoint.end_batch(&mut sent, &mut failed);
+        self.stats.datagrams_out += sent;
+        self.stats.datagrams_dropped += failed;
+        if !was_queued && endpoint.has_queued() {
+            let fd = endpoint.as_raw_fd();
+            let both = Interest::READABLE | Interest::WRITABLE;
+            let _ = self.backend.modify(fd, socket.token(), both);
         }
     }
 

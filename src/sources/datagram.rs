@@ -56,9 +56,9 @@ pub(crate) const MAX_DATAGRAM: usize = 65_536;
 /// for them is the pages datagrams actually filled (a DNS query touches
 /// one page of its slot), not the whole megabyte.
 pub(crate) struct RecvBatch {
-    slots: Vec<u8>,
-    lens: [usize; BATCH],
-    peers: Vec<DatagramPeer>,
+    pub(super) slots: Vec<u8>,
+    pub(super) lens: [usize; BATCH],
+    pub(super) peers: Vec<DatagramPeer>,
 }
 
 impl std::fmt::Debug for RecvBatch {
@@ -91,6 +91,11 @@ impl RecvBatch {
 #[derive(Debug)]
 pub(crate) struct Endpoint {
     socket: Socket,
+    /// Answers of the batch being handled, sent together after it.
+    #[cfg(target_os = "linux")]
+    outbox: super::mmsg::Outbox,
+    /// A batch is being handled (UDP on Linux only).
+    batching: bool,
     queue: VecDeque<(DatagramPeer, Vec<u8>)>,
     queued_bytes: usize,
 }
@@ -103,6 +108,8 @@ pub(crate) enum Sent {
     /// Queued behind a full send buffer: the loop should watch for
     /// WRITABLE.
     Queued,
+    /// Kept to be sent with the rest of the batch's answers.
+    Batched,
 }
 
 impl Endpoint {
@@ -117,6 +124,9 @@ impl Endpoint {
     fn new(socket: Socket) -> Endpoint {
         Endpoint {
             socket,
+            #[cfg(target_os = "linux")]
+            outbox: super::mmsg::Outbox::default(),
+            batching: false,
             queue: VecDeque::new(),
             queued_bytes: 0,
         }
@@ -137,7 +147,7 @@ impl Endpoint {
         batch.peers.clear();
         #[cfg(target_os = "linux")]
         if let Socket::Udp(socket) = &self.socket {
-            return recv_udp_batch(socket.as_raw_fd(), batch, max);
+            return super::mmsg::recv_udp_batch(socket.as_raw_fd(), batch, max);
         }
         let (n, from) = self.recv(&mut batch.slots[..MAX_DATAGRAM])?;
         batch.lens[0] = n;
@@ -184,6 +194,11 @@ impl Endpoint {
         to: &DatagramPeer,
         max_queued: usize,
     ) -> io::Result<Sent> {
+        #[cfg(target_os = "linux")]
+        if let (true, DatagramPeer::Ip(addr), true) = (self.batching, to, self.queue.is_empty()) {
+            self.outbox.push(*addr, data);
+            return Ok(Sent::Batched);
+        }
         if self.queue.is_empty() {
             match self.send_now(data, to) {
                 Ok(_) => return Ok(Sent::Now),
@@ -220,55 +235,33 @@ impl Endpoint {
         true
     }
 
+    /// Starts a batch: answers sent to IP peers until
+    /// [`end_batch`](Endpoint::end_batch) are gathered and sent together
+    /// (UDP on Linux; elsewhere each goes at once, as outside a batch).
+    pub(crate) fn begin_batch(&mut self) {
+        self.batching = cfg!(target_os = "linux") && matches!(self.socket, Socket::Udp(_));
+    }
+
+    /// Sends the batch's answers; those the socket had no room for join
+    /// the queue (the caller then watches for WRITABLE if it was empty).
+    pub(crate) fn end_batch(&mut self, sent: &mut u64, failed: &mut u64) {
+        self.batching = false;
+        #[cfg(target_os = "linux")]
+        if !self.outbox.is_empty() {
+            let fd = self.as_raw_fd();
+            let queue = &mut self.queue;
+            let queued_bytes = &mut self.queued_bytes;
+            self.outbox.send_all(fd, sent, failed, |to, data| {
+                *queued_bytes += data.len();
+                queue.push_back((to, data.to_vec()));
+            });
+        }
+        let _ = (sent, failed);
+    }
+
     pub(crate) fn has_queued(&self) -> bool {
         !self.queue.is_empty()
     }
-}
-
-/// `recvmmsg(2)`: up to `max` datagrams from a UDP socket in one call.
-#[cfg(target_os = "linux")]
-fn recv_udp_batch(fd: RawFd, batch: &mut RecvBatch, max: usize) -> io::Result<usize> {
-    // SAFETY: all-zero is a valid value for these plain C structures.
-    let mut addrs: [libc::sockaddr_storage; BATCH] = unsafe { std::mem::zeroed() };
-    let mut iovecs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
-    let mut headers: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-    let base = batch.slots.as_mut_ptr();
-    for i in 0..max {
-        iovecs[i] = libc::iovec {
-            // SAFETY: slot `i` lies within `slots` (BATCH slots long).
-            iov_base: unsafe { base.add(i * MAX_DATAGRAM) }.cast(),
-            iov_len: MAX_DATAGRAM,
-        };
-        headers[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-        headers[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as _;
-        headers[i].msg_hdr.msg_iov = &mut iovecs[i];
-        headers[i].msg_hdr.msg_iovlen = 1;
-    }
-    // SAFETY: `headers` holds `max` initialised message headers whose
-    // buffers and address stores outlive the call.
-    let got = unsafe {
-        libc::recvmmsg(
-            fd,
-            headers.as_mut_ptr(),
-            max as libc::c_uint,
-            libc::MSG_DONTWAIT,
-            std::ptr::null_mut(),
-        )
-    };
-    if got < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let got = got as usize;
-    for i in 0..got {
-        batch.lens[i] = headers[i].msg_len as usize;
-        // SAFETY: the kernel wrote a socket address of this length.
-        let addr = unsafe { socket2::SockAddr::new(addrs[i], headers[i].msg_hdr.msg_namelen) };
-        let from = addr
-            .as_socket()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP peer"))?;
-        batch.peers.push(DatagramPeer::Ip(from));
-    }
-    Ok(got)
 }
 
 impl AsRawFd for Endpoint {
@@ -308,6 +301,7 @@ mod tests {
                         break;
                     }
                 }
+                Sent::Batched => unreachable!("no batch begun"),
             }
         }
         assert_eq!(queued, 16, "the peer's queue filled after {sent}");
@@ -447,5 +441,40 @@ mod tests {
         assert!(got == expected, "datagrams or senders mixed up");
         let drained = endpoint.recv_batch(&mut batch, 3).unwrap_err();
         assert_eq!(drained.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    /// A batch's answers to UDP peers go together after it, in order; the
+    /// ones the socket refuses are counted, and outside a batch each goes
+    /// at once again.
+    #[test]
+    fn a_batch_sends_its_answers_together_in_order() {
+        let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut endpoint = Endpoint::udp(socket);
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let to = DatagramPeer::from(peer.local_addr().unwrap());
+        endpoint.begin_batch();
+        let batched = if cfg!(target_os = "linux") {
+            Sent::Batched
+        } else {
+            Sent::Now
+        };
+        for i in 0..40u8 {
+            assert_eq!(endpoint.send_to(&[i; 3], &to, 1024).unwrap(), batched);
+        }
+        let (mut sent, mut failed) = (0, 0);
+        endpoint.end_batch(&mut sent, &mut failed);
+        if cfg!(target_os = "linux") {
+            assert_eq!((sent, failed), (40, 0), "all of them, in 3 calls of 16");
+        }
+        assert_eq!(endpoint.send_to(b"alone", &to, 1024).unwrap(), Sent::Now);
+        let mut got = [0u8; 8];
+        for i in 0..40u8 {
+            let n = peer.recv(&mut got).unwrap();
+            assert_eq!(&got[..n], &[i; 3]);
+        }
+        let n = peer.recv(&mut got).unwrap();
+        assert_eq!(&got[..n], b"alone");
     }
 }

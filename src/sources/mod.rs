@@ -13,6 +13,8 @@
 use std::os::unix::io::RawFd;
 
 mod datagram;
+#[cfg(target_os = "linux")]
+mod mmsg;
 mod signals;
 
 pub use datagram::DatagramPeer;
