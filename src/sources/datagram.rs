@@ -477,4 +477,37 @@ mod tests {
         let n = peer.recv(&mut got).unwrap();
         assert_eq!(&got[..n], b"alone");
     }
+
+    /// A batch's answer the system refuses (here one to port 0, which
+    /// sends nothing) is counted and skipped; the ones after it go.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_refused_answer_in_a_batch_is_counted_and_the_rest_go() {
+        let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut endpoint = Endpoint::udp(socket);
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let to = DatagramPeer::from(peer.local_addr().unwrap());
+        let nowhere = DatagramPeer::from(SocketAddr::from(([127, 0, 0, 1], 0)));
+        endpoint.begin_batch();
+        for (i, peer) in [&to, &nowhere, &to, &nowhere, &nowhere, &to]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(
+                endpoint.send_to(&[i as u8], peer, 1024).unwrap(),
+                Sent::Batched
+            );
+        }
+        let (mut sent, mut failed) = (0, 0);
+        endpoint.end_batch(&mut sent, &mut failed);
+        assert_eq!((sent, failed), (3, 3));
+        let mut got = [0u8; 1];
+        for expected in [0u8, 2, 5] {
+            peer.recv(&mut got).unwrap();
+            assert_eq!(got[0], expected);
+        }
+        assert!(!endpoint.has_queued());
+    }
 }

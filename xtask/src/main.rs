@@ -197,6 +197,7 @@ const MUTATED: &[&str] = &[
     "src/conn/turn.rs",
     "src/conn/output.rs",
     "src/sources/datagram.rs",
+    "src/sources/mmsg.rs",
     "src/schedule/timer.rs",
     "src/schedule/sweeper.rs",
     "src/codec/*.rs",
