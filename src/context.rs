@@ -338,9 +338,7 @@ impl Context<'_> {
     ///
     /// As [`Reactor::bind_udp`](crate::Reactor::bind_udp).
     pub fn bind_udp(&mut self, addr: SocketAddr) -> io::Result<SourceId> {
-        let socket = mio::net::UdpSocket::bind(addr)?;
-        self.core
-            .add_datagram(crate::sources::Endpoint::udp(socket))
+        self.core.bind_udp(addr)
     }
 
     /// Watches `source` from inside a hook, calling `callback` when it is

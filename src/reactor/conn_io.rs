@@ -310,17 +310,21 @@ impl Core {
             // Stop as soon as the connection closes or starts closing (what it
             // sent after that is not answered), or its output passes the
             // high watermark (the rest waits until the peer reads).
-            while let Some(frame) = self
-                .conns
-                .get_mut(id)
-                .filter(|c| c.is_open())
-                .and_then(|c| c.next_message(high))
+            while let Some((frame, item)) =
+                self.conns
+                    .get_mut(id)
+                    .filter(|c| c.is_open())
+                    .and_then(|c| {
+                        // The item comes out with its frame: one lookup a message.
+                        let frame = c.next_message(high)?;
+                        Some((frame, frame.message.then(|| c.take_item::<I>()).flatten()))
+                    })
             {
                 consumed = frame.next;
                 if !frame.message {
                     continue; // discarded bytes: released, heard by no hook
                 }
-                let Some(item) = self.conns.get_mut(id).and_then(|c| c.take_item::<I>()) else {
+                let Some(item) = item else {
                     // `run_once` checked that the decoder makes `I`, or
                     // that `I` is bytes alone: never reached.
                     debug_assert!(false, "a message without its item");

@@ -62,9 +62,7 @@ impl Reactor {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind_udp(&mut self, addr: impl ToSocketAddrs) -> io::Result<SourceId> {
-        let addr = first_addr(addr)?;
-        let socket = mio::net::UdpSocket::bind(addr)?;
-        self.core.add_datagram(Endpoint::udp(socket))
+        self.core.bind_udp(first_addr(addr)?)
     }
 
     /// Like [`bind_udp`](Reactor::bind_udp), with `SO_REUSEPORT`: every
@@ -113,6 +111,12 @@ fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
 }
 
 impl Core {
+    /// A UDP socket bound to `addr`, on the loop.
+    pub(crate) fn bind_udp(&mut self, addr: SocketAddr) -> io::Result<SourceId> {
+        let socket = mio::net::UdpSocket::bind(addr)?;
+        self.add_datagram(Endpoint::udp(socket))
+    }
+
     pub(crate) fn add_datagram(&mut self, endpoint: Endpoint) -> io::Result<SourceId> {
         let fd = endpoint.as_raw_fd();
         self.add_source(

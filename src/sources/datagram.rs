@@ -277,18 +277,24 @@ impl AsRawFd for Endpoint {
 mod tests {
     use super::*;
 
-    /// A Unix datagram peer that does not read fills up; what does not fit
-    /// waits in the queue, in order, up to its bound, and goes once the
-    /// peer reads.
-    #[test]
-    fn a_full_peer_queues_datagrams_in_order_within_the_bound() {
-        let dir = std::env::temp_dir().join(format!("dgram-{}", std::process::id()));
+    /// A Unix datagram peer bound in a fresh folder named after `test`,
+    /// and an endpoint of ours (unbound) to send to it.
+    fn unix_peer(test: &str) -> (PathBuf, PathBuf, std::os::unix::net::UnixDatagram, Endpoint) {
+        let dir = std::env::temp_dir().join(format!("{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let peer_path = dir.join("peer.sock");
         let _ = std::fs::remove_file(&peer_path);
         let peer = std::os::unix::net::UnixDatagram::bind(&peer_path).unwrap();
         let (ours, _) = UnixDatagram::pair().unwrap();
-        let mut endpoint = Endpoint::unix(ours);
+        (dir, peer_path, peer, Endpoint::unix(ours))
+    }
+
+    /// A Unix datagram peer that does not read fills up; what does not fit
+    /// waits in the queue, in order, up to its bound, and goes once the
+    /// peer reads.
+    #[test]
+    fn a_full_peer_queues_datagrams_in_order_within_the_bound() {
+        let (dir, peer_path, peer, mut endpoint) = unix_peer("dgram");
         let to = DatagramPeer::Unix(Some(peer_path.clone()));
         let mut queued = 0;
         let mut sent = 0;
@@ -368,13 +374,7 @@ mod tests {
     /// counted as failed; the rest of the queue goes on.
     #[test]
     fn a_queued_datagram_for_a_peer_gone_is_dropped_and_counted() {
-        let dir = std::env::temp_dir().join(format!("dgram-gone-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let peer_path = dir.join("peer.sock");
-        let _ = std::fs::remove_file(&peer_path);
-        let peer = std::os::unix::net::UnixDatagram::bind(&peer_path).unwrap();
-        let (ours, _) = UnixDatagram::pair().unwrap();
-        let mut endpoint = Endpoint::unix(ours);
+        let (dir, peer_path, peer, mut endpoint) = unix_peer("dgram-gone");
         let to = DatagramPeer::Unix(Some(peer_path.clone()));
         let mut queued = 0;
         for _ in 0..100_000 {
