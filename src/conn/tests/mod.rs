@@ -423,3 +423,22 @@ fn handled_messages_leave_the_buffer_and_the_rest_moves_to_its_front() {
 }
 
 mod output;
+
+/// The handler's state for a connection: put (giving back what was
+/// there), taken out (to lend, or for good), and known to be there or not.
+#[test]
+fn a_connection_keeps_the_handlers_state_until_it_is_taken() {
+    let (mut table, id, _peer) = conn_table_with_one();
+    let conn = table.get_mut(id).unwrap();
+    assert!(!conn.has_state());
+    assert!(conn.put_state(Box::new(1u32)).is_none());
+    assert!(conn.has_state());
+    let old = conn
+        .put_state(Box::new("two"))
+        .expect("the first state back");
+    assert_eq!(old.downcast_ref::<u32>(), Some(&1));
+    let taken = conn.take_state().expect("the second state");
+    assert_eq!(taken.downcast_ref::<&str>(), Some(&"two"));
+    assert!(!conn.has_state());
+    assert!(conn.take_state().is_none());
+}
