@@ -18,7 +18,7 @@ use std::io;
 use std::time::Duration;
 
 use crate::backend::BackendKind;
-use crate::codec::{Codec, CustomFraming, Decoder, ItemType, MAX_MESSAGE};
+use crate::codec::{Codec, CustomFraming, Decoder, TypeTag, MAX_MESSAGE};
 
 /// What accepting does when the process runs out of descriptors
 /// ([`Config::emfile_policy`]).
@@ -504,12 +504,12 @@ impl Config {
     /// `on_item` could never be called with one. Every handler takes bytes
     /// alone.
     pub(crate) fn check_item_type<I: 'static>(&self) -> io::Result<()> {
-        let wanted = ItemType::of::<I>();
+        let wanted = TypeTag::of::<I>();
         let made = self
             .custom_framing
             .as_ref()
-            .map_or_else(ItemType::bytes, |framing| framing.item);
-        if wanted == ItemType::bytes() || wanted == made {
+            .map_or_else(TypeTag::bytes, |framing| framing.item);
+        if wanted == TypeTag::bytes() || wanted == made {
             return Ok(());
         }
         Err(io::Error::new(

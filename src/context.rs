@@ -357,6 +357,27 @@ impl Context<'_> {
         self.core.add_source_with(source, interest, callback)
     }
 
+    /// Watches `source` from inside a hook, lending `callback` the handler
+    /// too, as [`Reactor::register_source_with_handler`](crate::Reactor::register_source_with_handler)
+    /// does.
+    ///
+    /// # Errors
+    ///
+    /// The poller refused the descriptor; or `InvalidInput`, `H` is not the
+    /// handler type this loop's sources were registered for.
+    pub fn register_source_with_handler<H: ?Sized + 'static, S>(
+        &mut self,
+        source: S,
+        interest: crate::Interest,
+        callback: impl FnMut(&mut H, &mut S, &mut Context<'_>, &crate::backend::Readiness) + 'static,
+    ) -> io::Result<SourceId>
+    where
+        S: std::os::unix::io::AsRawFd + 'static,
+    {
+        self.core
+            .add_source_with_handler(source, interest, callback)
+    }
+
     /// Serves `source` again next turn, as if it had reported readable,
     /// without waiting for an event: for a callback (or `on_source`) that
     /// stopped before `WouldBlock` to let the connections have their turn.

@@ -51,7 +51,7 @@ static GLOBAL: Counting = Counting;
 /// One request and its echo, with allocations counted only inside the turns.
 fn round_trip(
     reactor: &mut Reactor,
-    handler: &mut impl selectloop::Handler,
+    handler: &mut (impl selectloop::Handler + 'static),
     client: &mut TcpStream,
     msg: &[u8],
 ) {

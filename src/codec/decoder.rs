@@ -202,7 +202,7 @@ pub(crate) type DecoderFactory = Arc<dyn Fn() -> Box<dyn AnyDecoder> + Send + Sy
 pub(crate) struct CustomFraming {
     pub(crate) make: DecoderFactory,
     pub(crate) max_message: usize,
-    pub(crate) item: ItemType,
+    pub(crate) item: TypeTag,
 }
 
 impl CustomFraming {
@@ -219,7 +219,7 @@ impl CustomFraming {
                 }) as Box<dyn AnyDecoder>
             }),
             max_message,
-            item: ItemType::of::<D::Item>(),
+            item: TypeTag::of::<D::Item>(),
         }
     }
 }
@@ -235,14 +235,14 @@ impl fmt::Debug for CustomFraming {
 
 /// A type, by id and by name (for the error that names it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ItemType {
+pub(crate) struct TypeTag {
     pub(crate) id: TypeId,
     pub(crate) name: &'static str,
 }
 
-impl ItemType {
-    pub(crate) fn of<T: 'static>() -> ItemType {
-        ItemType {
+impl TypeTag {
+    pub(crate) fn of<T: ?Sized + 'static>() -> TypeTag {
+        TypeTag {
             id: TypeId::of::<T>(),
             name: std::any::type_name::<T>(),
         }
@@ -250,8 +250,8 @@ impl ItemType {
 
     /// Bytes alone: what the built-in codecs make, and what every
     /// handler can take.
-    pub(crate) fn bytes() -> ItemType {
-        ItemType::of::<()>()
+    pub(crate) fn bytes() -> TypeTag {
+        TypeTag::of::<()>()
     }
 }
 

@@ -46,7 +46,7 @@ use std::ops::Range;
 mod decoder;
 mod kinds;
 
-pub(crate) use decoder::{AnyDecoder, CustomFraming, ItemType};
+pub(crate) use decoder::{AnyDecoder, CustomFraming, TypeTag};
 pub use decoder::{DecodeError, Decoder};
 pub use kinds::{ByteOrder, Chunks, HeaderWidth, LengthPrefixed, Lines};
 

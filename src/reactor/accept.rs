@@ -68,7 +68,7 @@ impl Core {
     }
 
     /// Phase 4: accept until `WouldBlock` or the budget is spent.
-    pub(crate) fn accept<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn accept<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         listener: ListenerId,
@@ -172,7 +172,7 @@ impl Core {
 
     /// Inserts an accepted connection: `inputs.append(conn)` and the greeting.
     /// `origin`: the listener's index, or `ADOPTED`.
-    pub(crate) fn adopt<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn adopt<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         stream: Stream,

@@ -56,7 +56,10 @@ impl Core {
     // ----- phases 3 to 5 -----
 
     /// Serves the sockets left on the ready list by the last turn.
-    pub(crate) fn serve_ready_list<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn serve_ready_list<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+    ) {
         let mut ready = self.ready.take();
         for token in ready.drain(..) {
             match token::decode(token) {
@@ -83,7 +86,7 @@ impl Core {
     }
 
     /// Phase 3: routes one event by its token.
-    pub(crate) fn on_event<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn on_event<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         event: Readiness,
@@ -100,7 +103,7 @@ impl Core {
         }
     }
 
-    fn on_conn_event<I: 'static, H: Handler<I> + ?Sized>(
+    fn on_conn_event<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         id: ConnId,
@@ -295,7 +298,10 @@ impl Core {
     /// Hands each queued message to the handler, oldest first (the seed's
     /// `message[w].pop()` takes the newest), while the connection's output
     /// stays under the high watermark.
-    pub(crate) fn handle_inbound<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn handle_inbound<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+    ) {
         let high = self.config.output_high_watermark;
         let mut batch = self.to_handle.take();
         for id in batch.drain(..) {
@@ -351,7 +357,11 @@ impl Core {
 
     /// Decides what a connection does next once its queue was served: close
     /// after its input ended, or pause or resume reading.
-    fn after_handling<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
+    fn after_handling<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+        id: ConnId,
+    ) {
         let limits = self.read_limits;
         let Some(conn) = self.conns.get(id).filter(|c| c.is_open()) else {
             return;
@@ -390,7 +400,7 @@ impl Core {
 
     /// Writes queued output right away; only a write that would block puts
     /// the connection in the writable set (and costs an `epoll_ctl`).
-    pub(crate) fn flush<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn flush<I: 'static, H: Handler<I> + ?Sized + 'static>(&mut self, handler: &mut H) {
         let low = self.config.output_low_watermark;
         let budget = self.config.write_budget;
         let mut drained = Vec::new();
@@ -448,7 +458,11 @@ impl Core {
     }
 
     /// Lets the handler answer a refusal (an error reply, say).
-    fn tell_refusal<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H, id: ConnId) {
+    fn tell_refusal<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+        id: ConnId,
+    ) {
         let Some(error) = self.conns.get_mut(id).and_then(|c| c.take_refusal()) else {
             return;
         };

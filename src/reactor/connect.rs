@@ -40,7 +40,7 @@ impl Core {
 
     /// A connecting socket reported writable (or an error): see how the
     /// connect went.
-    pub(crate) fn finish_connect<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn finish_connect<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         id: ConnId,

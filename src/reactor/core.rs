@@ -31,7 +31,7 @@ use super::sources::SourceCallback;
 use super::timeouts::TimerPayload;
 use crate::backend::Backend;
 use crate::close::{CloseReason, Closed, Origin, SendError};
-use crate::codec::FrameError;
+use crate::codec::{FrameError, TypeTag};
 use crate::config::{Config, EmfilePolicy};
 use crate::conn::{
     Backlog, BufferPool, ConnTable, Deferred, Farewell, Lifecycle, Outgoing, ReadLimits,
@@ -62,6 +62,10 @@ pub(crate) struct Core {
     /// Where datagrams are read, whole, before they go to the handler
     /// (allocated with the first datagram socket's first read).
     pub(crate) datagram_batch: Option<RecvBatch>,
+    /// The handler type the sources' callbacks that take the handler were
+    /// registered for (`register_source_with_handler`): the loop must run
+    /// one of it.
+    pub(crate) source_handler: Option<TypeTag>,
     /// The source whose callback (or `on_source`) is running.
     pub(crate) current_source: Option<SourceId>,
     /// The pipe the signals caught wake the loop through, and its source.
@@ -136,6 +140,7 @@ impl Core {
             },
             sources: Sources::default(),
             signals: None,
+            source_handler: None,
             current_source: None,
             datagram_batch: None,
             remote: None,

@@ -165,7 +165,7 @@ impl Core {
         }
     }
 
-    pub(crate) fn on_datagram_event<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn on_datagram_event<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         socket: SourceId,
@@ -182,7 +182,7 @@ impl Core {
     /// Reads and hands over up to the budget's worth of datagrams, many
     /// per system call where the system allows; a socket that may have
     /// more goes on the ready list for the next turn.
-    pub(crate) fn serve_datagrams<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn serve_datagrams<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         socket: SourceId,

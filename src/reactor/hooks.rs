@@ -22,7 +22,10 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
 impl Core {
     /// Runs the close hooks of connections closed since the last call. A
     /// hook may close more connections; their hooks run here too.
-    pub(crate) fn run_close_hooks<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn run_close_hooks<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+    ) {
         while let Some((id, reason)) = self.close_hooks.pop_front() {
             self.call_hook(handler, "on_close", |h, cx| h.on_close(cx, id, &reason));
         }
@@ -33,7 +36,7 @@ impl Core {
     /// caller can close the connection concerned; without, it propagates
     /// (and the reactor refuses further turns: see
     /// [`Reactor::run_once`](crate::Reactor::run_once)).
-    pub(crate) fn call_hook<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn call_hook<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         hook: &'static str,

@@ -58,7 +58,7 @@ impl Core {
         }
     }
 
-    pub(crate) fn deliver_job<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn deliver_job<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         conn: ConnId,
@@ -81,7 +81,7 @@ impl Core {
         }
     }
 
-    fn deliver_one<I: 'static, H: Handler<I> + ?Sized>(
+    fn deliver_one<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         conn: ConnId,

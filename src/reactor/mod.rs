@@ -228,11 +228,18 @@ impl Reactor {
 
     /// Runs turns until a handler calls [`Context::stop`].
     ///
+    /// The handler owns its state (`'static`): the loop may lend it to the
+    /// callbacks of [`register_source_with_handler`](Reactor::register_source_with_handler),
+    /// and checks its type for them.
+    ///
     /// # Errors
     ///
     /// Only a failure of the poller itself; errors on single connections close
     /// those connections and are reported to [`Handler::on_close`].
-    pub fn run<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) -> io::Result<()> {
+    pub fn run<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+    ) -> io::Result<()> {
         while !self.core.stop_requested {
             self.run_once(handler, None)?;
         }
@@ -288,12 +295,13 @@ impl Reactor {
     /// unwound out of an earlier turn: that turn's work lists were lost
     /// with it, so the reactor refuses to go on rather than leave
     /// connections waiting forever. Drop it and build a new one.
-    pub fn run_once<I: 'static, H: Handler<I> + ?Sized>(
+    pub fn run_once<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         timeout: Option<Duration>,
     ) -> io::Result<()> {
         self.core.config.check_item_type::<I>()?;
+        self.core.check_source_handler::<H>()?;
         if self.core.in_turn {
             return Err(io::Error::other(
                 "a handler panicked during an earlier turn (Config::catch_panics is off): \
@@ -332,7 +340,7 @@ impl Reactor {
 
     /// Phases 3 to 9 of a turn, on a batch of events. `run_once` calls it with
     /// what the poller returned; tests call it with a batch built by hand.
-    pub(crate) fn dispatch<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn dispatch<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         events: &[Readiness],
@@ -405,7 +413,7 @@ impl Reactor {
     /// # Errors
     ///
     /// Only a failure of the poller itself.
-    pub fn shutdown<I: 'static, H: Handler<I> + ?Sized>(
+    pub fn shutdown<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         grace: Duration,

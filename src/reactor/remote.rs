@@ -46,7 +46,10 @@ impl Core {
     }
 
     /// The waker fired: carry out what other threads asked.
-    pub(crate) fn drain_commands<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn drain_commands<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+    ) {
         let Some(remote) = &self.remote else { return };
         remote.begin_drain();
         self.stats.handle_wakeups += 1;
@@ -63,7 +66,11 @@ impl Core {
         }
     }
 
-    fn execute<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H, command: Command) {
+    fn execute<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+        command: Command,
+    ) {
         match command {
             Command::Send(conn, bytes) => {
                 if self.send(conn, &[&bytes]).is_err() {
@@ -97,7 +104,7 @@ impl Core {
         self.run_close_hooks(handler);
     }
 
-    fn adopt_handed_over<I: 'static, H: Handler<I> + ?Sized>(
+    fn adopt_handed_over<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         stream: std::net::TcpStream,

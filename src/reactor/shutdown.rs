@@ -28,7 +28,10 @@ impl Core {
     /// read, answer or write. A message half received is something left to
     /// read: its connection stays, within the grace, until the rest comes
     /// (and is answered), unless its peer can send nothing more.
-    pub(crate) fn close_drained<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn close_drained<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+    ) {
         let drained: Vec<_> = self
             .conns
             .iter()
@@ -50,7 +53,10 @@ impl Core {
     }
 
     /// Closes every connection still open (the shutdown deadline passed).
-    pub(crate) fn close_all<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn close_all<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+    ) {
         for id in self.conns.live_ids() {
             self.close(id, CloseReason::Shutdown);
         }

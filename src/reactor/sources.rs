@@ -2,11 +2,13 @@
 //! descriptors, and calling a source's callback (or the handler's
 //! `on_source`, or `on_signal` for the signal pipe) when one is ready.
 
+use std::any::Any;
 use std::io;
 use std::os::unix::io::{AsRawFd, RawFd};
 
 use super::{Core, Reactor};
 use crate::backend::Readiness;
+use crate::codec::TypeTag;
 use crate::handler::{Context, Handler};
 use crate::sources::{Endpoint, Signal, SignalPipe};
 use crate::token::SourceId;
@@ -66,6 +68,74 @@ impl Reactor {
         callback: impl FnMut(&mut S, &mut Context<'_>, &Readiness) + 'static,
     ) -> io::Result<SourceId> {
         self.core.add_source_with(source, interest, callback)
+    }
+
+    /// As [`register_source_with`](Reactor::register_source_with), with
+    /// the handler lent to `callback` too: the state a source's events
+    /// change (counters fed by a UDP socket, a cache a reload refills)
+    /// lives in the handler beside what the connections change, with no
+    /// `Rc<RefCell<_>>` between them. calloop passes its shared data to
+    /// every callback the same way.
+    ///
+    /// `H` is the type of the handler the loop will run: a turn run with a
+    /// handler of another type is refused with an error that names both
+    /// (before anything is served), as is registering sources for two
+    /// different handler types on one loop.
+    ///
+    /// # Errors
+    ///
+    /// The poller refused the descriptor; or `InvalidInput`, a source was
+    /// already registered for a handler of another type.
+    ///
+    /// # Examples
+    ///
+    /// A statsd-style counter fed by UDP, read by the TCP clients:
+    ///
+    /// ```
+    /// use selectloop::{ConnId, Context, Handler, Interest, Reactor};
+    ///
+    /// #[derive(Default)]
+    /// struct Counter { total: u64 }
+    ///
+    /// impl Handler for Counter {
+    ///     fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, _msg: &[u8]) {
+    ///         let _ = cx.send(conn, format!("{}\n", self.total).as_bytes());
+    ///     }
+    /// }
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let socket = mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+    /// let addr = socket.local_addr()?;
+    /// reactor.register_source_with_handler(
+    ///     socket,
+    ///     Interest::READABLE,
+    ///     |counter: &mut Counter, socket, _cx, _event| {
+    ///         let mut buf = [0u8; 64];
+    ///         while let Ok(n) = socket.recv(&mut buf) {
+    ///             let text = std::str::from_utf8(&buf[..n]).unwrap_or("");
+    ///             counter.total += text.trim().parse::<u64>().unwrap_or(0);
+    ///         }
+    ///     },
+    /// )?;
+    ///
+    /// let sender = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// sender.send_to(b"5", addr)?;
+    /// let mut counter = Counter::default();
+    /// let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    /// while counter.total == 0 && std::time::Instant::now() < deadline {
+    ///     reactor.run_once(&mut counter, Some(std::time::Duration::from_millis(10)))?;
+    /// }
+    /// assert_eq!(counter.total, 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn register_source_with_handler<H: ?Sized + 'static, S: AsRawFd + 'static>(
+        &mut self,
+        source: S,
+        interest: Interest,
+        callback: impl FnMut(&mut H, &mut S, &mut Context<'_>, &Readiness) + 'static,
+    ) -> io::Result<SourceId> {
+        self.core
+            .add_source_with_handler(source, interest, callback)
     }
 
     /// Stops watching a source added with
@@ -155,10 +225,18 @@ impl Reactor {
 /// A callback given with `register_source_with`.
 pub(crate) type Callback = Box<dyn FnMut(&mut Context<'_>, &Readiness)>;
 
+/// A callback given with `register_source_with_handler`, for a loop whose
+/// handler is an `H`.
+type HandlerCallback<H> = Box<dyn FnMut(&mut H, &mut Context<'_>, &Readiness)>;
+
 /// What serves one source (none: the handler's `on_source` does).
 pub(crate) enum SourceCallback {
     /// A callback of the embedder's.
     Call(Callback),
+    /// A callback that takes the handler too: a `HandlerCallback<H>`, `H`
+    /// the type in [`Core::source_handler`] (its type cannot be named
+    /// here, where the handler's is not known).
+    WithHandler(Box<dyn Any>),
     /// A datagram socket, whose datagrams go to `Handler::on_datagram`.
     Datagram(Endpoint),
 }
@@ -176,6 +254,61 @@ impl Core {
             callback(&mut source, cx, event)
         });
         self.add_source(fd, interest, Some(SourceCallback::Call(callback)))
+    }
+
+    /// Takes ownership of `source` and serves it with `callback`, which
+    /// is lent the handler too; every such source on a loop names the same
+    /// handler type, which `run_once` then requires.
+    pub(crate) fn add_source_with_handler<H: ?Sized + 'static, S: AsRawFd + 'static>(
+        &mut self,
+        mut source: S,
+        interest: Interest,
+        mut callback: impl FnMut(&mut H, &mut S, &mut Context<'_>, &Readiness) + 'static,
+    ) -> io::Result<SourceId> {
+        let wanted = TypeTag::of::<H>();
+        match self.source_handler {
+            Some(named) if named != wanted => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "sources on this loop were registered for a handler of type {}, \
+                         not {}",
+                        named.name, wanted.name
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        let fd = source.as_raw_fd();
+        let callback: HandlerCallback<H> = Box::new(
+            move |handler: &mut H, cx: &mut Context<'_>, event: &Readiness| {
+                callback(handler, &mut source, cx, event)
+            },
+        );
+        let id = self.add_source(
+            fd,
+            interest,
+            Some(SourceCallback::WithHandler(Box::new(callback))),
+        )?;
+        self.source_handler = Some(wanted);
+        Ok(id)
+    }
+
+    /// Refuses to run a turn with a handler other than the one the
+    /// sources' callbacks were registered for: they could not be called.
+    pub(crate) fn check_source_handler<H: ?Sized + 'static>(&self) -> io::Result<()> {
+        match self.source_handler {
+            Some(named) if named != TypeTag::of::<H>() => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "sources on this loop were registered for a handler of type {}, \
+                     but it is run with a {}",
+                    named.name,
+                    std::any::type_name::<H>()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn add_source(
@@ -204,7 +337,7 @@ impl Core {
         result
     }
 
-    pub(crate) fn on_source<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn on_source<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         id: SourceId,
@@ -234,6 +367,14 @@ impl Core {
                 self.sources
                     .restore_callback(id, SourceCallback::Call(callback));
             }
+            Some(SourceCallback::WithHandler(mut callback)) => {
+                // The type was checked when the turn began (run_once).
+                if let Some(call) = callback.downcast_mut::<HandlerCallback<H>>() {
+                    self.call_hook(handler, "a source callback", |h, cx| call(h, cx, &event));
+                }
+                self.sources
+                    .restore_callback(id, SourceCallback::WithHandler(callback));
+            }
             Some(datagram @ SourceCallback::Datagram(_)) => {
                 self.sources.restore_callback(id, datagram); // routed above
             }
@@ -257,7 +398,7 @@ impl Core {
 
     /// The signal pipe woke the loop: each signal that came goes to the
     /// handler.
-    fn on_signals<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
+    fn on_signals<I: 'static, H: Handler<I> + ?Sized + 'static>(&mut self, handler: &mut H) {
         let mut came = Vec::new();
         if let Some((pipe, _)) = self.signals.as_mut() {
             pipe.take(&mut came);
@@ -268,7 +409,7 @@ impl Core {
     }
 
     /// Hands `signal` to the handler (from the pipe, or sent by a group).
-    pub(crate) fn deliver_signal<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn deliver_signal<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         signal: Signal,

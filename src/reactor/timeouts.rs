@@ -28,7 +28,7 @@ impl Core {
     /// Phase 8, the handler's part: each due timer that no hook of this
     /// batch cancelled fires: its closure runs, or the handler hears of
     /// it (with its value, if it carries one).
-    pub(crate) fn fire_timers<I: 'static, H: Handler<I> + ?Sized>(
+    pub(crate) fn fire_timers<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         due: &mut Vec<TimerId>,
@@ -63,7 +63,10 @@ impl Core {
 
     /// Phase 8, the loop's part: re-arms paused listeners, fails late
     /// connects, ends lingering closes, kicks idle and slow connections.
-    pub(crate) fn run_loop_timers<I: 'static, H: Handler<I> + ?Sized>(&mut self, handler: &mut H) {
+    pub(crate) fn run_loop_timers<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+    ) {
         let now = Instant::now();
         if !self.shutting_down && self.listeners.resume_at().is_some_and(|at| at <= now) {
             self.resume_listeners(now);

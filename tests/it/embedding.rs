@@ -398,3 +398,120 @@ fn a_source_served_again_drains_a_burst_a_kilobyte_a_turn(backend: BackendKind) 
     assert!(turns >= 32, "a kilobyte a call: {turns} turns");
 }
 per_backend!(a_source_served_again_drains_a_burst_a_kilobyte_a_turn);
+
+/// Counts what a UDP socket's datagrams add up to, and tells TCP clients
+/// the total: the socket's callback and the connections share the handler.
+#[derive(Default)]
+struct Tally {
+    total: u64,
+    /// Set by a datagram "stop": the callback deregisters its own source.
+    stopped: bool,
+}
+
+impl Handler for Tally {
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, _msg: &[u8]) {
+        let _ = cx.send(conn, format!("{}\n", self.total).as_bytes());
+    }
+}
+
+fn a_source_callback_is_lent_the_handler(backend: BackendKind) {
+    util::init_logger();
+    let config = Config::new().backend(backend).codec(Lines::new(64));
+    let mut reactor = Reactor::with_config(config).unwrap();
+    let listener = reactor.listen("127.0.0.1:0").unwrap();
+    let addr = reactor.local_addr(listener).unwrap();
+    let socket = mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let udp_addr = socket.local_addr().unwrap();
+    reactor
+        .register_source_with_handler(
+            socket,
+            Interest::READABLE,
+            |tally: &mut Tally, socket, cx, _event| {
+                let mut buf = [0u8; 64];
+                while let Ok(n) = socket.recv(&mut buf) {
+                    match std::str::from_utf8(&buf[..n]).unwrap() {
+                        "stop" => {
+                            let me = cx.current_source().expect("inside its callback");
+                            cx.deregister_source(me).unwrap();
+                            tally.stopped = true;
+                            return;
+                        }
+                        number => tally.total += number.parse::<u64>().unwrap(),
+                    }
+                }
+            },
+        )
+        .unwrap();
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for n in [3u64, 4, 5] {
+        sender.send_to(n.to_string().as_bytes(), udp_addr).unwrap();
+    }
+    let mut tally = Tally::default();
+    let deadline = Instant::now() + PATIENCE;
+    while tally.total < 12 {
+        assert!(Instant::now() < deadline, "total {}", tally.total);
+        reactor
+            .run_once(&mut tally, Some(Duration::from_millis(10)))
+            .unwrap();
+    }
+    // A TCP client reads what the datagrams added to the same handler.
+    let mut client = util::connect(addr);
+    client.set_nonblocking(true).unwrap(); // the loop runs on this thread
+    client.write_all(b"total?\n").unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\n") {
+        assert!(Instant::now() < deadline, "no answer");
+        reactor
+            .run_once(&mut tally, Some(Duration::from_millis(10)))
+            .unwrap();
+        if let Ok(1) = client.read(&mut byte) {
+            answer.push(byte[0]);
+        }
+    }
+    assert_eq!(answer, b"12\n");
+    // The callback can remove its own source; what comes later is not read.
+    sender.send_to(b"stop", udp_addr).unwrap();
+    while !tally.stopped {
+        assert!(Instant::now() < deadline, "stop not heard");
+        reactor
+            .run_once(&mut tally, Some(Duration::from_millis(10)))
+            .unwrap();
+    }
+    sender.send_to(b"100", udp_addr).unwrap();
+    for _ in 0..5 {
+        reactor
+            .run_once(&mut tally, Some(Duration::from_millis(10)))
+            .unwrap();
+    }
+    assert_eq!(tally.total, 12);
+}
+per_backend!(a_source_callback_is_lent_the_handler);
+
+/// A loop whose sources were registered for one handler type refuses to
+/// run with another (the callbacks could not be lent it), and refuses a
+/// source registered for a second type; both errors name the types.
+#[test]
+fn a_source_for_one_handler_type_refuses_another() {
+    let mut reactor = Reactor::new().unwrap();
+    let (ours, _theirs) = mio::net::UnixStream::pair().unwrap();
+    reactor
+        .register_source_with_handler(ours, Interest::READABLE, |_: &mut Tally, _, _, _| {})
+        .unwrap();
+    let (second, _other) = mio::net::UnixStream::pair().unwrap();
+    let refused = reactor
+        .register_source_with_handler(second, Interest::READABLE, |_: &mut Dialer, _, _, _| {})
+        .unwrap_err();
+    assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
+    assert!(refused.to_string().contains("Tally"), "{refused}");
+    assert!(refused.to_string().contains("Dialer"), "{refused}");
+    let mut dialer = Dialer::default();
+    let refused = reactor
+        .run_once(&mut dialer, Some(Duration::ZERO))
+        .unwrap_err();
+    assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
+    assert!(refused.to_string().contains("Tally"), "{refused}");
+    assert!(refused.to_string().contains("Dialer"), "{refused}");
+    let mut tally = Tally::default();
+    reactor.run_once(&mut tally, Some(Duration::ZERO)).unwrap();
+}

@@ -157,7 +157,11 @@ per_backend!(a_zero_period_ticks_instead_of_hanging_the_loop);
 
 /// Turns `reactor` until `done` says so, 2,000 turns of at most 5 ms at
 /// most.
-fn turn_until<H: Handler>(reactor: &mut Reactor, handler: &mut H, done: impl Fn(&H) -> bool) {
+fn turn_until<H: Handler + 'static>(
+    reactor: &mut Reactor,
+    handler: &mut H,
+    done: impl Fn(&H) -> bool,
+) {
     for _ in 0..2_000 {
         if done(handler) {
             return;
