@@ -54,9 +54,13 @@ A memcached (text protocol) server on one selectloop reactor.
 const VERSION: &str = "1.6.18";
 
 /// Values from this size on are sent as the store's shared buffer rather
-/// than copied: below it, a copy costs less than a piece of its own in
-/// the connection's output.
-const SHARE_FROM: usize = 512;
+/// than copied. Below it a copy costs less than a piece of its own in the
+/// connection's output: the shared piece touches its reference count on
+/// another cache line twice (clone, drop) and makes the write a `writev`
+/// of three pieces. Measured under memcaslap (90% get): at 1 KiB values
+/// the copy took about 11% less server CPU per request, at 8 KiB the two
+/// were even.
+const SHARE_FROM: usize = 16 * 1024;
 
 /// Expired items removed per sweep at most (every 100 ms).
 const SWEEP_BUDGET: usize = 1000;

@@ -122,6 +122,25 @@ fn storage_commands_answer_as_memcached() {
     ]);
 }
 
+/// Values on both sides of the size from which a `get` queues the
+/// store's shared buffer instead of copying it, one of them got twice in
+/// one request and replaced while a reply may still hold it.
+#[test]
+fn large_values_answer_as_memcached() {
+    let set = |key: &str, fill: u8, len: usize| {
+        let line = format!("set {key} 3 0 {len}\r\n");
+        [line.as_bytes(), &vec![fill; len], b"\r\n"].concat()
+    };
+    assert_same_as_memcached(&[
+        &set("just_under", b'a', 16 * 1024 - 1),
+        &set("shared", b'b', 16 * 1024),
+        &set("large", b'c', 700 * 1024),
+        b"get just_under shared large shared\r\n",
+        &set("shared", b'd', 20 * 1024),
+        b"gets shared just_under\r\n",
+    ]);
+}
+
 #[test]
 fn counters_touch_and_flush_answer_as_memcached() {
     assert_same_as_memcached(&[
