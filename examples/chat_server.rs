@@ -56,11 +56,11 @@ impl Handler for Room {
 }
 
 const USAGE: &str = "\
-usage: chat_server [--addr HOST:PORT] [--backend epoll|poll|select]
+usage: chat_server [--addr HOST:PORT] [--backend epoll|poll|select|uring]
 
 A chat room over TCP: each line a client sends goes to every other client.
   --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
-  --backend NAME     epoll (default), poll or select
+  --backend NAME     epoll (default), poll, select or uring (io_uring; epoll where it is missing)
   -h, --help         this text
 ";
 

@@ -141,7 +141,7 @@ fn parse_args() -> io::Result<Options> {
                      \x20                  [--max-connections N] [--fd-reserve N]\n\
                      \x20                  [--idle-timeout-ms MS] [--message-deadline-ms MS]\n\
                      \x20                  [--emfile-policy pause|shed]\n\
-                     \x20                  [--backend epoll|poll|select] [--threads N]\n\
+                     \x20                  [--backend epoll|poll|select|uring] [--threads N]\n\
                      \x20                  [--balance reuseport|acceptor] [--pin]"
                 );
                 std::process::exit(0);

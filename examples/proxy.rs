@@ -79,13 +79,13 @@ impl Handler for Proxy {
 }
 
 const USAGE: &str = "\
-usage: proxy --upstream HOST:PORT [--addr HOST:PORT] [--backend epoll|poll|select]
+usage: proxy --upstream HOST:PORT [--addr HOST:PORT] [--backend epoll|poll|select|uring]
 
 Connects each client to the upstream server and copies bytes both ways,
 with backpressure both ways.
   --upstream HOST:PORT   the server to forward to (required)
   --addr HOST:PORT       where to listen (default 127.0.0.1:8088; port 0 picks one)
-  --backend NAME         epoll (default), poll or select
+  --backend NAME         epoll (default), poll, select or uring (io_uring; epoll where it is missing)
   -h, --help             this text
 ";
 

@@ -100,12 +100,12 @@ fn serve() -> io::Result<()> {
 }
 
 const USAGE: &str = "\
-usage: select_server [--addr HOST:PORT] [--backend epoll|poll|select]
+usage: select_server [--addr HOST:PORT] [--backend epoll|poll|select|uring]
 
 The Python select() echo server, ported: greets each client with
 `Hello client-side` and answers every chunk it reads with `response: ` + it.
   --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
-  --backend KIND     the multiplexer: epoll (mio, the default), poll or select
+  --backend KIND     the multiplexer: epoll (mio, the default), poll, select or uring
   -h, --help         this text
 RUST_LOG=trace shows each turn of the loop; warnings are logged by default.
 ";

@@ -61,13 +61,13 @@ impl Handler for Ticker {
 // ANCHOR_END: timer
 
 const USAGE: &str = "\
-usage: ticker [--addr HOST:PORT] [--every-ms MS] [--seconds S] [--backend epoll|poll|select]
+usage: ticker [--addr HOST:PORT] [--every-ms MS] [--seconds S] [--backend epoll|poll|select|uring]
 
 Sends `tick N` to every client connected, every MS milliseconds.
   --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
   --every-ms MS      the period, at least 1 (default 1000)
   --seconds S        stop gracefully after S seconds (default: run until a signal)
-  --backend NAME     epoll (default), poll or select
+  --backend NAME     epoll (default), poll, select or uring (io_uring; epoll where it is missing)
   -h, --help         this text
 ";
 

@@ -83,13 +83,13 @@ impl Handler for Service {
 // ANCHOR_END: handler
 
 const USAGE: &str = "\
-usage: worker_pool [--addr HOST:PORT] [--no-pool] [--backend epoll|poll|select]
+usage: worker_pool [--addr HOST:PORT] [--no-pool] [--backend epoll|poll|select|uring]
 
 Answers lines: `ping` with `pong`, `hash TEXT` with `hash HEX` after about
 50 ms of CPU on a worker thread; anything else with an error line.
   --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
   --no-pool          hash on the loop thread instead: every client waits
-  --backend NAME     epoll (default), poll or select
+  --backend NAME     epoll (default), poll, select or uring (io_uring; epoll where it is missing)
   -h, --help         this text
 ";
 

@@ -252,7 +252,10 @@
 //! [`backend::BackendKind`] chooses the multiplexer: `Epoll` (mio's epoll or
 //! kqueue, edge-triggered, the default), `Poll` or `Select` (level-triggered;
 //! select refuses descriptors past `FD_SETSIZE`, counted in
-//! [`Stats::unwatchable`]). The loop behaves the same on each: it reads until
+//! [`Stats::unwatchable`]), or `Uring` (Linux's io_uring: a multishot poll
+//! per descriptor in a ring, changes submitted with the wait; epoll, with
+//! one log line, where io_uring is refused). The loop behaves the same on
+//! each: it reads until
 //! `WouldBlock` within its budget, and watches only what it will act on
 //! (docs/backends.md in the repository, with measured C10K curves).
 //!
@@ -283,7 +286,7 @@
 //! | `timer` | deadline-ordered one-shot and periodic timers |
 //! | `config`, `limits` | [`Config`]: every limit and size, with its reason; applying them |
 //! | `buffer`, `stream` | the pool that lends buffers to busy connections; TCP or Unix sockets |
-//! | [`backend`] | the multiplexer behind one small trait ([`MioBackend`](backend::MioBackend), [`PollBackend`](backend::PollBackend), [`SelectBackend`](backend::SelectBackend)) |
+//! | [`backend`] | the multiplexer behind one small trait ([`MioBackend`](backend::MioBackend), [`PollBackend`](backend::PollBackend), [`SelectBackend`](backend::SelectBackend), `UringBackend` on Linux) |
 //! | `stats` | [`Stats`]: the loop's counters |
 //! | `group` | [`Group`]: N reactors on N threads, one address, connections spread by [`Balance`] |
 //!

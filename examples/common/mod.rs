@@ -78,14 +78,14 @@ pub fn parse_addr_and_switch(
     Ok((addr, on))
 }
 
-/// `--backend epoll|poll|select` as a [`selectloop::backend::BackendKind`].
+/// `--backend epoll|poll|select|uring` as a [`selectloop::backend::BackendKind`].
 #[allow(dead_code)]
 pub fn backend(parser: &mut lexopt::Parser) -> io::Result<selectloop::backend::BackendKind> {
     let name: String = value(parser)?;
     selectloop::backend::BackendKind::from_name(&name).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("unknown backend {name:?}: expected epoll, poll or select"),
+            format!("unknown backend {name:?}: expected epoll, poll, select or uring"),
         )
     })
 }

@@ -33,14 +33,14 @@ mod zone;
 use zone::Zone;
 
 const USAGE: &str = "\
-usage: dns_server --zone FILE [--addr HOST:PORT] [--backend epoll|poll|select]
+usage: dns_server --zone FILE [--addr HOST:PORT] [--backend epoll|poll|select|uring]
 
 An authoritative DNS server for the zone in FILE (an RFC 1035 master file),
 on UDP and TCP.
   --zone FILE        the zone to serve
   --addr HOST:PORT   where to listen, UDP and TCP (default 127.0.0.1:8088;
                      port 0 picks one)
-  --backend NAME     epoll (default), poll or select
+  --backend NAME     epoll (default), poll, select or uring (io_uring; epoll where it is missing)
   -h, --help         this text
 ";
 

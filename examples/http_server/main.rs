@@ -62,7 +62,7 @@ use validators::{Answer, Conditions, Validators};
 const USAGE: &str = "\
 usage: http_server [--addr HOST:PORT] [--root DIR] [--max-header BYTES] [--max-body BYTES]
                    [--max-requests N] [--keepalive-timeout-s S] [--header-timeout-s S]
-                   [--backend epoll|poll|select] [--threads N] [--balance reuseport|acceptor]
+                   [--backend epoll|poll|select|uring] [--threads N] [--balance reuseport|acceptor]
 
 An HTTP/1.1 server: GET / (Hello, World!), GET /json, POST /echo, and files under DIR.
   --addr HOST:PORT         where to listen (default 127.0.0.1:8088; port 0 picks one)
@@ -74,7 +74,7 @@ An HTTP/1.1 server: GET / (Hello, World!), GET /json, POST /echo, and files unde
   --header-timeout-s S     a request must arrive whole within S once begun (default 60)
   --threads N              N reactors, one per thread, on the same address (default 1)
   --balance NAME           with --threads: reuseport (default on Linux) or acceptor
-  --backend NAME           epoll (default), poll or select
+  --backend NAME           epoll (default), poll, select or uring (io_uring; epoll where it is missing)
   -h, --help               this text
 ";
 

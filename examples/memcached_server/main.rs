@@ -40,13 +40,13 @@ use store::{ArithError, Outcome, Store};
 
 const USAGE: &str = "\
 usage: memcached_server [--addr HOST:PORT] [--max-item BYTES] [--memory-mb MB]
-                        [--backend epoll|poll|select]
+                        [--backend epoll|poll|select|uring]
 
 A memcached (text protocol) server on one selectloop reactor.
   --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
   --max-item BYTES   largest value (default 1048576, memcached's -I)
   --memory-mb MB     most memory for items (default 64, memcached's -m)
-  --backend NAME     epoll (default), poll or select
+  --backend NAME     epoll (default), poll, select or uring (io_uring; epoll where it is missing)
   -h, --help         this text
 ";
 

@@ -44,7 +44,7 @@ use resp::{Limits, Request, RespDecoder};
 
 const USAGE: &str = "\
 usage: resp_server [--addr HOST:PORT] [--max-bulk BYTES] [--max-multibulk N] [--timeout-s S]
-                   [--command-timeout-s S] [--backend epoll|poll|select]
+                   [--command-timeout-s S] [--backend epoll|poll|select|uring]
 
 A Redis-protocol (RESP2) key-value server on one selectloop reactor.
   --addr HOST:PORT     where to listen (default 127.0.0.1:8088; port 0 picks one)
@@ -55,7 +55,7 @@ A Redis-protocol (RESP2) key-value server on one selectloop reactor.
   --command-timeout-s S  close a client whose command, once begun, is not whole
                        within S seconds: a slowloris bound, which Redis lacks
                        (default 0, never)
-  --backend NAME       epoll (default), poll or select
+  --backend NAME       epoll (default), poll, select or uring (io_uring; epoll where it is missing)
   -h, --help           this text
 ";
 

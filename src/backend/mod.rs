@@ -15,6 +15,8 @@ mod mio_backend;
 mod poll_backend;
 mod registry;
 mod select_backend;
+#[cfg(target_os = "linux")]
+mod uring_backend;
 
 use std::io;
 use std::os::unix::io::RawFd;
@@ -26,6 +28,8 @@ pub use crate::token::Token;
 pub use mio_backend::MioBackend;
 pub use poll_backend::PollBackend;
 pub use select_backend::SelectBackend;
+#[cfg(target_os = "linux")]
+pub use uring_backend::UringBackend;
 
 /// Which multiplexer [`Reactor::with_config`](crate::Reactor::with_config)
 /// builds ([`Config::backend`](crate::Config::backend)).
@@ -44,6 +48,14 @@ pub enum BackendKind {
     /// one is refused, logged and counted
     /// ([`Stats::unwatchable`](crate::Stats::unwatchable)).
     Select,
+    /// io_uring (Linux 5.13 or later): a multishot poll per descriptor in a
+    /// ring shared with the kernel, every change of interest submitted
+    /// with the wait in one system call. Edge-like, as epoll. Where
+    /// io_uring cannot be had (an older kernel, another system,
+    /// `kernel.io_uring_disabled`, a seccomp filter that refuses
+    /// `io_uring_setup`) the reactor says so in one log line and runs on
+    /// [`Epoll`](BackendKind::Epoll).
+    Uring,
 }
 
 impl BackendKind {
@@ -53,12 +65,13 @@ impl BackendKind {
             "epoll" | "kqueue" | "mio" => Some(BackendKind::Epoll),
             "poll" => Some(BackendKind::Poll),
             "select" => Some(BackendKind::Select),
+            "uring" | "io_uring" => Some(BackendKind::Uring),
             _ => None,
         }
     }
 
     /// The name [`from_name`](BackendKind::from_name) takes back, as
-    /// `--backend` spells it: `epoll`, `poll` or `select`.
+    /// `--backend` spells it: `epoll`, `poll`, `select` or `uring`.
     ///
     /// ```
     /// use selectloop::backend::BackendKind;
@@ -69,7 +82,62 @@ impl BackendKind {
             BackendKind::Epoll => "epoll",
             BackendKind::Poll => "poll",
             BackendKind::Select => "select",
+            BackendKind::Uring => "uring",
         }
+    }
+
+    /// Builds the backend of this kind, taking at most `capacity` events
+    /// per poll; io_uring, where it cannot be had, gives epoll (one log
+    /// line says why).
+    pub(crate) fn open(self, capacity: usize) -> io::Result<Box<dyn Backend>> {
+        Ok(match self {
+            BackendKind::Poll => Box::new(PollBackend::new()),
+            BackendKind::Select => Box::new(SelectBackend::new()),
+            BackendKind::Epoll => Box::new(MioBackend::new(capacity)?),
+            BackendKind::Uring => uring_or_epoll(capacity)?,
+        })
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn uring_or_epoll(capacity: usize) -> io::Result<Box<dyn Backend>> {
+    match UringBackend::new(capacity) {
+        Ok(uring) => Ok(Box::new(uring)),
+        Err(refused) => {
+            warn!("io_uring is not available ({refused}): running on epoll");
+            Ok(Box::new(MioBackend::new(capacity)?))
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn uring_or_epoll(capacity: usize) -> io::Result<Box<dyn Backend>> {
+    warn!("io_uring is Linux's: running on kqueue");
+    Ok(Box::new(MioBackend::new(capacity)?))
+}
+
+/// What a `poll(2)` result mask (`revents`, or an io_uring poll's
+/// completion) says about a descriptor.
+pub(crate) fn readiness_from_poll(token: Token, revents: libc::c_short) -> Readiness {
+    let r = revents;
+    Readiness {
+        token,
+        readable: r & (libc::POLLIN | libc::POLLPRI | libc::POLLHUP | libc::POLLERR) != 0,
+        writable: r & (libc::POLLOUT | libc::POLLERR) != 0,
+        read_closed: poll_read_closed(r),
+        write_closed: r & libc::POLLHUP != 0,
+        error: r & (libc::POLLERR | libc::POLLNVAL) != 0,
+    }
+}
+
+fn poll_read_closed(revents: libc::c_short) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        revents & libc::POLLHUP != 0
     }
 }
 
@@ -169,5 +237,13 @@ pub trait Backend: std::fmt::Debug {
     /// readable when events are waiting, so another loop can watch it.
     fn raw_fd(&self) -> Option<RawFd> {
         None
+    }
+
+    /// Whether changes of interest wait unsubmitted until the next
+    /// [`poll`](Backend::poll) (a ring's queue): a loop driven from
+    /// outside through [`raw_fd`](Backend::raw_fd) must then poll again
+    /// at once, since nothing it registered is watched yet.
+    fn has_unsubmitted(&mut self) -> bool {
+        false
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::Interest;
 
 use super::registry::Registry;
-use super::{Backend, Readiness, Token};
+use super::{readiness_from_poll, Backend, Readiness, Token};
 
 /// [`Backend`] over `poll(2)`: an array of `pollfd`, handed whole to the
 /// kernel on every call (so a call costs time in proportion to the number
@@ -54,17 +54,6 @@ fn events_for(interest: Interest) -> libc::c_short {
         events |= libc::POLLOUT;
     }
     events
-}
-
-fn read_closed(revents: libc::c_short) -> bool {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        revents & libc::POLLHUP != 0
-    }
 }
 
 impl Backend for PollBackend {
@@ -122,18 +111,9 @@ impl Backend for PollBackend {
         events.clear();
         let registry = &self.registry;
         for (fd, &token) in registry.entries.iter().zip(&registry.tokens) {
-            let r = fd.revents;
-            if r == 0 {
-                continue;
+            if fd.revents != 0 {
+                events.push(readiness_from_poll(token, fd.revents));
             }
-            events.push(Readiness {
-                token,
-                readable: r & (libc::POLLIN | libc::POLLPRI | libc::POLLHUP | libc::POLLERR) != 0,
-                writable: r & (libc::POLLOUT | libc::POLLERR) != 0,
-                read_closed: read_closed(r),
-                write_closed: r & libc::POLLHUP != 0,
-                error: r & (libc::POLLERR | libc::POLLNVAL) != 0,
-            });
         }
         Ok(())
     }

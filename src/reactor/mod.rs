@@ -30,7 +30,7 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, BackendKind, MioBackend, PollBackend, Readiness, SelectBackend};
+use crate::backend::{Backend, Readiness};
 use crate::config::Config;
 use crate::handle::Handle;
 use crate::handler::{Context, Handler};
@@ -120,17 +120,13 @@ impl Reactor {
     }
 
     /// A reactor with `config` and the backend it names
-    /// ([`Config::backend`]; by default [`MioBackend`]).
+    /// ([`Config::backend`]; by default [`MioBackend`](crate::backend::MioBackend)).
     ///
     /// # Errors
     ///
     /// The system refused to create the poller.
     pub fn with_config(config: Config) -> io::Result<Reactor> {
-        let backend: Box<dyn Backend> = match config.backend {
-            BackendKind::Poll => Box::new(PollBackend::new()),
-            BackendKind::Select => Box::new(SelectBackend::new()),
-            _ => Box::new(MioBackend::new(config.events_capacity)?),
-        };
+        let backend = config.backend.open(config.events_capacity)?;
         Ok(Reactor::with_backend(config, backend))
     }
 
@@ -280,6 +276,9 @@ impl Reactor {
         let events_may_wait = !self.polled_last_turn || self.batch_was_full;
         if events_may_wait && self.core.stats.turns > 0 {
             return Some(Duration::ZERO);
+        }
+        if self.core.backend.has_unsubmitted() {
+            return Some(Duration::ZERO); // registered, not yet watched
         }
         self.core.poll_timeout(None)
     }

@@ -228,3 +228,94 @@ fn select_refuses_a_connection_past_fd_setsize_and_serves_the_others() {
     served.read_exact(&mut echo).unwrap();
     assert_eq!(&echo, b"under the limit\n");
 }
+
+/// Makes `io_uring_setup` fail with `EPERM` on the calling thread (and
+/// the processes it starts), as a container's seccomp profile does: a
+/// classic BPF filter that answers that one system call with an error
+/// and lets every other through. Irreversible for the thread.
+#[cfg(target_os = "linux")]
+fn refuse_io_uring_setup() -> std::io::Result<()> {
+    use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
+    const LD_W_ABS: u16 = (BPF_LD | BPF_W | BPF_ABS) as u16;
+    const JMP_JEQ_K: u16 = (BPF_JMP | BPF_JEQ | BPF_K) as u16;
+    const RET_K: u16 = (BPF_RET | BPF_K) as u16;
+    let statement = |code, k| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let filter = [
+        // The system call's number: `seccomp_data.nr`, at offset 0.
+        statement(LD_W_ABS, 0),
+        libc::sock_filter {
+            code: JMP_JEQ_K,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_io_uring_setup as u32,
+        },
+        statement(RET_K, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        statement(RET_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: plain prctl calls; `program` points at `filter`, which the
+    // kernel copies before the call returns.
+    unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &program as *const libc::sock_fprog,
+            ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Where `io_uring_setup` is refused, a reactor asked for io_uring runs on
+/// epoll, and serves.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_refused_io_uring_gives_an_epoll_reactor_that_serves() {
+    let uring = Reactor::with_config(config(BackendKind::Uring)).unwrap();
+    assert_eq!(uring.backend_name(), "uring", "io_uring works here");
+    drop(uring);
+    // On a thread of its own: the filter cannot be lifted.
+    std::thread::spawn(|| {
+        refuse_io_uring_setup().unwrap();
+        let reactor = Reactor::with_config(config(BackendKind::Uring)).unwrap();
+        assert_eq!(reactor.backend_name(), "epoll");
+    })
+    .join()
+    .unwrap();
+}
+
+/// The same for a server run with `--backend uring`: one log line says
+/// why, and it answers on epoll.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_server_refused_io_uring_says_so_once_and_serves_on_epoll() {
+    use std::os::unix::process::CommandExt;
+    let server = util::start_example_with("echo_server", &["--backend", "uring"], |command| {
+        // SAFETY: between fork and exec only prctl runs, which is
+        // async-signal-safe and allocates nothing.
+        unsafe {
+            command.pre_exec(refuse_io_uring_setup);
+        }
+    });
+    let mut client = connect(server.addr);
+    write_all(&mut client, b"still here\n");
+    assert_eq!(read_n(&mut client, 11), b"still here\n");
+    let log = server.log();
+    let said: Vec<_> = log
+        .lines()
+        .filter(|line| line.contains("io_uring is not available"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log}");
+    assert!(said[0].contains("running on epoll"), "{log}");
+}

@@ -267,7 +267,7 @@ fn reactor_driven_from_a_foreign_mio_loop_through_its_descriptor(backend: Backen
     let listener = reactor.listen("127.0.0.1:0").unwrap();
     let addr = reactor.local_addr(listener).unwrap();
     let fd = reactor.as_raw_fd();
-    if backend != BackendKind::Epoll {
+    if matches!(backend, BackendKind::Poll | BackendKind::Select) {
         // poll(2) and select(2) keep their interest in user space: there
         // is no descriptor that stands for "any of mine is ready", as
         // libuv's uv_backend_fd answers -1 on such platforms.

@@ -21,9 +21,9 @@ pub use selectloop::backend::BackendKind;
 
 /// Runs a test case once per backend: `per_backend!(case)` turns
 /// `fn case(backend: BackendKind)` into the tests `case::epoll`,
-/// `case::poll` and `case::select`, so that one `cargo test` holds the
-/// loop to the same behaviour on edge-triggered and level-triggered
-/// polling alike.
+/// `case::poll`, `case::select` and (on Linux) `case::uring`, so that one
+/// `cargo test` holds the loop to the same behaviour on edge-triggered and
+/// level-triggered polling alike, and on the io_uring ring.
 #[macro_export]
 macro_rules! per_backend {
     ($case:ident) => {
@@ -40,6 +40,11 @@ macro_rules! per_backend {
             fn select() {
                 let _low = super::util::few_descriptors();
                 super::$case(super::util::BackendKind::Select)
+            }
+            #[cfg(target_os = "linux")]
+            #[test]
+            fn uring() {
+                super::$case(super::util::BackendKind::Uring)
             }
         }
     };
@@ -68,6 +73,12 @@ macro_rules! per_backend_many {
             fn select() {
                 let _many = super::util::many_descriptors();
                 super::$case(super::util::BackendKind::Select)
+            }
+            #[cfg(target_os = "linux")]
+            #[test]
+            fn uring() {
+                let _many = super::util::many_descriptors();
+                super::$case(super::util::BackendKind::Uring)
             }
         }
     };
