@@ -183,6 +183,16 @@ impl Readiness {
         }
     }
 
+    /// Adds what `other` says to what this report says: two reports of
+    /// one descriptor in one batch made one.
+    pub(crate) fn merge(&mut self, other: &Readiness) {
+        self.readable |= other.readable;
+        self.writable |= other.writable;
+        self.read_closed |= other.read_closed;
+        self.write_closed |= other.write_closed;
+        self.error |= other.error;
+    }
+
     /// A writable event for `token`.
     pub fn writable(token: Token) -> Readiness {
         Readiness {
@@ -245,5 +255,46 @@ pub trait Backend: std::fmt::Debug {
     /// at once, since nothing it registered is watched yet.
     fn has_unsubmitted(&mut self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_reports_keep_every_flag_either_had() {
+        let flags = |r: &Readiness| {
+            [
+                r.readable,
+                r.writable,
+                r.read_closed,
+                r.write_closed,
+                r.error,
+            ]
+        };
+        let mut first = Readiness::readable(Token(4));
+        first.merge(&Readiness::none(Token(4)));
+        assert_eq!(flags(&first), [true, false, false, false, false]);
+        let every = [
+            Readiness::writable(Token(4)),
+            Readiness {
+                read_closed: true,
+                ..Readiness::none(Token(4))
+            },
+            Readiness {
+                write_closed: true,
+                ..Readiness::none(Token(4))
+            },
+            Readiness {
+                error: true,
+                ..Readiness::none(Token(4))
+            },
+        ];
+        for other in &every {
+            first.merge(other);
+        }
+        assert_eq!(flags(&first), [true; 5]);
+        assert_eq!(first.token, Token(4));
     }
 }

@@ -308,12 +308,7 @@ impl Backend for UringBackend {
                 }
             };
             if watch.reported_in == batch {
-                let earlier = &mut events[watch.at];
-                earlier.readable |= report.readable;
-                earlier.writable |= report.writable;
-                earlier.read_closed |= report.read_closed;
-                earlier.write_closed |= report.write_closed;
-                earlier.error |= report.error;
+                events[watch.at].merge(&report);
             } else if report != Readiness::none(watch.token) {
                 watch.reported_in = batch;
                 watch.at = events.len();
@@ -453,6 +448,88 @@ mod tests {
         }
         seen.sort_unstable();
         assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn it_is_named_and_its_ring_is_pollable() {
+        let (_ours, mut theirs, mut backend) = watching(Token(1), Interest::READABLE);
+        assert_eq!(backend.name(), "uring");
+        let ring = backend.raw_fd().expect("the ring's descriptor");
+        let readable = |fd| {
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, for the length given.
+            unsafe { libc::poll(&mut pfd, 1, 1000) == 1 }
+        };
+        theirs.write_all(b"x").unwrap();
+        assert!(readable(ring), "a completion waits in the ring");
+        poll_now(&mut backend);
+    }
+
+    #[test]
+    fn a_change_of_token_alone_arms_nothing() {
+        let (ours, _theirs, mut backend) = watching(Token(1), Interest::READABLE);
+        let fd = ours.as_raw_fd();
+        backend.modify(fd, Token(2), Interest::WRITABLE).unwrap();
+        assert!(backend.has_unsubmitted(), "a new poll for a new interest");
+        assert_eq!(poll_now(&mut backend), vec![Readiness::writable(Token(2))]);
+        backend.modify(fd, Token(3), Interest::WRITABLE).unwrap();
+        assert!(!backend.has_unsubmitted(), "the armed poll still fits");
+    }
+
+    #[test]
+    fn a_poll_that_fails_reports_an_error_for_the_loop_to_meet() {
+        // A descriptor number nothing has open: the highest one allowed.
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one rlimit, which `limit` is.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        let unused = (limit.rlim_cur.min(65_536) - 1) as RawFd;
+        let mut backend = backend();
+        backend.add(unused, Token(9), Interest::READABLE).unwrap();
+        let events = poll_now(&mut backend);
+        assert_eq!(events.len(), 1, "{events:?}");
+        let report = events[0];
+        assert!(
+            report.error && report.readable && report.writable,
+            "{report:?}"
+        );
+        backend.delete(unused).unwrap();
+    }
+
+    #[test]
+    fn a_signal_during_the_wait_does_not_end_it() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        // A handler, so that the signal interrupts the system call rather
+        // than being ignored; SIGURG, which nothing else here uses.
+        let caught = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(libc::SIGURG, caught.clone()).unwrap();
+        let mut backend = backend();
+        // SAFETY: pthread_self names this thread, alive until the join.
+        let waiting = unsafe { libc::pthread_self() };
+        let signaller = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            // SAFETY: the thread is alive: the wait below lasts 150 ms.
+            unsafe { libc::pthread_kill(waiting, libc::SIGURG) };
+        });
+        let started = Instant::now();
+        let mut events = Vec::new();
+        backend
+            .poll(&mut events, Some(Duration::from_millis(150)))
+            .unwrap();
+        signaller.join().unwrap();
+        assert!(caught.load(Ordering::SeqCst), "the signal came");
+        assert!(events.is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(150), "waited on");
     }
 
     #[test]
