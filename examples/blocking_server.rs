@@ -46,7 +46,8 @@ fn main() -> std::process::ExitCode {
 
 fn serve() -> io::Result<()> {
     let (addr, threads) = common::parse_addr_and_switch(USAGE, "threads")?;
-    let listener = TcpListener::bind(addr)?;
+    let listener =
+        TcpListener::bind(addr).map_err(common::failed(format!("cannot listen on {addr}")))?;
     println!("listening on {}", listener.local_addr()?);
     // ANCHOR: serve_forever
     // `serve_forever`: accept, handle, repeat.

@@ -60,7 +60,8 @@ fn serve() -> io::Result<()> {
             .threads(threads)
             .balance(balance)
             .pin_to_cores(pin)
-            .spawn(addr, |_| Echo)?;
+            .spawn(addr, |_| Echo)
+            .map_err(common::group_failed(threads, addr))?;
         return common::run_group(group, Duration::from_millis(500));
     }
     // ANCHOR_END: group
@@ -99,7 +100,7 @@ fn parse_args() -> io::Result<Options> {
     let invalid = |e: lexopt::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
     while let Some(arg) = parser.next().map_err(invalid)? {
         match arg {
-            Long("addr") => addr = parser.value().map_err(invalid)?.parse().map_err(invalid)?,
+            Long("addr") => addr = common::addr(&mut parser)?,
             Long("codec") => codec = parser.value().map_err(invalid)?.string().map_err(invalid)?,
             Long("max") => max = parser.value().map_err(invalid)?.parse().map_err(invalid)?,
             Long("max-connections") => {

@@ -32,10 +32,22 @@ use std::time::{Duration, Instant};
 use selectloop::backend::{Backend, MioBackend, PollBackend, Token};
 use selectloop::Interest;
 
+mod common;
+
 const SENT: usize = 3 * 1024;
 const TOKEN: Token = Token(1);
 
+const USAGE: &str = "\
+usage: level_vs_edge
+
+Shows, on real sockets, what reading once per event does on a
+level-triggered backend (poll) and on an edge-triggered one (epoll), and
+what reading until WouldBlock does on both. Takes no arguments.
+  -h, --help   this text
+";
+
 fn main() -> io::Result<()> {
+    common::no_arguments("level_vs_edge", USAGE);
     for (title, drain) in [
         (
             format!("1. read once per event, {SENT} bytes waiting:"),

@@ -17,9 +17,21 @@ use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
+mod common;
+
 const ANSWER: usize = 16 * 1024 * 1024;
 
+const USAGE: &str = "\
+usage: partial_write
+
+Shows, on a real socket, what code that ignores a non-blocking write's
+count loses, and what keeping the rest and writing it when the socket is
+writable delivers. Takes no arguments.
+  -h, --help   this text
+";
+
 fn main() -> io::Result<()> {
+    common::no_arguments("partial_write", USAGE);
     let answer: Vec<u8> = (0..ANSWER).map(|i| (i % 251) as u8).collect();
     let (received, took) = deliver(&answer, write_once)?;
     println!(

@@ -43,7 +43,7 @@ impl Handler for Proxy {
                 self.peer.insert(up, conn);
             }
             Err(e) => {
-                eprintln!("cannot reach upstream {}: {e}", self.upstream);
+                log::warn!("{conn}: cannot connect to upstream {}: {e}", self.upstream);
                 cx.close_now(conn);
             }
         }
@@ -69,7 +69,14 @@ impl Handler for Proxy {
         }
     }
 
-    fn on_close(&mut self, cx: &mut Context<'_>, conn: ConnId, _reason: &CloseReason) {
+    fn on_close(&mut self, cx: &mut Context<'_>, conn: ConnId, reason: &CloseReason) {
+        if let CloseReason::ConnectFailed(e) = reason {
+            // The client is closed below: say why, or it sees a bare close.
+            log::warn!(
+                "cannot reach upstream {}: {e}; closing its client",
+                self.upstream
+            );
+        }
         if let Some(other) = self.peer.remove(&conn) {
             self.peer.remove(&other);
             // Deliver what is still queued for the partner, then close it.
@@ -102,9 +109,9 @@ fn serve() -> io::Result<()> {
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
         match arg {
-            Long("addr") => addr = common::value(&mut parser)?,
+            Long("addr") => addr = common::addr(&mut parser)?,
             Long("backend") => backend = common::backend(&mut parser)?,
-            Long("upstream") => upstream = Some(common::value(&mut parser)?),
+            Long("upstream") => upstream = Some(common::addr(&mut parser)?),
             Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(common::invalid(other.unexpected())),
         }

@@ -16,6 +16,8 @@ use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 
+mod common;
+
 fn main() -> ExitCode {
     match talk() {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,7 +85,7 @@ fn parse_addr() -> io::Result<SocketAddr> {
     let invalid = |e: lexopt::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
     while let Some(arg) = parser.next().map_err(invalid)? {
         match arg {
-            Long("addr") => addr = parser.value().map_err(invalid)?.parse().map_err(invalid)?,
+            Long("addr") => addr = common::addr(&mut parser)?,
             Long("help") | Short('h') => {
                 println!("usage: select_client [--addr HOST:PORT]   (default 127.0.0.1:8088)");
                 std::process::exit(0);

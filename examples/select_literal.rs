@@ -45,7 +45,7 @@ fn main() -> std::process::ExitCode {
 fn serve() -> io::Result<()> {
     let (addr, verbose) = common::parse_addr_and_switch(USAGE, "verbose")?;
     // seed: sk = socket.socket(); sk.bind(addr); sk.listen(5)
-    let sk = TcpListener::bind(addr)?;
+    let sk = TcpListener::bind(addr).map_err(common::failed(format!("cannot listen on {addr}")))?;
     println!("listening on {}", sk.local_addr()?);
 
     // ANCHOR: state

@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use selectloop::{ConnId, Context, Handler, Reactor};
 
+mod common;
+
 /// Remembers the connections in the order they came.
 #[derive(Default)]
 struct Arrivals(Vec<ConnId>);
@@ -34,7 +36,17 @@ impl Handler for Arrivals {
     fn on_message(&mut self, _cx: &mut Context<'_>, _conn: ConnId, _msg: &[u8]) {}
 }
 
+const USAGE: &str = "\
+usage: stale_token
+
+Shows a message meant for a closed connection being refused by its
+generation rather than reaching the new connection that reuses its slot.
+Takes no arguments.
+  -h, --help   this text
+";
+
 fn main() -> io::Result<()> {
+    common::no_arguments("stale_token", USAGE);
     let mut reactor = Reactor::new()?;
     let listener = reactor.listen("127.0.0.1:0")?;
     let addr = reactor.local_addr(listener).expect("a TCP listener");

@@ -19,6 +19,8 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
 // ANCHOR: lock
 /// The notes' `NUM = 10` taken down by ten threads, one each. In Python,
 /// without `lock.acquire()` the decrements can interleave; in Rust, a
@@ -203,7 +205,17 @@ fn daemon_and_join() -> u64 {
 }
 // ANCHOR_END: daemon
 
+const USAGE: &str = "\
+usage: threads_and_queues
+
+Runs the seed notes' threading tools (locks, semaphores, conditions,
+timers, queues, daemon threads) beside their Rust counterparts, each
+checking its own result. Takes no arguments.
+  -h, --help   this text
+";
+
 fn main() -> Result<(), String> {
+    common::no_arguments("threads_and_queues", USAGE);
     let check = |ok: bool, line: String| {
         println!("{line}");
         if ok {

@@ -85,7 +85,7 @@ fn serve() -> io::Result<()> {
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
         match arg {
-            Long("addr") => addr = common::value(&mut parser)?,
+            Long("addr") => addr = common::addr(&mut parser)?,
             Long("backend") => backend = common::backend(&mut parser)?,
             Long("every-ms") => every = Duration::from_millis(common::value(&mut parser)?),
             Long("seconds") => seconds = Some(common::value::<u64>(&mut parser)?),

@@ -19,8 +19,16 @@
 //! the seed notes' lesson on threads, made measurable: one thread doing
 //! everything serialises everything. With the pool, the loop hands the hash
 //! to a worker thread and goes on; the result comes back to the loop, which
-//! answers the right connection, in request order (`submit_ordered`).
+//! answers the right connection.
+//!
+//! Answers keep the order of the requests on each connection, as a client
+//! of a request/response protocol expects: `hash a`, `hash b`, `ping` sent
+//! together are answered hash, hash, pong, though the pong is ready first.
+//! Each request takes a ticket, and an answer ready before its turn waits
+//! in the connection's own state (`Context::set_state`) until the answers
+//! before it have gone. Another client's ping is not held up.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -49,34 +57,75 @@ struct Service {
     use_pool: bool,
 }
 
+const UNKNOWN: &[u8] = b"error: unknown command, expected ping or hash TEXT";
+
 // ANCHOR: handler
-impl Handler for Service {
-    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, line: &[u8]) {
-        if line == b"ping" {
-            let _ = cx.send_frame(conn, b"pong");
+/// The answers owed to one connection, in the order of its requests.
+#[derive(Default)]
+struct Owed {
+    /// The ticket the next request gets.
+    next_ticket: u64,
+    /// The ticket whose answer goes out next.
+    next_out: u64,
+    /// Answers that came before their turn, by ticket.
+    early: BTreeMap<u64, Vec<u8>>,
+}
+
+/// The ticket for `conn`'s next request.
+fn take_ticket(cx: &mut Context<'_>, conn: ConnId) -> u64 {
+    cx.with_state(conn, |owed: &mut Owed, _| {
+        owed.next_ticket += 1;
+        owed.next_ticket - 1
+    })
+    .unwrap_or(0)
+}
+
+/// Sends `answer` if its turn has come, then every answer it was holding
+/// up; else keeps it until then.
+fn answer(cx: &mut Context<'_>, conn: ConnId, ticket: u64, answer: &[u8]) {
+    cx.with_state(conn, |owed: &mut Owed, cx| {
+        if ticket != owed.next_out {
+            owed.early.insert(ticket, answer.to_vec());
             return;
         }
+        let _ = cx.send_frame(conn, answer);
+        owed.next_out += 1;
+        while let Some(due) = owed.early.remove(&owed.next_out) {
+            let _ = cx.send_frame(conn, &due);
+            owed.next_out += 1;
+        }
+    });
+}
+
+impl Handler for Service {
+    fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
+        cx.set_state(conn, Owed::default());
+    }
+
+    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, line: &[u8]) {
+        let ticket = take_ticket(cx, conn);
+        if line == b"ping" {
+            return answer(cx, conn, ticket, b"pong");
+        }
         let Some(text) = line.strip_prefix(b"hash ") else {
-            let _ = cx.send_frame(conn, b"error: unknown command, expected ping or hash TEXT");
-            return;
+            return answer(cx, conn, ticket, UNKNOWN);
         };
         if !self.use_pool {
             // Everyone else waits while this runs.
             let hash = slow_hash(text);
-            let _ = cx.send_frame(conn, format!("hash {hash:016x}").as_bytes());
-            return;
+            return answer(cx, conn, ticket, format!("hash {hash:016x}").as_bytes());
         }
         let text = text.to_vec();
-        let submitted = cx.submit_ordered(
+        let submitted = cx.submit(
             conn,
             move || slow_hash(&text), // on a worker thread
-            |cx, conn, hash| {
+            move |cx, conn, hash| {
                 // back on the loop thread, for the connection that asked
-                let _ = cx.send_frame(conn, format!("hash {hash:016x}").as_bytes());
+                answer(cx, conn, ticket, format!("hash {hash:016x}").as_bytes());
             },
         );
         if let Err(e) = submitted {
-            let _ = cx.send_frame(conn, format!("busy: {e}").as_bytes());
+            answer(cx, conn, ticket, format!("busy: {e}").as_bytes());
         }
     }
 }
@@ -106,7 +155,7 @@ fn serve() -> io::Result<()> {
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
         match arg {
-            Long("addr") => addr = common::value(&mut parser)?,
+            Long("addr") => addr = common::addr(&mut parser)?,
             Long("backend") => backend = common::backend(&mut parser)?,
             Long("no-pool") => use_pool = false,
             Long("help") | Short('h') => common::print_help(USAGE),

@@ -35,6 +35,26 @@ where
         .map_err(|e: T::Err| io::Error::new(io::ErrorKind::InvalidInput, format!("{text:?}: {e}")))
 }
 
+/// The value of `--addr` (or `--upstream`): an address, or a host name
+/// and port (`localhost:7000`) resolved as every server resolves one, the
+/// first address the resolver gives taken.
+#[allow(dead_code)]
+pub fn addr(parser: &mut lexopt::Parser) -> io::Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let raw = parser.value().map_err(invalid)?;
+    let text = raw.to_string_lossy().into_owned();
+    let refused = |why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{text:?} is not HOST:PORT: {why}"),
+        )
+    };
+    let mut found = text.to_socket_addrs().map_err(|e| refused(e.to_string()))?;
+    found
+        .next()
+        .ok_or_else(|| refused("the name has no address".to_string()))
+}
+
 /// `--addr HOST:PORT` (default 127.0.0.1:8088) and `--help`, the only flags
 /// of the simplest examples.
 #[allow(dead_code)]
@@ -47,7 +67,7 @@ pub fn parse_addr(
     while let Some(arg) = parser.next().map_err(invalid)? {
         use lexopt::prelude::*;
         match arg {
-            Long("addr") => addr = value(&mut parser)?,
+            Long("addr") => addr = self::addr(&mut parser)?,
             Long("backend") => kind = backend(&mut parser)?,
             Long("help") | Short('h') => print_help(usage),
             other => return Err(invalid(other.unexpected())),
@@ -69,7 +89,7 @@ pub fn parse_addr_and_switch(
     while let Some(arg) = parser.next().map_err(invalid)? {
         use lexopt::prelude::*;
         match arg {
-            Long("addr") => addr = value(&mut parser)?,
+            Long("addr") => addr = self::addr(&mut parser)?,
             Long(name) if name == switch => on = true,
             Long("help") | Short('h') => print_help(usage),
             other => return Err(invalid(other.unexpected())),
@@ -95,6 +115,24 @@ pub fn backend(parser: &mut lexopt::Parser) -> io::Result<selectloop::backend::B
 #[allow(dead_code)]
 pub fn init_logging() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+}
+
+/// The command line of a demonstration that takes no arguments: `--help`
+/// prints `usage` and exits; anything else is refused (status 2), so that
+/// a mistyped flag is never silently ignored.
+#[allow(dead_code)]
+pub fn no_arguments(name: &str, usage: &str) {
+    let mut parser = lexopt::Parser::from_env();
+    // The first argument decides: `--help` ends the program, anything
+    // else is refused.
+    let refused = match parser.next() {
+        Ok(None) => return,
+        Ok(Some(lexopt::Arg::Long("help") | lexopt::Arg::Short('h'))) => print_help(usage),
+        Ok(Some(other)) => other.unexpected(),
+        Err(e) => e,
+    };
+    eprintln!("{name}: {refused}\ntry `{name} --help`");
+    std::process::exit(2)
 }
 
 /// Prints `usage` and exits with status 0: what `--help` does.
@@ -144,7 +182,14 @@ pub fn describe(error: &io::Error) -> String {
 /// address already in use`.
 #[allow(dead_code)]
 pub fn failed(what: impl Display) -> impl FnOnce(io::Error) -> io::Error {
-    move |error| io::Error::new(error.kind(), format!("{what}: {}", describe(&error)))
+    move |error| {
+        let hint = if error.kind() == io::ErrorKind::AddrInUse {
+            " (another server has the port: pick another with --addr)"
+        } else {
+            ""
+        };
+        io::Error::new(error.kind(), format!("{what}: {}{hint}", describe(&error)))
+    }
 }
 
 /// Binds the reactor's listener, or says where it could not.
@@ -171,10 +216,43 @@ pub fn run_group(mut group: selectloop::Group, grace: Duration) -> io::Result<()
 }
 // ANCHOR_END: run_group
 
-/// `--threads N` (at least 1).
+/// `--threads N`: one loop per thread, at least one.
 #[allow(dead_code)]
 pub fn threads(parser: &mut lexopt::Parser) -> io::Result<usize> {
-    Ok(value::<usize>(parser)?.max(1))
+    match value::<usize>(parser)? {
+        0 => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--threads 0: at least one loop is needed (--threads 1 is one loop, no group)",
+        )),
+        n => Ok(n),
+    }
+}
+
+/// Says why a group of `threads` loops could not start on `addr`, and
+/// what to do: the port is taken, or the loops need more descriptors
+/// than the process may open.
+#[allow(dead_code)]
+pub fn group_failed(
+    threads: usize,
+    addr: std::net::SocketAddr,
+) -> impl FnOnce(io::Error) -> io::Error {
+    move |error| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let what = match error.raw_os_error() {
+            _ if error.kind() == io::ErrorKind::AddrInUse => {
+                return failed(format!("cannot listen on {addr}"))(error)
+            }
+            Some(libc::EMFILE) | Some(libc::ENFILE) => format!(
+                "cannot start {threads} loops: too many open files (each loop needs a few \
+                 descriptors: ask for fewer, this machine has {cores} CPUs, or raise `ulimit -n`)"
+            ),
+            _ => format!(
+                "cannot start {threads} loops on {addr}: {}",
+                describe(&error)
+            ),
+        };
+        io::Error::new(error.kind(), what)
+    }
 }
 
 /// `--balance reuseport|acceptor` as a [`selectloop::Balance`].

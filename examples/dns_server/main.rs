@@ -88,7 +88,7 @@ fn serve() -> io::Result<()> {
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
         match arg {
-            Long("addr") => addr = common::value(&mut parser)?,
+            Long("addr") => addr = common::addr(&mut parser)?,
             Long("zone") => zone_file = Some(common::value(&mut parser)?),
             Long("backend") => backend = common::backend(&mut parser)?,
             Long("help") | Short('h') => common::print_help(USAGE),

@@ -484,7 +484,7 @@ fn serve() -> io::Result<()> {
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
         match arg {
-            Long("addr") => addr = common::value(&mut parser)?,
+            Long("addr") => addr = common::addr(&mut parser)?,
             Long("root") => root = Some(common::value::<PathBuf>(&mut parser)?),
             Long("max-header") => limits.max_header = common::value(&mut parser)?,
             Long("max-body") => limits.max_body = common::value(&mut parser)?,
@@ -522,7 +522,8 @@ fn serve() -> io::Result<()> {
         let group = Group::builder(config)
             .threads(threads)
             .balance(balance)
-            .spawn(addr, move |_| HttpServer::new(root.clone(), max_requests))?;
+            .spawn(addr, move |_| HttpServer::new(root.clone(), max_requests))
+            .map_err(common::group_failed(threads, addr))?;
         return common::run_group(group, Duration::from_millis(500));
     }
     let mut reactor = Reactor::with_config(config)?;

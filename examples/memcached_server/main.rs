@@ -269,7 +269,7 @@ fn serve() -> io::Result<()> {
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
         match arg {
-            Long("addr") => addr = common::value(&mut parser)?,
+            Long("addr") => addr = common::addr(&mut parser)?,
             Long("max-item") => max_item = common::value(&mut parser)?,
             Long("memory-mb") => memory_mb = common::value(&mut parser)?,
             Long("backend") => backend = common::backend(&mut parser)?,

@@ -147,7 +147,7 @@ fn serve() -> io::Result<()> {
     while let Some(arg) = parser.next().map_err(common::invalid)? {
         use lexopt::prelude::*;
         match arg {
-            Long("addr") => addr = common::value(&mut parser)?,
+            Long("addr") => addr = common::addr(&mut parser)?,
             Long("max-bulk") => limits.max_bulk = common::value(&mut parser)?,
             Long("max-multibulk") => limits.max_multibulk = common::value(&mut parser)?,
             Long("timeout-s") => timeout = common::value(&mut parser)?,

@@ -78,6 +78,14 @@ fn every_example_has_help() {
         "ticker",
         "select_literal",
         "blocking_server",
+        "level_vs_edge",
+        "partial_write",
+        "stale_token",
+        "threads_and_queues",
+        "resp_server",
+        "http_server",
+        "memcached_server",
+        "dns_server",
     ] {
         let output = Command::new(example(name))
             .arg("--help")
@@ -92,23 +100,98 @@ fn every_example_has_help() {
     }
 }
 
-/// Start-up errors are one sentence naming what failed, not Rust's Debug
-/// form of an `io::Error`.
+/// Every example refuses an argument it does not know (status 2, and a
+/// pointer to `--help`) rather than ignore it.
+#[test]
+fn every_example_refuses_an_unknown_argument() {
+    for name in [
+        "select_server",
+        "echo_server",
+        "level_vs_edge",
+        "partial_write",
+        "stale_token",
+        "threads_and_queues",
+    ] {
+        let output = Command::new(example(name))
+            .arg("--bogus")
+            .output()
+            .expect("run example");
+        assert_eq!(output.status.code(), Some(2), "{name}: {output:?}");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains("--bogus"), "{name}: {said}");
+        assert!(
+            said.contains(&format!("try `{name} --help`")),
+            "{name}: {said}"
+        );
+    }
+}
+
+/// `--addr` takes a host name, resolved as every server resolves one.
+#[test]
+fn a_server_listens_on_a_host_name() {
+    let server = start_server("select_server", &["--addr", "localhost:0"]);
+    assert!(server.addr.ip().is_loopback(), "{}", server.addr);
+    let mut client = connect(server.addr);
+    assert_eq!(read_n(&mut client, GREETING.len()), GREETING);
+}
+
+/// Start-up errors are one sentence naming what failed and what to do,
+/// not Rust's Debug form of an `io::Error`.
 #[test]
 fn start_up_errors_name_what_failed() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    for name in ["select_server", "echo_server", "chat_server", "ticker"] {
+    let runs: [(&str, &[&str]); 7] = [
+        ("select_server", &[]),
+        ("echo_server", &[]),
+        ("echo_server", &["--threads", "2"]),
+        ("chat_server", &[]),
+        ("ticker", &[]),
+        ("select_literal", &[]),
+        ("blocking_server", &[]),
+    ];
+    for (name, extra) in runs {
         let output = Command::new(example(name))
             .args(["--addr", &addr])
+            .args(extra)
             .output()
             .expect("run example");
         assert_eq!(output.status.code(), Some(1), "{name}: {output:?}");
         assert_eq!(
             String::from_utf8_lossy(&output.stderr).trim_end(),
-            format!("{name}: cannot listen on {addr}: address already in use")
+            format!(
+                "{name}: cannot listen on {addr}: address already in use \
+                 (another server has the port: pick another with --addr)"
+            ),
+            "{name} {extra:?}"
         );
     }
+    let output = Command::new(example("echo_server"))
+        .args(["--addr", "127.0.0.1:0", "--threads", "0"])
+        .output()
+        .expect("run echo_server");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.starts_with("echo_server: --threads 0: at least one loop"),
+        "{said}"
+    );
+    // More loops than descriptors: said as such, with what to do.
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec {} --addr 127.0.0.1:0 --threads 100",
+            example("echo_server").display()
+        ))
+        .output()
+        .expect("run echo_server");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.starts_with("echo_server: cannot start 100 loops: too many open files")
+            && said.contains("ulimit -n"),
+        "{said}"
+    );
     let output = Command::new(example("ticker"))
         .args(["--addr", "127.0.0.1:0", "--every-ms", "0"])
         .output()
@@ -130,6 +213,35 @@ fn worker_pool_answers_unknown_commands_with_an_error() {
         String::from_utf8_lossy(&read_n(&mut client, expected.len())),
         expected
     );
+}
+
+/// Answers on one connection keep the order of its requests, though the
+/// pongs are ready 50 ms before the hashes they follow; with and without
+/// the pool.
+#[test]
+fn worker_pool_answers_in_request_order() {
+    for extra in [&[][..], &["--no-pool"][..]] {
+        let server = start_server("worker_pool", extra);
+        let mut client = connect(server.addr);
+        write_all(&mut client, b"hash a\nhash b\nping\nbogus\nhash a\nping\n");
+        let mut reader = std::io::BufReader::new(&mut client);
+        let answers: Vec<String> = (0..6)
+            .map(|_| {
+                let mut line = String::new();
+                std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+                line.trim_end().to_string()
+            })
+            .collect();
+        let kinds: Vec<&str> = answers
+            .iter()
+            .map(|a| a.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["hash", "hash", "pong", "error:", "hash", "pong"],
+            "{extra:?}: {answers:?}"
+        );
+    }
 }
 
 /// A fault a client causes is logged without `RUST_LOG`: the example

@@ -96,6 +96,33 @@ fn worker_pool_keeps_pings_quick_while_hashes_run(backend: BackendKind) {
 }
 per_backend!(worker_pool_keeps_pings_quick_while_hashes_run);
 
+/// With its upstream down, the proxy closes each client and says why in
+/// its log, naming the upstream.
+#[test]
+fn proxy_logs_why_it_closes_a_client_when_the_upstream_is_down() {
+    // A loopback port nobody listens on: taken, then given back.
+    let down = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = start_example("proxy", &["--upstream", &down.to_string()]);
+    let mut client = connect(proxy.addr);
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).expect("closed, not reset");
+    assert!(rest.is_empty());
+    let deadline = Instant::now() + PATIENCE;
+    let wanted = format!("cannot reach upstream {down}");
+    while !proxy.log().contains(&wanted) {
+        assert!(Instant::now() < deadline, "log: {}", proxy.log());
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        proxy.log().contains("closing its client"),
+        "{}",
+        proxy.log()
+    );
+}
+
 fn proxy_carries_64_mib_to_a_slow_reader_byte_exact_with_bounded_memory(backend: BackendKind) {
     const TOTAL: usize = 64 * 1024 * 1024;
     let sink = TcpListener::bind("127.0.0.1:0").unwrap();
