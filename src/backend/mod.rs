@@ -263,6 +263,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_kind_is_found_by_its_name_and_its_aliases() {
+        let kinds = [
+            BackendKind::Epoll,
+            BackendKind::Poll,
+            BackendKind::Select,
+            BackendKind::Uring,
+        ];
+        let names: Vec<_> = kinds.iter().map(|k| k.name()).collect();
+        assert_eq!(names, ["epoll", "poll", "select", "uring"]);
+        for kind in kinds {
+            assert_eq!(BackendKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(BackendKind::from_name("kqueue"), Some(BackendKind::Epoll));
+        assert_eq!(BackendKind::from_name("mio"), Some(BackendKind::Epoll));
+        assert_eq!(BackendKind::from_name("io_uring"), Some(BackendKind::Uring));
+        assert_eq!(BackendKind::from_name("iocp"), None);
+    }
+
+    #[test]
+    fn a_poll_mask_says_what_each_bit_means() {
+        let flags = |revents| {
+            let r = readiness_from_poll(Token(1), revents);
+            [
+                r.readable,
+                r.writable,
+                r.read_closed,
+                r.write_closed,
+                r.error,
+            ]
+        };
+        assert_eq!(flags(0), [false; 5]);
+        assert_eq!(flags(libc::POLLIN), [true, false, false, false, false]);
+        assert_eq!(flags(libc::POLLPRI), [true, false, false, false, false]);
+        assert_eq!(flags(libc::POLLOUT), [false, true, false, false, false]);
+        assert_eq!(flags(libc::POLLHUP), [true, false, true, true, false]);
+        assert_eq!(flags(libc::POLLERR), [true, true, false, false, true]);
+        assert_eq!(flags(libc::POLLNVAL), [false, false, false, false, true]);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        assert_eq!(flags(libc::POLLRDHUP), [false, false, true, false, false]);
+    }
+
+    #[test]
     fn merged_reports_keep_every_flag_either_had() {
         let flags = |r: &Readiness| {
             [
