@@ -81,6 +81,9 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Db {
     entries: HashMap<Vec<u8>, Entry>,
+    /// Keys deleted for having passed their deadline (INFO's
+    /// `expired_keys`).
+    pub expired: u64,
     /// Deadlines of keys with a time to live, earliest first. An entry is
     /// only a hint: the key's own deadline is checked when it comes up.
     deadlines: BinaryHeap<Reverse<(i64, Vec<u8>)>>,
@@ -101,7 +104,16 @@ impl Db {
             .is_some_and(|at| at <= now)
         {
             self.entries.remove(key);
+            self.expired += 1;
         }
+    }
+
+    /// How many keys have a time to live (INFO's `expires`).
+    pub fn with_deadline(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.expires_at.is_some())
+            .count()
     }
 
     /// Stores `value` at `key`, with no time to live.
@@ -214,6 +226,7 @@ impl Db {
             // set again, or given another).
             if self.entries.get(&key).and_then(|e| e.expires_at) == Some(at) {
                 self.entries.remove(&key);
+                self.expired += 1;
                 deleted += 1;
             }
         }

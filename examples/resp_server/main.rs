@@ -17,7 +17,9 @@
 //! SCARD; HSET, HGET; ZADD (NX, XX, GT, LT, CH, INCR), ZPOPMIN; PING, ECHO,
 //! and what clients send as they start: HELLO (RESP2 only: `HELLO 3` gets
 //! `-NOPROTO`), CLIENT ID, GETNAME, SETNAME, COMMAND (COUNT, INFO, LIST,
-//! DOCS), CONFIG GET (`save` and `appendonly`). A request that breaks the
+//! DOCS), CONFIG GET (`save` and `appendonly`). INFO answers the server,
+//! clients, memory, stats and keyspace sections in Redis's layout (its
+//! figures are this server's own, so it is not compared byte for byte). A request that breaks the
 //! protocol is answered `-ERR Protocol error: ...` after the requests
 //! before it, and its connection closed.
 //!
@@ -46,7 +48,19 @@ const USAGE: &str = "\
 usage: resp_server [--addr HOST:PORT] [--max-bulk BYTES] [--max-multibulk N] [--timeout-s S]
                    [--command-timeout-s S] [--backend epoll|poll|select|uring]
 
-A Redis-protocol (RESP2) key-value server on one selectloop reactor.
+A Redis-protocol (RESP2) key-value server on one selectloop reactor. It
+answers, as Redis 7.0 does:
+  strings   GET SET (NX XX GET EX PX EXAT PXAT KEEPTTL) INCR DECR INCRBY
+            DECRBY MSET MGET
+  keys      DEL EXISTS EXPIRE PEXPIRE EXPIREAT PEXPIREAT (NX XX GT LT) TTL
+            PTTL PERSIST DBSIZE FLUSHALL
+  lists     LPUSH RPUSH LPOP RPOP LRANGE LLEN
+  sets      SADD SPOP SCARD
+  hashes    HSET HGET
+  zsets     ZADD (NX XX GT LT CH INCR) ZPOPMIN
+  server    PING ECHO HELLO CLIENT (ID GETNAME SETNAME) COMMAND (COUNT INFO
+            LIST DOCS) CONFIG GET INFO (server clients memory stats keyspace)
+
   --addr HOST:PORT     where to listen (default 127.0.0.1:8088; port 0 picks one)
   --max-bulk BYTES     longest argument (default 536870912, Redis's proto-max-bulk-len)
   --max-multibulk N    most arguments in one request (default 2147483647, Redis's)
@@ -70,6 +84,8 @@ struct RespServer {
     clients: HashMap<ConnId, commands::Client>,
     /// The id the next client gets.
     next_client_id: u64,
+    /// What INFO reports of the server.
+    info: commands::ServerInfo,
 }
 
 /// Unix time in milliseconds, as Redis's `mstime()`: deadlines are kept in
@@ -85,6 +101,7 @@ fn unix_ms() -> i64 {
 impl Handler<Request> for RespServer {
     fn on_connect(&mut self, _cx: &mut Context<'_>, conn: ConnId) {
         self.next_client_id += 1;
+        self.info.total_connections += 1;
         let client = commands::Client {
             id: self.next_client_id,
             name: None,
@@ -104,8 +121,10 @@ impl Handler<Request> for RespServer {
             now_ms: unix_ms(),
             clients: &mut self.clients,
             conn,
+            server: &self.info,
         };
         commands::run(&mut self.db, &mut rq);
+        self.info.total_commands += 1;
         if !self.out.is_empty() {
             let _ = cx.send(conn, &self.out);
             self.out.clear();
@@ -184,6 +203,13 @@ fn serve() -> io::Result<()> {
         out: Vec::with_capacity(1024),
         clients: HashMap::new(),
         next_client_id: 0,
+        info: commands::ServerInfo {
+            started: std::time::Instant::now(),
+            port: reactor.local_addr(listener).map_or(0, |a| a.port()),
+            multiplexing_api: reactor.backend_name(),
+            total_connections: 0,
+            total_commands: 0,
+        },
     };
     reactor.run(&mut server)
 }

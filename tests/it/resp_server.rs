@@ -381,3 +381,68 @@ fn redis_benchmark_runs_against_it_pipelined(backend: BackendKind) {
     assert_eq!(read_n(&mut client, 66)[64..], *b"\r\n");
 }
 per_backend!(redis_benchmark_runs_against_it_pipelined);
+
+/// `redis-cli info`, the first thing a Redis user types: the server,
+/// clients, memory, stats and keyspace sections, in Redis's layout, with
+/// this server's own figures; one section when asked for one; nothing for
+/// a section it does not have.
+#[test]
+fn info_answers_the_sections_redis_cli_reads() {
+    let server = start_example("resp_server", &["--backend", "poll"]);
+    let port = server.addr.port().to_string();
+    let cli = |args: &[&str]| {
+        let output = util::tool("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &port])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        assert!(output.status.success(), "redis-cli {args:?}: {output:?}");
+        // Not on a terminal, redis-cli prints the bulk string as it is.
+        String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n")
+    };
+    cli(&["SET", "plain", "1"]);
+    cli(&["SET", "brief", "2", "EX", "100"]);
+    // A second client stays connected while INFO is asked.
+    let _other = connect(server.addr);
+    let info = cli(&["INFO"]);
+    let headings: Vec<&str> = info.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(
+        headings,
+        ["# Server", "# Clients", "# Memory", "# Stats", "# Keyspace"],
+        "{info}"
+    );
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {info}"))
+            .to_string()
+    };
+    assert_eq!(field("redis_version"), "7.0.0");
+    assert_eq!(field("tcp_port"), port);
+    assert_eq!(field("multiplexing_api"), "poll");
+    assert_eq!(field("process_id"), server.child.id().to_string());
+    assert_eq!(field("connected_clients"), "2");
+    assert_eq!(field("total_connections_received"), "4");
+    assert_eq!(field("total_commands_processed"), "2");
+    assert!(field("used_memory").parse::<u64>().unwrap() > 0);
+    assert_eq!(field("db0"), "keys=2,expires=1,avg_ttl=0");
+    assert_eq!(
+        cli(&["INFO", "keyspace"]).trim_end(),
+        "# Keyspace\ndb0:keys=2,expires=1,avg_ttl=0"
+    );
+    let two = cli(&["info", "CLIENTS", "stats"]);
+    assert!(
+        two.starts_with("# Clients\n") && two.contains("\n# Stats\n"),
+        "{two}"
+    );
+    assert_eq!(cli(&["INFO", "replication"]).trim_end(), "");
+    // The raw reply: one bulk string, sections apart by a blank line.
+    let mut client = connect(server.addr);
+    write_all(&mut client, &command(&[b"INFO", b"clients"]));
+    let body = "# Clients\r\nconnected_clients:2\r\nblocked_clients:0\r\n";
+    let reply = format!("${}\r\n{body}\r\n", body.len());
+    assert_eq!(
+        String::from_utf8_lossy(&read_n(&mut client, reply.len())),
+        reply
+    );
+}

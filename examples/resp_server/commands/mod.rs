@@ -5,6 +5,7 @@
 //! sends the same commands to redis-server and compares the bytes.
 
 mod collections;
+mod info;
 mod keys;
 mod server;
 mod strings;
@@ -16,6 +17,8 @@ use selectloop::ConnId;
 
 use crate::db::Db;
 use crate::resp::{parse_int, reply, Request as Args};
+
+pub use info::ServerInfo;
 
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
@@ -42,6 +45,8 @@ pub struct Request<'a> {
     /// the commands about the client (CLIENT, HELLO), not on every request.
     pub clients: &'a mut HashMap<ConnId, Client>,
     pub conn: ConnId,
+    /// The server-wide figures, for INFO.
+    pub server: &'a ServerInfo,
 }
 
 impl Request<'_> {
@@ -372,6 +377,13 @@ pub static COMMANDS: &[Command] = &[
         flags: SERVER,
         keys: (0, 0, 0),
         run: server::command,
+    },
+    Command {
+        name: "info",
+        arity: -1,
+        flags: &["loading", "stale"],
+        keys: (0, 0, 0),
+        run: info::info,
     },
     Command {
         name: "config",

@@ -24,7 +24,7 @@ pub fn echo(_db: &mut Db, rq: &mut Request<'_>) {
 }
 
 /// The Redis version whose behaviour this server follows, as HELLO says.
-const FOLLOWS_VERSION: &str = "7.0.0";
+pub const FOLLOWS_VERSION: &str = "7.0.0";
 
 /// `HELLO [protover [AUTH username password] [SETNAME name]]`.
 pub fn hello(_db: &mut Db, rq: &mut Request<'_>) {
