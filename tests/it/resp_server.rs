@@ -305,20 +305,21 @@ fn a_value_larger_than_the_output_limit_is_read_back_whole(backend: BackendKind)
 }
 per_backend!(a_value_larger_than_the_output_limit_is_read_back_whole);
 
+/// What `redis-cli -p PORT ARGS...` prints; it must succeed.
+fn redis_cli(port: &str, args: &[&str]) -> String {
+    let output = util::tool("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", port])
+        .args(args)
+        .output()
+        .expect("run redis-cli");
+    assert!(output.status.success(), "redis-cli {args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 fn redis_cli_talks_to_it(backend: BackendKind) {
     let server = start_example("resp_server", &["--backend", backend.name()]);
     let port = server.addr.port().to_string();
-    let cli = |args: &[&str]| {
-        let output = util::tool("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &port])
-            .args(args)
-            .output()
-            .expect("run redis-cli");
-        assert!(output.status.success(), "redis-cli {args:?}: {output:?}");
-        String::from_utf8_lossy(&output.stdout)
-            .trim_end()
-            .to_string()
-    };
+    let cli = |args: &[&str]| redis_cli(&port, args).trim_end().to_string();
     assert_eq!(cli(&["PING"]), "PONG");
     assert_eq!(cli(&["SET", "greeting", "hello world"]), "OK");
     assert_eq!(cli(&["GET", "greeting"]), "hello world");
@@ -390,16 +391,8 @@ per_backend!(redis_benchmark_runs_against_it_pipelined);
 fn info_answers_the_sections_redis_cli_reads() {
     let server = start_example("resp_server", &["--backend", "poll"]);
     let port = server.addr.port().to_string();
-    let cli = |args: &[&str]| {
-        let output = util::tool("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &port])
-            .args(args)
-            .output()
-            .expect("run redis-cli");
-        assert!(output.status.success(), "redis-cli {args:?}: {output:?}");
-        // Not on a terminal, redis-cli prints the bulk string as it is.
-        String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n")
-    };
+    // Not on a terminal, redis-cli prints the bulk string as it is.
+    let cli = |args: &[&str]| redis_cli(&port, args).replace("\r\n", "\n");
     cli(&["SET", "plain", "1"]);
     cli(&["SET", "brief", "2", "EX", "100"]);
     // A second client stays connected while INFO is asked.
