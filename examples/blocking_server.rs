@@ -38,7 +38,16 @@ fn handle(mut conn: TcpStream) -> io::Result<()> {
 
 mod common;
 
-const USAGE: &str = "usage: blocking_server [--addr HOST:PORT] [--threads]\n";
+const USAGE: &str = "\
+usage: blocking_server [--addr HOST:PORT] [--threads]
+
+The server before select(): socketserver's TCPServer, one client at a
+time, each served until it leaves; with --threads, a thread per client
+(ThreadingTCPServer).
+  --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
+  --threads          a thread per client instead of one client at a time
+  -h, --help         this text
+";
 
 fn main() -> std::process::ExitCode {
     common::run("blocking_server", serve)

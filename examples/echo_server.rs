@@ -41,6 +41,41 @@ impl Handler for Echo {
     }
 }
 
+const USAGE: &str = "\
+usage: echo_server [--addr HOST:PORT] [--codec chunks|lines|length] [--max BYTES]
+                   [--max-connections N] [--fd-reserve N]
+                   [--idle-timeout-ms MS] [--message-deadline-ms MS]
+                   [--emfile-policy pause|shed]
+                   [--backend epoll|poll|select|uring] [--threads N]
+                   [--balance reuseport|acceptor] [--pin]
+
+Echoes every message as it came, framed the same way.
+  --addr HOST:PORT         where to listen (default 127.0.0.1:8088; port 0 picks one)
+  --codec NAME             chunks: whatever each read returned (the default);
+                           lines: each line ended by \\n; length: frames with a
+                           4-byte big-endian length header
+  --max BYTES              the longest message (default 65536); a longer one
+                           closes the connection that sent it
+  --max-connections N      connections served at once (default 10000); more
+                           are accepted and closed at once
+  --fd-reserve N           descriptors kept free below the process's limit
+                           (default 32)
+  --idle-timeout-ms MS     close a connection on which no byte moved for MS
+                           (default: never)
+  --message-deadline-ms MS close a connection whose message, once begun, is not
+                           whole within MS (default: never)
+  --emfile-policy NAME     out of descriptors: pause accepting (the default) or
+                           shed the backlog with a spare descriptor
+  --backend NAME           epoll (default), poll, select or uring (io_uring;
+                           epoll where it is missing)
+  --threads N              N loops, one per thread, on one address (default 1)
+  --balance NAME           with --threads: reuseport (each loop its own socket,
+                           the default on Linux) or acceptor (one thread accepts
+                           and hands connections round-robin)
+  --pin                    with --threads: pin loop i to CPU i
+  -h, --help               this text
+";
+
 fn main() -> ExitCode {
     common::run("echo_server", serve)
 }
@@ -136,17 +171,7 @@ fn parse_args() -> io::Result<Options> {
             Long("threads") => threads = common::threads(&mut parser)?,
             Long("pin") => pin = true,
             Long("balance") => balance = common::balance(&mut parser)?,
-            Long("help") | Short('h') => {
-                println!(
-                    "usage: echo_server [--addr HOST:PORT] [--codec chunks|lines|length] [--max BYTES]\n\
-                     \x20                  [--max-connections N] [--fd-reserve N]\n\
-                     \x20                  [--idle-timeout-ms MS] [--message-deadline-ms MS]\n\
-                     \x20                  [--emfile-policy pause|shed]\n\
-                     \x20                  [--backend epoll|poll|select|uring] [--threads N]\n\
-                     \x20                  [--balance reuseport|acceptor] [--pin]"
-                );
-                std::process::exit(0);
-            }
+            Long("help") | Short('h') => common::print_help(USAGE),
             other => return Err(invalid(other.unexpected())),
         }
     }

@@ -86,10 +86,13 @@ fn parse_addr() -> io::Result<SocketAddr> {
     while let Some(arg) = parser.next().map_err(invalid)? {
         match arg {
             Long("addr") => addr = common::addr(&mut parser)?,
-            Long("help") | Short('h') => {
-                println!("usage: select_client [--addr HOST:PORT]   (default 127.0.0.1:8088)");
-                std::process::exit(0);
-            }
+            Long("help") | Short('h') => common::print_help(
+                "usage: select_client [--addr HOST:PORT]\n\n\
+                 Talks to select_server as the seed's client does: reads the greeting,\n\
+                 then sends each line typed and prints the answer; `q` quits.\n\
+                 \x20 --addr HOST:PORT   the server (default 127.0.0.1:8088)\n\
+                 \x20 -h, --help         this text\n",
+            ),
             other => return Err(invalid(other.unexpected())),
         }
     }

@@ -36,7 +36,16 @@ use std::time::Duration;
 
 mod common;
 
-const USAGE: &str = "usage: select_literal [--addr HOST:PORT] [--verbose]\n";
+const USAGE: &str = "\
+usage: select_literal [--addr HOST:PORT] [--verbose]
+
+The seed's select() server, line by line: select(2) on inputs and
+outputs, a message queue per client, one second's timeout.
+  --addr HOST:PORT   where to listen (default 127.0.0.1:8088; port 0 picks one)
+  --verbose          print the seed's line per loop (inputs, readable,
+                     writable, outputs) to stderr
+  -h, --help         this text
+";
 
 fn main() -> std::process::ExitCode {
     common::run("select_literal", serve)

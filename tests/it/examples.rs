@@ -97,6 +97,20 @@ fn every_example_has_help() {
             text.starts_with(&format!("usage: {name}")),
             "{name} --help printed {text:?}"
         );
+        // Each flag of the synopsis is described on a line of its own.
+        let synopsis = text.split("\n\n").next().unwrap_or("");
+        for flag in synopsis
+            .split(|c: char| c.is_whitespace() || "[]|".contains(c))
+            .filter(|word| word.starts_with("--"))
+        {
+            let described = text
+                .lines()
+                .any(|line| line.trim_start().starts_with(flag) && line.starts_with("  "));
+            assert!(
+                described,
+                "{name} --help names {flag} but says nothing of it"
+            );
+        }
     }
 }
 
