@@ -263,36 +263,49 @@
 //! address, sharing nothing, with connections spread by `SO_REUSEPORT` or by
 //! an acceptor thread ([`Balance`]).
 //!
-//! # Layout
+//! # Using it
 //!
-//! | Module | Job |
+//! ```text
+//! cargo add selectloop
+//! ```
+//!
+//! Everything a server author needs is at the root ([`Reactor`],
+//! [`Handler`], [`Context`], [`Config`], [`Group`], [`Handle`], [`Stats`]),
+//! plus two modules: [`codec`] (framing: [`Chunks`](codec::Chunks),
+//! [`Lines`](codec::Lines), [`LengthPrefixed`](codec::LengthPrefixed), and
+//! the [`Decoder`](codec::Decoder) trait for a protocol of your own) and
+//! [`backend`] (the multiplexer behind one small trait). The `examples/`
+//! folder, published with the crate, holds the Python server's port and
+//! servers of Redis's, memcached's, DNS's and HTTP's protocols.
+//!
+//! # Further reading
+//!
+//! The source repository, beside the code, has two guides that the
+//! published crate leaves out: `docs/` (`from-python.md` maps the Python
+//! server onto the loop line by line; `architecture.md`, `backends.md`,
+//! `protocols.md`, `robustness.md`, `threads.md` and `benchmarks.md`, with
+//! the measured figures) and a book, *From select() to a reactor*
+//! (`book/`, built with `mdbook build book`), which teaches select, poll
+//! and epoll servers from the Python original, with exercises.
+//!
+//! # Source map
+//!
+//! For a reader of the code: the folders of `src/`, each with one job.
+//! None of them is public; their items are reached through the root.
+//!
+//! | Folder | Job |
 //! |---|---|
-//! | `reactor` | [`Reactor`]: the public loop, its phases in order, shutdown |
-//! | `core` | the state the phases share; closing a connection; sending |
-//! | `state` | a connection's lifecycle, reading and writing, as enums with transition tables |
-//! | `conns` | the connection table: slab, generations, deferred frees; keeps `inputs`/`outputs` |
-//! | `conn` | one connection: socket, inbound queue, outbound buffer, read and write mechanics |
-//! | `accept` | listeners: bind, accept, per-listener pause and resume, reject over the cap |
-//! | `io` | the hot path: read (phase 5), handle (6), flush (7), interest |
-//! | `hooks` | calling the handler: panics caught, close hooks queued |
-//! | `remote`, `handle`, `waker` | [`Handle`]: commands from other threads and the wake-up descriptor |
-//! | `jobs`, `workers` | the worker pool and its results on the loop thread |
-//! | `outbound` | connects: non-blocking, `SO_ERROR`, deadlines |
-//! | `sources` | the embedder's own descriptors |
-//! | `deadlines`, `shutdown` | idle and message timeouts; graceful shutdown |
-//! | `handler`, `close` | [`Handler`], [`Context`]; [`CloseReason`] and the send errors |
-//! | `token` | [`ConnId`], [`SourceId`], [`backend::Token`]: slot + generation |
-//! | [`codec`] | framing: [`Chunks`](codec::Chunks), [`Lines`](codec::Lines), [`LengthPrefixed`](codec::LengthPrefixed), and the [`Decoder`](codec::Decoder) trait for a protocol of your own |
-//! | `timer` | deadline-ordered one-shot and periodic timers |
-//! | `config`, `limits` | [`Config`]: every limit and size, with its reason; applying them |
-//! | `buffer`, `stream` | the pool that lends buffers to busy connections; TCP or Unix sockets |
-//! | [`backend`] | the multiplexer behind one small trait ([`MioBackend`](backend::MioBackend), [`PollBackend`](backend::PollBackend), [`SelectBackend`](backend::SelectBackend), `UringBackend` on Linux) |
-//! | `stats` | [`Stats`]: the loop's counters |
-//! | `group` | [`Group`]: N reactors on N threads, one address, connections spread by [`Balance`] |
-//!
-//! The `docs/` folder of the repository maps the Python server onto these
-//! parts line by line (`from-python.md`) and draws the architecture
-//! (`architecture.md`).
+//! | `reactor/` | [`Reactor`]: the turn's phases, accept, connection I/O, timers, sources, datagrams, shutdown |
+//! | `conn/` | one connection: socket, inbound queue, output, lifecycle; the connection table |
+//! | `context.rs`, `handler.rs`, `close.rs` | [`Context`], [`Handler`], [`CloseReason`] |
+//! | `codec/` | the built-in codecs and the [`Decoder`](codec::Decoder) trait |
+//! | `backend/` | epoll (mio), poll, select, io_uring |
+//! | `listen/` | listeners, the spare descriptor for `EMFILE` |
+//! | `schedule/` | timers, connect deadlines, the idle and message sweep |
+//! | `sources/` | the embedder's descriptors, datagram sockets, signals |
+//! | `remote/`, `handle.rs` | [`Handle`]: commands from other threads, the waker, the worker pool |
+//! | `group/` | [`Group`]: one reactor per thread on one address |
+//! | `config.rs`, `limits.rs`, `stats.rs`, `token.rs` | [`Config`], the limits applied, [`Stats`], ids with generations |
 //!
 //! # Features
 //!
