@@ -11,22 +11,13 @@ use std::time::Duration;
 
 use crate::util::{connect, read_n, PATIENCE};
 
-// ANCHOR: solution
-/// Serves exactly one client of the seed's protocol, then returns.
-fn handle_request(listener: &TcpListener) -> io::Result<()> {
-    let (mut conn, _peer) = listener.accept()?;
-    conn.write_all(b"Hello client-side")?;
-    let mut chunk = [0; 1024];
-    loop {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(()); // the client left: this request is done
-        }
-        conn.write_all(b"response: ")?;
-        conn.write_all(&chunk[..n])?;
-    }
-}
-// ANCHOR_END: solution
+#[cfg(not(feature = "exercises"))]
+#[path = "solutions/blocking.rs"]
+mod answer;
+#[cfg(feature = "exercises")]
+#[path = "../../exercises/blocking.rs"]
+mod answer;
+use answer::*;
 
 #[test]
 fn handle_request_serves_one_client_and_returns() {

@@ -9,30 +9,13 @@ use selectloop::{Config, ConnId, Context, Handler};
 
 use crate::util::{connect, read_n, read_to_end, Server};
 
-// ANCHOR: solution
-struct ShortLines;
-
-impl Handler for ShortLines {
-    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, line: &[u8]) {
-        let _ = cx.send_frame(conn, line);
-    }
-
-    /// The loop has already decided: nothing more is read from `conn`, and
-    /// it closes once what is queued is written. All left to do is to tell
-    /// the client why.
-    fn on_decode_error(&mut self, cx: &mut Context<'_>, conn: ConnId, error: &DecodeError) {
-        let answer: &[u8] = match error {
-            DecodeError::TooLong(_) => b"ERR line too long",
-            _ => b"ERR bad input",
-        };
-        let _ = cx.send_frame(conn, answer);
-    }
-}
-
-fn short_lines_config() -> Config {
-    Config::new().codec(Lines::new(32))
-}
-// ANCHOR_END: solution
+#[cfg(not(feature = "exercises"))]
+#[path = "solutions/faults.rs"]
+mod answer;
+#[cfg(feature = "exercises")]
+#[path = "../../exercises/faults.rs"]
+mod answer;
+use answer::*;
 
 #[test]
 fn a_long_line_closes_only_its_sender_with_a_reason() {

@@ -1,8 +1,13 @@
-//! The book's exercises, solved. Each chapter of `book/` ends with an
-//! exercise; its solution is the code between the `ANCHOR: solution`
-//! markers of the file named after the chapter, which the book includes
-//! (folded), and the tests below each solution hold it to what the
-//! exercise asks. Work an exercise yourself first, then compare.
+//! The book's exercises. Each chapter of `book/` ends with an exercise;
+//! the file of `tests/exercises/` named after the chapter holds the tests
+//! of what it asks. They run against the book's solution
+//! (`tests/exercises/solutions/`, which the book shows folded), or, with
+//! `cargo xtask exercises`, against the reader's own answer in
+//! `exercises/` (the `exercises` feature), which starts as the solution's
+//! signatures with `todo!()` for bodies.
+
+// A reader's answer need not use every name the solution did.
+#![cfg_attr(feature = "exercises", allow(unused_imports))]
 
 use std::net::{TcpListener, TcpStream};
 

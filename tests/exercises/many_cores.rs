@@ -12,21 +12,13 @@ use selectloop::{Balance, Config, ConnId, Context, Group};
 
 use crate::util::{connect, read_n};
 
-// ANCHOR: solution
-fn start_two_loops() -> std::io::Result<Group> {
-    Group::builder(Config::new().codec(Lines::new(64)))
-        .threads(2)
-        // Round-robin hand-over: even with few clients, both loops get
-        // some (SO_REUSEPORT hashes addresses, and may not).
-        .balance(Balance::Acceptor)
-        .spawn("127.0.0.1:0", |index: usize| {
-            let answer = format!("loop {index}");
-            move |cx: &mut Context<'_>, conn: ConnId, _line: &[u8]| {
-                let _ = cx.send_frame(conn, answer.as_bytes());
-            }
-        })
-}
-// ANCHOR_END: solution
+#[cfg(not(feature = "exercises"))]
+#[path = "solutions/many_cores.rs"]
+mod answer;
+#[cfg(feature = "exercises")]
+#[path = "../../exercises/many_cores.rs"]
+mod answer;
+use answer::*;
 
 #[test]
 fn two_loops_share_the_connections() {

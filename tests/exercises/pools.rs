@@ -13,33 +13,13 @@ use selectloop::{Config, ConnId, Context};
 
 use crate::util::{connect, read_n, Server};
 
-// ANCHOR: solution
-fn count_words_on_the_pool(cx: &mut Context<'_>, conn: ConnId, line: &[u8]) {
-    let line = String::from_utf8_lossy(line).into_owned();
-    let submitted = cx.submit_ordered(
-        conn,
-        move || {
-            // On a worker: the slow part. Short lines take longest here,
-            // so jobs finish out of order.
-            thread::sleep(Duration::from_millis(40 / (1 + line.len() as u64)));
-            line.split_whitespace().count()
-        },
-        // On the loop thread, like apply_async's callback in the main
-        // process: the only place that may touch the connection.
-        |cx, conn, words| {
-            let _ = cx.send_frame(conn, words.to_string().as_bytes());
-        },
-    );
-    if submitted.is_err() {
-        // The pool's queue is full: say so rather than block the loop.
-        let _ = cx.send_frame(conn, b"busy");
-    }
-}
-
-fn word_count_config() -> Config {
-    Config::new().codec(Lines::new(1024)).workers(2)
-}
-// ANCHOR_END: solution
+#[cfg(not(feature = "exercises"))]
+#[path = "solutions/pools.rs"]
+mod answer;
+#[cfg(feature = "exercises")]
+#[path = "../../exercises/pools.rs"]
+mod answer;
+use answer::*;
 
 #[test]
 fn counts_come_back_in_the_order_of_the_lines() {

@@ -7,51 +7,13 @@
 
 use std::collections::{HashMap, VecDeque};
 
-// ANCHOR: solution
-type Conn = u32;
-
-#[derive(Default)]
-struct Outbox {
-    /// The seed's `message` dict, as queues: answered front first (FIFO).
-    due: HashMap<Conn, VecDeque<Vec<u8>>>,
-    /// The seed's `outputs`: each connection once, however many answers
-    /// are due, in the order they became due.
-    writable: Vec<Conn>,
-}
-
-impl Outbox {
-    fn received(&mut self, conn: Conn, chunk: &[u8]) {
-        let queue = self.due.entry(conn).or_default();
-        if queue.is_empty() {
-            self.writable.push(conn);
-        }
-        queue.push_back(chunk.to_vec());
-    }
-
-    /// The next answer for a writable connection; `None` for one with
-    /// nothing due or that has left (the seed's `KeyError`).
-    fn next_answer(&mut self, conn: Conn) -> Option<Vec<u8>> {
-        let queue = self.due.get_mut(&conn)?;
-        let chunk = queue.pop_front()?;
-        if queue.is_empty() {
-            self.due.remove(&conn);
-            self.writable.retain(|&c| c != conn);
-        }
-        Some([b"response: ".as_slice(), &chunk].concat())
-    }
-
-    /// The client left: drop what was due to it, and its place in
-    /// `writable`, together (the seed forgets the first and not the second).
-    fn left(&mut self, conn: Conn) {
-        self.due.remove(&conn);
-        self.writable.retain(|&c| c != conn);
-    }
-
-    fn writable(&self) -> &[Conn] {
-        &self.writable
-    }
-}
-// ANCHOR_END: solution
+#[cfg(not(feature = "exercises"))]
+#[path = "solutions/seed_flaws.rs"]
+mod answer;
+#[cfg(feature = "exercises")]
+#[path = "../../exercises/seed_flaws.rs"]
+mod answer;
+use answer::*;
 
 #[test]
 fn answers_come_oldest_first() {

@@ -9,40 +9,13 @@ use std::time::{Duration, Instant};
 
 use crate::util::PATIENCE;
 
-// ANCHOR: solution
-#[derive(Default)]
-struct Event {
-    flag: Mutex<bool>,
-    changed: Condvar,
-}
-
-impl Event {
-    fn set(&self) {
-        *self.flag.lock().unwrap() = true;
-        self.changed.notify_all(); // every waiter wakes, as in Python
-    }
-
-    fn clear(&self) {
-        *self.flag.lock().unwrap() = false;
-    }
-
-    fn is_set(&self) -> bool {
-        *self.flag.lock().unwrap()
-    }
-
-    /// `true` once the flag is set; `false` if `timeout` passes first.
-    fn wait(&self, timeout: Duration) -> bool {
-        let flag = self.flag.lock().unwrap();
-        // wait_timeout_while re-checks the flag after every wake-up, so a
-        // spurious wake-up does not end the wait early.
-        let (flag, _) = self
-            .changed
-            .wait_timeout_while(flag, timeout, |set| !*set)
-            .unwrap();
-        *flag
-    }
-}
-// ANCHOR_END: solution
+#[cfg(not(feature = "exercises"))]
+#[path = "solutions/seed_map.rs"]
+mod answer;
+#[cfg(feature = "exercises")]
+#[path = "../../exercises/seed_map.rs"]
+mod answer;
+use answer::*;
 
 #[test]
 fn wait_returns_when_set_and_times_out_when_not() {

@@ -9,71 +9,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
-// ANCHOR: solution
-struct State<T> {
-    items: VecDeque<T>,
-    /// Put and not yet marked done: taken items count until `task_done`.
-    unfinished: usize,
-}
-
-struct JoinableQueue<T> {
-    state: Mutex<State<T>>,
-    not_empty: Condvar,
-    all_done: Condvar,
-}
-
-impl<T> JoinableQueue<T> {
-    fn new() -> JoinableQueue<T> {
-        JoinableQueue {
-            state: Mutex::new(State {
-                items: VecDeque::new(),
-                unfinished: 0,
-            }),
-            not_empty: Condvar::new(),
-            all_done: Condvar::new(),
-        }
-    }
-
-    fn put(&self, item: T) {
-        let mut state = self.state.lock().unwrap();
-        state.items.push_back(item);
-        state.unfinished += 1;
-        self.not_empty.notify_one();
-    }
-
-    /// Blocks until an item is there.
-    fn get(&self) -> T {
-        let mut state = self.state.lock().unwrap();
-        loop {
-            // A wait can wake with nothing to take (spurious, or another
-            // getter was faster): check again.
-            if let Some(item) = state.items.pop_front() {
-                return item;
-            }
-            state = self.not_empty.wait(state).unwrap();
-        }
-    }
-
-    fn task_done(&self) {
-        let mut state = self.state.lock().unwrap();
-        state.unfinished = state
-            .unfinished
-            .checked_sub(1)
-            .expect("task_done() called too many times");
-        if state.unfinished == 0 {
-            self.all_done.notify_all();
-        }
-    }
-
-    /// Blocks until every item put has been marked done.
-    fn join(&self) {
-        let mut state = self.state.lock().unwrap();
-        while state.unfinished > 0 {
-            state = self.all_done.wait(state).unwrap();
-        }
-    }
-}
-// ANCHOR_END: solution
+#[cfg(not(feature = "exercises"))]
+#[path = "solutions/threads.rs"]
+mod answer;
+#[cfg(feature = "exercises")]
+#[path = "../../exercises/threads.rs"]
+mod answer;
+use answer::*;
 
 #[test]
 fn join_returns_only_once_every_item_is_done() {

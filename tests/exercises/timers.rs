@@ -14,60 +14,13 @@ use selectloop::{CloseReason, Config, ConnId, Context, Handler, TimerId};
 
 use crate::util::{connect, read_n, read_to_end, Server};
 
-// ANCHOR: solution
-struct CloseWhenSilent {
-    silence: Duration,
-    timer_of: HashMap<ConnId, TimerId>,
-    conn_of: HashMap<TimerId, ConnId>,
-}
-
-impl CloseWhenSilent {
-    fn new(silence: Duration) -> CloseWhenSilent {
-        CloseWhenSilent {
-            silence,
-            timer_of: HashMap::new(),
-            conn_of: HashMap::new(),
-        }
-    }
-
-    /// Starts `conn`'s countdown again, cancelling the one running.
-    fn rearm(&mut self, cx: &mut Context<'_>, conn: ConnId) {
-        if let Some(old) = self.timer_of.remove(&conn) {
-            cx.cancel_timer(old);
-            self.conn_of.remove(&old);
-        }
-        let timer = cx.set_timer(self.silence);
-        self.timer_of.insert(conn, timer);
-        self.conn_of.insert(timer, conn);
-    }
-}
-
-impl Handler for CloseWhenSilent {
-    fn on_connect(&mut self, cx: &mut Context<'_>, conn: ConnId) {
-        self.rearm(cx, conn);
-    }
-
-    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, line: &[u8]) {
-        self.rearm(cx, conn);
-        let _ = cx.send_frame(conn, line);
-    }
-
-    fn on_timer(&mut self, cx: &mut Context<'_>, timer: TimerId) {
-        if let Some(conn) = self.conn_of.remove(&timer) {
-            self.timer_of.remove(&conn);
-            cx.close(conn);
-        }
-    }
-
-    fn on_close(&mut self, cx: &mut Context<'_>, conn: ConnId, _: &CloseReason) {
-        // A connection that left by itself: its timer has nothing to do.
-        if let Some(timer) = self.timer_of.remove(&conn) {
-            cx.cancel_timer(timer);
-            self.conn_of.remove(&timer);
-        }
-    }
-}
-// ANCHOR_END: solution
+#[cfg(not(feature = "exercises"))]
+#[path = "solutions/timers.rs"]
+mod answer;
+#[cfg(feature = "exercises")]
+#[path = "../../exercises/timers.rs"]
+mod answer;
+use answer::*;
 
 #[test]
 fn a_silent_client_is_closed_and_a_talking_one_is_not() {

@@ -15,69 +15,13 @@ use selectloop::{Config, ConnId, Context, Handler};
 
 use crate::util::{connect, Server};
 
-// ANCHOR: solution
-const HIGH_WATERMARK: usize = 64 * 1024;
-const PIECE: usize = 16 * 1024;
-
-#[derive(Default)]
-struct Give {
-    /// Bytes still to send, per connection.
-    owed: HashMap<ConnId, usize>,
-    /// The most output queued for one connection (for the test).
-    most_queued: Arc<AtomicUsize>,
-}
-
-impl Give {
-    /// Queues pieces until the output is past the high watermark or the
-    /// answer is all queued. Past it, not at it: `on_drained` comes only
-    /// for output that went above the high watermark, and calls this again.
-    fn pump(&mut self, cx: &mut Context<'_>, conn: ConnId) {
-        let Some(owed) = self.owed.get_mut(&conn) else {
-            return;
-        };
-        while *owed > 0 && cx.pending_output(conn) <= HIGH_WATERMARK {
-            let piece = (*owed).min(PIECE);
-            // The bytes count down to the end, so the client can check
-            // that none was lost or repeated.
-            let bytes: Vec<u8> = (0..piece).map(|i| ((*owed - i) % 251) as u8).collect();
-            if cx.send(conn, &bytes).is_err() {
-                break;
-            }
-            *owed -= piece;
-            self.most_queued
-                .fetch_max(cx.pending_output(conn), Ordering::Relaxed);
-        }
-        if *owed == 0 {
-            self.owed.remove(&conn);
-        }
-    }
-}
-
-impl Handler for Give {
-    fn on_message(&mut self, cx: &mut Context<'_>, conn: ConnId, line: &[u8]) {
-        let asked = std::str::from_utf8(line)
-            .ok()
-            .and_then(|l| l.strip_prefix("give "));
-        match asked.and_then(|n| n.parse::<usize>().ok()) {
-            Some(n) => {
-                *self.owed.entry(conn).or_default() += n;
-                self.pump(cx, conn);
-            }
-            None => {
-                let _ = cx.send(conn, b"usage: give N\n");
-            }
-        }
-    }
-
-    fn on_drained(&mut self, cx: &mut Context<'_>, conn: ConnId) {
-        self.pump(cx, conn);
-    }
-
-    fn on_close(&mut self, _: &mut Context<'_>, conn: ConnId, _: &selectloop::CloseReason) {
-        self.owed.remove(&conn);
-    }
-}
-// ANCHOR_END: solution
+#[cfg(not(feature = "exercises"))]
+#[path = "solutions/writes.rs"]
+mod answer;
+#[cfg(feature = "exercises")]
+#[path = "../../exercises/writes.rs"]
+mod answer;
+use answer::*;
 
 #[test]
 fn a_big_answer_is_sent_whole_while_little_of_it_is_queued() {

@@ -8,6 +8,8 @@
 //!   tool what to install where it cannot, then runs `cargo test ARGS`.
 //!   The list is `tests/util/tools.rs`, which the tests read too.
 //! - `cargo xtask tools`: the same set-up, without the tests.
+//! - `cargo xtask exercises [NAME...]`: checks the reader's answers to the
+//!   book's exercises (`exercises/`), each against its tests.
 //! - `cargo xtask mutants [ARGS]`: mutation testing (cargo-mutants) of the
 //!   files whose every rule a unit test must pin: the connection's state
 //!   machines, buffers and decoder checks, the timers and the sweep, the
@@ -30,10 +32,14 @@ use std::process::{Command, ExitCode};
 
 use tools::{Tool, TOOLS};
 
+mod exercises;
+
 const USAGE: &str = "\
 cargo xtask test [ARGS]   install the real clients the tests drive where missing,
                           then run `cargo test ARGS` (every test)
 cargo xtask tools         install the missing clients only, and list them all
+cargo xtask exercises [NAME...]  check your answers to the book's exercises
+                          (exercises/NAME.rs), each against its tests
 cargo xtask mutants [ARGS]  mutation testing of the core files (cargo-mutants, ~30 min)
 cargo xtask help          this text";
 
@@ -54,6 +60,13 @@ fn main() -> ExitCode {
             }
         }
         Some("mutants") => run_mutants(&rest),
+        Some("exercises") => {
+            let asked: Vec<String> = rest
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            exercises::run(&workspace_root(), &asked)
+        }
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
