@@ -112,8 +112,8 @@ impl Handler for Service {
         };
         if !self.use_pool {
             // Everyone else waits while this runs.
-            let hash = slow_hash(text);
-            return answer(cx, conn, ticket, format!("hash {hash:016x}").as_bytes());
+            let hash = format!("hash {:016x}", slow_hash(text));
+            return answer(cx, conn, ticket, hash.as_bytes());
         }
         let text = text.to_vec();
         let submitted = cx.submit(
@@ -121,7 +121,8 @@ impl Handler for Service {
             move || slow_hash(&text), // on a worker thread
             move |cx, conn, hash| {
                 // back on the loop thread, for the connection that asked
-                answer(cx, conn, ticket, format!("hash {hash:016x}").as_bytes());
+                let hash = format!("hash {hash:016x}");
+                answer(cx, conn, ticket, hash.as_bytes());
             },
         );
         if let Err(e) = submitted {
