@@ -311,6 +311,12 @@ fn a_server_refused_io_uring_says_so_once_and_serves_on_epoll() {
     let mut client = connect(server.addr);
     write_all(&mut client, b"still here\n");
     assert_eq!(read_n(&mut client, 11), b"still here\n");
+    // The log is read on a thread of its own: wait for the line.
+    let deadline = std::time::Instant::now() + util::PATIENCE;
+    while !server.log().contains("io_uring is not available") {
+        assert!(std::time::Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let log = server.log();
     let said: Vec<_> = log
         .lines()
