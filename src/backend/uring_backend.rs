@@ -137,12 +137,10 @@ impl UringBackend {
         let mut remaining = timeout;
         loop {
             let result = match remaining {
-                // Completions are read from shared memory: a wait of zero
-                // needs the kernel only to take what was queued.
                 Some(t) if t.is_zero() => {
                     // Completions are read from shared memory: a wait of
                     // zero needs the kernel only to take what was queued,
-                    // or to run completion work it has deferred to us.
+                    // or to run the completion work that waits for us.
                     let queue = self.ring.submission();
                     if queue.is_empty() && !queue.taskrun() {
                         return Ok(());
