@@ -7,7 +7,7 @@
 //! target/release/c10k --quick    # one repeat, shorter runs
 //! ```
 //!
-//! For every backend of `echo_server` (epoll, poll, select), with raw mio
+//! For every backend of `echo_server` (epoll, poll, select, uring), with raw mio
 //! as the epoll anchor and the seed's Python `select()` server as the
 //! select anchor: N idle connections are opened and held (N = 0, 100, 900,
 //! 1,000, 5,000, 10,000), then 50 active clients ping-pong 64-byte
@@ -15,7 +15,7 @@
 //! (/proc/PID/stat), the round trip's p99 (the load generator's
 //! histogram), and the server's system calls per message and per loop turn
 //! (perf: `raw_syscalls:sys_enter`, and the turns are its calls to
-//! epoll_wait, poll or select).
+//! epoll_wait, poll, select or io_uring_enter).
 //!
 //! The server runs on CPU 0, the load generator on CPU 1. select cannot
 //! watch a descriptor numbered 1,024 or more: past that the select backend
@@ -45,14 +45,16 @@ use selectloop_bench::servers::{
 const ACTIVE: usize = 50;
 
 /// The system calls that wait for events: one per turn of any of the loops
-/// measured (glibc may issue select as pselect6, poll as ppoll).
-const WAITS: [&str; 6] = [
+/// measured (glibc may issue select as pselect6, poll as ppoll; the
+/// io_uring backend waits, and submits, in io_uring_enter).
+const WAITS: [&str; 7] = [
     "syscalls:sys_enter_epoll_wait",
     "syscalls:sys_enter_epoll_pwait",
     "syscalls:sys_enter_poll",
     "syscalls:sys_enter_ppoll",
     "syscalls:sys_enter_select",
     "syscalls:sys_enter_pselect6",
+    "syscalls:sys_enter_io_uring_enter",
 ];
 
 struct Settings {
@@ -112,6 +114,7 @@ fn main() -> io::Result<()> {
         backend("selectloop epoll", "epoll"),
         backend("selectloop poll", "poll"),
         backend("selectloop select", "select"),
+        backend("selectloop uring", "uring"),
         Server::announcing("raw mio (epoll)", release.join("mio_echo"), &[]),
     ];
     require_built(servers.iter().map(|s| s.program.as_path()))?;

@@ -347,6 +347,11 @@ fn servers(root: &Path) -> io::Result<Vec<Server>> {
             &["--codec", "chunks"],
         ),
         announce(
+            "selectloop echo_server (uring)",
+            examples.join("echo_server"),
+            &["--codec", "chunks", "--backend", "uring"],
+        ),
+        announce(
             "tokio current_thread",
             release.join("tokio_echo"),
             &["--threads", "1"],
