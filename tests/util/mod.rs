@@ -378,8 +378,13 @@ pub fn example(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build.args(["build", "--quiet", "--examples"]);
-        if profile_dir.file_name().is_some_and(|dir| dir == "release") {
-            build.arg("--release");
+        // The profile the tests were built with (`target/debug` is `dev`'s
+        // folder): release, or a custom one such as cargo-mutants'.
+        match profile_dir.file_name().and_then(|dir| dir.to_str()) {
+            Some("debug") | None => {}
+            Some(profile) => {
+                build.args(["--profile", profile]);
+            }
         }
         let status = build.status().expect("run cargo build");
         assert!(status.success(), "cannot build the examples");
