@@ -321,8 +321,8 @@ impl GroupBuilder {
 
     /// Pins loop `i` to CPU `i` (modulo the CPUs this process may use), so
     /// that each keeps its caches and no two share a core while others
-    /// idle. Linux only; elsewhere it is ignored. Default off: the
-    /// scheduler places the threads.
+    /// idle. Linux only: elsewhere [`spawn`](GroupBuilder::spawn) refuses
+    /// it. Default off: the scheduler places the threads.
     pub fn pin_to_cores(mut self, pin: bool) -> GroupBuilder {
         self.pin = pin;
         self
@@ -369,15 +369,22 @@ impl GroupBuilder {
     ///
     /// # Errors
     ///
-    /// The address cannot be bound, [`Balance::ReusePort`] off Linux, or a
-    /// loop failed to start (its error is returned, and the loops already
-    /// started are stopped).
+    /// The address cannot be bound, [`Balance::ReusePort`] or
+    /// [`pin_to_cores`](GroupBuilder::pin_to_cores) off Linux
+    /// (`Unsupported`, before anything starts), or a loop failed to start
+    /// (its error is returned, and the loops already started are stopped).
     pub fn spawn<I, H, F>(self, addr: impl ToSocketAddrs, make_handler: F) -> io::Result<Group>
     where
         I: 'static,
         H: Handler<I> + 'static,
         F: Fn(usize) -> H + Send + Sync + 'static,
     {
+        if self.pin && !cfg!(target_os = "linux") {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "GroupBuilder::pin_to_cores needs Linux's sched_setaffinity: leave it off here",
+            ));
+        }
         let wanted = addr
             .to_socket_addrs()?
             .next()

@@ -11,6 +11,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+#[cfg(target_os = "linux")]
 use socket2::{Domain, Socket, Type};
 
 use super::{Acceptor, SetUp};
@@ -140,8 +141,11 @@ fn pin_current_thread(index: usize) {
     }
 }
 
+/// Never called off Linux: `spawn` refuses `pin_to_cores` there.
 #[cfg(not(target_os = "linux"))]
-fn pin_current_thread(_index: usize) {}
+fn pin_current_thread(_index: usize) {
+    unreachable!("pin_to_cores is refused before the loops start");
+}
 
 /// The acceptor thread: accepts on `listener` and hands each connection to
 /// the next loop in turn, until told to stop.

@@ -108,7 +108,9 @@ pub(crate) enum Sent {
     /// Queued behind a full send buffer: the loop should watch for
     /// WRITABLE.
     Queued,
-    /// Kept to be sent with the rest of the batch's answers.
+    /// Kept to be sent with the rest of the batch's answers (Linux's
+    /// `sendmmsg`; elsewhere never made).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Batched,
 }
 
@@ -143,12 +145,15 @@ impl Endpoint {
     /// in one system call where the system has one for it; returns how
     /// many. Fewer than asked means the socket had no more.
     pub(crate) fn recv_batch(&self, batch: &mut RecvBatch, max: usize) -> io::Result<usize> {
-        let max = max.clamp(1, BATCH);
         batch.peers.clear();
         #[cfg(target_os = "linux")]
         if let Socket::Udp(socket) = &self.socket {
+            let max = max.clamp(1, BATCH);
             return super::mmsg::recv_udp_batch(socket.as_raw_fd(), batch, max);
         }
+        // One at a time elsewhere (Unix datagrams; systems without
+        // recvmmsg): `max` is at least one.
+        let _ = max;
         let (n, from) = self.recv(&mut batch.slots[..MAX_DATAGRAM])?;
         batch.lens[0] = n;
         batch.peers.push(from);

@@ -498,6 +498,12 @@ fn a_source_for_one_handler_type_refuses_another() {
     reactor
         .register_source_with_handler(ours, Interest::READABLE, |_: &mut Tally, _, _, _| {})
         .unwrap();
+    // Another for the same type is welcome...
+    let (again, _its_peer) = mio::net::UnixStream::pair().unwrap();
+    reactor
+        .register_source_with_handler(again, Interest::READABLE, |_: &mut Tally, _, _, _| {})
+        .unwrap();
+    // ...one for another type is not.
     let (second, _other) = mio::net::UnixStream::pair().unwrap();
     let refused = reactor
         .register_source_with_handler(second, Interest::READABLE, |_: &mut Dialer, _, _, _| {})

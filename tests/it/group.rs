@@ -231,6 +231,7 @@ fn dropping_a_reuseport_group_closes_its_listeners() {
 }
 
 /// The CPUs the calling thread may run on.
+#[cfg(target_os = "linux")]
 fn allowed_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data; the call writes only it.
     unsafe {
@@ -247,6 +248,7 @@ fn allowed_cpus() -> Vec<usize> {
 
 /// `pin_to_cores(true)`: each loop's thread runs on one CPU of its own
 /// (where the process has two or more).
+#[cfg(target_os = "linux")]
 #[test]
 fn pinned_loops_each_run_on_one_cpu() {
     let available = allowed_cpus();
@@ -301,4 +303,26 @@ fn a_loop_that_fails_is_reported_and_the_others_are_stopped() {
         handles[1].run(|_| {}).is_err(),
         "the other loop was left running"
     );
+}
+
+/// Off Linux, pinning cannot be done: asking for it is refused, before
+/// any loop starts, rather than silently ignored.
+#[cfg(not(target_os = "linux"))]
+#[test]
+fn pinning_is_refused_where_it_cannot_be_done() {
+    let echo = |_: usize| {
+        |cx: &mut Context<'_>, conn: ConnId, msg: &[u8]| {
+            let _ = cx.send(conn, msg);
+        }
+    };
+    let spawned = Group::builder(Config::new())
+        .threads(2)
+        .balance(Balance::Acceptor)
+        .pin_to_cores(true)
+        .spawn("127.0.0.1:0", echo);
+    let Err(refused) = spawned else {
+        panic!("pinning was not refused");
+    };
+    assert_eq!(refused.kind(), std::io::ErrorKind::Unsupported);
+    assert!(refused.to_string().contains("pin_to_cores"), "{refused}");
 }
