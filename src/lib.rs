@@ -312,49 +312,98 @@
 //! - `log` (default): log through the [`log`](https://docs.rs/log) crate. Off,
 //!   the logging compiles to nothing.
 //!
-//! # Platform
+//! # Platforms
 //!
-//! Unix (Linux, macOS, the BSDs): the backend interface speaks file descriptors.
+//! Unix, since the backend interface speaks file descriptors. Linux: every
+//! backend (epoll, poll, select, io_uring), tested and measured. macOS and
+//! FreeBSD: kqueue (through mio), poll and select; the crate, its examples
+//! and its tests are built and linted for them, not run or measured here.
+//! Linux only: `SO_REUSEPORT` balancing ([`Balance::ReusePort`]), CPU
+//! pinning ([`GroupBuilder::pin_to_cores`]), io_uring, and batched
+//! datagrams (`recvmmsg`/`sendmmsg`); elsewhere the first two are refused
+//! with an error, io_uring falls back to kqueue, and datagrams go one a
+//! system call. Windows is not supported yet: the crate says so when it
+//! is compiled there.
 
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
-#![cfg(unix)]
+// The backends speak file descriptors, and the sockets are mio's Unix
+// ones: on another system, say so at once rather than fail on a missing
+// name.
+#[cfg(not(unix))]
+compile_error!(
+    "selectloop runs on Unix systems (Linux, macOS, the BSDs) only, for now: \
+     its backends speak file descriptors"
+);
 
+#[cfg(unix)]
 #[macro_use]
 mod logging;
 
+#[cfg(unix)]
 pub mod backend;
 
+#[cfg(unix)]
 mod close;
+#[cfg(unix)]
 pub mod codec;
+#[cfg(unix)]
 mod config;
+#[cfg(unix)]
 mod conn;
+#[cfg(unix)]
 mod context;
+#[cfg(unix)]
 mod group;
+#[cfg(unix)]
 mod handle;
+#[cfg(unix)]
 mod handler;
+#[cfg(unix)]
 mod interest;
+#[cfg(unix)]
 mod limits;
+#[cfg(unix)]
 mod listen;
+#[cfg(unix)]
 mod reactor;
+#[cfg(unix)]
 mod remote;
+#[cfg(unix)]
 mod schedule;
+#[cfg(unix)]
 mod sources;
+#[cfg(unix)]
 mod stats;
+#[cfg(unix)]
 mod stream;
+#[cfg(unix)]
 mod token;
 
+#[cfg(unix)]
 pub use bytes::Bytes;
+#[cfg(unix)]
 pub use close::{CloseReason, Closed, Origin, SendError};
+#[cfg(unix)]
 pub use config::{Config, EmfilePolicy};
+#[cfg(unix)]
 pub use group::{Balance, Group, GroupBuilder};
+#[cfg(unix)]
 pub use handle::{Handle, HandleError};
+#[cfg(unix)]
 pub use handler::{Context, Handler};
+#[cfg(unix)]
 pub use interest::Interest;
+#[cfg(unix)]
 pub use reactor::Reactor;
+#[cfg(unix)]
 pub use remote::JobRejected;
+#[cfg(unix)]
 pub use schedule::{TimerId, MIN_PERIOD};
+#[cfg(unix)]
 pub use sources::{DatagramPeer, Signal};
+#[cfg(unix)]
 pub use stats::Stats;
+#[cfg(unix)]
 pub use token::{ConnId, ListenerId, SourceId};
 
 /// The README's code blocks, compiled as doctests so they cannot rot.

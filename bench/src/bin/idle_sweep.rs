@@ -178,5 +178,7 @@ fn raise_fd_limit(wanted: u64) -> u64 {
         }
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
     }
-    limit.rlim_cur
+    // `rlim_t` is u64 on Linux and i64 on the BSDs.
+    #[allow(clippy::useless_conversion, clippy::unnecessary_fallible_conversions)]
+    u64::try_from(limit.rlim_cur).unwrap_or(0)
 }
