@@ -311,6 +311,9 @@
 //!
 //! - `log` (default): log through the [`log`](https://docs.rs/log) crate. Off,
 //!   the logging compiles to nothing.
+//! - `exercises`: not for the library's users, and no change to it:
+//!   `cargo xtask exercises` turns it on to test a reader's answers to the
+//!   book's exercises in place of the book's solutions.
 //!
 //! # Platforms
 //!
