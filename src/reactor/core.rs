@@ -64,7 +64,7 @@ pub(crate) struct Core {
     pub(crate) datagram_batch: Option<RecvBatch>,
     /// The handler type the sources' callbacks that take the handler were
     /// registered for (`register_source_with_handler`): the loop must run
-    /// one of it.
+    /// one of it while any of them is registered.
     pub(crate) source_handler: Option<TypeTag>,
     /// The source whose callback (or `on_source`) is running.
     pub(crate) current_source: Option<SourceId>,

@@ -77,15 +77,15 @@ impl Reactor {
     /// `Rc<RefCell<_>>` between them. calloop passes its shared data to
     /// every callback the same way.
     ///
-    /// `H` is the type of the handler the loop will run: a turn run with a
-    /// handler of another type is refused with an error that names both
-    /// (before anything is served), as is registering sources for two
-    /// different handler types on one loop.
+    /// `H` is the type of the handler the loop will run: while such a
+    /// source is registered, a turn run with a handler of another type is
+    /// refused with an error that names both (before anything is served),
+    /// as is a source registered for another type.
     ///
     /// # Errors
     ///
-    /// The poller refused the descriptor; or `InvalidInput`, a source was
-    /// already registered for a handler of another type.
+    /// The poller refused the descriptor; or `InvalidInput`, a source is
+    /// registered for a handler of another type.
     ///
     /// # Examples
     ///
@@ -266,8 +266,9 @@ impl Core {
         mut callback: impl FnMut(&mut H, &mut S, &mut Context<'_>, &Readiness) + 'static,
     ) -> io::Result<SourceId> {
         let wanted = TypeTag::of::<H>();
-        match self.source_handler {
-            Some(named) if named != wanted => {
+        let named = self.source_handler;
+        match named {
+            Some(named) if named != wanted && self.handler_still_named() => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
@@ -296,19 +297,37 @@ impl Core {
 
     /// Refuses to run a turn with a handler other than the one the
     /// sources' callbacks were registered for: they could not be called.
-    pub(crate) fn check_source_handler<H: ?Sized + 'static>(&self) -> io::Result<()> {
-        match self.source_handler {
-            Some(named) if named != TypeTag::of::<H>() => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "sources on this loop were registered for a handler of type {}, \
+    pub(crate) fn check_source_handler<H: ?Sized + 'static>(&mut self) -> io::Result<()> {
+        let named = self.source_handler;
+        match named {
+            Some(named) if named != TypeTag::of::<H>() && self.handler_still_named() => {
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "sources on this loop were registered for a handler of type {}, \
                      but it is run with a {}",
-                    named.name,
-                    std::any::type_name::<H>()
-                ),
-            )),
+                        named.name,
+                        std::any::type_name::<H>()
+                    ),
+                ))
+            }
             _ => Ok(()),
         }
+    }
+
+    /// Whether a source's callback still needs the handler type named:
+    /// once the last such source is gone, any handler will do, and the
+    /// name is forgotten. Asked only when a turn or a registration names
+    /// another type (a look at every source), and never while a callback
+    /// is lent out, so none is missed.
+    fn handler_still_named(&mut self) -> bool {
+        let needed = self
+            .sources
+            .any_callback(|c| matches!(c, SourceCallback::WithHandler(_)));
+        if !needed {
+            self.source_handler = None;
+        }
+        needed
     }
 
     pub(crate) fn add_source(

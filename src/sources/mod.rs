@@ -83,6 +83,13 @@ impl<C> Sources<C> {
         Some((source.fd, source.callback))
     }
 
+    /// Whether any live source's callback is one `wanted` says yes to.
+    pub(crate) fn any_callback(&self, wanted: impl Fn(&C) -> bool) -> bool {
+        self.slab
+            .iter()
+            .any(|(_, source)| source.callback.as_ref().is_some_and(&wanted))
+    }
+
     /// Whether `id` names a live source.
     pub(crate) fn contains(&self, id: SourceId) -> bool {
         self.slab.get(id.slot()).is_some_and(|s| s.id == id)

@@ -490,17 +490,18 @@ per_backend!(a_source_callback_is_lent_the_handler);
 
 /// A loop whose sources were registered for one handler type refuses to
 /// run with another (the callbacks could not be lent it), and refuses a
-/// source registered for a second type; both errors name the types.
+/// source registered for a second type; both errors name the types. Once
+/// those sources are gone, the type is free again.
 #[test]
 fn a_source_for_one_handler_type_refuses_another() {
     let mut reactor = Reactor::new().unwrap();
     let (ours, _theirs) = mio::net::UnixStream::pair().unwrap();
-    reactor
+    let first_tally = reactor
         .register_source_with_handler(ours, Interest::READABLE, |_: &mut Tally, _, _, _| {})
         .unwrap();
     // Another for the same type is welcome...
     let (again, _its_peer) = mio::net::UnixStream::pair().unwrap();
-    reactor
+    let second_tally = reactor
         .register_source_with_handler(again, Interest::READABLE, |_: &mut Tally, _, _, _| {})
         .unwrap();
     // ...one for another type is not.
@@ -520,4 +521,13 @@ fn a_source_for_one_handler_type_refuses_another() {
     assert!(refused.to_string().contains("Dialer"), "{refused}");
     let mut tally = Tally::default();
     reactor.run_once(&mut tally, Some(Duration::ZERO)).unwrap();
+    // Once the sources that needed a Tally are gone, any handler will do.
+    reactor.deregister_source(first_tally).unwrap();
+    assert!(reactor.run_once(&mut dialer, Some(Duration::ZERO)).is_err());
+    reactor.deregister_source(second_tally).unwrap();
+    reactor.run_once(&mut dialer, Some(Duration::ZERO)).unwrap();
+    let (later, _peer) = mio::net::UnixStream::pair().unwrap();
+    reactor
+        .register_source_with_handler(later, Interest::READABLE, |_: &mut Dialer, _, _, _| {})
+        .unwrap();
 }
