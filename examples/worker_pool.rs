@@ -26,7 +26,8 @@
 //! together are answered hash, hash, pong, though the pong is ready first.
 //! Each request takes a ticket, and an answer ready before its turn waits
 //! in the connection's own state (`Context::set_state`) until the answers
-//! before it have gone. Another client's ping is not held up.
+//! before it have gone; past 1,024 held answers the connection's reading
+//! pauses until they are out. Another client's ping is not held up.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -60,6 +61,11 @@ struct Service {
 const UNKNOWN: &[u8] = b"error: unknown command, expected ping or hash TEXT";
 
 // ANCHOR: handler
+/// Answers held for their turn, at most, before the connection's reading
+/// pauses: a client that pipelines pings behind a hash cannot make the
+/// server hold answers without end.
+const MAX_EARLY: usize = 1024;
+
 /// The answers owed to one connection, in the order of its requests.
 #[derive(Default)]
 struct Owed {
@@ -69,6 +75,8 @@ struct Owed {
     next_out: u64,
     /// Answers that came before their turn, by ticket.
     early: BTreeMap<u64, Vec<u8>>,
+    /// Reading is paused until the early answers are out.
+    paused: bool,
 }
 
 /// The ticket for `conn`'s next request.
@@ -86,6 +94,9 @@ fn answer(cx: &mut Context<'_>, conn: ConnId, ticket: u64, answer: &[u8]) {
     cx.with_state(conn, |owed: &mut Owed, cx| {
         if ticket != owed.next_out {
             owed.early.insert(ticket, answer.to_vec());
+            if owed.early.len() >= MAX_EARLY && !owed.paused {
+                owed.paused = cx.pause_reading(conn);
+            }
             return;
         }
         let _ = cx.send_frame(conn, answer);
@@ -93,6 +104,10 @@ fn answer(cx: &mut Context<'_>, conn: ConnId, ticket: u64, answer: &[u8]) {
         while let Some(due) = owed.early.remove(&owed.next_out) {
             let _ = cx.send_frame(conn, &due);
             owed.next_out += 1;
+        }
+        if owed.paused && owed.early.is_empty() {
+            owed.paused = false;
+            cx.resume_reading(conn);
         }
     });
 }

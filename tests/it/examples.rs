@@ -234,6 +234,7 @@ fn worker_pool_answers_unknown_commands_with_an_error() {
 /// the pool.
 #[test]
 fn worker_pool_answers_in_request_order() {
+    let _alone = util::hashing_alone();
     for extra in [&[][..], &["--no-pool"][..]] {
         let server = start_server("worker_pool", extra);
         let mut client = connect(server.addr);
@@ -255,6 +256,30 @@ fn worker_pool_answers_in_request_order() {
             ["hash", "hash", "pong", "error:", "hash", "pong"],
             "{extra:?}: {answers:?}"
         );
+    }
+}
+
+/// Pings pipelined behind a hash wait for it, more of them than the
+/// server holds before it stops reading that client (1,024): reading
+/// resumes once the hash is answered, and every answer comes, in order.
+#[test]
+fn worker_pool_holds_a_bounded_number_of_early_answers() {
+    let _alone = util::hashing_alone();
+    let server = start_server("worker_pool", &[]);
+    let mut client = connect(server.addr);
+    let mut requests = b"hash x\n".to_vec();
+    for _ in 0..3000 {
+        requests.extend_from_slice(b"ping\n");
+    }
+    write_all(&mut client, &requests);
+    let mut reader = std::io::BufReader::new(&mut client);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    assert!(line.starts_with("hash "), "{line:?}");
+    for i in 0..3000 {
+        line.clear();
+        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+        assert_eq!(line, "pong\n", "answer {i}");
     }
 }
 

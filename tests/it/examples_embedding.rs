@@ -76,6 +76,7 @@ fn ping_during_hash(addr: std::net::SocketAddr, server_pid: u32) -> (Duration, D
 }
 
 fn worker_pool_keeps_pings_quick_while_hashes_run(backend: BackendKind) {
+    let _alone = util::hashing_alone();
     let pooled = start_example("worker_pool", &["--backend", backend.name()]);
     let inline = start_example("worker_pool", &["--no-pool", "--backend", backend.name()]);
     // Warm up both (first connection, first job starts the pool).

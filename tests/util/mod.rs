@@ -102,6 +102,17 @@ pub fn many_descriptors() -> std::sync::RwLockWriteGuard<'static, ()> {
     DESCRIPTORS.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Tests whose servers burn CPU on purpose (worker_pool's 50 ms hashes)
+/// take turns, so that one that times the others' CPU (a ping during a
+/// hash, seen by the server's CPU time moving) is not starved on a
+/// two-core machine into seeing nothing move.
+static HASHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Held by a test whose server hashes, or that times one that does.
+pub fn hashing_alone() -> std::sync::MutexGuard<'static, ()> {
+    HASHING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// How long any single wait in a test may take before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
