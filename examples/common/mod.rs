@@ -237,12 +237,12 @@ pub fn group_failed(
     addr: std::net::SocketAddr,
 ) -> impl FnOnce(io::Error) -> io::Error {
     move |error| {
+        if error.kind() == io::ErrorKind::AddrInUse {
+            return failed(format!("cannot listen on {addr}"))(error);
+        }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let what = match error.raw_os_error() {
-            _ if error.kind() == io::ErrorKind::AddrInUse => {
-                return failed(format!("cannot listen on {addr}"))(error)
-            }
-            Some(libc::EMFILE) | Some(libc::ENFILE) => format!(
+            Some(libc::EMFILE | libc::ENFILE) => format!(
                 "cannot start {threads} loops: too many open files (each loop needs a few \
                  descriptors: ask for fewer, this machine has {cores} CPUs, or raise `ulimit -n`)"
             ),

@@ -448,17 +448,23 @@ mod tests {
         assert_eq!(drained.kind(), io::ErrorKind::WouldBlock);
     }
 
+    /// A UDP endpoint on loopback, and a peer for it to answer (reads time
+    /// out after 5 s), with the peer's address.
+    fn endpoint_and_peer() -> (Endpoint, std::net::UdpSocket, DatagramPeer) {
+        let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let to = DatagramPeer::from(peer.local_addr().unwrap());
+        (Endpoint::udp(socket), peer, to)
+    }
+
     /// A batch's answers to UDP peers go together after it, in order; the
     /// ones the socket refuses are counted, and outside a batch each goes
     /// at once again.
     #[test]
     fn a_batch_sends_its_answers_together_in_order() {
-        let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let mut endpoint = Endpoint::udp(socket);
-        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        let to = DatagramPeer::from(peer.local_addr().unwrap());
+        let (mut endpoint, peer, to) = endpoint_and_peer();
         endpoint.begin_batch();
         let batched = if cfg!(target_os = "linux") {
             Sent::Batched
@@ -488,12 +494,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_refused_answer_in_a_batch_is_counted_and_the_rest_go() {
-        let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let mut endpoint = Endpoint::udp(socket);
-        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        let to = DatagramPeer::from(peer.local_addr().unwrap());
+        let (mut endpoint, peer, to) = endpoint_and_peer();
         let nowhere = DatagramPeer::from(SocketAddr::from(([127, 0, 0, 1], 0)));
         endpoint.begin_batch();
         for (i, peer) in [&to, &nowhere, &to, &nowhere, &nowhere, &to]
