@@ -9,18 +9,50 @@ use std::path::{Path, PathBuf};
 
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
+use crate::backend::Streams;
+#[cfg(target_os = "linux")]
+use crate::backend::RingStream;
+
 /// A connected (or connecting) stream socket.
 #[derive(Debug)]
 pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// A TCP or Unix socket whose bytes an io_uring moves (a completion
+    /// driver's): read and written as the others.
+    #[cfg(target_os = "linux")]
+    Ring(RingStream),
 }
 
 impl Stream {
+    /// The same socket with its bytes moved by `streams`' ring (an open
+    /// connection on io_uring's completion driver).
+    ///
+    /// # Errors
+    ///
+    /// The ring could not take it; the socket is dropped.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn served_by(self, streams: &Streams) -> io::Result<Stream> {
+        use std::os::fd::OwnedFd;
+        let ring = match self {
+            Stream::Tcp(s) => streams.adopt(OwnedFd::from(s), false)?,
+            Stream::Unix(s) => streams.adopt(OwnedFd::from(s), true)?,
+            ring @ Stream::Ring(_) => return Ok(ring),
+        };
+        Ok(Stream::Ring(ring))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn served_by(self, streams: &Streams) -> io::Result<Stream> {
+        match *streams {}
+    }
+
     pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
         match self {
             Stream::Tcp(s) => s.take_error(),
             Stream::Unix(s) => s.take_error(),
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.take_error(),
         }
     }
 
@@ -30,6 +62,10 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.peer_addr().ok(),
             Stream::Unix(_) => None,
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) if s.is_unix() => None,
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.socket(|socket| socket.peer_addr().ok()?.as_socket()),
         }
     }
 
@@ -38,6 +74,27 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.peer_addr().is_ok(),
             Stream::Unix(s) => s.peer_addr().is_ok(),
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.socket(|socket| socket.peer_addr().is_ok()),
+        }
+    }
+
+    fn is_unix(&self) -> bool {
+        match self {
+            Stream::Tcp(_) => false,
+            Stream::Unix(_) => true,
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.is_unix(),
+        }
+    }
+
+    /// Whether bytes written to it are not yet sent by the ring that
+    /// took them (never, for a socket the loop writes itself).
+    pub(crate) fn sending(&self) -> bool {
+        match self {
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.sending(),
+            _ => false,
         }
     }
 
@@ -46,13 +103,20 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.shutdown(how),
             Stream::Unix(s) => s.shutdown(how),
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.shutdown(how),
         }
     }
 
     pub(crate) fn set_nodelay(&self) {
-        if let Stream::Tcp(s) = self {
+        match self {
             // Only latency is at stake: a failure is not worth dropping the client.
-            let _ = s.set_nodelay(true);
+            Stream::Tcp(s) => drop(s.set_nodelay(true)),
+            Stream::Unix(_) => {}
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) if !s.is_unix() => s.socket(|socket| drop(socket.set_nodelay(true))),
+            #[cfg(target_os = "linux")]
+            Stream::Ring(_) => {}
         }
     }
 
@@ -64,6 +128,12 @@ impl Stream {
                 Err(_) => String::from("peer unknown"),
             },
             Stream::Unix(_) => String::from("unix peer"),
+            #[cfg(target_os = "linux")]
+            Stream::Ring(_) => match self.peer_addr() {
+                Some(addr) => addr.to_string(),
+                None if self.is_unix() => String::from("unix peer"),
+                None => String::from("peer unknown"),
+            },
         }
     }
 }
@@ -73,6 +143,8 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.read(buf),
         }
     }
 }
@@ -82,6 +154,8 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.write(&[IoSlice::new(buf)]),
         }
     }
 
@@ -89,6 +163,8 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.write(bufs),
         }
     }
 
@@ -102,6 +178,8 @@ impl AsRawFd for Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.fd(),
         }
     }
 }

@@ -16,7 +16,7 @@ mod poll_backend;
 mod registry;
 mod select_backend;
 #[cfg(target_os = "linux")]
-mod uring_backend;
+mod uring;
 
 use std::io;
 use std::os::unix::io::RawFd;
@@ -29,7 +29,14 @@ pub use mio_backend::MioBackend;
 pub use poll_backend::PollBackend;
 pub use select_backend::SelectBackend;
 #[cfg(target_os = "linux")]
-pub use uring_backend::UringBackend;
+pub use uring::UringBackend;
+#[cfg(target_os = "linux")]
+pub(crate) use uring::{RingStream, Streams};
+
+/// Where there is no io_uring, no connection is served by completions.
+#[cfg(not(target_os = "linux"))]
+#[derive(Clone, Debug)]
+pub(crate) enum Streams {}
 
 /// Which multiplexer [`Reactor::with_config`](crate::Reactor::with_config)
 /// builds ([`Config::backend`](crate::Config::backend)).
@@ -87,33 +94,34 @@ impl BackendKind {
     }
 
     /// Builds the backend of this kind, taking at most `capacity` events
-    /// per poll; io_uring, where it cannot be had, gives epoll (one log
-    /// line says why).
-    pub(crate) fn open(self, capacity: usize) -> io::Result<Box<dyn Backend>> {
+    /// per poll, and, for io_uring, the table through which connections
+    /// are served by completions; io_uring, where it cannot be had, gives
+    /// epoll (one log line says why).
+    pub(crate) fn open(self, capacity: usize) -> io::Result<(Box<dyn Backend>, Option<Streams>)> {
         Ok(match self {
-            BackendKind::Poll => Box::new(PollBackend::new()),
-            BackendKind::Select => Box::new(SelectBackend::new()),
-            BackendKind::Epoll => Box::new(MioBackend::new(capacity)?),
+            BackendKind::Poll => (Box::new(PollBackend::new()), None),
+            BackendKind::Select => (Box::new(SelectBackend::new()), None),
+            BackendKind::Epoll => (Box::new(MioBackend::new(capacity)?), None),
             BackendKind::Uring => uring_or_epoll(capacity)?,
         })
     }
 }
 
 #[cfg(target_os = "linux")]
-fn uring_or_epoll(capacity: usize) -> io::Result<Box<dyn Backend>> {
-    match UringBackend::new(capacity) {
-        Ok(uring) => Ok(Box::new(uring)),
+fn uring_or_epoll(capacity: usize) -> io::Result<(Box<dyn Backend>, Option<Streams>)> {
+    match UringBackend::with_streams(capacity) {
+        Ok((uring, streams)) => Ok((Box::new(uring), streams)),
         Err(refused) => {
             warn!("io_uring is not available ({refused}): running on epoll");
-            Ok(Box::new(MioBackend::new(capacity)?))
+            Ok((Box::new(MioBackend::new(capacity)?), None))
         }
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn uring_or_epoll(capacity: usize) -> io::Result<Box<dyn Backend>> {
+fn uring_or_epoll(capacity: usize) -> io::Result<(Box<dyn Backend>, Option<Streams>)> {
     warn!("io_uring is Linux's: running on kqueue");
-    Ok(Box::new(MioBackend::new(capacity)?))
+    Ok((Box::new(MioBackend::new(capacity)?), None))
 }
 
 /// What a `poll(2)` result mask (`revents`, or an io_uring poll's
@@ -243,6 +251,19 @@ pub trait Backend: std::fmt::Debug {
     ///
     /// A failure of the wait itself, which the loop cannot recover from.
     fn poll(&mut self, events: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Hands the kernel what waits unsubmitted (see
+    /// [`has_unsubmitted`](Backend::has_unsubmitted)) without waiting for
+    /// anything. [`Reactor::run_once`](crate::Reactor::run_once) calls it
+    /// as a turn ends, since no wait may follow soon; the default does
+    /// nothing, for backends whose changes take effect as they are made.
+    ///
+    /// # Errors
+    ///
+    /// The system's refusal.
+    fn submit(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 
     /// The poller's own descriptor (the epoll or kqueue fd), if it has one:
     /// readable when events are waiting, so another loop can watch it.

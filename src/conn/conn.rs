@@ -13,7 +13,7 @@ use std::io::{self, Read};
 use super::buffer::BufferPool;
 use super::decode::{checked, OwnDecoder};
 use super::output::Output;
-use super::state::Reading;
+use super::state::{Lifecycle, Reading};
 use super::table::{ConnState, Listed};
 use crate::codec::{AnyDecoder, Codec, DecodeError, Frame};
 use crate::limits::Timeouts;
@@ -449,8 +449,10 @@ impl Conn {
         self.output.push_shared(bytes);
     }
 
+    /// Whether output is still to go: queued here, or taken by a ring
+    /// that has not sent it yet (io_uring's completion driver).
     pub(crate) fn has_output(&self) -> bool {
-        !self.output.is_empty()
+        !self.output.is_empty() || self.socket.sending()
     }
 
     pub(crate) fn output_len(&self) -> usize {
@@ -490,6 +492,12 @@ impl Conn {
             }
         }
         self.output.release(pool);
+        if self.socket.sending() && matches!(self.state.lifecycle(), Lifecycle::Closing(_)) {
+            // A ring took the bytes but has not sent them: a connection
+            // closing in order waits for them, as for its own output, and
+            // hears WRITABLE when they are out.
+            return (total, FlushEnd::Blocked);
+        }
         (total, FlushEnd::Empty)
     }
 

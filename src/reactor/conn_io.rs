@@ -31,6 +31,14 @@ impl Core {
         } else {
             Interest::READABLE
         };
+        // With io_uring, the ring moves an open connection's bytes; one
+        // still connecting is polled until it is.
+        let stream = match &self.streams {
+            Some(streams) if !connecting => stream.served_by(streams).inspect_err(|e| {
+                warn!("a connection dropped: cannot hand it to io_uring: {e}")
+            })?,
+            _ => stream,
+        };
         let backend = &mut self.backend;
         // A decoder of its own, if the framing is not a built-in codec.
         let decoder = self.config.custom_framing.as_ref().map(|c| (c.make)());

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::sources::SourceCallback;
 use super::timeouts::TimerPayload;
-use crate::backend::Backend;
+use crate::backend::{Backend, Streams};
 use crate::close::{CloseReason, Closed, Origin, SendError};
 use crate::codec::{FrameError, TypeTag};
 use crate::config::{Config, EmfilePolicy};
@@ -51,6 +51,9 @@ use crate::token::{ConnId, ListenerId, SourceId, Token};
 /// Everything but the handler and the event batch: what a `Context` reaches.
 pub(crate) struct Core {
     pub(crate) backend: Box<dyn Backend>,
+    /// With io_uring: the table through which accepted connections are
+    /// served by completions (the backend's other half).
+    pub(crate) streams: Option<Streams>,
     pub(crate) config: Config,
     /// From `config`: how connections read and frame.
     pub(crate) read_limits: ReadLimits,
@@ -129,6 +132,7 @@ impl Core {
             limits::effective_max_connections(config.max_connections, config.fd_reserve);
         Core {
             backend,
+            streams: None,
             pool: BufferPool::new(config.pooled_buffers),
             // Reserved up front for the connection cap, so that growing the
             // table never copies it and leaves the old copy's pages resident.

@@ -126,8 +126,10 @@ impl Reactor {
     ///
     /// The system refused to create the poller.
     pub fn with_config(config: Config) -> io::Result<Reactor> {
-        let backend = config.backend.open(config.events_capacity)?;
-        Ok(Reactor::with_backend(config, backend))
+        let (backend, streams) = config.backend.open(config.events_capacity)?;
+        let mut reactor = Reactor::with_backend(config, backend);
+        reactor.core.streams = streams;
+        Ok(reactor)
     }
 
     /// A reactor with `config` polling through `backend`.
@@ -237,8 +239,11 @@ impl Reactor {
         handler: &mut H,
     ) -> io::Result<()> {
         while !self.core.stop_requested {
-            self.run_once(handler, None)?;
+            // Not `run_once`: the next turn's wait hands the kernel what
+            // this one queued (a ring's writes), in the same system call.
+            self.turn(handler, None)?;
         }
+        self.core.backend.submit()?;
         self.core.stop_requested = false;
         if let Some(grace) = self.core.shutdown_requested.take() {
             self.shutdown(handler, grace)?;
@@ -285,7 +290,10 @@ impl Reactor {
 
     /// Runs one turn of the loop, waiting at most `timeout` for events
     /// (`None`: until an event or the next timer; `Some(Duration::ZERO)`:
-    /// not at all).
+    /// not at all). What the turn wrote is in the kernel when it returns,
+    /// even on io_uring, whose writes are entries in a ring: that costs it
+    /// one more system call a turn than [`run`](Reactor::run), whose next
+    /// wait submits them.
     ///
     /// # Errors
     ///
@@ -295,6 +303,16 @@ impl Reactor {
     /// with it, so the reactor refuses to go on rather than leave
     /// connections waiting forever. Drop it and build a new one.
     pub fn run_once<I: 'static, H: Handler<I> + ?Sized + 'static>(
+        &mut self,
+        handler: &mut H,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        self.turn(handler, timeout)?;
+        self.core.backend.submit()
+    }
+
+    /// One turn: phases 1 to 9.
+    fn turn<I: 'static, H: Handler<I> + ?Sized + 'static>(
         &mut self,
         handler: &mut H,
         timeout: Option<Duration>,
@@ -423,6 +441,10 @@ impl Reactor {
             self.core.conns.open()
         );
         self.core.begin_shutdown();
+        // The first turn polls, even with work listed: a completion backend
+        // (io_uring) knows what its sockets received only from a poll, and
+        // what clients sent before the shutdown is still answered.
+        self.polled_last_turn = false;
         while self.core.conns.open() > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

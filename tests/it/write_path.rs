@@ -12,10 +12,13 @@ use selectloop::codec::Lines;
 use selectloop::{Config, ConnId, Context, Handler};
 use util::{connect, write_all, Server};
 
-/// Answers `big\n` with 4 MiB of a pattern no two offsets share locally.
+/// Answers `big\n` with 16 MiB of a pattern no two offsets share locally:
+/// more than a socket's send buffer grows to (Linux's `tcp_wmem` allows
+/// 4 MiB), so the server's writes block on every backend, io_uring's
+/// included (its sends wait inside the kernel until the buffer is full).
 struct Big;
 
-const BIG: usize = 4 * 1024 * 1024;
+const BIG: usize = 16 * 1024 * 1024;
 
 fn pattern(i: usize) -> u8 {
     (i % 251) as u8 ^ (i / 251 % 256) as u8
@@ -34,7 +37,7 @@ impl Handler for Big {
 
 // ANCHOR: slow_reader
 /// The seed's `sendall` blocks the whole server while one client is slow to
-/// read. Here a 4 MiB answer goes out in many partial writes, byte-exact,
+/// read. Here a 16 MiB answer goes out in many partial writes, byte-exact,
 /// while another client is served at once, and the slow connection leaves
 /// the writable set when its buffer is empty.
 fn large_answer_to_slow_reader_arrives_byte_exact(backend: BackendKind) {

@@ -1,0 +1,143 @@
+//! The receive buffers the kernel picks from: a provided-buffer ring
+//! (`IORING_REGISTER_PBUF_RING`, Linux 5.19).
+//!
+//! A multishot receive names no buffer of its own. When bytes arrive the
+//! kernel takes the next buffer from this ring, fills it and says which in
+//! the completion; the driver copies the bytes out and gives the buffer
+//! back at once. So a connection that is not receiving holds no buffer,
+//! and the ring's few hundred kilobytes serve every connection of a loop.
+
+use std::alloc::{self, Layout};
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::types::BufRingEntry;
+use io_uring::IoUring;
+
+/// The buffer group the receives name.
+pub(super) const GROUP: u16 = 0;
+
+/// Buffers in the ring (a power of two, as the kernel requires).
+const COUNT: u16 = 512;
+
+/// Bytes in each: a completion carries at most this many.
+pub(super) const SIZE: usize = 4096;
+
+/// The ring of buffer descriptions shared with the kernel, and the
+/// buffers it describes.
+pub(super) struct BufferRing {
+    /// `COUNT` entries, page-aligned; the first entry's last field is the
+    /// ring's tail, which only this side writes.
+    entries: NonNull<BufRingEntry>,
+    /// `COUNT * SIZE` bytes.
+    memory: NonNull<u8>,
+    /// The tail as this side last published it.
+    tail: u16,
+}
+
+impl BufferRing {
+    /// Allocates the buffers, fills the ring with all of them and
+    /// registers it with `ring`.
+    ///
+    /// # Errors
+    ///
+    /// The kernel refused the ring (older than 5.19), or memory ran out.
+    pub(super) fn register(ring: &IoUring) -> io::Result<BufferRing> {
+        let entries = alloc_zeroed(entries_layout())?.cast::<BufRingEntry>();
+        let memory = match alloc_zeroed(memory_layout()) {
+            Ok(memory) => memory,
+            Err(e) => {
+                // SAFETY: allocated just above with this layout, not shared.
+                unsafe { alloc::dealloc(entries.as_ptr().cast(), entries_layout()) };
+                return Err(e);
+            }
+        };
+        let mut buffers = BufferRing {
+            entries,
+            memory,
+            tail: 0,
+        };
+        for id in 0..COUNT {
+            buffers.give_back(id);
+        }
+        // SAFETY: `entries` is page-aligned, `COUNT` entries long, and
+        // lives until `self` is dropped, which happens only after the ring
+        // that uses it (the backend declares its ring first, and waits for
+        // its entries before either goes).
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(entries.as_ptr() as u64, COUNT, GROUP, 0)?
+        };
+        Ok(buffers)
+    }
+
+    /// The first `len` bytes the kernel wrote into buffer `id`.
+    ///
+    /// The caller passes the buffer id and length of a completion: until
+    /// [`give_back`](BufferRing::give_back) returns it, the kernel does
+    /// not write that buffer again.
+    pub(super) fn bytes(&self, id: u16, len: usize) -> &[u8] {
+        let id = usize::from(id % COUNT);
+        let len = len.min(SIZE);
+        // SAFETY: buffer `id` is `SIZE` bytes inside `memory`; the kernel
+        // filled its first `len` bytes and owns it no more (it is out of
+        // the ring until given back), so nothing writes it while read.
+        unsafe { std::slice::from_raw_parts(self.memory.as_ptr().add(id * SIZE), len) }
+    }
+
+    /// Puts buffer `id` back in the ring for the kernel to fill again.
+    pub(super) fn give_back(&mut self, id: u16) {
+        let id = id % COUNT;
+        let at = usize::from(self.tail % COUNT);
+        // SAFETY: `at` is below `COUNT`. The kernel reads only the entries
+        // between its head and the published tail; this one is past the
+        // tail until the store below publishes it.
+        unsafe {
+            let entry = &mut *self.entries.as_ptr().add(at);
+            entry.set_addr(self.memory.as_ptr().add(usize::from(id) * SIZE) as u64);
+            entry.set_len(SIZE as u32);
+            entry.set_bid(id);
+        }
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: the tail field of the first entry, aligned for a u16 and
+        // shared with the kernel, which reads it: published with release
+        // ordering so that the entry written above is seen first.
+        unsafe {
+            let tail = BufRingEntry::tail(self.entries.as_ptr()) as *const AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+}
+
+impl std::fmt::Debug for BufferRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferRing").field("tail", &self.tail).finish()
+    }
+}
+
+impl Drop for BufferRing {
+    fn drop(&mut self) {
+        // SAFETY: both were allocated with these layouts in `register`,
+        // and the ring that read them is gone (see `register`).
+        unsafe {
+            alloc::dealloc(self.entries.as_ptr().cast(), entries_layout());
+            alloc::dealloc(self.memory.as_ptr(), memory_layout());
+        }
+    }
+}
+
+fn entries_layout() -> Layout {
+    let size = usize::from(COUNT) * std::mem::size_of::<BufRingEntry>();
+    Layout::from_size_align(size, 4096).expect("a page-aligned layout")
+}
+
+fn memory_layout() -> Layout {
+    Layout::from_size_align(usize::from(COUNT) * SIZE, 4096).expect("a page-aligned layout")
+}
+
+fn alloc_zeroed(layout: Layout) -> io::Result<NonNull<u8>> {
+    // SAFETY: both layouts have a non-zero size.
+    NonNull::new(unsafe { alloc::alloc_zeroed(layout) })
+        .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))
+}

@@ -1,0 +1,208 @@
+//! The ring and the connections it serves, shared by the backend and the
+//! connections' [`RingStream`]s: adopting a socket, pushing what the
+//! connections wait for, retiring one the loop dropped, and a drop that
+//! frees nothing the kernel may still touch.
+
+use std::cell::{RefCell, RefMut};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::io::RawFd;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, IoUring};
+
+use super::buffers::BufferRing;
+use super::ring_stream::RingStream;
+use super::table::{cancel, Receive, Slot, Table, LAST_WAIT};
+use super::{decode, enter, push_entry, user_data, Kind};
+
+/// The ring and what the connections it serves keep: shared by the
+/// backend (which waits and reaps completions) and the connections'
+/// [`RingStream`]s (which read, write and close).
+pub(super) struct Driver {
+    pub(super) ring: IoUring,
+    pub(super) table: Table,
+    /// The receive buffers, if the kernel has provided-buffer rings:
+    /// without them no connection is adopted. Declared after `ring`, so
+    /// dropped after it.
+    pub(super) buffers: Option<BufferRing>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("connections", &self.table.slots.iter().flatten().count())
+            .field("limbo", &self.table.limbo.len())
+            .finish()
+    }
+}
+
+/// A handle on the [`Driver`]: the loop adopts connections through it.
+#[derive(Clone, Debug)]
+pub(crate) struct Streams(Rc<RefCell<Driver>>);
+
+impl Streams {
+    pub(super) fn new(ring: IoUring) -> Streams {
+        Streams(Rc::new(RefCell::new(Driver {
+            ring,
+            table: Table::default(),
+            buffers: None,
+        })))
+    }
+
+    pub(super) fn driver(&self) -> RefMut<'_, Driver> {
+        self.0.borrow_mut()
+    }
+
+    /// Hands `socket` (a connected TCP or Unix stream socket) to the
+    /// ring: from now on its bytes move through completions. The socket is
+    /// put back in blocking mode, since the kernel then waits for it
+    /// inside the ring rather than failing an entry with `EAGAIN`; no
+    /// system call of the loop's ever blocks on it.
+    ///
+    /// # Errors
+    ///
+    /// The mode could not be changed; the socket is dropped.
+    pub(crate) fn adopt(&self, socket: OwnedFd, unix: bool) -> io::Result<RingStream> {
+        let fd = socket.as_raw_fd();
+        set_blocking(fd)?;
+        let table = &mut self.driver().table;
+        table.next_generation = table.next_generation.wrapping_add(1);
+        let slot = Box::new(Slot {
+            fd,
+            socket: Some(socket),
+            generation: table.next_generation,
+            token: None,
+            interest: None,
+            receive: Receive::Idle,
+            eof: false,
+            error: None,
+            received: Vec::new(),
+            read_at: 0,
+            sending: Vec::new(),
+            sent: 0,
+            send_in_kernel: false,
+            queued: Vec::new(),
+            shut_when_sent: false,
+            pending: false,
+            reporting: false,
+        });
+        let at = fd as usize;
+        if at >= table.slots.len() {
+            table.slots.resize_with(at + 1, || None);
+        }
+        table.slots[at] = Some(slot);
+        Ok(RingStream::new(self.clone(), fd, unix))
+    }
+}
+
+impl Driver {
+    /// Pushes the entries the connections wait for.
+    pub(super) fn push_entries(&mut self) -> io::Result<()> {
+        let ring = &mut self.ring;
+        // SAFETY: `Table::push_entries` pushes receives (which point at
+        // the buffer ring, alive as long as the ring), cancellations (no
+        // memory) and sends whose buffer it keeps unchanged until their
+        // last completion (see there).
+        self.table
+            .push_entries(|entry| unsafe { push_entry(ring, entry) })
+    }
+
+    /// The loop dropped the connection on `fd`: what of it is in the
+    /// kernel is cancelled now (submitted at once, since the loop may
+    /// never wait again), its socket is closed, and its buffers wait in
+    /// limbo for the last completions.
+    pub(super) fn retire(&mut self, fd: RawFd) {
+        let Some(mut slot) = self.table.slots.get_mut(fd as usize).and_then(Option::take) else {
+            return;
+        };
+        if slot.receive == Receive::Armed {
+            let data = user_data(Kind::Receive, fd, slot.generation);
+            // SAFETY: a cancellation points at no memory.
+            let _ = unsafe { push_entry(&mut self.ring, &cancel(data)) };
+            slot.receive = Receive::Cancelling;
+        }
+        if slot.send_in_kernel {
+            let data = user_data(Kind::Send, fd, slot.generation);
+            // SAFETY: as above.
+            let _ = unsafe { push_entry(&mut self.ring, &cancel(data)) };
+        }
+        if slot.in_kernel() {
+            // A cancellation runs as it is submitted: the socket's file,
+            // which an armed entry holds, is released before it closes.
+            let _ = self.ring.submit();
+            slot.socket = None;
+            slot.queued = Vec::new();
+            slot.received = Vec::new();
+            self.table.limbo.push(*slot);
+        }
+    }
+}
+
+impl Drop for Driver {
+    /// Cancels what is still in the kernel and waits (a second at most)
+    /// for its last completions, so that no send still reads a buffer and
+    /// no receive still fills one when they are freed. What does not
+    /// complete in that time is leaked, not freed.
+    fn drop(&mut self) {
+        let mut cancels = Vec::new();
+        for slot in self.table.slots.iter().flatten().map(|slot| &**slot).chain(self.table.limbo.iter()) {
+            if slot.receive == Receive::Armed {
+                cancels.push(user_data(Kind::Receive, slot.fd, slot.generation));
+            }
+            if slot.send_in_kernel {
+                cancels.push(user_data(Kind::Send, slot.fd, slot.generation));
+            }
+        }
+        for data in cancels {
+            // SAFETY: a cancellation points at no memory.
+            if unsafe { push_entry(&mut self.ring, &cancel(data)) }.is_err() {
+                break;
+            }
+        }
+        let give_up_at = Instant::now() + LAST_WAIT;
+        while self.table.in_kernel() && Instant::now() < give_up_at {
+            if enter(&mut self.ring, Some(Duration::from_millis(10))).is_err() {
+                break;
+            }
+            for cqe in self.ring.completion() {
+                match (decode(cqe.user_data()), self.buffers.as_mut()) {
+                    (Some((Kind::Receive, fd, generation)), Some(buffers)) => {
+                        if let Some(slot) = self.table.slot_of(fd, generation) {
+                            if !cqueue::more(cqe.flags()) {
+                                slot.receive = Receive::Idle;
+                            }
+                        }
+                        if let Some(id) = cqueue::buffer_select(cqe.flags()) {
+                            buffers.give_back(id);
+                        }
+                    }
+                    (Some((Kind::Send, fd, generation)), _) => {
+                        if let Some(slot) = self.table.slot_of(fd, generation) {
+                            slot.send_in_kernel = false;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            self.table.bury_if_done();
+        }
+        if self.table.in_kernel() {
+            warn!("io_uring entries outlived their ring's last wait: their buffers are leaked");
+            std::mem::forget(std::mem::take(&mut self.table));
+            std::mem::forget(self.buffers.take());
+        }
+    }
+}
+
+fn set_blocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor the caller owns, with integer
+    // arguments only.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+

@@ -1,0 +1,157 @@
+//! A connection whose bytes the ring moves, as the loop sees it: a
+//! socket it reads and writes as a non-blocking one.
+
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
+use std::os::unix::io::RawFd;
+
+use socket2::SockRef;
+
+use super::driver::Streams;
+use super::table::{shrink, Receive, Slot, Table, HOLD, SEND_ROOM};
+
+/// A connection whose bytes the ring moves: a socket to the loop, which
+/// reads and writes it as it would a non-blocking one.
+#[derive(Debug)]
+pub(crate) struct RingStream {
+    streams: Streams,
+    fd: RawFd,
+    unix: bool,
+}
+
+impl RingStream {
+    pub(super) fn new(streams: Streams, fd: RawFd, unix: bool) -> RingStream {
+        RingStream { streams, fd, unix }
+    }
+
+    /// Whether it is a Unix domain socket (else TCP).
+    pub(crate) fn is_unix(&self) -> bool {
+        self.unix
+    }
+
+    /// Runs `f` on its slot and the table.
+    fn with<R>(&self, f: impl FnOnce(&mut Slot, &mut Table) -> R) -> io::Result<R> {
+        let mut driver = self.streams.driver();
+        let table = &mut driver.table;
+        let Some(slot) = table.slots.get_mut(self.fd as usize).and_then(Option::take) else {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        };
+        let mut slot = slot;
+        let result = f(&mut slot, table);
+        table.slots[self.fd as usize] = Some(slot);
+        Ok(result)
+    }
+
+    /// Runs `f` on the socket itself (for its addresses and options).
+    pub(crate) fn socket<R>(&self, f: impl FnOnce(SockRef<'_>) -> R) -> R {
+        let mut driver = self.streams.driver();
+        let socket = driver
+            .table
+            .slot(self.fd)
+            .and_then(|slot| slot.socket.as_ref())
+            .expect("a ring stream's socket lives as long as the stream");
+        f(SockRef::from(socket))
+    }
+
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.fd;
+        self.with(|slot, table| {
+            let held = &slot.received[slot.read_at..];
+            if held.is_empty() {
+                return match slot.error {
+                    Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+                    None if slot.eof => Ok(0),
+                    None => Err(io::ErrorKind::WouldBlock.into()),
+                };
+            }
+            let n = held.len().min(buf.len());
+            buf[..n].copy_from_slice(&held[..n]);
+            slot.read_at += n;
+            if slot.read_at == slot.received.len() {
+                slot.received.clear();
+                slot.read_at = 0;
+                shrink(&mut slot.received);
+            }
+            // A receive stopped for holding too much starts again.
+            let resume = slot.receive == Receive::Idle && slot.wants_receive();
+            if resume && slot.held() <= HOLD / 2 && !std::mem::replace(&mut slot.pending, true) {
+                table.pending.push(fd);
+            }
+            Ok(n)
+        })?
+    }
+
+    pub(crate) fn write(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let fd = self.fd;
+        self.with(|slot, table| {
+            if let Some(errno) = slot.error {
+                return Err(io::Error::from_raw_os_error(errno));
+            }
+            let mut room = SEND_ROOM.saturating_sub(slot.queued.len());
+            if room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut taken = 0;
+            for buf in bufs {
+                let part = &buf[..buf.len().min(room)];
+                slot.queued.extend_from_slice(part);
+                taken += part.len();
+                room -= part.len();
+                if room == 0 {
+                    break;
+                }
+            }
+            let idle = !slot.send_in_kernel && slot.sent >= slot.sending.len();
+            if idle && taken > 0 {
+                slot.sending.clear();
+                slot.sent = 0;
+                std::mem::swap(&mut slot.sending, &mut slot.queued);
+                if !std::mem::replace(&mut slot.pending, true) {
+                    table.pending.push(fd);
+                }
+            }
+            Ok(taken)
+        })?
+    }
+
+    /// Whether bytes it took are not yet sent: a connection closing in
+    /// order waits for them.
+    pub(crate) fn sending(&self) -> bool {
+        self.with(|slot, _| slot.unsent()).unwrap_or(false)
+    }
+
+    /// Shuts `how`; a write shutdown waits for the bytes still to go.
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.with(|slot, _| {
+            let socket = SockRef::from(slot.socket.as_ref().expect("an open slot has its socket"));
+            if how != Shutdown::Read && slot.unsent() {
+                slot.shut_when_sent = true;
+                if how == Shutdown::Write {
+                    return Ok(());
+                }
+                return socket.shutdown(Shutdown::Read);
+            }
+            socket.shutdown(how)
+        })?
+    }
+
+    /// The error a receive or send met, else the socket's own.
+    pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.with(|slot, _| match (slot.error, &slot.socket) {
+            (Some(errno), _) => Ok(Some(io::Error::from_raw_os_error(errno))),
+            (None, Some(socket)) => SockRef::from(socket).take_error(),
+            (None, None) => Ok(None),
+        })?
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
+impl Drop for RingStream {
+    fn drop(&mut self) {
+        self.streams.driver().retire(self.fd);
+    }
+}
+

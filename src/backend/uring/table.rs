@@ -1,0 +1,425 @@
+//! The completion half of the io_uring backend: connections whose bytes
+//! the ring moves, so that a turn's reads and writes cost no system call
+//! of their own.
+//!
+//! A connection served this way is a [`RingStream`](super::RingStream). To the loop it is a
+//! non-blocking socket like any other: `read` gives what has arrived or
+//! `WouldBlock`, `write` takes bytes or says `WouldBlock`, and readiness
+//! comes back through [`Backend::poll`](super::super::Backend::poll) under
+//! the connection's token. Underneath:
+//!
+//! - **Receiving.** While the loop wants to read, one multishot `RECV` is
+//!   armed on the socket. Each completion names a buffer the kernel took
+//!   from the [`BufferRing`]; its bytes are copied into the connection's
+//!   `received` and the buffer goes straight back, so an idle connection
+//!   holds none. The completion is reported as READABLE; `read` copies
+//!   from `received`. A connection that stops reading (paused, closed), or
+//!   holds more than [`HOLD`] unread, has its receive cancelled, and TCP's
+//!   own flow control holds the peer back again.
+//! - **Sending.** `write` copies into `queued` (at most [`SEND_ROOM`]
+//!   bytes, then `WouldBlock`). One `SEND` at a time is in the kernel,
+//!   from `sending`, which nothing touches until it completes: a short
+//!   send is resubmitted for the rest, and then `queued` becomes
+//!   `sending`. A completion that makes room is reported as WRITABLE to a
+//!   connection that asked for it.
+//! - **Closing.** A connection closing in order waits until the driver
+//!   has sent what it took ([`RingStream::sending`](super::RingStream::sending): the loop keeps it
+//!   open, as it does for its own output), and a write shutdown asked for
+//!   before then is made after the last send. When the loop drops the
+//!   connection, whatever of it is still in the kernel is cancelled at
+//!   once and its socket closed; the buffers a cancelled send may still
+//!   read are kept (in `limbo`) until its last completion, never freed
+//!   while an entry points at them.
+//!
+//! Entries are not pushed as the loop asks: the descriptors with work are
+//! listed, and the [`Driver`](super::driver::Driver) pushes their entries just before it waits, so a
+//! turn's receives, sends and cancellations go in with the wait, in one
+//! `io_uring_enter`.
+
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::OwnedFd;
+use std::os::unix::io::RawFd;
+use std::time::Duration;
+
+use io_uring::{cqueue, opcode, squeue, types};
+
+use super::buffers::{self, BufferRing};
+use super::{user_data, Kind, CANCEL};
+use crate::backend::{Readiness, Token};
+use crate::Interest;
+
+/// Bytes a connection's `write` takes beyond the send in the kernel: the
+/// driver's share of what a socket's send buffer does on epoll.
+pub(crate) const SEND_ROOM: usize = 64 * 1024;
+
+/// Received bytes a connection may hold unread before its receive is
+/// cancelled (re-armed once the loop has read half of them).
+pub(crate) const HOLD: usize = 256 * 1024;
+
+/// A buffer kept by a connection whose bytes were read is given back to
+/// the allocator past this size, so a burst does not stay resident.
+const KEPT_CAPACITY: usize = 16 * 1024;
+
+/// How long dropping the ring waits for the last completions of what it
+/// cancelled; what is still in the kernel then is leaked, not freed.
+pub(super) const LAST_WAIT: Duration = Duration::from_secs(1);
+
+/// Where a connection's receive stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Receive {
+    /// None in the kernel.
+    Idle,
+    /// A multishot receive is armed.
+    Armed,
+    /// Its cancellation is submitted; the last completion is to come.
+    Cancelling,
+}
+
+/// One connection served by the ring.
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) fd: RawFd,
+    /// `None` once the loop dropped it (the socket is closed then).
+    pub(super) socket: Option<OwnedFd>,
+    /// Tells this socket's completions from those of an earlier socket
+    /// that had the same descriptor.
+    pub(super) generation: u32,
+    /// The loop's registration (`None`: not registered, or deleted).
+    pub(super) token: Option<Token>,
+    pub(super) interest: Option<Interest>,
+    pub(super) receive: Receive,
+    /// The peer's end of input came (a receive of 0 bytes).
+    pub(super) eof: bool,
+    /// A receive or send failed with this `errno`: reported, and returned
+    /// by reads (after the bytes that came before it) and writes.
+    pub(super) error: Option<i32>,
+    pub(super) received: Vec<u8>,
+    /// Bytes of `received` already read.
+    pub(super) read_at: usize,
+    /// The bytes of the send in the kernel (or about to be); nothing
+    /// changes it while `send_in_kernel`.
+    pub(super) sending: Vec<u8>,
+    /// Bytes of `sending` the kernel has sent.
+    pub(super) sent: usize,
+    pub(super) send_in_kernel: bool,
+    /// Bytes written since `sending` was taken.
+    pub(super) queued: Vec<u8>,
+    /// A write shutdown asked for while bytes were still to go.
+    pub(super) shut_when_sent: bool,
+    /// On the table's `pending` list.
+    pub(super) pending: bool,
+    /// On the table's `reports` list.
+    pub(super) reporting: bool,
+}
+
+impl Slot {
+    pub(super) fn held(&self) -> usize {
+        self.received.len() - self.read_at
+    }
+
+    pub(super) fn wants_receive(&self) -> bool {
+        self.interest.is_some_and(Interest::is_readable)
+            && !self.eof
+            && self.error.is_none()
+            && self.socket.is_some()
+            && self.held() < HOLD
+    }
+
+    /// Bytes taken by `write` and not yet sent.
+    pub(super) fn unsent(&self) -> bool {
+        self.error.is_none() && (self.sent < self.sending.len() || !self.queued.is_empty())
+    }
+
+    /// Whether an entry of it is in the kernel.
+    pub(super) fn in_kernel(&self) -> bool {
+        self.send_in_kernel || self.receive != Receive::Idle
+    }
+
+    /// What the loop is to hear about it now, if anything.
+    fn readiness(&self) -> Option<Readiness> {
+        let token = self.token?;
+        let interest = self.interest?;
+        let failed = self.error.is_some();
+        let report = Readiness {
+            token,
+            readable: interest.is_readable() && (self.held() > 0 || self.eof || failed),
+            writable: interest.is_writable() && (self.queued.len() < SEND_ROOM || failed),
+            // With bytes still held too, so that the loop reads on past a
+            // short read to the end (or the error), as after epoll's
+            // EPOLLRDHUP.
+            read_closed: self.eof || failed,
+            write_closed: false,
+            // Bytes that came before the error are read first.
+            error: failed && self.held() == 0,
+        };
+        (report != Readiness::none(token)).then_some(report)
+    }
+}
+
+/// Every connection the ring serves, by descriptor, and the work they wait
+/// for.
+#[derive(Debug, Default)]
+pub(super) struct Table {
+    pub(super) slots: Vec<Option<Box<Slot>>>,
+    /// Connections the loop dropped while an entry of theirs was in the
+    /// kernel: kept, socket closed, until its last completion.
+    pub(super) limbo: Vec<Slot>,
+    /// Descriptors whose entries (receive, cancellation, send) are to be
+    /// pushed before the next wait.
+    pub(super) pending: Vec<RawFd>,
+    /// Descriptors with news for the loop that no completion will bring:
+    /// a registration that finds bytes already held, or room to write.
+    pub(super) reports: Vec<RawFd>,
+    pub(super) next_generation: u32,
+}
+
+impl Table {
+    pub(super) fn slot(&mut self, fd: RawFd) -> Option<&mut Slot> {
+        self.slots.get_mut(fd as usize)?.as_deref_mut()
+    }
+
+    /// The connection a completion made under `generation` belongs to:
+    /// an open one, or one in limbo.
+    pub(super) fn slot_of(&mut self, fd: RawFd, generation: u32) -> Option<&mut Slot> {
+        let open = self.slots.get(fd as usize).and_then(Option::as_deref);
+        if open.is_some_and(|slot| slot.generation == generation) {
+            return self.slot(fd);
+        }
+        self.limbo
+            .iter_mut()
+            .find(|slot| slot.generation == generation)
+    }
+
+    /// Whether `fd` is a connection the ring serves.
+    pub(super) fn serves(&self, fd: RawFd) -> bool {
+        matches!(self.slots.get(fd as usize), Some(Some(_)))
+    }
+
+    fn list_pending(&mut self, fd: RawFd) {
+        if let Some(slot) = self.slot(fd) {
+            if !std::mem::replace(&mut slot.pending, true) {
+                self.pending.push(fd);
+            }
+        }
+    }
+
+    fn list_report(&mut self, fd: RawFd) {
+        if let Some(slot) = self.slot(fd) {
+            if !std::mem::replace(&mut slot.reporting, true) {
+                self.reports.push(fd);
+            }
+        }
+    }
+
+    /// The loop registers `fd` (`Some`), changes what it wants, or
+    /// deregisters it (`None`).
+    pub(super) fn register(&mut self, fd: RawFd, token: Token, interest: Option<Interest>) {
+        let Some(slot) = self.slot(fd) else { return };
+        slot.token = interest.map(|_| token);
+        slot.interest = interest;
+        // Bytes held, or room to write, make no completion: say so now,
+        // as epoll does for a socket registered while ready.
+        if slot.readiness().is_some() {
+            self.list_report(fd);
+        }
+        self.list_pending(fd);
+    }
+
+    /// Whether a wait must not block: news for the loop is waiting.
+    pub(super) fn has_reports(&self) -> bool {
+        !self.reports.is_empty()
+    }
+
+    /// Connections with news waiting to be reported.
+    #[allow(dead_code)]
+    pub(super) fn reports_waiting(&self) -> usize {
+        self.reports.len()
+    }
+
+    /// Whether entries wait to be pushed.
+    pub(super) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Whether an entry of a connection is in the kernel.
+    pub(super) fn in_kernel(&self) -> bool {
+        let open = self.slots.iter().flatten().any(|slot| slot.in_kernel());
+        open || !self.limbo.is_empty()
+    }
+
+    /// Pushes the entries the listed connections wait for.
+    pub(super) fn push_entries(
+        &mut self,
+        mut push: impl FnMut(&squeue::Entry) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut listed = std::mem::take(&mut self.pending);
+        for fd in listed.drain(..) {
+            let Some(slot) = self.slot(fd) else { continue };
+            slot.pending = false;
+            let receive = user_data(Kind::Receive, fd, slot.generation);
+            match (slot.receive, slot.wants_receive()) {
+                (Receive::Idle, true) => {
+                    let entry = opcode::RecvMulti::new(types::Fd(fd), buffers::GROUP)
+                        .build()
+                        .user_data(receive);
+                    push(&entry)?;
+                    slot.receive = Receive::Armed;
+                }
+                (Receive::Armed, false) => {
+                    push(&cancel(receive))?;
+                    slot.receive = Receive::Cancelling;
+                }
+                _ => {}
+            }
+            if !slot.send_in_kernel && slot.error.is_none() && slot.sent < slot.sending.len() {
+                let rest = &slot.sending[slot.sent..];
+                let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
+                let entry = opcode::Send::new(types::Fd(fd), rest.as_ptr(), len)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+                    .user_data(user_data(Kind::Send, fd, slot.generation));
+                // For the caller's SAFETY: `rest` is in `sending`'s heap
+                // buffer, which is neither changed nor freed while
+                // `send_in_kernel` is set: writes go to `queued`, and a
+                // slot the loop drops goes to limbo until the send's last
+                // completion clears the flag.
+                push(&entry)?;
+                slot.send_in_kernel = true;
+            }
+        }
+        self.pending = listed; // its capacity, for the next turn
+        Ok(())
+    }
+
+    /// A completion of a receive: bytes, the end of input, or its end.
+    pub(super) fn received(
+        &mut self,
+        fd: RawFd,
+        generation: u32,
+        cqe: &cqueue::Entry,
+        buffers: &mut BufferRing,
+    ) {
+        let (result, flags) = (cqe.result(), cqe.flags());
+        let buffer = cqueue::buffer_select(flags);
+        let last = !cqueue::more(flags);
+        let Some(slot) = self.slot_of(fd, generation) else {
+            if let Some(id) = buffer {
+                buffers.give_back(id);
+            }
+            return;
+        };
+        if let (Some(id), Ok(len @ 1..), true) =
+            (buffer, usize::try_from(result), slot.socket.is_some())
+        {
+            if slot.read_at > 0 {
+                slot.received.drain(..slot.read_at);
+                slot.read_at = 0;
+            }
+            slot.received.extend_from_slice(buffers.bytes(id, len));
+        }
+        if let Some(id) = buffer {
+            buffers.give_back(id);
+        }
+        match result {
+            0 => slot.eof = true,
+            // The ring ran out of buffers for a moment, or we cancelled it.
+            e if e == -libc::ENOBUFS || e == -libc::ECANCELED => {}
+            e if e < 0 => slot.error = Some(-e),
+            _ => {}
+        }
+        let wants = slot.wants_receive();
+        // Holding too much, or no longer wanted: cancelled with the next
+        // push; ended by the kernel but wanted: armed again.
+        let change = if last {
+            slot.receive = Receive::Idle;
+            wants
+        } else {
+            slot.receive == Receive::Armed && !wants
+        };
+        if slot.socket.is_none() {
+            self.bury_if_done();
+            return;
+        }
+        if change {
+            self.list_pending(fd);
+        }
+        if result != -libc::ENOBUFS && result != -libc::ECANCELED {
+            self.list_report(fd);
+        }
+    }
+
+    /// A completion of a send.
+    pub(super) fn sent(&mut self, fd: RawFd, generation: u32, result: i32) {
+        let Some(slot) = self.slot_of(fd, generation) else {
+            return;
+        };
+        slot.send_in_kernel = false;
+        let mut more_to_send = false;
+        match usize::try_from(result) {
+            Ok(n @ 1..) => {
+                slot.sent += n;
+                if slot.sent >= slot.sending.len() {
+                    slot.sending.clear();
+                    slot.sent = 0;
+                    std::mem::swap(&mut slot.sending, &mut slot.queued);
+                    shrink(&mut slot.queued);
+                }
+                if slot.sent < slot.sending.len() {
+                    more_to_send = true;
+                } else if std::mem::take(&mut slot.shut_when_sent) {
+                    if let Some(socket) = &slot.socket {
+                        let _ = socket2::SockRef::from(socket).shutdown(Shutdown::Write);
+                    }
+                }
+            }
+            // Failed, or cancelled as its connection was dropped; a send
+            // of nothing would only be sent again.
+            _ => {
+                slot.error = Some(if result < 0 { -result } else { libc::EPIPE });
+                slot.sending = Vec::new();
+                slot.queued = Vec::new();
+                slot.sent = 0;
+            }
+        }
+        if slot.socket.is_none() {
+            self.bury_if_done();
+            return;
+        }
+        if more_to_send {
+            self.list_pending(fd);
+        }
+        self.list_report(fd);
+    }
+
+    /// Fills `events` from the reports, up to `capacity` in all; what does
+    /// not fit waits for the next poll.
+    pub(super) fn report(&mut self, events: &mut Vec<Readiness>, capacity: usize) {
+        while events.len() < capacity {
+            let Some(fd) = self.reports.pop() else { break };
+            let Some(slot) = self.slot(fd) else { continue };
+            slot.reporting = false;
+            if let Some(report) = slot.readiness() {
+                events.push(report);
+            }
+        }
+    }
+
+    /// Frees what in limbo has no entry left in the kernel.
+    pub(super) fn bury_if_done(&mut self) {
+        self.limbo.retain(|slot| slot.in_kernel());
+    }
+}
+
+/// An `ASYNC_CANCEL` of the entry with `data`; its own completion is
+/// ignored.
+pub(super) fn cancel(data: u64) -> squeue::Entry {
+    opcode::AsyncCancel::new(data).build().user_data(CANCEL)
+}
+
+pub(super) fn shrink(buffer: &mut Vec<u8>) {
+    if buffer.capacity() > KEPT_CAPACITY {
+        *buffer = Vec::new();
+    }
+}
+
