@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
-use crate::backend::Streams;
 #[cfg(target_os = "linux")]
 use crate::backend::RingStream;
+use crate::backend::Streams;
 
 /// A connected (or connecting) stream socket.
 #[derive(Debug)]

@@ -34,9 +34,9 @@ impl Core {
         // With io_uring, the ring moves an open connection's bytes; one
         // still connecting is polled until it is.
         let stream = match &self.streams {
-            Some(streams) if !connecting => stream.served_by(streams).inspect_err(|e| {
-                warn!("a connection dropped: cannot hand it to io_uring: {e}")
-            })?,
+            Some(streams) if !connecting => stream
+                .served_by(streams)
+                .inspect_err(|e| warn!("a connection dropped: cannot hand it to io_uring: {e}"))?,
             _ => stream,
         };
         let backend = &mut self.backend;

@@ -66,8 +66,12 @@ impl BufferRing {
         // that uses it (the backend declares its ring first, and waits for
         // its entries before either goes).
         unsafe {
-            ring.submitter()
-                .register_buf_ring_with_flags(entries.as_ptr() as u64, COUNT, GROUP, 0)?
+            ring.submitter().register_buf_ring_with_flags(
+                entries.as_ptr() as u64,
+                COUNT,
+                GROUP,
+                0,
+            )?
         };
         Ok(buffers)
     }
@@ -112,7 +116,9 @@ impl BufferRing {
 
 impl std::fmt::Debug for BufferRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BufferRing").field("tail", &self.tail).finish()
+        f.debug_struct("BufferRing")
+            .field("tail", &self.tail)
+            .finish()
     }
 }
 

@@ -147,7 +147,14 @@ impl Drop for Driver {
     /// complete in that time is leaked, not freed.
     fn drop(&mut self) {
         let mut cancels = Vec::new();
-        for slot in self.table.slots.iter().flatten().map(|slot| &**slot).chain(self.table.limbo.iter()) {
+        for slot in self
+            .table
+            .slots
+            .iter()
+            .flatten()
+            .map(|slot| &**slot)
+            .chain(self.table.limbo.iter())
+        {
             if slot.receive == Receive::Armed {
                 cancels.push(user_data(Kind::Receive, slot.fd, slot.generation));
             }
@@ -205,4 +212,3 @@ fn set_blocking(fd: RawFd) -> io::Result<()> {
     }
     Ok(())
 }
-

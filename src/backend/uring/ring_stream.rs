@@ -154,4 +154,3 @@ impl Drop for RingStream {
         self.streams.driver().retire(self.fd);
     }
 }
-

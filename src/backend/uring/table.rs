@@ -422,4 +422,3 @@ pub(super) fn shrink(buffer: &mut Vec<u8>) {
         *buffer = Vec::new();
     }
 }
-
