@@ -581,4 +581,6 @@ impl UringBackend {
 }
 
 #[cfg(test)]
+mod completion_tests;
+#[cfg(test)]
 mod tests;
