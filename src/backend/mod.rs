@@ -55,13 +55,17 @@ pub enum BackendKind {
     /// one is refused, logged and counted
     /// ([`Stats::unwatchable`](crate::Stats::unwatchable)).
     Select,
-    /// io_uring (Linux 5.13 or later): a multishot poll per descriptor in a
-    /// ring shared with the kernel, every change of interest submitted
-    /// with the wait in one system call. Edge-like, as epoll. Where
-    /// io_uring cannot be had (an older kernel, another system,
+    /// io_uring (Linux): the ring itself receives and sends the bytes of
+    /// every accepted connection (a multishot receive into buffers the
+    /// kernel picks from a registered ring, Linux 6.0 or later), and a
+    /// multishot poll watches the other descriptors (5.13 or later); a
+    /// turn's receives, sends and changes go to the kernel with its wait,
+    /// in one system call. Edge-like, as epoll. The handler never knows.
+    /// Where io_uring cannot be had (an older kernel, another system,
     /// `kernel.io_uring_disabled`, a seccomp filter that refuses
     /// `io_uring_setup`) the reactor says so in one log line and runs on
-    /// [`Epoll`](BackendKind::Epoll).
+    /// [`Epoll`](BackendKind::Epoll); on a kernel without provided-buffer
+    /// rings, connections are polled as on epoll.
     Uring,
 }
 
@@ -271,10 +275,11 @@ pub trait Backend: std::fmt::Debug {
         None
     }
 
-    /// Whether changes of interest wait unsubmitted until the next
-    /// [`poll`](Backend::poll) (a ring's queue): a loop driven from
-    /// outside through [`raw_fd`](Backend::raw_fd) must then poll again
-    /// at once, since nothing it registered is watched yet.
+    /// Whether changes of interest (or a ring's reads and writes) wait
+    /// unsubmitted until the next [`poll`](Backend::poll), or news is
+    /// waiting that the backend's descriptor will not signal: a loop
+    /// driven from outside through [`raw_fd`](Backend::raw_fd) must then
+    /// poll again at once.
     fn has_unsubmitted(&mut self) -> bool {
         false
     }

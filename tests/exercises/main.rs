@@ -16,6 +16,7 @@ mod util;
 
 mod backends;
 mod blocking;
+mod completion;
 mod coroutines;
 mod faults;
 mod framing;

@@ -493,10 +493,14 @@ fn main() -> io::Result<()> {
             let requests =
                 (if pipeline == 1 { 100_000 } else { 1_000_000 }) / (if quick { 2 } else { 1 });
             for _ in 0..repeats {
-                for server in ["redis-server", "resp_server"] {
+                for server in ["redis-server", "resp_server", "resp_server (uring)"] {
                     let running = match server {
                         "redis-server" => start_redis()?,
-                        _ => start_example(&examples.join("resp_server"), &[])?,
+                        "resp_server" => start_example(&examples.join("resp_server"), &[])?,
+                        _ => start_example(
+                            &examples.join("resp_server"),
+                            &["--backend", "uring"],
+                        )?,
                     };
                     for test in ["SET", "GET"] {
                         let mut client = redis_benchmark(
@@ -540,12 +544,16 @@ fn main() -> io::Result<()> {
                     let figures = measure(&running, &mut client, parse_dnsperf)?;
                     record(server, "query", connections, pipeline, figures);
                 }
-                for server in ["nginx", "http_server"] {
+                for server in ["nginx", "http_server", "http_server (uring)"] {
                     let running = match server {
                         "nginx" => start_nginx(&work.join("nginx"))?,
-                        _ => start_example(
+                        "http_server" => start_example(
                             &examples.join("http_server"),
                             &["--max-requests", "1000000000"],
+                        )?,
+                        _ => start_example(
+                            &examples.join("http_server"),
+                            &["--max-requests", "1000000000", "--backend", "uring"],
                         )?,
                     };
                     let script = (pipeline > 1).then_some(pipeline_script.as_path());
@@ -583,6 +591,9 @@ fn write_results(root: &Path, samples: &[Sample]) -> io::Result<()> {
         ("memcached", "memcached_server", "get/set"),
         ("nsd", "dns_server", "query"),
         ("nginx", "http_server", "GET /"),
+        ("redis-server", "resp_server (uring)", "SET"),
+        ("redis-server", "resp_server (uring)", "GET"),
+        ("nginx", "http_server (uring)", "GET /"),
     ];
     let median = |server: &str, bench: &str, c: usize, p: usize, field: fn(&Sample) -> f64| {
         let mut values: Vec<f64> = samples

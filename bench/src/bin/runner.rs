@@ -356,6 +356,7 @@ fn servers(root: &Path) -> io::Result<Vec<Server>> {
             release.join("tokio_echo"),
             &["--threads", "1"],
         ),
+        announce("monoio (io_uring)", release.join("monoio_echo"), &[]),
         announce(
             "tokio 2 workers",
             release.join("tokio_echo"),

@@ -69,25 +69,7 @@ impl Streams {
         set_blocking(fd)?;
         let table = &mut self.driver().table;
         table.next_generation = table.next_generation.wrapping_add(1);
-        let slot = Box::new(Slot {
-            fd,
-            socket: Some(socket),
-            generation: table.next_generation,
-            token: None,
-            interest: None,
-            receive: Receive::Idle,
-            eof: false,
-            error: None,
-            received: Vec::new(),
-            read_at: 0,
-            sending: Vec::new(),
-            sent: 0,
-            send_in_kernel: false,
-            queued: Vec::new(),
-            shut_when_sent: false,
-            pending: false,
-            reporting: false,
-        });
+        let slot = Slot::new(fd, socket, table.next_generation);
         let at = fd as usize;
         if at >= table.slots.len() {
             table.slots.resize_with(at + 1, || None);
@@ -123,7 +105,7 @@ impl Driver {
             let _ = unsafe { push_entry(&mut self.ring, &cancel(data)) };
             slot.receive = Receive::Cancelling;
         }
-        if slot.send_in_kernel {
+        if slot.send_in_kernel() {
             let data = user_data(Kind::Send, fd, slot.generation);
             // SAFETY: as above.
             let _ = unsafe { push_entry(&mut self.ring, &cancel(data)) };
@@ -133,9 +115,12 @@ impl Driver {
             // which an armed entry holds, is released before it closes.
             let _ = self.ring.submit();
             slot.socket = None;
-            slot.queued = Vec::new();
-            slot.received = Vec::new();
-            self.table.limbo.push(*slot);
+            if let Some(io) = slot.io.as_deref_mut() {
+                // Only `sending` may still be read by the kernel.
+                io.queued = Vec::new();
+                io.received = Vec::new();
+            }
+            self.table.limbo.push(slot);
         }
     }
 }
@@ -152,13 +137,12 @@ impl Drop for Driver {
             .slots
             .iter()
             .flatten()
-            .map(|slot| &**slot)
             .chain(self.table.limbo.iter())
         {
             if slot.receive == Receive::Armed {
                 cancels.push(user_data(Kind::Receive, slot.fd, slot.generation));
             }
-            if slot.send_in_kernel {
+            if slot.send_in_kernel() {
                 cancels.push(user_data(Kind::Send, slot.fd, slot.generation));
             }
         }
@@ -187,7 +171,7 @@ impl Drop for Driver {
                     }
                     (Some((Kind::Send, fd, generation)), _) => {
                         if let Some(slot) = self.table.slot_of(fd, generation) {
-                            slot.send_in_kernel = false;
+                            slot.io().send_in_kernel = false;
                         }
                     }
                     _ => {}

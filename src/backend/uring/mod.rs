@@ -4,9 +4,9 @@
 //! `io_uring_enter`.
 //!
 //! Two halves. **Readiness** (this file): a multishot `POLL_ADD` per
-//! descriptor that is not a connection (listeners, the waker, the
-//! embedder's sources, sockets still connecting), reported as epoll
-//! would. **Completion** ([`table`], [`driver`], [`ring_stream`]):
+//! descriptor the loop does not hand to the ring (listeners, the waker,
+//! the embedder's sources, the connections it opens itself, which start
+//! by waiting for WRITABLE), reported as epoll would. **Completion** ([`table`], [`driver`], [`ring_stream`]):
 //! connections whose reads and
 //! writes the ring itself performs, from buffers the kernel picks
 //! ([`buffers`]); the loop reads and writes them as it would any socket,
@@ -52,17 +52,6 @@ pub(super) enum Kind {
     Send = 2,
 }
 
-/// A batch of at least this many reports means the loop is busy: its
-/// next wait gathers completions.
-const GATHER_AFTER: usize = 2;
-
-/// A busy loop's wait returns once this many completions are in...
-const GATHER_COMPLETIONS: u32 = 16;
-
-/// ...or this many microseconds after the first one came: the most a
-/// reply waits for the others of its turn.
-const GATHER_WAIT_US: u32 = 20;
-
 /// Descriptors are kept in 30 bits of a `user_data` (Linux's limit on
 /// open files is 2^20 by default, and below 2^30 always).
 const FD_BITS: u64 = (1 << 30) - 1;
@@ -102,11 +91,6 @@ pub struct UringBackend {
     /// The next batch, filled from the completions (by `poll`, or by a
     /// `submit` that reads what its sends left).
     ready: Vec<Readiness>,
-    /// Reports in the last batch handed out.
-    last_batch: usize,
-    /// Whether the kernel's wait can gather completions for a bounded
-    /// time (`IORING_FEAT_MIN_TIMEOUT`, Linux 6.12).
-    gathers: bool,
     capacity: usize,
 }
 
@@ -131,15 +115,12 @@ impl UringBackend {
                 "the kernel's io_uring has no multishot poll (5.13 or later is needed)",
             ));
         }
-        let gathers = params.is_feature_min_timeout();
         Ok(UringBackend {
             driver: Streams::new(ring),
             watched: Vec::new(),
             next_generation: 0,
             batches: 1,
             ready: Vec::new(),
-            last_batch: 0,
-            gathers,
             capacity: capacity.max(1),
         })
     }
@@ -238,17 +219,6 @@ fn new_ring() -> io::Result<IoUring> {
 /// Submits what is queued in `ring` and waits up to `timeout` for a
 /// completion.
 pub(super) fn enter(ring: &mut IoUring, timeout: Option<Duration>) -> io::Result<()> {
-    enter_gathering(ring, timeout, None)
-}
-
-/// As [`enter`]; with `gather` (`(count, microseconds)`), the wait goes on
-/// after the first completion until `count` are in or the microseconds
-/// have passed.
-pub(super) fn enter_gathering(
-    ring: &mut IoUring,
-    timeout: Option<Duration>,
-    gather: Option<(u32, u32)>,
-) -> io::Result<()> {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let mut remaining = timeout;
     loop {
@@ -266,21 +236,10 @@ pub(super) fn enter_gathering(
             }
             Some(t) => {
                 let ts = types::Timespec::from(t);
-                let (want, usec) = gather.unwrap_or((1, 0));
-                let args = types::SubmitArgs::new().timespec(&ts).min_wait_usec(usec);
-                ring.submitter()
-                    .submit_with_args(want as usize, &args)
-                    .map(drop)
+                let args = types::SubmitArgs::new().timespec(&ts);
+                ring.submitter().submit_with_args(1, &args).map(drop)
             }
-            None => match gather {
-                Some((want, usec)) => {
-                    let args = types::SubmitArgs::new().min_wait_usec(usec);
-                    ring.submitter()
-                        .submit_with_args(want as usize, &args)
-                        .map(drop)
-                }
-                None => ring.submit_and_wait(1).map(drop),
-            },
+            None => ring.submit_and_wait(1).map(drop),
         };
         match result {
             Ok(()) => return Ok(()),
@@ -461,20 +420,13 @@ impl Backend for UringBackend {
             // Completions left by a full batch, and news of connections,
             // are read before anything waits.
             let waiting = driver.table.has_reports() || !driver.ring.completion().is_empty();
-            // Under load (the last batch was large), the wait gathers a few
-            // completions, for a few microseconds at most, before it
-            // returns: a turn then serves more connections for its one
-            // system call. A quiet loop returns at the first completion.
-            let gather = (self.gathers && self.last_batch >= GATHER_AFTER)
-                .then_some((GATHER_COMPLETIONS, GATHER_WAIT_US));
-            enter_gathering(
+            enter(
                 &mut driver.ring,
                 if waiting {
                     Some(Duration::ZERO)
                 } else {
                     timeout
                 },
-                gather,
             )?;
         }
         self.reap()?;
@@ -483,7 +435,6 @@ impl Backend for UringBackend {
             .table
             .report(&mut self.ready, self.capacity);
         events.clear();
-        self.last_batch = self.ready.len().min(self.capacity);
         if self.ready.len() <= self.capacity {
             std::mem::swap(events, &mut self.ready);
         } else {

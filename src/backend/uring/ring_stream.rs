@@ -8,7 +8,10 @@ use std::os::unix::io::RawFd;
 use socket2::SockRef;
 
 use super::driver::Streams;
-use super::table::{shrink, Receive, Slot, Table, HOLD, SEND_ROOM};
+use super::table::{take_if_large, Receive, Slot, Table, HOLD, SEND_ROOM};
+
+/// A write this large starts from a spare buffer, not from nothing.
+const KEPT_SMALL: usize = 4096;
 
 /// A connection whose bytes the ring moves: a socket to the loop, which
 /// reads and writes it as it would a non-blocking one.
@@ -33,10 +36,9 @@ impl RingStream {
     fn with<R>(&self, f: impl FnOnce(&mut Slot, &mut Table) -> R) -> io::Result<R> {
         let mut driver = self.streams.driver();
         let table = &mut driver.table;
-        let Some(slot) = table.slots.get_mut(self.fd as usize).and_then(Option::take) else {
+        let Some(mut slot) = table.slots.get_mut(self.fd as usize).and_then(Option::take) else {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         };
-        let mut slot = slot;
         let result = f(&mut slot, table);
         table.slots[self.fd as usize] = Some(slot);
         Ok(result)
@@ -56,21 +58,22 @@ impl RingStream {
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.fd;
         self.with(|slot, table| {
-            let held = &slot.received[slot.read_at..];
-            if held.is_empty() {
+            let held = slot.held();
+            if held == 0 {
                 return match slot.error {
                     Some(errno) => Err(io::Error::from_raw_os_error(errno)),
                     None if slot.eof => Ok(0),
                     None => Err(io::ErrorKind::WouldBlock.into()),
                 };
             }
-            let n = held.len().min(buf.len());
-            buf[..n].copy_from_slice(&held[..n]);
-            slot.read_at += n;
-            if slot.read_at == slot.received.len() {
-                slot.received.clear();
-                slot.read_at = 0;
-                shrink(&mut slot.received);
+            let io = slot.io();
+            let n = held.min(buf.len());
+            buf[..n].copy_from_slice(&io.received[io.read_at..io.read_at + n]);
+            io.read_at += n;
+            if io.read_at == io.received.len() {
+                io.received.clear();
+                io.read_at = 0;
+                table.recycle(take_if_large(&mut io.received));
             }
             // A receive stopped for holding too much starts again.
             let resume = slot.receive == Receive::Idle && slot.wants_receive();
@@ -87,25 +90,30 @@ impl RingStream {
             if let Some(errno) = slot.error {
                 return Err(io::Error::from_raw_os_error(errno));
             }
-            let mut room = SEND_ROOM.saturating_sub(slot.queued.len());
+            let io = slot.io();
+            let mut room = SEND_ROOM.saturating_sub(io.queued.len());
             if room == 0 {
                 return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let large: usize = bufs.iter().map(|b| b.len()).sum();
+            if io.queued.capacity() == 0 && large > KEPT_SMALL {
+                io.queued = table.fresh_buffer();
             }
             let mut taken = 0;
             for buf in bufs {
                 let part = &buf[..buf.len().min(room)];
-                slot.queued.extend_from_slice(part);
+                io.queued.extend_from_slice(part);
                 taken += part.len();
                 room -= part.len();
                 if room == 0 {
                     break;
                 }
             }
-            let idle = !slot.send_in_kernel && slot.sent >= slot.sending.len();
+            let idle = !io.send_in_kernel && io.sent >= io.sending.len();
             if idle && taken > 0 {
-                slot.sending.clear();
-                slot.sent = 0;
-                std::mem::swap(&mut slot.sending, &mut slot.queued);
+                io.sending.clear();
+                io.sent = 0;
+                std::mem::swap(&mut io.sending, &mut io.queued);
                 if !std::mem::replace(&mut slot.pending, true) {
                     table.pending.push(fd);
                 }

@@ -57,9 +57,15 @@ pub(crate) const SEND_ROOM: usize = 64 * 1024;
 /// cancelled (re-armed once the loop has read half of them).
 pub(crate) const HOLD: usize = 256 * 1024;
 
-/// A buffer kept by a connection whose bytes were read is given back to
-/// the allocator past this size, so a burst does not stay resident.
+/// A buffer kept by a connection whose bytes were read goes to the
+/// table's spares past this size, so a burst does not stay resident in
+/// every connection that had one.
 const KEPT_CAPACITY: usize = 16 * 1024;
+
+/// Large buffers the table keeps for the next burst of any connection:
+/// without them each burst grows a buffer from nothing again (copying it
+/// at each doubling) and frees it after.
+const SPARES: usize = 32;
 
 /// How long dropping the ring waits for the last completions of what it
 /// cancelled; what is still in the kernel then is leaked, not freed.
@@ -85,15 +91,29 @@ pub(super) struct Slot {
     /// Tells this socket's completions from those of an earlier socket
     /// that had the same descriptor.
     pub(super) generation: u32,
-    /// The loop's registration (`None`: not registered, or deleted).
-    pub(super) token: Option<Token>,
+    /// The loop's token, while it is registered (`interest` is `Some`).
+    pub(super) token: Token,
     pub(super) interest: Option<Interest>,
     pub(super) receive: Receive,
     /// The peer's end of input came (a receive of 0 bytes).
     pub(super) eof: bool,
+    /// A write shutdown asked for while bytes were still to go.
+    pub(super) shut_when_sent: bool,
+    /// On the table's `pending` list.
+    pub(super) pending: bool,
+    /// On the table's `reports` list.
+    pub(super) reporting: bool,
     /// A receive or send failed with this `errno`: reported, and returned
     /// by reads (after the bytes that came before it) and writes.
     pub(super) error: Option<i32>,
+    /// Its bytes, from the first that moved: a connection that never
+    /// spoke costs only the fields above.
+    pub(super) io: Option<Box<Io>>,
+}
+
+/// The bytes of one connection on their way in and out.
+#[derive(Debug, Default)]
+pub(super) struct Io {
     pub(super) received: Vec<u8>,
     /// Bytes of `received` already read.
     pub(super) read_at: usize,
@@ -105,17 +125,40 @@ pub(super) struct Slot {
     pub(super) send_in_kernel: bool,
     /// Bytes written since `sending` was taken.
     pub(super) queued: Vec<u8>,
-    /// A write shutdown asked for while bytes were still to go.
-    pub(super) shut_when_sent: bool,
-    /// On the table's `pending` list.
-    pub(super) pending: bool,
-    /// On the table's `reports` list.
-    pub(super) reporting: bool,
 }
 
 impl Slot {
+    /// A connection on `fd`, with nothing in the kernel yet.
+    pub(super) fn new(fd: RawFd, socket: OwnedFd, generation: u32) -> Slot {
+        Slot {
+            fd,
+            socket: Some(socket),
+            generation,
+            token: Token(0),
+            interest: None,
+            receive: Receive::Idle,
+            eof: false,
+            shut_when_sent: false,
+            pending: false,
+            reporting: false,
+            error: None,
+            io: None,
+        }
+    }
+
+    /// Its bytes, made when first needed.
+    pub(super) fn io(&mut self) -> &mut Io {
+        self.io.get_or_insert_with(Box::default)
+    }
+
     pub(super) fn held(&self) -> usize {
-        self.received.len() - self.read_at
+        self.io
+            .as_ref()
+            .map_or(0, |io| io.received.len() - io.read_at)
+    }
+
+    fn queued(&self) -> usize {
+        self.io.as_ref().map_or(0, |io| io.queued.len())
     }
 
     pub(super) fn wants_receive(&self) -> bool {
@@ -128,23 +171,32 @@ impl Slot {
 
     /// Bytes taken by `write` and not yet sent.
     pub(super) fn unsent(&self) -> bool {
-        self.error.is_none() && (self.sent < self.sending.len() || !self.queued.is_empty())
+        self.error.is_none()
+            && self
+                .io
+                .as_ref()
+                .is_some_and(|io| io.sent < io.sending.len() || !io.queued.is_empty())
+    }
+
+    /// Whether a send of it is in the kernel.
+    pub(super) fn send_in_kernel(&self) -> bool {
+        self.io.as_ref().is_some_and(|io| io.send_in_kernel)
     }
 
     /// Whether an entry of it is in the kernel.
     pub(super) fn in_kernel(&self) -> bool {
-        self.send_in_kernel || self.receive != Receive::Idle
+        self.send_in_kernel() || self.receive != Receive::Idle
     }
 
     /// What the loop is to hear about it now, if anything.
     fn readiness(&self) -> Option<Readiness> {
-        let token = self.token?;
+        let token = self.token;
         let interest = self.interest?;
         let failed = self.error.is_some();
         let report = Readiness {
             token,
             readable: interest.is_readable() && (self.held() > 0 || self.eof || failed),
-            writable: interest.is_writable() && (self.queued.len() < SEND_ROOM || failed),
+            writable: interest.is_writable() && (self.queued() < SEND_ROOM || failed),
             // With bytes still held too, so that the loop reads on past a
             // short read to the end (or the error), as after epoll's
             // EPOLLRDHUP.
@@ -161,7 +213,7 @@ impl Slot {
 /// for.
 #[derive(Debug, Default)]
 pub(super) struct Table {
-    pub(super) slots: Vec<Option<Box<Slot>>>,
+    pub(super) slots: Vec<Option<Slot>>,
     /// Connections the loop dropped while an entry of theirs was in the
     /// kernel: kept, socket closed, until its last completion.
     pub(super) limbo: Vec<Slot>,
@@ -171,18 +223,20 @@ pub(super) struct Table {
     /// Descriptors with news for the loop that no completion will bring:
     /// a registration that finds bytes already held, or room to write.
     pub(super) reports: Vec<RawFd>,
+    /// Emptied large buffers, for the next connection that needs one.
+    pub(super) spares: Vec<Vec<u8>>,
     pub(super) next_generation: u32,
 }
 
 impl Table {
     pub(super) fn slot(&mut self, fd: RawFd) -> Option<&mut Slot> {
-        self.slots.get_mut(fd as usize)?.as_deref_mut()
+        self.slots.get_mut(fd as usize)?.as_mut()
     }
 
     /// The connection a completion made under `generation` belongs to:
     /// an open one, or one in limbo.
     pub(super) fn slot_of(&mut self, fd: RawFd, generation: u32) -> Option<&mut Slot> {
-        let open = self.slots.get(fd as usize).and_then(Option::as_deref);
+        let open = self.slots.get(fd as usize).and_then(Option::as_ref);
         if open.is_some_and(|slot| slot.generation == generation) {
             return self.slot(fd);
         }
@@ -216,7 +270,7 @@ impl Table {
     /// deregisters it (`None`).
     pub(super) fn register(&mut self, fd: RawFd, token: Token, interest: Option<Interest>) {
         let Some(slot) = self.slot(fd) else { return };
-        slot.token = interest.map(|_| token);
+        slot.token = token;
         slot.interest = interest;
         // Bytes held, or room to write, make no completion: say so now,
         // as epoll does for a socket registered while ready.
@@ -272,20 +326,25 @@ impl Table {
                 }
                 _ => {}
             }
-            if !slot.send_in_kernel && slot.error.is_none() && slot.sent < slot.sending.len() {
-                let rest = &slot.sending[slot.sent..];
+            let generation = slot.generation;
+            let failed = slot.error.is_some();
+            let Some(io) = slot.io.as_deref_mut().filter(|_| !failed) else {
+                continue;
+            };
+            if !io.send_in_kernel && io.sent < io.sending.len() {
+                let rest = &io.sending[io.sent..];
                 let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
                 let entry = opcode::Send::new(types::Fd(fd), rest.as_ptr(), len)
                     .flags(libc::MSG_NOSIGNAL)
                     .build()
-                    .user_data(user_data(Kind::Send, fd, slot.generation));
+                    .user_data(user_data(Kind::Send, fd, generation));
                 // For the caller's SAFETY: `rest` is in `sending`'s heap
                 // buffer, which is neither changed nor freed while
                 // `send_in_kernel` is set: writes go to `queued`, and a
                 // slot the loop drops goes to limbo until the send's last
                 // completion clears the flag.
                 push(&entry)?;
-                slot.send_in_kernel = true;
+                io.send_in_kernel = true;
             }
         }
         self.pending = listed; // its capacity, for the next turn
@@ -303,20 +362,29 @@ impl Table {
         let (result, flags) = (cqe.result(), cqe.flags());
         let buffer = cqueue::buffer_select(flags);
         let last = !cqueue::more(flags);
+        // Taken now (the slot borrows the table), put back if not used.
+        let mut spare = self.spares.pop();
         let Some(slot) = self.slot_of(fd, generation) else {
             if let Some(id) = buffer {
                 buffers.give_back(id);
             }
+            self.spares.extend(spare);
             return;
         };
         if let (Some(id), Ok(len @ 1..), true) =
             (buffer, usize::try_from(result), slot.socket.is_some())
         {
-            if slot.read_at > 0 {
-                slot.received.drain(..slot.read_at);
-                slot.read_at = 0;
+            let io = slot.io();
+            if io.read_at > 0 {
+                io.received.drain(..io.read_at);
+                io.read_at = 0;
             }
-            slot.received.extend_from_slice(buffers.bytes(id, len));
+            if io.received.capacity() == 0 {
+                if let Some(spare) = spare.take() {
+                    io.received = spare;
+                }
+            }
+            io.received.extend_from_slice(buffers.bytes(id, len));
         }
         if let Some(id) = buffer {
             buffers.give_back(id);
@@ -337,7 +405,9 @@ impl Table {
         } else {
             slot.receive == Receive::Armed && !wants
         };
-        if slot.socket.is_none() {
+        let slot_closed = slot.socket.is_none();
+        self.spares.extend(spare);
+        if slot_closed {
             self.bury_if_done();
             return;
         }
@@ -354,35 +424,38 @@ impl Table {
         let Some(slot) = self.slot_of(fd, generation) else {
             return;
         };
-        slot.send_in_kernel = false;
+        let io = slot.io();
+        io.send_in_kernel = false;
+        let mut freed = None;
         let mut more_to_send = false;
+        let mut all_sent = false;
         match usize::try_from(result) {
             Ok(n @ 1..) => {
-                slot.sent += n;
-                if slot.sent >= slot.sending.len() {
-                    slot.sending.clear();
-                    slot.sent = 0;
-                    std::mem::swap(&mut slot.sending, &mut slot.queued);
-                    shrink(&mut slot.queued);
+                io.sent += n;
+                if io.sent >= io.sending.len() {
+                    io.sending.clear();
+                    io.sent = 0;
+                    std::mem::swap(&mut io.sending, &mut io.queued);
+                    freed = take_if_large(&mut io.queued);
                 }
-                if slot.sent < slot.sending.len() {
-                    more_to_send = true;
-                } else if std::mem::take(&mut slot.shut_when_sent) {
-                    if let Some(socket) = &slot.socket {
-                        let _ = socket2::SockRef::from(socket).shutdown(Shutdown::Write);
-                    }
-                }
+                more_to_send = io.sent < io.sending.len();
+                all_sent = !more_to_send;
             }
             // Failed, or cancelled as its connection was dropped; a send
             // of nothing would only be sent again.
             _ => {
+                *io = Io::default();
                 slot.error = Some(if result < 0 { -result } else { libc::EPIPE });
-                slot.sending = Vec::new();
-                slot.queued = Vec::new();
-                slot.sent = 0;
             }
         }
-        if slot.socket.is_none() {
+        if all_sent && std::mem::take(&mut slot.shut_when_sent) {
+            if let Some(socket) = &slot.socket {
+                let _ = socket2::SockRef::from(socket).shutdown(Shutdown::Write);
+            }
+        }
+        let slot_closed = slot.socket.is_none();
+        self.recycle(freed);
+        if slot_closed {
             self.bury_if_done();
             return;
         }
@@ -405,6 +478,21 @@ impl Table {
         }
     }
 
+    /// Keeps a large emptied buffer for the next burst (a few at most).
+    pub(super) fn recycle(&mut self, buffer: Option<Vec<u8>>) {
+        if let Some(mut buffer) = buffer {
+            if self.spares.len() < SPARES {
+                buffer.clear();
+                self.spares.push(buffer);
+            }
+        }
+    }
+
+    /// A buffer for bytes about to arrive: a spare if there is one.
+    pub(super) fn fresh_buffer(&mut self) -> Vec<u8> {
+        self.spares.pop().unwrap_or_default()
+    }
+
     /// Frees what in limbo has no entry left in the kernel.
     pub(super) fn bury_if_done(&mut self) {
         self.limbo.retain(|slot| slot.in_kernel());
@@ -417,8 +505,7 @@ pub(super) fn cancel(data: u64) -> squeue::Entry {
     opcode::AsyncCancel::new(data).build().user_data(CANCEL)
 }
 
-pub(super) fn shrink(buffer: &mut Vec<u8>) {
-    if buffer.capacity() > KEPT_CAPACITY {
-        *buffer = Vec::new();
-    }
+/// Takes `buffer` (empty) out of a connection if it is large: a spare.
+pub(super) fn take_if_large(buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
+    (buffer.capacity() > KEPT_CAPACITY).then(|| std::mem::take(buffer))
 }
