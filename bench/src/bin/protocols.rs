@@ -497,10 +497,7 @@ fn main() -> io::Result<()> {
                     let running = match server {
                         "redis-server" => start_redis()?,
                         "resp_server" => start_example(&examples.join("resp_server"), &[])?,
-                        _ => start_example(
-                            &examples.join("resp_server"),
-                            &["--backend", "uring"],
-                        )?,
+                        _ => start_example(&examples.join("resp_server"), &["--backend", "uring"])?,
                     };
                     for test in ["SET", "GET"] {
                         let mut client = redis_benchmark(

@@ -285,12 +285,6 @@ impl Table {
         !self.reports.is_empty()
     }
 
-    /// Connections with news waiting to be reported.
-    #[allow(dead_code)]
-    pub(super) fn reports_waiting(&self) -> usize {
-        self.reports.len()
-    }
-
     /// Whether entries wait to be pushed.
     pub(super) fn has_pending(&self) -> bool {
         !self.pending.is_empty()
@@ -302,53 +296,34 @@ impl Table {
         open || !self.limbo.is_empty()
     }
 
-    /// Pushes the entries the listed connections wait for.
+    /// Pushes the entries the listed connections wait for. If a push
+    /// fails, the connections not yet served stay listed for the next.
     pub(super) fn push_entries(
         &mut self,
         mut push: impl FnMut(&squeue::Entry) -> io::Result<()>,
     ) -> io::Result<()> {
         let mut listed = std::mem::take(&mut self.pending);
-        for fd in listed.drain(..) {
-            let Some(slot) = self.slot(fd) else { continue };
-            slot.pending = false;
-            let receive = user_data(Kind::Receive, fd, slot.generation);
-            match (slot.receive, slot.wants_receive()) {
-                (Receive::Idle, true) => {
-                    let entry = opcode::RecvMulti::new(types::Fd(fd), buffers::GROUP)
-                        .build()
-                        .user_data(receive);
-                    push(&entry)?;
-                    slot.receive = Receive::Armed;
-                }
-                (Receive::Armed, false) => {
-                    push(&cancel(receive))?;
-                    slot.receive = Receive::Cancelling;
-                }
-                _ => {}
+        let mut result = Ok(());
+        for (at, &fd) in listed.iter().enumerate() {
+            if let Some(slot) = self.slot(fd) {
+                slot.pending = false;
+                result = push_for(fd, slot, &mut push);
             }
-            let generation = slot.generation;
-            let failed = slot.error.is_some();
-            let Some(io) = slot.io.as_deref_mut().filter(|_| !failed) else {
-                continue;
-            };
-            if !io.send_in_kernel && io.sent < io.sending.len() {
-                let rest = &io.sending[io.sent..];
-                let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
-                let entry = opcode::Send::new(types::Fd(fd), rest.as_ptr(), len)
-                    .flags(libc::MSG_NOSIGNAL)
-                    .build()
-                    .user_data(user_data(Kind::Send, fd, generation));
-                // For the caller's SAFETY: `rest` is in `sending`'s heap
-                // buffer, which is neither changed nor freed while
-                // `send_in_kernel` is set: writes go to `queued`, and a
-                // slot the loop drops goes to limbo until the send's last
-                // completion clears the flag.
-                push(&entry)?;
-                io.send_in_kernel = true;
+            if result.is_err() {
+                for &rest in &listed[at..] {
+                    if let Some(slot) = self.slot(rest) {
+                        slot.pending = false;
+                    }
+                    self.list_pending(rest);
+                }
+                break;
             }
         }
-        self.pending = listed; // its capacity, for the next turn
-        Ok(())
+        listed.clear();
+        if self.pending.is_empty() {
+            self.pending = listed; // its capacity, for the next turn
+        }
+        result
     }
 
     /// A completion of a receive: bytes, the end of input, or its end.
@@ -497,6 +472,50 @@ impl Table {
     pub(super) fn bury_if_done(&mut self) {
         self.limbo.retain(|slot| slot.in_kernel());
     }
+}
+
+/// Pushes what the connection on `fd` waits for: its receive armed or
+/// cancelled, and its next send.
+fn push_for(
+    fd: RawFd,
+    slot: &mut Slot,
+    push: &mut impl FnMut(&squeue::Entry) -> io::Result<()>,
+) -> io::Result<()> {
+    let receive = user_data(Kind::Receive, fd, slot.generation);
+    match (slot.receive, slot.wants_receive()) {
+        (Receive::Idle, true) => {
+            let entry = opcode::RecvMulti::new(types::Fd(fd), buffers::GROUP)
+                .build()
+                .user_data(receive);
+            push(&entry)?;
+            slot.receive = Receive::Armed;
+        }
+        (Receive::Armed, false) => {
+            push(&cancel(receive))?;
+            slot.receive = Receive::Cancelling;
+        }
+        _ => {}
+    }
+    let generation = slot.generation;
+    let failed = slot.error.is_some();
+    let Some(io) = slot.io.as_deref_mut().filter(|_| !failed) else {
+        return Ok(());
+    };
+    if !io.send_in_kernel && io.sent < io.sending.len() {
+        let rest = &io.sending[io.sent..];
+        let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
+        let entry = opcode::Send::new(types::Fd(fd), rest.as_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(user_data(Kind::Send, fd, generation));
+        // For the caller's SAFETY: `rest` is in `sending`'s heap buffer,
+        // which is neither changed nor freed while `send_in_kernel` is
+        // set: writes go to `queued`, and a slot the loop drops goes to
+        // limbo until the send's last completion clears the flag.
+        push(&entry)?;
+        io.send_in_kernel = true;
+    }
+    Ok(())
 }
 
 /// An `ASYNC_CANCEL` of the entry with `data`; its own completion is
