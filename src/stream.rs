@@ -79,6 +79,7 @@ impl Stream {
         }
     }
 
+    #[cfg(target_os = "linux")]
     fn is_unix(&self) -> bool {
         match self {
             Stream::Tcp(_) => false,

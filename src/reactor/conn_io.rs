@@ -31,8 +31,9 @@ impl Core {
         } else {
             Interest::READABLE
         };
-        // With io_uring, the ring moves an open connection's bytes; one
-        // still connecting is polled until it is.
+        // With io_uring, the ring moves an accepted or adopted
+        // connection's bytes; one the loop opens itself (connecting) stays
+        // on a poll, which reports the connect's completion.
         let stream = match &self.streams {
             Some(streams) if !connecting => stream
                 .served_by(streams)
