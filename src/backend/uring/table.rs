@@ -67,6 +67,10 @@ const KEPT_CAPACITY: usize = 16 * 1024;
 /// at each doubling) and frees it after.
 const SPARES: usize = 32;
 
+/// No spare is larger than this: a buffer a long stream grew further is
+/// freed, so the spares hold 2 MiB at most.
+const SPARE_CAPACITY: usize = 64 * 1024;
+
 /// How long dropping the ring waits for the last completions of what it
 /// cancelled; what is still in the kernel then is leaked, not freed.
 pub(super) const LAST_WAIT: Duration = Duration::from_secs(1);
@@ -456,7 +460,7 @@ impl Table {
     /// Keeps a large emptied buffer for the next burst (a few at most).
     pub(super) fn recycle(&mut self, buffer: Option<Vec<u8>>) {
         if let Some(mut buffer) = buffer {
-            if self.spares.len() < SPARES {
+            if self.spares.len() < SPARES && buffer.capacity() <= SPARE_CAPACITY {
                 buffer.clear();
                 self.spares.push(buffer);
             }
