@@ -492,7 +492,9 @@ impl Conn {
             }
         }
         self.output.release(pool);
-        if self.socket.sending() && matches!(self.state.lifecycle(), Lifecycle::Closing(_)) {
+        // Asked only while closing: `sending` looks into the ring's table,
+        // and this runs after every message.
+        if matches!(self.state.lifecycle(), Lifecycle::Closing(_)) && self.socket.sending() {
             // A ring took the bytes but has not sent them: a connection
             // closing in order waits for them, as for its own output, and
             // hears WRITABLE when they are out.

@@ -11,7 +11,7 @@ use super::driver::Streams;
 use super::table::{take_if_large, Receive, Slot, Table, HOLD, SEND_ROOM};
 
 /// A write this large starts from a spare buffer, not from nothing.
-const KEPT_SMALL: usize = 4096;
+const LARGE_WRITE: usize = 4096;
 
 /// A connection whose bytes the ring moves: a socket to the loop, which
 /// reads and writes it as it would a non-blocking one.
@@ -95,8 +95,8 @@ impl RingStream {
             if room == 0 {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            let large: usize = bufs.iter().map(|b| b.len()).sum();
-            if io.queued.capacity() == 0 && large > KEPT_SMALL {
+            let writing: usize = bufs.iter().map(|b| b.len()).sum();
+            if io.queued.capacity() == 0 && writing > LARGE_WRITE {
                 io.queued = table.fresh_buffer();
             }
             let mut taken = 0;
