@@ -338,48 +338,76 @@ compile_error!(
      its backends speak file descriptors"
 );
 
-/// Gives every item of the crate `#[cfg(unix)]`, so that elsewhere the
-/// `compile_error!` above is the one error a user reads.
-macro_rules! unix_only {
-    ($($item:item)*) => { $( #[cfg(unix)] $item )* };
-}
-
-unix_only! {
-    #[macro_use]
-    mod logging;
-    pub mod backend;
-    mod close;
-    pub mod codec;
-    mod config;
-    mod conn;
-    mod context;
-    mod group;
-    mod handle;
-    mod handler;
-    mod interest;
-    mod limits;
-    mod listen;
-    mod reactor;
-    mod remote;
-    mod schedule;
-    mod sources;
-    mod stats;
-    mod stream;
-    mod token;
-    pub use bytes::Bytes;
-    pub use close::{CloseReason, Closed, Origin, SendError};
-    pub use config::{Config, EmfilePolicy};
-    pub use group::{Balance, Group, GroupBuilder};
-    pub use handle::{Handle, HandleError};
-    pub use handler::{Context, Handler};
-    pub use interest::Interest;
-    pub use reactor::Reactor;
-    pub use remote::JobRejected;
-    pub use schedule::{TimerId, MIN_PERIOD};
-    pub use sources::{DatagramPeer, Signal};
-    pub use stats::Stats;
-    pub use token::{ConnId, ListenerId, SourceId};
-}
+// Every item is `#[cfg(unix)]`, so that elsewhere the `compile_error!`
+// above is the one error a user reads. Written on each item, not through
+// a macro: rustfmt and cargo-mutants read only the modules they can see.
+#[cfg(unix)]
+#[macro_use]
+mod logging;
+#[cfg(unix)]
+pub mod backend;
+#[cfg(unix)]
+mod close;
+#[cfg(unix)]
+pub mod codec;
+#[cfg(unix)]
+mod config;
+#[cfg(unix)]
+mod conn;
+#[cfg(unix)]
+mod context;
+#[cfg(unix)]
+mod group;
+#[cfg(unix)]
+mod handle;
+#[cfg(unix)]
+mod handler;
+#[cfg(unix)]
+mod interest;
+#[cfg(unix)]
+mod limits;
+#[cfg(unix)]
+mod listen;
+#[cfg(unix)]
+mod reactor;
+#[cfg(unix)]
+mod remote;
+#[cfg(unix)]
+mod schedule;
+#[cfg(unix)]
+mod sources;
+#[cfg(unix)]
+mod stats;
+#[cfg(unix)]
+mod stream;
+#[cfg(unix)]
+mod token;
+#[cfg(unix)]
+pub use bytes::Bytes;
+#[cfg(unix)]
+pub use close::{CloseReason, Closed, Origin, SendError};
+#[cfg(unix)]
+pub use config::{Config, EmfilePolicy};
+#[cfg(unix)]
+pub use group::{Balance, Group, GroupBuilder};
+#[cfg(unix)]
+pub use handle::{Handle, HandleError};
+#[cfg(unix)]
+pub use handler::{Context, Handler};
+#[cfg(unix)]
+pub use interest::Interest;
+#[cfg(unix)]
+pub use reactor::Reactor;
+#[cfg(unix)]
+pub use remote::JobRejected;
+#[cfg(unix)]
+pub use schedule::{TimerId, MIN_PERIOD};
+#[cfg(unix)]
+pub use sources::{DatagramPeer, Signal};
+#[cfg(unix)]
+pub use stats::Stats;
+#[cfg(unix)]
+pub use token::{ConnId, ListenerId, SourceId};
 
 /// The README's code blocks, compiled as doctests so they cannot rot.
 #[doc = include_str!("../README.md")]
