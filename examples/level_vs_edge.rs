@@ -26,7 +26,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::io::AsRawFd;
+
 use std::time::{Duration, Instant};
 
 use selectloop::backend::{Backend, MioBackend, PollBackend, Token};
@@ -75,7 +75,7 @@ fn main() -> io::Result<()> {
     for mut backend in backends()? {
         let (mut client, server) = pair()?;
         client.write_all(b"not read yet")?;
-        backend.add(server.as_raw_fd(), TOKEN, Interest::READABLE)?;
+        backend.add(selectloop::raw_source(&server), TOKEN, Interest::READABLE)?;
         let wakeups = wakeups_in(&mut *backend, Duration::from_millis(100))?;
         println!(
             "   {:<6} woke {wakeups} times{}",
@@ -87,7 +87,7 @@ fn main() -> io::Result<()> {
             }
         );
         // The fix on either kind: stop watching what will not be read.
-        backend.delete(server.as_raw_fd())?;
+        backend.delete(selectloop::raw_source(&server))?;
         let after = wakeups_in(&mut *backend, Duration::from_millis(100))?;
         println!("   {:<6} after removing the interest: {after} wakeups", "");
     }
@@ -131,7 +131,7 @@ fn read_per_event(
     server: &mut TcpStream,
     drain: bool,
 ) -> io::Result<usize> {
-    backend.add(server.as_raw_fd(), TOKEN, Interest::READABLE)?;
+    backend.add(selectloop::raw_source(&*server), TOKEN, Interest::READABLE)?;
     let mut events = Vec::new();
     let mut read = 0;
     let mut buf = [0u8; 1024];
@@ -152,7 +152,7 @@ fn read_per_event(
             }
         }
     }
-    backend.delete(server.as_raw_fd())?;
+    backend.delete(selectloop::raw_source(&*server))?;
     Ok(read)
 }
 // ANCHOR_END: per_event

@@ -70,18 +70,15 @@ fn write_all_nonblocking(socket: &mut TcpStream, answer: &[u8]) -> io::Result<us
 }
 // ANCHOR_END: right
 
+/// Waits (10 s at most) until `socket` takes more bytes: one `poll(2)`
+/// (`WSAPoll` on Windows), through the crate's own backend.
 fn wait_writable(socket: &TcpStream) -> io::Result<()> {
-    use std::os::unix::io::AsRawFd;
-    let mut pollfd = libc::pollfd {
-        fd: socket.as_raw_fd(),
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, for the length of the call.
-    if unsafe { libc::poll(&mut pollfd, 1, 10_000) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    use selectloop::backend::{Backend, PollBackend, Token};
+    let mut poller = PollBackend::new();
+    let watched = selectloop::raw_source(socket);
+    poller.add(watched, Token(0), selectloop::Interest::WRITABLE)?;
+    let mut events = Vec::new();
+    poller.poll(&mut events, Some(std::time::Duration::from_secs(10)))
 }
 
 /// Connects a client that reads until end of file (with a deadline), has

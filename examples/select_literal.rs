@@ -28,14 +28,21 @@
 //! framing (`b"one"` and `b"two"` may come back as `response: onetwo`). The
 //! reactor (`select_server`) fixes those too; the book shows each.
 
+#[cfg(unix)]
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io;
+#[cfg(unix)]
+use std::io::{Read, Write};
+#[cfg(unix)]
 use std::net::{TcpListener, TcpStream};
+#[cfg(unix)]
 use std::os::unix::io::{AsRawFd, RawFd};
+#[cfg(unix)]
 use std::time::Duration;
 
 mod common;
 
+#[cfg(unix)]
 const USAGE: &str = "\
 usage: select_literal [--addr HOST:PORT] [--verbose]
 
@@ -51,6 +58,18 @@ fn main() -> std::process::ExitCode {
     common::run("select_literal", serve)
 }
 
+/// Windows's `select` takes arrays of sockets, not bitmaps of numbers
+/// (the crate's select backend speaks both); this program is the Unix
+/// call, line by line.
+#[cfg(windows)]
+fn serve() -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "select_literal is Unix's select(2) itself; on Windows run select_server --backend select",
+    ))
+}
+
+#[cfg(unix)]
 fn serve() -> io::Result<()> {
     let (addr, verbose) = common::parse_addr_and_switch(USAGE, "verbose")?;
     // seed: sk = socket.socket(); sk.bind(addr); sk.listen(5)
@@ -142,6 +161,7 @@ fn serve() -> io::Result<()> {
 }
 
 /// Drops a connection from every list, and closes it.
+#[cfg(unix)]
 fn forget(
     fd: RawFd,
     outputs: &mut Vec<RawFd>,
@@ -155,6 +175,7 @@ fn forget(
 
 /// `select(2)` as Python's `select.select` presents it: lists in, the
 /// ready ones out.
+#[cfg(unix)]
 fn select(
     inputs: &[RawFd],
     outputs: &[RawFd],

@@ -5,6 +5,7 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+#[cfg(unix)]
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -162,10 +163,13 @@ impl Context<'_> {
 
     /// Like [`connect`](Context::connect), to a Unix domain socket.
     ///
+    /// Unix only: Windows has no Unix domain sockets in mio.
+    ///
     /// # Errors
     ///
     /// The socket could not be created or registered; a path nobody listens
     /// on may fail here or later, as the system reports it.
+    #[cfg(unix)]
     pub fn connect_unix(&mut self, path: impl AsRef<Path>) -> io::Result<ConnId> {
         self.core.connect_unix(path.as_ref())
     }
@@ -348,7 +352,7 @@ impl Context<'_> {
     /// # Errors
     ///
     /// The poller refused the descriptor.
-    pub fn register_source_with<S: std::os::unix::io::AsRawFd + 'static>(
+    pub fn register_source_with<S: crate::sys::AsRawSource + 'static>(
         &mut self,
         source: S,
         interest: crate::Interest,
@@ -372,7 +376,7 @@ impl Context<'_> {
         callback: impl FnMut(&mut H, &mut S, &mut Context<'_>, &crate::backend::Readiness) + 'static,
     ) -> io::Result<SourceId>
     where
-        S: std::os::unix::io::AsRawFd + 'static,
+        S: crate::sys::AsRawSource + 'static,
     {
         self.core
             .add_source_with_handler(source, interest, callback)

@@ -329,84 +329,41 @@
 //! is compiled there.
 
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
-// The backends speak file descriptors, and the sockets are mio's Unix
-// ones: on another system, say so at once rather than fail on a missing
-// name.
-#[cfg(not(unix))]
-compile_error!(
-    "selectloop runs on Unix systems (Linux, macOS, the BSDs) only, for now: \
-     its backends speak file descriptors"
-);
-
-// Every item is `#[cfg(unix)]`, so that elsewhere the `compile_error!`
-// above is the one error a user reads. Written on each item, not through
-// a macro: rustfmt and cargo-mutants read only the modules they can see.
-#[cfg(unix)]
 #[macro_use]
 mod logging;
-#[cfg(unix)]
 pub mod backend;
-#[cfg(unix)]
 mod close;
-#[cfg(unix)]
 pub mod codec;
-#[cfg(unix)]
 mod config;
-#[cfg(unix)]
 mod conn;
-#[cfg(unix)]
 mod context;
-#[cfg(unix)]
 mod group;
-#[cfg(unix)]
 mod handle;
-#[cfg(unix)]
 mod handler;
-#[cfg(unix)]
 mod interest;
-#[cfg(unix)]
 mod limits;
-#[cfg(unix)]
 mod listen;
-#[cfg(unix)]
 mod reactor;
-#[cfg(unix)]
 mod remote;
-#[cfg(unix)]
 mod schedule;
-#[cfg(unix)]
 mod sources;
-#[cfg(unix)]
 mod stats;
-#[cfg(unix)]
 mod stream;
-#[cfg(unix)]
+mod sys;
 mod token;
-#[cfg(unix)]
 pub use bytes::Bytes;
-#[cfg(unix)]
 pub use close::{CloseReason, Closed, Origin, SendError};
-#[cfg(unix)]
 pub use config::{Config, EmfilePolicy};
-#[cfg(unix)]
 pub use group::{Balance, Group, GroupBuilder};
-#[cfg(unix)]
 pub use handle::{Handle, HandleError};
-#[cfg(unix)]
 pub use handler::{Context, Handler};
-#[cfg(unix)]
 pub use interest::Interest;
-#[cfg(unix)]
 pub use reactor::Reactor;
-#[cfg(unix)]
 pub use remote::JobRejected;
-#[cfg(unix)]
 pub use schedule::{TimerId, MIN_PERIOD};
-#[cfg(unix)]
 pub use sources::{DatagramPeer, Signal};
-#[cfg(unix)]
 pub use stats::Stats;
-#[cfg(unix)]
+pub use sys::{raw_source, AsRawSource, RawSource};
 pub use token::{ConnId, ListenerId, SourceId};
 
 /// The README's code blocks, compiled as doctests so they cannot rot.

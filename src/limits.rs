@@ -61,7 +61,15 @@ impl LimitLog {
     }
 }
 
+/// The process's soft limit on open descriptors, if it has one (Windows
+/// has none for sockets).
+#[cfg(windows)]
+pub(crate) fn open_file_limit() -> Option<u64> {
+    None
+}
+
 /// The process's soft limit on open descriptors, if it has one.
+#[cfg(unix)]
 pub(crate) fn open_file_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -88,11 +96,20 @@ pub(crate) fn effective_max_connections(configured: usize, reserve: usize) -> us
 
 /// Whether an `accept` error means the process or system ran out of
 /// something a retry cannot conjure: then accepting must pause.
+#[cfg(unix)]
 pub(crate) fn is_resource_exhaustion(error: &std::io::Error) -> bool {
     matches!(
         error.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
+}
+
+/// Whether an `accept` error means Winsock ran out of sockets or buffers.
+#[cfg(windows)]
+pub(crate) fn is_resource_exhaustion(error: &std::io::Error) -> bool {
+    use windows_sys::Win32::Networking::WinSock::{WSAEMFILE, WSAENOBUFS};
+    matches!(error.raw_os_error(), Some(WSAEMFILE | WSAENOBUFS))
+        || error.kind() == std::io::ErrorKind::OutOfMemory
 }
 
 /// Whether an `accept` error concerns only the connection being accepted
@@ -103,7 +120,23 @@ pub(crate) fn is_transient_accept_error(error: &std::io::Error) -> bool {
     matches!(
         error.kind(),
         ErrorKind::Interrupted | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
-    ) || matches!(
+    ) || is_network_accept_error(error)
+}
+
+#[cfg(windows)]
+fn is_network_accept_error(error: &std::io::Error) -> bool {
+    use windows_sys::Win32::Networking::WinSock::{
+        WSAEHOSTDOWN, WSAEHOSTUNREACH, WSAENETDOWN, WSAENETUNREACH,
+    };
+    matches!(
+        error.raw_os_error(),
+        Some(WSAENETDOWN | WSAENETUNREACH | WSAEHOSTDOWN | WSAEHOSTUNREACH)
+    )
+}
+
+#[cfg(unix)]
+fn is_network_accept_error(error: &std::io::Error) -> bool {
+    matches!(
         error.raw_os_error(),
         Some(
             libc::EPROTO

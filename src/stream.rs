@@ -1,13 +1,17 @@
 //! The sockets a connection or listener may be: TCP or Unix domain. One enum
 //! each, so that everything above handles both alike.
 
+use crate::sys::RawSource;
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
-use std::os::unix::io::{AsRawFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(unix)]
+use std::path::PathBuf;
 
-use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::net::{TcpListener, TcpStream};
+#[cfg(unix)]
+use mio::net::{UnixListener, UnixStream};
 
 #[cfg(target_os = "linux")]
 use crate::backend::RingStream;
@@ -17,6 +21,7 @@ use crate::backend::Streams;
 #[derive(Debug)]
 pub(crate) enum Stream {
     Tcp(TcpStream),
+    #[cfg(unix)]
     Unix(UnixStream),
     /// A TCP or Unix socket whose bytes an io_uring moves (a completion
     /// driver's): read and written as the others.
@@ -36,6 +41,7 @@ impl Stream {
         use std::os::fd::OwnedFd;
         let ring = match self {
             Stream::Tcp(s) => streams.adopt(OwnedFd::from(s), false)?,
+            #[cfg(unix)]
             Stream::Unix(s) => streams.adopt(OwnedFd::from(s), true)?,
             ring @ Stream::Ring(_) => return Ok(ring),
         };
@@ -50,6 +56,7 @@ impl Stream {
     pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
         match self {
             Stream::Tcp(s) => s.take_error(),
+            #[cfg(unix)]
             Stream::Unix(s) => s.take_error(),
             #[cfg(target_os = "linux")]
             Stream::Ring(s) => s.take_error(),
@@ -61,6 +68,7 @@ impl Stream {
     pub(crate) fn peer_addr(&self) -> Option<SocketAddr> {
         match self {
             Stream::Tcp(s) => s.peer_addr().ok(),
+            #[cfg(unix)]
             Stream::Unix(_) => None,
             #[cfg(target_os = "linux")]
             Stream::Ring(s) if s.is_unix() => None,
@@ -73,6 +81,7 @@ impl Stream {
     pub(crate) fn is_connected(&self) -> bool {
         match self {
             Stream::Tcp(s) => s.peer_addr().is_ok(),
+            #[cfg(unix)]
             Stream::Unix(s) => s.peer_addr().is_ok(),
             #[cfg(target_os = "linux")]
             Stream::Ring(s) => s.socket(|socket| socket.peer_addr().is_ok()),
@@ -83,6 +92,7 @@ impl Stream {
     fn is_unix(&self) -> bool {
         match self {
             Stream::Tcp(_) => false,
+            #[cfg(unix)]
             Stream::Unix(_) => true,
             #[cfg(target_os = "linux")]
             Stream::Ring(s) => s.is_unix(),
@@ -103,6 +113,7 @@ impl Stream {
     pub(crate) fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.shutdown(how),
+            #[cfg(unix)]
             Stream::Unix(s) => s.shutdown(how),
             #[cfg(target_os = "linux")]
             Stream::Ring(s) => s.shutdown(how),
@@ -113,6 +124,7 @@ impl Stream {
         match self {
             // Only latency is at stake: a failure is not worth dropping the client.
             Stream::Tcp(s) => drop(s.set_nodelay(true)),
+            #[cfg(unix)]
             Stream::Unix(_) => {}
             #[cfg(target_os = "linux")]
             Stream::Ring(s) if !s.is_unix() => s.socket(|socket| drop(socket.set_nodelay(true))),
@@ -128,6 +140,7 @@ impl Stream {
                 Ok(addr) => addr.to_string(),
                 Err(_) => String::from("peer unknown"),
             },
+            #[cfg(unix)]
             Stream::Unix(_) => String::from("unix peer"),
             #[cfg(target_os = "linux")]
             Stream::Ring(_) => match self.peer_addr() {
@@ -143,6 +156,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
             Stream::Unix(s) => s.read(buf),
             #[cfg(target_os = "linux")]
             Stream::Ring(s) => s.read(buf),
@@ -154,6 +168,7 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
             Stream::Unix(s) => s.write(buf),
             #[cfg(target_os = "linux")]
             Stream::Ring(s) => s.write(&[IoSlice::new(buf)]),
@@ -163,6 +178,7 @@ impl Write for Stream {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
+            #[cfg(unix)]
             Stream::Unix(s) => s.write_vectored(bufs),
             #[cfg(target_os = "linux")]
             Stream::Ring(s) => s.write(bufs),
@@ -174,11 +190,13 @@ impl Write for Stream {
     }
 }
 
-impl AsRawFd for Stream {
-    fn as_raw_fd(&self) -> RawFd {
+impl Stream {
+    /// Its descriptor (Unix) or socket (Windows), as the backend knows it.
+    pub(crate) fn raw_source(&self) -> RawSource {
         match self {
-            Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tcp(s) => crate::sys::raw_source(s),
+            #[cfg(unix)]
+            Stream::Unix(s) => crate::sys::raw_source(s),
             #[cfg(target_os = "linux")]
             Stream::Ring(s) => s.fd(),
         }
@@ -189,6 +207,7 @@ impl AsRawFd for Stream {
 /// a shutdown leaves no stale path behind.
 pub(crate) enum ListenSocket {
     Tcp(TcpListener),
+    #[cfg(unix)]
     Unix(UnixListener, PathBuf),
 }
 
@@ -196,6 +215,7 @@ impl ListenSocket {
     pub(crate) fn accept(&self) -> io::Result<Stream> {
         match self {
             ListenSocket::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
+            #[cfg(unix)]
             ListenSocket::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
         }
     }
@@ -203,22 +223,26 @@ impl ListenSocket {
     pub(crate) fn path(&self) -> Option<&Path> {
         match self {
             ListenSocket::Tcp(_) => None,
+            #[cfg(unix)]
             ListenSocket::Unix(_, path) => Some(path),
         }
     }
 }
 
-impl AsRawFd for ListenSocket {
-    fn as_raw_fd(&self) -> RawFd {
+impl ListenSocket {
+    /// Its descriptor (Unix) or socket (Windows), as the backend knows it.
+    pub(crate) fn raw_source(&self) -> RawSource {
         match self {
-            ListenSocket::Tcp(l) => l.as_raw_fd(),
-            ListenSocket::Unix(l, _) => l.as_raw_fd(),
+            ListenSocket::Tcp(l) => crate::sys::raw_source(l),
+            #[cfg(unix)]
+            ListenSocket::Unix(l, _) => crate::sys::raw_source(l),
         }
     }
 }
 
 impl Drop for ListenSocket {
     fn drop(&mut self) {
+        #[cfg(unix)]
         if let ListenSocket::Unix(_, path) = self {
             let _ = std::fs::remove_file(path);
         }
@@ -229,6 +253,7 @@ impl fmt::Debug for ListenSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ListenSocket::Tcp(l) => write!(f, "tcp {:?}", l.local_addr().ok()),
+            #[cfg(unix)]
             ListenSocket::Unix(_, path) => write!(f, "unix {}", path.display()),
         }
     }

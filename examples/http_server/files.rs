@@ -135,6 +135,7 @@ mod tests {
         let root = std::env::temp_dir().join(format!("http-files-{}", std::process::id()));
         fs::create_dir_all(root.join("sub")).unwrap();
         fs::write(root.join("sub/page.html"), "hi").unwrap();
+        #[cfg(unix)]
         let _ = std::os::unix::fs::symlink("/etc", root.join("etc"));
         assert_eq!(
             resolve(&root, "/sub/page.html?x=1"),

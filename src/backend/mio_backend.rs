@@ -1,26 +1,44 @@
-//! The default backend: `mio::Poll` (epoll, kqueue).
+//! The default backend: `mio::Poll` (epoll, kqueue, and IOCP with AFD
+//! polls on Windows).
 
 use std::fmt;
 use std::io;
-use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
-use mio::unix::SourceFd;
 use mio::{Events, Poll};
+
+use crate::sys::RawSource;
 
 use crate::Interest;
 
 use super::{Backend, Readiness, Token};
 
-/// [`Backend`] over `mio::Poll`: epoll on Linux, kqueue on macOS and the BSDs.
+/// [`Backend`] over `mio::Poll`: epoll on Linux, kqueue on macOS and the
+/// BSDs, IOCP on Windows.
 ///
 /// mio registers edge-triggered: a socket is reported when it *becomes* ready,
 /// so the loop reads and writes until `WouldBlock` (or a short read, which on
 /// these kernels means the buffer was emptied and the next arrival will be
 /// reported again).
+///
+/// On Windows mio registers objects, not sockets, and keeps a socket's
+/// polls armed only through the object that reads it: it re-arms one when
+/// a read or write *through that object* says `WouldBlock`. The loop's
+/// sockets are registered here by their raw sockets, so this backend
+/// registers a stand-in for each (a mio socket made from the raw one,
+/// which never reads, writes or closes it), and re-arms every socket it
+/// reports after reporting it: readiness there is level-triggered, as with
+/// `poll` (a ready socket is reported again on the next poll until the
+/// loop has drained it), which the loop serves alike.
 pub struct MioBackend {
     poll: Poll,
     events: Events,
+    /// The stand-ins, by socket.
+    #[cfg(windows)]
+    registered: std::collections::HashMap<RawSource, Registered>,
+    /// The socket registered under each token.
+    #[cfg(windows)]
+    by_token: std::collections::HashMap<mio::Token, RawSource>,
 }
 
 impl MioBackend {
@@ -34,6 +52,10 @@ impl MioBackend {
         Ok(MioBackend {
             poll: Poll::new()?,
             events: Events::with_capacity(capacity.max(1)),
+            #[cfg(windows)]
+            registered: std::collections::HashMap::new(),
+            #[cfg(windows)]
+            by_token: std::collections::HashMap::new(),
         })
     }
 }
@@ -50,29 +72,84 @@ impl Backend for MioBackend {
     fn name(&self) -> &'static str {
         if cfg!(any(target_os = "linux", target_os = "android")) {
             "epoll"
+        } else if cfg!(windows) {
+            "iocp"
         } else {
             "kqueue"
         }
     }
 
-    fn add(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+    #[cfg(unix)]
+    fn add(&mut self, fd: RawSource, token: Token, interest: Interest) -> io::Result<()> {
+        self.poll.registry().register(
+            &mut mio::unix::SourceFd(&fd),
+            mio::Token(token.0),
+            to_mio(interest),
+        )
+    }
+
+    #[cfg(unix)]
+    fn modify(&mut self, fd: RawSource, token: Token, interest: Interest) -> io::Result<()> {
+        self.poll.registry().reregister(
+            &mut mio::unix::SourceFd(&fd),
+            mio::Token(token.0),
+            to_mio(interest),
+        )
+    }
+
+    #[cfg(unix)]
+    fn delete(&mut self, fd: RawSource) -> io::Result<()> {
         self.poll
             .registry()
-            .register(&mut SourceFd(&fd), mio::Token(token.0), to_mio(interest))
+            .deregister(&mut mio::unix::SourceFd(&fd))
     }
 
-    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        self.poll
-            .registry()
-            .reregister(&mut SourceFd(&fd), mio::Token(token.0), to_mio(interest))
-    }
-
-    fn delete(&mut self, fd: RawFd) -> io::Result<()> {
-        self.poll.registry().deregister(&mut SourceFd(&fd))
-    }
-
-    fn raw_fd(&self) -> Option<RawFd> {
+    #[cfg(unix)]
+    fn raw_fd(&self) -> Option<RawSource> {
         Some(std::os::unix::io::AsRawFd::as_raw_fd(&self.poll))
+    }
+
+    #[cfg(windows)]
+    fn add(&mut self, socket: RawSource, token: Token, interest: Interest) -> io::Result<()> {
+        use std::collections::hash_map::Entry;
+        let Entry::Vacant(vacant) = self.registered.entry(socket) else {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        };
+        let mut stand_in = Registered::new(socket, mio::Token(token.0), to_mio(interest));
+        let (source, token, interest) = stand_in.parts();
+        self.poll.registry().register(source, token, interest)?;
+        vacant.insert(stand_in);
+        self.by_token.insert(token, socket);
+        Ok(())
+    }
+
+    #[cfg(windows)]
+    fn modify(&mut self, socket: RawSource, token: Token, interest: Interest) -> io::Result<()> {
+        let stand_in = self
+            .registered
+            .get_mut(&socket)
+            .ok_or(io::ErrorKind::NotFound)?;
+        if self.by_token.get(&stand_in.token) == Some(&socket) {
+            self.by_token.remove(&stand_in.token);
+        }
+        stand_in.token = mio::Token(token.0);
+        stand_in.interest = to_mio(interest);
+        self.by_token.insert(stand_in.token, socket);
+        let (source, token, interest) = stand_in.parts();
+        self.poll.registry().reregister(source, token, interest)
+    }
+
+    #[cfg(windows)]
+    fn delete(&mut self, socket: RawSource) -> io::Result<()> {
+        let mut stand_in = self
+            .registered
+            .remove(&socket)
+            .ok_or(io::ErrorKind::NotFound)?;
+        if self.by_token.get(&stand_in.token) == Some(&socket) {
+            self.by_token.remove(&stand_in.token);
+        }
+        let (source, _, _) = stand_in.parts();
+        self.poll.registry().deregister(source)
     }
 
     fn poll(&mut self, events: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()> {
@@ -98,7 +175,74 @@ impl Backend for MioBackend {
             write_closed: event.is_write_closed(),
             error: event.is_error(),
         }));
+        #[cfg(windows)]
+        self.rearm_reported();
         Ok(())
+    }
+}
+
+#[cfg(windows)]
+impl MioBackend {
+    /// Arms again the polls of the sockets just reported (mio disarmed
+    /// what it reported, waiting for a `WouldBlock` through the stand-in,
+    /// which never reads). A socket still ready is reported by the next
+    /// poll.
+    fn rearm_reported(&mut self) {
+        let registry = self.poll.registry();
+        for event in self.events.iter() {
+            let socket = self.by_token.get(&event.token());
+            let Some(stand_in) = socket.and_then(|s| self.registered.get_mut(s)) else {
+                continue;
+            };
+            let (source, token, interest) = stand_in.parts();
+            if let Err(e) = registry.reregister(source, token, interest) {
+                warn!("re-arming a socket's poll failed: {e}");
+            }
+        }
+    }
+}
+
+/// What mio registers for one of the loop's sockets on Windows: a mio
+/// socket made from the raw socket, which never reads, writes or closes
+/// it (the loop's own object does all three).
+#[cfg(windows)]
+struct Registered {
+    /// `Some` until dropped; its socket is given back, never closed.
+    stand_in: Option<mio::net::TcpStream>,
+    token: mio::Token,
+    interest: mio::Interest,
+}
+
+#[cfg(windows)]
+impl Registered {
+    fn new(socket: RawSource, token: mio::Token, interest: mio::Interest) -> Registered {
+        use std::os::windows::io::FromRawSocket;
+        // SAFETY: `socket` is open (the loop registers only sockets it
+        // holds, and deletes them before closing them), and this object
+        // never closes it: `drop` takes the socket back out of it. mio's
+        // registration treats every socket alike, whatever its type.
+        let stand_in = unsafe { mio::net::TcpStream::from_raw_socket(socket) };
+        Registered {
+            stand_in: Some(stand_in),
+            token,
+            interest,
+        }
+    }
+
+    fn parts(&mut self) -> (&mut mio::net::TcpStream, mio::Token, mio::Interest) {
+        let stand_in = self.stand_in.as_mut().expect("a stand-in until dropped");
+        (stand_in, self.token, self.interest)
+    }
+}
+
+#[cfg(windows)]
+impl Drop for Registered {
+    fn drop(&mut self) {
+        use std::os::windows::io::IntoRawSocket;
+        // The socket is the loop's: only mio's own state is freed here.
+        if let Some(stand_in) = self.stand_in.take() {
+            let _ = stand_in.into_raw_socket();
+        }
     }
 }
 

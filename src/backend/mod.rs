@@ -18,8 +18,8 @@ mod select_backend;
 #[cfg(target_os = "linux")]
 mod uring;
 
+use crate::sys::RawSource;
 use std::io;
-use std::os::unix::io::RawFd;
 use std::time::Duration;
 
 use crate::Interest;
@@ -128,28 +128,40 @@ fn uring_or_epoll(capacity: usize) -> io::Result<(Box<dyn Backend>, Option<Strea
     Ok((Box::new(MioBackend::new(capacity)?), None))
 }
 
-/// What a `poll(2)` result mask (`revents`, or an io_uring poll's
-/// completion) says about a descriptor.
-pub(crate) fn readiness_from_poll(token: Token, revents: libc::c_short) -> Readiness {
+/// The `poll` flags, as `poll(2)` (Unix) or `WSAPoll` (Windows) spells
+/// them: the same names, different values.
+pub(crate) mod poll_bits {
+    #[cfg(unix)]
+    pub(crate) use libc::{c_short as Mask, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI};
+    #[cfg(windows)]
+    pub(crate) use windows_sys::Win32::Networking::WinSock::{
+        POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, WSAPOLL_EVENT_FLAGS as Mask,
+    };
+}
+
+/// What a `poll(2)` result mask (`revents`, an io_uring poll's
+/// completion, or `WSAPoll`'s) says about a descriptor.
+pub(crate) fn readiness_from_poll(token: Token, revents: poll_bits::Mask) -> Readiness {
+    use poll_bits::*;
     let r = revents;
     Readiness {
         token,
-        readable: r & (libc::POLLIN | libc::POLLPRI | libc::POLLHUP | libc::POLLERR) != 0,
-        writable: r & (libc::POLLOUT | libc::POLLERR) != 0,
+        readable: r & (POLLIN | POLLPRI | POLLHUP | POLLERR) != 0,
+        writable: r & (POLLOUT | POLLERR) != 0,
         read_closed: poll_read_closed(r),
-        write_closed: r & libc::POLLHUP != 0,
-        error: r & (libc::POLLERR | libc::POLLNVAL) != 0,
+        write_closed: r & POLLHUP != 0,
+        error: r & (POLLERR | POLLNVAL) != 0,
     }
 }
 
-fn poll_read_closed(revents: libc::c_short) -> bool {
+fn poll_read_closed(revents: poll_bits::Mask) -> bool {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
-        revents & libc::POLLHUP != 0
+        revents & poll_bits::POLLHUP != 0
     }
 }
 
@@ -229,21 +241,21 @@ pub trait Backend: std::fmt::Debug {
     ///
     /// The system's refusal (for example `ENOMEM`, or `EEXIST` if `fd` is
     /// already watched).
-    fn add(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+    fn add(&mut self, fd: RawSource, token: Token, interest: Interest) -> io::Result<()>;
 
     /// Changes what `fd` is watched for.
     ///
     /// # Errors
     ///
     /// The system's refusal, such as `ENOENT` if `fd` is not watched.
-    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+    fn modify(&mut self, fd: RawSource, token: Token, interest: Interest) -> io::Result<()>;
 
     /// Stops watching `fd`. Called before the loop closes a descriptor.
     ///
     /// # Errors
     ///
     /// The system's refusal, such as `ENOENT`.
-    fn delete(&mut self, fd: RawFd) -> io::Result<()>;
+    fn delete(&mut self, fd: RawSource) -> io::Result<()>;
 
     /// Waits until something is ready or `timeout` passes (`None`: no limit),
     /// then replaces the contents of `events` with what is ready.
@@ -271,7 +283,7 @@ pub trait Backend: std::fmt::Debug {
 
     /// The poller's own descriptor (the epoll or kqueue fd), if it has one:
     /// readable when events are waiting, so another loop can watch it.
-    fn raw_fd(&self) -> Option<RawFd> {
+    fn raw_fd(&self) -> Option<RawSource> {
         None
     }
 
@@ -310,6 +322,7 @@ mod tests {
 
     #[test]
     fn a_poll_mask_says_what_each_bit_means() {
+        use super::poll_bits::*;
         let flags = |revents| {
             let r = readiness_from_poll(Token(1), revents);
             [
@@ -321,12 +334,12 @@ mod tests {
             ]
         };
         assert_eq!(flags(0), [false; 5]);
-        assert_eq!(flags(libc::POLLIN), [true, false, false, false, false]);
-        assert_eq!(flags(libc::POLLPRI), [true, false, false, false, false]);
-        assert_eq!(flags(libc::POLLOUT), [false, true, false, false, false]);
-        assert_eq!(flags(libc::POLLHUP), [true, false, true, true, false]);
-        assert_eq!(flags(libc::POLLERR), [true, true, false, false, true]);
-        assert_eq!(flags(libc::POLLNVAL), [false, false, false, false, true]);
+        assert_eq!(flags(POLLIN), [true, false, false, false, false]);
+        assert_eq!(flags(POLLPRI), [true, false, false, false, false]);
+        assert_eq!(flags(POLLOUT), [false, true, false, false, false]);
+        assert_eq!(flags(POLLHUP), [true, false, true, true, false]);
+        assert_eq!(flags(POLLERR), [true, true, false, false, true]);
+        assert_eq!(flags(POLLNVAL), [false, false, false, false, true]);
         #[cfg(any(target_os = "linux", target_os = "android"))]
         assert_eq!(flags(libc::POLLRDHUP), [false, false, true, false, false]);
     }

@@ -1,15 +1,23 @@
-//! A backend on `poll(2)`: the seed's `select.select` without its
-//! 1,024-descriptor limit, and the plainest level-triggered multiplexer.
+//! A backend on `poll(2)` (`WSAPoll` on Windows): the seed's
+//! `select.select` without its descriptor limit, and the plainest
+//! level-triggered multiplexer.
 
 use std::fmt;
 use std::io;
-use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
+use crate::sys::RawSource;
 use crate::Interest;
 
+use super::poll_bits::{self, Mask};
 use super::registry::Registry;
 use super::{readiness_from_poll, Backend, Readiness, Token};
+
+/// One watched descriptor as the system's call takes it.
+#[cfg(unix)]
+type PollFd = libc::pollfd;
+#[cfg(windows)]
+type PollFd = windows_sys::Win32::Networking::WinSock::WSAPOLLFD;
 
 /// [`Backend`] over `poll(2)`: an array of `pollfd`, handed whole to the
 /// kernel on every call (so a call costs time in proportion to the number
@@ -20,9 +28,13 @@ use super::{readiness_from_poll, Backend, Readiness, Token};
 /// once when it becomes ready. The loop removes the interest of a
 /// connection it does not mean to read or write (paused, closing), so that
 /// readiness it ignores on purpose cannot make it spin.
+///
+/// On Windows it is `WSAPoll`, Winsock's copy of `poll(2)`, with one flaw
+/// of its own: before Windows 10 2004 it did not report a connect that
+/// failed (the connection's deadline closes it then).
 #[derive(Default)]
 pub struct PollBackend {
-    registry: Registry<libc::pollfd>,
+    registry: Registry<PollFd>,
 }
 
 impl PollBackend {
@@ -41,19 +53,63 @@ impl fmt::Debug for PollBackend {
 }
 
 /// The `poll` events that stand for `interest`.
-fn events_for(interest: Interest) -> libc::c_short {
+fn events_for(interest: Interest) -> Mask {
     let mut events = 0;
     if interest.is_readable() {
-        events |= libc::POLLIN | libc::POLLPRI;
+        events |= poll_bits::POLLIN;
+        // WSAPoll refuses the whole call (WSAEINVAL) for a flag it does
+        // not support, and POLLPRI is one.
+        #[cfg(unix)]
+        {
+            events |= poll_bits::POLLPRI;
+        }
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
             events |= libc::POLLRDHUP;
         }
     }
     if interest.is_writable() {
-        events |= libc::POLLOUT;
+        events |= poll_bits::POLLOUT;
     }
     events
+}
+
+/// The entry for `fd`, waiting for `events`.
+fn poll_fd(fd: RawSource, events: Mask) -> PollFd {
+    PollFd {
+        #[cfg(unix)]
+        fd,
+        #[cfg(windows)]
+        fd: fd as windows_sys::Win32::Networking::WinSock::SOCKET,
+        events,
+        revents: 0,
+    }
+}
+
+/// One `poll(2)` call: how many entries have news.
+#[cfg(unix)]
+fn poll_once(fds: &mut [PollFd], ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs, which
+    // poll only reads and writes within.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    usize::try_from(ready).map_err(|_| io::Error::last_os_error())
+}
+
+/// One `WSAPoll` call: how many entries have news.
+#[cfg(windows)]
+fn poll_once(fds: &mut [PollFd], ms: i32) -> io::Result<usize> {
+    use windows_sys::Win32::Networking::WinSock::{WSAGetLastError, WSAPoll};
+    if fds.is_empty() {
+        // WSAPoll refuses an empty set (WSAEINVAL), where poll(2) sleeps.
+        let wait = u64::try_from(ms).map_or(Duration::from_secs(1), Duration::from_millis);
+        std::thread::sleep(wait);
+        return Ok(0);
+    }
+    // SAFETY: `fds` is a valid array of `fds.len()` WSAPOLLFD structs,
+    // which WSAPoll only reads and writes within.
+    let ready = unsafe { WSAPoll(fds.as_mut_ptr(), fds.len() as u32, ms) };
+    // SAFETY: no arguments; reads the calling thread's last Winsock error.
+    usize::try_from(ready).map_err(|_| io::Error::from_raw_os_error(unsafe { WSAGetLastError() }))
 }
 
 impl Backend for PollBackend {
@@ -61,26 +117,18 @@ impl Backend for PollBackend {
         "poll"
     }
 
-    fn add(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        let events = events_for(interest);
-        self.registry.add(
-            token,
-            libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            },
-        )
+    fn add(&mut self, fd: RawSource, token: Token, interest: Interest) -> io::Result<()> {
+        self.registry.add(token, poll_fd(fd, events_for(interest)))
     }
 
-    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+    fn modify(&mut self, fd: RawSource, token: Token, interest: Interest) -> io::Result<()> {
         let (entry, registered) = self.registry.get_mut(fd)?;
         entry.events = events_for(interest);
         *registered = token;
         Ok(())
     }
 
-    fn delete(&mut self, fd: RawFd) -> io::Result<()> {
+    fn delete(&mut self, fd: RawSource) -> io::Result<()> {
         self.registry.remove(fd)
     }
 
@@ -92,16 +140,12 @@ impl Backend for PollBackend {
             // (a spin) nor waited past.
             let ms = remaining.map_or(-1, |t| {
                 let ms = t.as_micros().div_ceil(1000);
-                libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+                i32::try_from(ms).unwrap_or(i32::MAX)
             });
-            // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs,
-            // which poll only reads and writes within.
-            let fds = &mut self.registry.entries;
-            let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-            if ready >= 0 {
-                break;
-            }
-            let error = io::Error::last_os_error();
+            let error = match poll_once(&mut self.registry.entries, ms) {
+                Ok(_) => break,
+                Err(error) => error,
+            };
             if error.kind() != io::ErrorKind::Interrupted {
                 return Err(error);
             }
@@ -119,7 +163,7 @@ impl Backend for PollBackend {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::io::Write;

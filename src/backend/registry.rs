@@ -4,20 +4,28 @@
 //! position so that adding, changing and removing one is O(1) (removal
 //! swaps the last entry into the hole).
 
+use crate::sys::RawSource;
 use std::collections::HashMap;
 use std::io;
-use std::os::unix::io::RawFd;
 
 use super::Token;
 
 /// An entry that knows the descriptor it is about.
 pub(super) trait Watched {
-    fn fd(&self) -> RawFd;
+    fn fd(&self) -> RawSource;
 }
 
+#[cfg(unix)]
 impl Watched for libc::pollfd {
-    fn fd(&self) -> RawFd {
+    fn fd(&self) -> RawSource {
         self.fd
+    }
+}
+
+#[cfg(windows)]
+impl Watched for windows_sys::Win32::Networking::WinSock::WSAPOLLFD {
+    fn fd(&self) -> RawSource {
+        self.fd as RawSource
     }
 }
 
@@ -27,7 +35,7 @@ pub(super) struct Registry<E> {
     pub(super) entries: Vec<E>,
     /// `tokens[i]` is what `entries[i]` is reported under.
     pub(super) tokens: Vec<Token>,
-    position: HashMap<RawFd, usize>,
+    position: HashMap<RawSource, usize>,
 }
 
 impl<E> Default for Registry<E> {
@@ -45,7 +53,7 @@ impl<E: Watched> Registry<E> {
     pub(super) fn add(&mut self, token: Token, entry: E) -> io::Result<()> {
         let fd = entry.fd();
         if self.position.contains_key(&fd) {
-            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+            return Err(io::Error::from(io::ErrorKind::AlreadyExists));
         }
         self.position.insert(fd, self.entries.len());
         self.entries.push(entry);
@@ -54,20 +62,20 @@ impl<E: Watched> Registry<E> {
     }
 
     /// The entry of `fd` and its token; `ENOENT` if it is not watched.
-    pub(super) fn get_mut(&mut self, fd: RawFd) -> io::Result<(&mut E, &mut Token)> {
+    pub(super) fn get_mut(&mut self, fd: RawSource) -> io::Result<(&mut E, &mut Token)> {
         let &at = self
             .position
             .get(&fd)
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         Ok((&mut self.entries[at], &mut self.tokens[at]))
     }
 
     /// Stops watching `fd`; `ENOENT` if it was not watched.
-    pub(super) fn remove(&mut self, fd: RawFd) -> io::Result<()> {
+    pub(super) fn remove(&mut self, fd: RawSource) -> io::Result<()> {
         let at = self
             .position
             .remove(&fd)
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         self.entries.swap_remove(at);
         self.tokens.swap_remove(at);
         if let Some(moved) = self.entries.get(at) {

@@ -1,24 +1,27 @@
 //! A backend on `select(2)`: the call the seed's Python server makes, with
-//! its limit. An `fd_set` is a bitmap of `FD_SETSIZE` (1,024) bits: a
-//! descriptor at or above it cannot be put in one (in C, `FD_SET` would
-//! write past the end of the set). Such a descriptor is refused when it is
-//! added, and the connection it belongs to is dropped, counted and logged;
-//! the others are served as before.
+//! its limit. On Unix an `fd_set` is a bitmap of `FD_SETSIZE` (1,024)
+//! bits: a descriptor at or above it cannot be put in one (in C, `FD_SET`
+//! would write past the end of the set). On Windows an `fd_set` is an
+//! array of 64 sockets, whatever their numbers: the 65th socket does not
+//! fit. Such a descriptor is refused when it is added, and the connection
+//! it belongs to is dropped, counted and logged; the others are served as
+//! before.
 
 use std::fmt;
 use std::io;
-use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
+use crate::sys::RawSource;
 use crate::Interest;
 
 use super::registry::{Registry, Watched};
 use super::{Backend, Readiness, Token};
 
-/// [`Backend`] over `select(2)`: the sets are rebuilt from the interest
-/// table on every call, as the seed rebuilds its `inputs` and `outputs`
-/// lists, and the kernel scans every descriptor up to the highest one.
-/// Level-triggered, like [`PollBackend`](super::PollBackend).
+/// [`Backend`] over `select(2)` (Winsock's `select` on Windows): the sets
+/// are rebuilt from the interest table on every call, as the seed rebuilds
+/// its `inputs` and `outputs` lists, and the kernel scans every descriptor
+/// up to the highest one. Level-triggered, like
+/// [`PollBackend`](super::PollBackend).
 #[derive(Default)]
 pub struct SelectBackend {
     registry: Registry<Entry>,
@@ -27,12 +30,12 @@ pub struct SelectBackend {
 /// One watched descriptor and what it is watched for.
 #[derive(Debug)]
 struct Entry {
-    fd: RawFd,
+    fd: RawSource,
     interest: Interest,
 }
 
 impl Watched for Entry {
-    fn fd(&self) -> RawFd {
+    fn fd(&self) -> RawSource {
         self.fd
     }
 }
@@ -52,17 +55,41 @@ impl fmt::Debug for SelectBackend {
     }
 }
 
+/// `FD_SETSIZE` on this system: the highest descriptor plus one (Unix), or
+/// the most sockets (Windows), an `fd_set` holds.
+#[cfg(unix)]
+const FD_SETSIZE: usize = libc::FD_SETSIZE;
+#[cfg(windows)]
+const FD_SETSIZE: usize = windows_sys::Win32::Networking::WinSock::FD_SETSIZE as usize;
+
 /// The refusal of a descriptor that does not fit in an `fd_set`.
-fn too_high(fd: RawFd) -> io::Error {
+fn too_high(fd: RawSource) -> io::Error {
+    let why = if cfg!(windows) {
+        "64 sockets are watched already"
+    } else {
+        "it is at or above it"
+    };
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!(
-            "descriptor {fd} is at or above FD_SETSIZE ({}): select(2) cannot watch it",
-            libc::FD_SETSIZE
-        ),
+        format!("descriptor {fd} does not fit in an fd_set (FD_SETSIZE {FD_SETSIZE}: {why}): select cannot watch it"),
     )
 }
 
+/// Whether `fd` fits in the sets beside the `watched` descriptors.
+fn fits(fd: RawSource, watched: usize) -> bool {
+    #[cfg(unix)]
+    {
+        let _ = watched;
+        usize::try_from(fd).is_ok_and(|fd| fd < FD_SETSIZE)
+    }
+    #[cfg(windows)]
+    {
+        let _ = fd;
+        watched < FD_SETSIZE
+    }
+}
+
+#[cfg(unix)]
 fn empty_set() -> libc::fd_set {
     // SAFETY: an fd_set is plain data; FD_ZERO initialises it.
     unsafe {
@@ -72,93 +99,182 @@ fn empty_set() -> libc::fd_set {
     }
 }
 
+/// One `select(2)` call over `entries`; what is ready goes to `events`
+/// under `tokens`.
+#[cfg(unix)]
+fn select_once(
+    entries: &[Entry],
+    tokens: &[Token],
+    timeout: Option<Duration>,
+    events: &mut Vec<Readiness>,
+) -> io::Result<()> {
+    // Rebuilt every call: select overwrites the sets it is given.
+    let (mut readable, mut writable) = (empty_set(), empty_set());
+    let mut highest = -1;
+    for &Entry { fd, interest } in entries {
+        // SAFETY: every fd in the table is below FD_SETSIZE (add).
+        unsafe {
+            if interest.is_readable() {
+                libc::FD_SET(fd, &mut readable);
+            }
+            if interest.is_writable() {
+                libc::FD_SET(fd, &mut writable);
+            }
+        }
+        highest = highest.max(fd);
+    }
+    let mut wait = timeout.map(|t| libc::timeval {
+        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_usec: t.subsec_micros() as libc::suseconds_t,
+    });
+    let wait_ptr = wait
+        .as_mut()
+        .map_or(std::ptr::null_mut(), |w| w as *mut libc::timeval);
+    // SAFETY: the sets and the timeval live across the call; nfds bounds
+    // what the kernel reads of the sets.
+    let ready = unsafe {
+        libc::select(
+            highest + 1,
+            &mut readable,
+            &mut writable,
+            std::ptr::null_mut(),
+            wait_ptr,
+        )
+    };
+    if ready < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    events.clear();
+    for (&Entry { fd, .. }, &token) in entries.iter().zip(tokens) {
+        // SAFETY: fd is below FD_SETSIZE; the sets were filled by select.
+        let (r, w) = unsafe { (libc::FD_ISSET(fd, &readable), libc::FD_ISSET(fd, &writable)) };
+        if r || w {
+            events.push(Readiness {
+                readable: r,
+                writable: w,
+                ..Readiness::none(token)
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One Winsock `select` call over `entries`; what is ready goes to
+/// `events` under `tokens`. A socket watched for writing is watched for
+/// exceptions too: Winsock reports a failed connect there, not as
+/// writable.
+#[cfg(windows)]
+fn select_once(
+    entries: &[Entry],
+    tokens: &[Token],
+    timeout: Option<Duration>,
+    events: &mut Vec<Readiness>,
+) -> io::Result<()> {
+    use windows_sys::Win32::Networking::WinSock::{
+        __WSAFDIsSet, select, WSAGetLastError, FD_SET, SOCKET, TIMEVAL,
+    };
+    let empty = || FD_SET {
+        fd_count: 0,
+        fd_array: [0; FD_SETSIZE],
+    };
+    let put = |set: &mut FD_SET, fd: RawSource| {
+        // Below FD_SETSIZE: `add` refuses the 65th socket.
+        set.fd_array[set.fd_count as usize] = fd as SOCKET;
+        set.fd_count += 1;
+    };
+    let (mut readable, mut writable, mut failed) = (empty(), empty(), empty());
+    for &Entry { fd, interest } in entries {
+        if interest.is_readable() {
+            put(&mut readable, fd);
+        }
+        if interest.is_writable() {
+            put(&mut writable, fd);
+            put(&mut failed, fd);
+        }
+    }
+    if readable.fd_count + writable.fd_count == 0 {
+        // Winsock refuses three empty sets (WSAEINVAL), where select(2)
+        // sleeps.
+        std::thread::sleep(timeout.unwrap_or(Duration::from_secs(1)));
+        events.clear();
+        return Ok(());
+    }
+    let wait = timeout.map(|t| TIMEVAL {
+        tv_sec: i32::try_from(t.as_secs()).unwrap_or(i32::MAX),
+        tv_usec: t.subsec_micros() as i32,
+    });
+    let wait_ptr = wait
+        .as_ref()
+        .map_or(std::ptr::null(), |w| w as *const TIMEVAL);
+    // SAFETY: the sets and the TIMEVAL live across the call; Winsock
+    // ignores nfds and reads each set's own count.
+    let ready = unsafe { select(0, &mut readable, &mut writable, &mut failed, wait_ptr) };
+    if ready < 0 {
+        // SAFETY: no arguments; the calling thread's last Winsock error.
+        return Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }));
+    }
+    events.clear();
+    for (&Entry { fd, .. }, &token) in entries.iter().zip(tokens) {
+        // SAFETY: each set was filled by select and lives across the calls.
+        let (r, w, e) = unsafe {
+            (
+                __WSAFDIsSet(fd as SOCKET, &mut readable) != 0,
+                __WSAFDIsSet(fd as SOCKET, &mut writable) != 0,
+                __WSAFDIsSet(fd as SOCKET, &mut failed) != 0,
+            )
+        };
+        if r || w || e {
+            events.push(Readiness {
+                readable: r,
+                writable: w || e,
+                error: e,
+                ..Readiness::none(token)
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Backend for SelectBackend {
     fn name(&self) -> &'static str {
         "select"
     }
 
-    fn add(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
-        if fd < 0 || fd as usize >= libc::FD_SETSIZE {
+    fn add(&mut self, fd: RawSource, token: Token, interest: Interest) -> io::Result<()> {
+        if !fits(fd, self.registry.entries.len()) {
             return Err(too_high(fd));
         }
         self.registry.add(token, Entry { fd, interest })
     }
 
-    fn modify(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+    fn modify(&mut self, fd: RawSource, token: Token, interest: Interest) -> io::Result<()> {
         let (entry, registered) = self.registry.get_mut(fd)?;
         entry.interest = interest;
         *registered = token;
         Ok(())
     }
 
-    fn delete(&mut self, fd: RawFd) -> io::Result<()> {
+    fn delete(&mut self, fd: RawSource) -> io::Result<()> {
         self.registry.remove(fd)
     }
 
     fn poll(&mut self, events: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut remaining = timeout;
-        let (readable, writable) = loop {
-            // Rebuilt every call: select overwrites the sets it is given.
-            let (mut readable, mut writable) = (empty_set(), empty_set());
-            let mut highest = -1;
-            for &Entry { fd, interest } in &self.registry.entries {
-                // SAFETY: every fd in the table is below FD_SETSIZE (add).
-                unsafe {
-                    if interest.is_readable() {
-                        libc::FD_SET(fd, &mut readable);
-                    }
-                    if interest.is_writable() {
-                        libc::FD_SET(fd, &mut writable);
-                    }
+        loop {
+            let registry = &self.registry;
+            match select_once(&registry.entries, &registry.tokens, remaining, events) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                 }
-                highest = highest.max(fd);
-            }
-            let mut wait = remaining.map(|t| libc::timeval {
-                tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
-                tv_usec: t.subsec_micros() as libc::suseconds_t,
-            });
-            let wait_ptr = wait
-                .as_mut()
-                .map_or(std::ptr::null_mut(), |w| w as *mut libc::timeval);
-            // SAFETY: the sets and the timeval live across the call; nfds
-            // bounds what the kernel reads of the sets.
-            let ready = unsafe {
-                libc::select(
-                    highest + 1,
-                    &mut readable,
-                    &mut writable,
-                    std::ptr::null_mut(),
-                    wait_ptr,
-                )
-            };
-            if ready >= 0 {
-                break (readable, writable);
-            }
-            let error = io::Error::last_os_error();
-            if error.kind() != io::ErrorKind::Interrupted {
-                return Err(error);
-            }
-            remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        };
-        events.clear();
-        let registry = &self.registry;
-        for (&Entry { fd, .. }, &token) in registry.entries.iter().zip(&registry.tokens) {
-            // SAFETY: fd is below FD_SETSIZE; the sets were filled by select.
-            let (r, w) = unsafe { (libc::FD_ISSET(fd, &readable), libc::FD_ISSET(fd, &writable)) };
-            if r || w {
-                events.push(Readiness {
-                    readable: r,
-                    writable: w,
-                    ..Readiness::none(token)
-                });
+                Err(e) => return Err(e),
             }
         }
-        Ok(())
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::io::Write;
@@ -169,7 +285,7 @@ mod tests {
         let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
         let mut backend = SelectBackend::new();
         let refused = backend
-            .add(libc::FD_SETSIZE as RawFd, Token(9), Interest::READABLE)
+            .add(FD_SETSIZE as RawSource, Token(9), Interest::READABLE)
             .unwrap_err();
         assert!(refused.to_string().contains("FD_SETSIZE"), "{refused}");
         backend

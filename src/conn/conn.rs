@@ -527,7 +527,7 @@ impl Conn {
     }
 
     /// Heap bytes held by this connection's buffers (its slab slot aside).
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     pub(crate) fn heap_bytes(&self) -> usize {
         self.inbuf.capacity()
             + self.output.capacity()

@@ -18,12 +18,13 @@ mod decode;
 mod output;
 mod state;
 mod table;
-#[cfg(test)]
+// Their tests read the kernel's socket queues (ioctl, poll): Unix's.
+#[cfg(all(test, unix))]
 mod tests;
 mod turn;
 
 pub(crate) use buffer::BufferPool;
-#[cfg(test)]
+#[cfg(all(test, unix))]
 pub(crate) use conn::Conn;
 pub(crate) use conn::{Expired, FlushEnd, ReadEnd, ReadLimits, ADOPTED, OUTBOUND};
 pub(crate) use state::{Farewell, Lifecycle, ReadEvent, Reading, WriteEvent, Writing};

@@ -63,7 +63,7 @@ impl Output {
     }
 
     /// Heap bytes it holds (shared buffers are not its own).
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     pub(crate) fn capacity(&self) -> usize {
         let pieces = self.pieces.as_ref().map_or(0, |pieces| {
             std::mem::size_of::<Pieces>() + pieces.list.capacity() * std::mem::size_of::<Piece>()

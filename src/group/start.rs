@@ -3,9 +3,9 @@
 //! acceptor thread that hands connections round-robin when one listener
 //! serves all.
 
+use crate::sys::RawSourceExt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
@@ -165,13 +165,7 @@ fn accept_loop(listener: &TcpListener, handles: &[Handle], stop: &AtomicBool) {
     let mut next = 0;
     while !stop.load(Ordering::Acquire) {
         // Wait for a connection, but look at `stop` every 100 ms.
-        let mut pollfd = libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, for the length of the call.
-        if unsafe { libc::poll(&mut pollfd, 1, 100) } <= 0 {
+        if !crate::sys::wait_readable(listener.raw_source(), 100) {
             continue;
         }
         loop {

@@ -13,7 +13,6 @@ mod reserve;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener};
-use std::os::unix::io::AsRawFd;
 use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -81,7 +80,7 @@ impl Listeners {
     ) -> io::Result<ListenerId> {
         let id = ListenerId(self.slots.len());
         backend.add(
-            socket.as_raw_fd(),
+            socket.raw_source(),
             token::listener_token(id),
             Interest::READABLE,
         )?;
@@ -136,9 +135,9 @@ impl Listeners {
         self.live().filter(|l| l.paused_until.is_none()).count()
     }
 
-    #[cfg(test)]
-    pub(crate) fn raw_fd(&self, id: ListenerId) -> Option<std::os::unix::io::RawFd> {
-        self.get(id).map(|l| l.socket.as_raw_fd())
+    #[cfg(all(test, unix))]
+    pub(crate) fn raw_fd(&self, id: ListenerId) -> Option<crate::sys::RawSource> {
+        self.get(id).map(|l| l.socket.raw_source())
     }
 
     #[cfg(test)]
@@ -188,7 +187,7 @@ impl Listeners {
     ) -> Option<String> {
         let listener = self.get_mut(id)?;
         if listener.paused_until.is_none() {
-            if let Err(e) = backend.delete(listener.socket.as_raw_fd()) {
+            if let Err(e) = backend.delete(listener.socket.raw_source()) {
                 debug!("pausing listener {}: {e}", listener.name);
             }
         }
@@ -227,7 +226,7 @@ impl Listeners {
                 continue;
             }
             let token = token::listener_token(ListenerId(index));
-            match backend.add(listener.socket.as_raw_fd(), token, Interest::READABLE) {
+            match backend.add(listener.socket.raw_source(), token, Interest::READABLE) {
                 Ok(()) => {
                     listener.paused_until = None;
                     if !listener.listed {
@@ -247,7 +246,7 @@ impl Listeners {
     pub(crate) fn close_all(&mut self, backend: &mut dyn Backend) {
         for listener in self.slots.iter_mut().filter_map(Option::take) {
             if listener.paused_until.is_none() {
-                let _ = backend.delete(listener.socket.as_raw_fd());
+                let _ = backend.delete(listener.socket.raw_source());
             }
             debug!("stopped listening on {}", listener.name);
         }

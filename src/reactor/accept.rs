@@ -4,10 +4,13 @@
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+#[cfg(unix)]
 use std::path::Path;
 use std::time::Instant;
 
-use mio::net::{TcpListener, UnixListener};
+use mio::net::TcpListener;
+#[cfg(unix)]
+use mio::net::UnixListener;
 
 use super::Core;
 use crate::close::CloseReason;
@@ -40,6 +43,7 @@ impl Core {
         self.add_listen_socket(socket, Some(addr))
     }
 
+    #[cfg(unix)]
     pub(crate) fn listen_unix(&mut self, path: &Path) -> io::Result<ListenerId> {
         let is_socket = std::fs::symlink_metadata(path)
             .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
@@ -255,6 +259,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn listen_unix_refuses_a_path_a_live_server_answers_on() {
         let dir = std::env::temp_dir().join(format!("selectloop-unix-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -2,8 +2,6 @@
 //! 6 (hand inbound messages to the handler) and 7 (flush), and keeping each
 //! socket's registered interest in line with its state.
 
-use std::os::unix::io::AsRawFd;
-
 use crate::backend::Readiness;
 use crate::close::CloseReason;
 use crate::codec::DecodeError;
@@ -47,7 +45,7 @@ impl Core {
             .conns
             .insert(stream, origin, connecting, decoder, |stream, id| {
                 backend
-                    .add(stream.as_raw_fd(), id.token(), interest)
+                    .add(stream.raw_source(), id.token(), interest)
                     .inspect_err(|e| {
                         warn!("{} dropped: cannot register it: {e}", stream.peer_name())
                     })
@@ -536,7 +534,7 @@ impl Core {
         if wanted == current {
             return;
         }
-        let fd = conn.socket().as_raw_fd();
+        let fd = conn.socket().raw_source();
         self.stats.interest_changes += 1;
         let result = match (current, wanted) {
             (None, Some(interest)) => self.backend.add(fd, id.token(), interest),

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+#[cfg(unix)]
 use std::path::Path;
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ impl Core {
         self.adopt_outbound(Stream::Tcp(stream))
     }
 
+    #[cfg(unix)]
     pub(crate) fn connect_unix(&mut self, path: &Path) -> io::Result<ConnId> {
         let stream = mio::net::UnixStream::connect(path)?;
         self.adopt_outbound(Stream::Unix(stream))

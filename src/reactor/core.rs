@@ -24,7 +24,6 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::unix::io::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::sources::SourceCallback;
@@ -254,7 +253,7 @@ impl Core {
             return false;
         };
         if conn.take_interest().is_some() {
-            if let Err(e) = self.backend.delete(conn.socket().as_raw_fd()) {
+            if let Err(e) = self.backend.delete(conn.socket().raw_source()) {
                 debug!("{id}: deregister failed: {e}");
             }
         }

@@ -5,9 +5,10 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::unix::io::AsRawFd;
+#[cfg(unix)]
 use std::path::Path;
 
+#[cfg(unix)]
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::sources::SourceCallback;
@@ -72,24 +73,39 @@ impl Reactor {
     ///
     /// # Errors
     ///
-    /// As [`bind_udp`](Reactor::bind_udp).
+    /// As [`bind_udp`](Reactor::bind_udp); `Unsupported` on Windows, which
+    /// has no `SO_REUSEPORT`.
     pub fn bind_udp_reuseport(&mut self, addr: impl ToSocketAddrs) -> io::Result<SourceId> {
         let addr = first_addr(addr)?;
-        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_reuse_port(true)?;
-        socket.set_nonblocking(true)?;
-        socket.bind(&addr.into())?;
-        let socket = mio::net::UdpSocket::from_std(socket.into());
-        self.core.add_datagram(Endpoint::udp(socket))
+        #[cfg(windows)]
+        {
+            let _ = addr;
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "Windows has no SO_REUSEPORT: bind one UDP socket (bind_udp)",
+            ))
+        }
+        #[cfg(unix)]
+        {
+            let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+            socket.set_reuse_port(true)?;
+            socket.set_nonblocking(true)?;
+            socket.bind(&addr.into())?;
+            let socket = mio::net::UdpSocket::from_std(socket.into());
+            self.core.add_datagram(Endpoint::udp(socket))
+        }
     }
 
     /// A Unix datagram socket bound to `path`, served as
     /// [`bind_udp`](Reactor::bind_udp)'s are; its peers are named by path.
     ///
+    /// Unix only: Windows has no Unix domain sockets in mio.
+    ///
     /// # Errors
     ///
     /// The path could not be bound (it exists, a folder is missing), or
     /// the poller refused the socket.
+    #[cfg(unix)]
     pub fn bind_unix_datagram(&mut self, path: impl AsRef<Path>) -> io::Result<SourceId> {
         let socket = mio::net::UnixDatagram::bind(path)?;
         self.core.add_datagram(Endpoint::unix(socket))
@@ -118,7 +134,7 @@ impl Core {
     }
 
     pub(crate) fn add_datagram(&mut self, endpoint: Endpoint) -> io::Result<SourceId> {
-        let fd = endpoint.as_raw_fd();
+        let fd = endpoint.raw_source();
         self.add_source(
             fd,
             Interest::READABLE,
@@ -152,7 +168,7 @@ impl Core {
             Ok(Sent::Queued) => {
                 if first_queued {
                     // Watch for room; dropped again once the queue is out.
-                    let fd = endpoint.as_raw_fd();
+                    let fd = endpoint.raw_source();
                     let both = Interest::READABLE | Interest::WRITABLE;
                     self.backend.modify(fd, socket.token(), both)?;
                 }
@@ -245,7 +261,7 @@ impl Core {
         self.stats.datagrams_out += sent;
         self.stats.datagrams_dropped += failed;
         if !was_queued && endpoint.has_queued() {
-            let fd = endpoint.as_raw_fd();
+            let fd = endpoint.raw_source();
             let both = Interest::READABLE | Interest::WRITABLE;
             let _ = self.backend.modify(fd, socket.token(), both);
         }
@@ -257,7 +273,7 @@ impl Core {
         };
         let (mut sent, mut failed) = (0, 0);
         let emptied = endpoint.flush(&mut sent, &mut failed);
-        let fd = endpoint.as_raw_fd();
+        let fd = endpoint.raw_source();
         self.stats.datagrams_out += sent;
         self.stats.datagrams_dropped += failed;
         if emptied {

@@ -23,10 +23,11 @@ mod timeouts;
 pub(crate) use self::core::Core;
 pub(crate) use self::timeouts::TimerPayload;
 
+#[cfg(unix)]
+use crate::sys::RawSource;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
-use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -173,11 +174,14 @@ impl Reactor {
     /// listener closes (at [`shutdown`](Reactor::shutdown) or when the
     /// reactor is dropped).
     ///
+    /// Unix only: Windows has no Unix domain sockets in mio.
+    ///
     /// # Errors
     ///
     /// `AddrInUse` if a server answers at `path` (its socket is never
     /// taken over); otherwise the path cannot be bound (a directory missing,
     /// permissions), or the poller refused the socket.
+    #[cfg(unix)]
     pub fn listen_unix(&mut self, path: impl AsRef<Path>) -> io::Result<ListenerId> {
         self.core.listen_unix(path.as_ref())
     }
@@ -217,9 +221,12 @@ impl Reactor {
     /// Opens a Unix domain connection from outside a hook; see
     /// [`Context::connect_unix`].
     ///
+    /// Unix only: Windows has no Unix domain sockets in mio.
+    ///
     /// # Errors
     ///
     /// As [`Context::connect_unix`].
+    #[cfg(unix)]
     pub fn connect_unix(&mut self, path: impl AsRef<Path>) -> io::Result<ConnId> {
         self.core.connect_unix(path.as_ref())
     }
@@ -252,7 +259,7 @@ impl Reactor {
     }
 
     /// How long a loop that drives this reactor from outside, through its
-    /// descriptor (see [`AsRawFd`]), may wait before it calls
+    /// descriptor (see [`AsRawFd`](std::os::unix::io::AsRawFd)), may wait before it calls
     /// [`run_once`](Reactor::run_once) again even if the descriptor stays
     /// quiet: zero when the last turn left work (a socket that spent its
     /// read budget, output to flush), or did that work without polling, or
@@ -506,7 +513,7 @@ impl Reactor {
     /// An idle connection holds no buffer, only its slot. (The table's
     /// unused reserve is address space the kernel has not backed with
     /// memory, and is not counted.)
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     pub(crate) fn connection_heap_bytes(&self) -> usize {
         // A slab entry is the connection plus at most a word of tag.
         let slot = std::mem::size_of::<crate::conn::Conn>() + std::mem::size_of::<usize>();
@@ -520,7 +527,8 @@ impl Reactor {
     }
 }
 
-impl AsRawFd for Reactor {
+#[cfg(unix)]
+impl std::os::unix::io::AsRawFd for Reactor {
     /// The poller's descriptor (epoll's or kqueue's), readable while events
     /// wait: register it in another loop and call
     /// [`run_once`](Reactor::run_once) with a zero timeout when it fires,
@@ -528,7 +536,7 @@ impl AsRawFd for Reactor {
     /// left from a turn and timers do not make the descriptor readable),
     /// the way libuv exposes `uv_backend_fd` and `uv_backend_timeout`.
     /// `-1` if the backend has none.
-    fn as_raw_fd(&self) -> RawFd {
+    fn as_raw_fd(&self) -> RawSource {
         self.core.backend.raw_fd().unwrap_or(-1)
     }
 }
@@ -543,5 +551,6 @@ impl Drop for Reactor {
     }
 }
 
-#[cfg(test)]
+// Their tests read the kernel's socket queues (ioctl, poll): Unix's.
+#[cfg(all(test, unix))]
 mod tests;

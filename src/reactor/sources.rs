@@ -2,9 +2,9 @@
 //! descriptors, and calling a source's callback (or the handler's
 //! `on_source`, or `on_signal` for the signal pipe) when one is ready.
 
+use crate::sys::{AsRawSource, RawSource, RawSourceExt};
 use std::any::Any;
 use std::io;
-use std::os::unix::io::{AsRawFd, RawFd};
 
 use super::{Core, Reactor};
 use crate::backend::Readiness;
@@ -29,10 +29,10 @@ impl Reactor {
     /// The poller refused the descriptor.
     pub fn register_source(
         &mut self,
-        source: &impl AsRawFd,
+        source: &impl AsRawSource,
         interest: Interest,
     ) -> io::Result<SourceId> {
-        self.core.add_source(source.as_raw_fd(), interest, None)
+        self.core.add_source(source.raw_source(), interest, None)
     }
 
     /// Takes ownership of `source` (a `mio::net::UdpSocket`, a
@@ -61,7 +61,7 @@ impl Reactor {
     /// })?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn register_source_with<S: AsRawFd + 'static>(
+    pub fn register_source_with<S: AsRawSource + 'static>(
         &mut self,
         source: S,
         interest: Interest,
@@ -128,7 +128,7 @@ impl Reactor {
     /// assert_eq!(counter.total, 5);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn register_source_with_handler<H: ?Sized + 'static, S: AsRawFd + 'static>(
+    pub fn register_source_with_handler<H: ?Sized + 'static, S: AsRawSource + 'static>(
         &mut self,
         source: S,
         interest: Interest,
@@ -201,7 +201,7 @@ impl Reactor {
             let pipe = SignalPipe::new()?;
             let source = self
                 .core
-                .add_source(pipe.as_raw_fd(), Interest::READABLE, None)?;
+                .add_source(pipe.raw_source(), Interest::READABLE, None)?;
             self.core.signals = Some((pipe, source));
         }
         let Some((pipe, _)) = self.core.signals.as_mut() else {
@@ -243,13 +243,13 @@ pub(crate) enum SourceCallback {
 
 impl Core {
     /// Takes ownership of `source` and serves it with `callback`.
-    pub(crate) fn add_source_with<S: AsRawFd + 'static>(
+    pub(crate) fn add_source_with<S: AsRawSource + 'static>(
         &mut self,
         mut source: S,
         interest: Interest,
         mut callback: impl FnMut(&mut S, &mut Context<'_>, &Readiness) + 'static,
     ) -> io::Result<SourceId> {
-        let fd = source.as_raw_fd();
+        let fd = source.raw_source();
         let callback = Box::new(move |cx: &mut Context<'_>, event: &Readiness| {
             callback(&mut source, cx, event)
         });
@@ -259,7 +259,7 @@ impl Core {
     /// Takes ownership of `source` and serves it with `callback`, which
     /// is lent the handler too; every such source on a loop names the same
     /// handler type, which `run_once` then requires.
-    pub(crate) fn add_source_with_handler<H: ?Sized + 'static, S: AsRawFd + 'static>(
+    pub(crate) fn add_source_with_handler<H: ?Sized + 'static, S: AsRawSource + 'static>(
         &mut self,
         mut source: S,
         interest: Interest,
@@ -280,7 +280,7 @@ impl Core {
             }
             _ => {}
         }
-        let fd = source.as_raw_fd();
+        let fd = source.raw_source();
         let callback: HandlerCallback<H> = Box::new(
             move |handler: &mut H, cx: &mut Context<'_>, event: &Readiness| {
                 callback(handler, &mut source, cx, event)
@@ -332,7 +332,7 @@ impl Core {
 
     pub(crate) fn add_source(
         &mut self,
-        fd: RawFd,
+        fd: RawSource,
         interest: Interest,
         callback: Option<SourceCallback>,
     ) -> io::Result<SourceId> {

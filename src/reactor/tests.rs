@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream as StdStream;
+use std::os::unix::io::RawFd;
 
 use super::*;
 use crate::close::{CloseReason, Origin};
@@ -42,7 +43,7 @@ fn listener_fd(reactor: &Reactor, listener: ListenerId) -> RawFd {
 }
 
 fn conn_fd(reactor: &Reactor, conn: ConnId) -> RawFd {
-    reactor.core.conns.get(conn).unwrap().socket().as_raw_fd()
+    reactor.core.conns.get(conn).unwrap().socket().raw_source()
 }
 
 /// Records which connection each message and close was delivered to.

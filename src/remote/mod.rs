@@ -61,7 +61,7 @@ impl<C> Remote<C> {
 
     /// Marks every handle dead: their calls fail from now on, and workers
     /// waiting for room are released when the receiver drops.
-    pub(crate) fn close(self) -> std::os::unix::io::RawFd {
+    pub(crate) fn close(self) -> crate::sys::RawSource {
         self.shared.close();
         self.shared.waker.raw_fd()
     }

@@ -1,13 +1,22 @@
 //! Waking the poll from another thread, on any backend: a descriptor that
 //! the loop watches like a socket, and that other threads make readable.
-//! On Linux an `eventfd` (one descriptor, a counter); elsewhere a pipe (the
-//! classic self-pipe trick). libuv's `uv_async_t` is built the same way.
+//! On Linux an `eventfd` (one descriptor, a counter); on other Unix
+//! systems a pipe (the classic self-pipe trick); on Windows, where only
+//! sockets can be polled, a UDP socket on loopback that sends to itself.
+//! libuv's `uv_async_t` is built the same way.
 
+#[cfg(unix)]
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::unix::io::{AsRawFd, FromRawFd, RawFd};
+use std::io;
+#[cfg(unix)]
+use std::io::{Read, Write};
+#[cfg(unix)]
+use std::os::unix::io::{AsRawFd, FromRawFd};
+
+use crate::sys::RawSource;
 
 /// The descriptor other threads write to, and the loop reads from.
+#[cfg(unix)]
 #[derive(Debug)]
 pub(crate) struct Waker {
     /// What the loop watches and drains.
@@ -16,6 +25,7 @@ pub(crate) struct Waker {
     writer: Option<File>,
 }
 
+#[cfg(unix)]
 impl Waker {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     pub(crate) fn new() -> io::Result<Waker> {
@@ -52,7 +62,7 @@ impl Waker {
     }
 
     /// The descriptor to register for READABLE.
-    pub(crate) fn raw_fd(&self) -> RawFd {
+    pub(crate) fn raw_fd(&self) -> RawSource {
         self.reader.as_raw_fd()
     }
 
@@ -76,8 +86,48 @@ impl Waker {
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn set_nonblocking_cloexec(fd: RawFd) -> io::Result<()> {
+/// The socket other threads send a byte to, and the loop reads from: a
+/// UDP socket on loopback connected to itself.
+#[cfg(windows)]
+#[derive(Debug)]
+pub(crate) struct Waker {
+    socket: std::net::UdpSocket,
+}
+
+#[cfg(windows)]
+impl Waker {
+    pub(crate) fn new() -> io::Result<Waker> {
+        let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+        socket.connect(socket.local_addr()?)?;
+        socket.set_nonblocking(true)?;
+        Ok(Waker { socket })
+    }
+
+    /// The socket to register for READABLE.
+    pub(crate) fn raw_fd(&self) -> RawSource {
+        crate::sys::raw_source(&self.socket)
+    }
+
+    /// Makes the socket readable. A full receive buffer means wake-ups
+    /// are already pending, which is all a wake-up has to achieve.
+    pub(crate) fn wake(&self) -> io::Result<()> {
+        match self.socket.send(&[1]) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Consumes the pending wake-ups, so that a level-triggered backend does
+    /// not report the socket again.
+    pub(crate) fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while self.socket.recv(&mut buf).is_ok() {}
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", windows)))]
+fn set_nonblocking_cloexec(fd: RawSource) -> io::Result<()> {
     // SAFETY: fcntl on a descriptor we own, with integer arguments only.
     unsafe {
         let flags = libc::fcntl(fd, libc::F_GETFL);
@@ -91,7 +141,7 @@ fn set_nonblocking_cloexec(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -37,7 +37,7 @@ impl ConnectDeadlines {
         self.pending.retain(|&(_, pending)| pending != id);
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     pub(crate) fn len(&self) -> usize {
         self.pending.len()
     }

@@ -4,13 +4,15 @@
 //! full. The loop decides when to read and how many (its per-turn budget);
 //! this module knows how.
 
+use crate::sys::RawSource;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::PathBuf;
 
-use mio::net::{UdpSocket, UnixDatagram};
+use mio::net::UdpSocket;
+#[cfg(unix)]
+use mio::net::UnixDatagram;
 
 /// Where a datagram came from, or goes to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +43,7 @@ impl std::fmt::Display for DatagramPeer {
 #[derive(Debug)]
 enum Socket {
     Udp(UdpSocket),
+    #[cfg(unix)]
     Unix(UnixDatagram),
 }
 
@@ -119,6 +122,7 @@ impl Endpoint {
         Endpoint::new(Socket::Udp(socket))
     }
 
+    #[cfg(unix)]
     pub(crate) fn unix(socket: UnixDatagram) -> Endpoint {
         Endpoint::new(Socket::Unix(socket))
     }
@@ -137,6 +141,7 @@ impl Endpoint {
     pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
         match &self.socket {
             Socket::Udp(socket) => socket.local_addr().ok(),
+            #[cfg(unix)]
             Socket::Unix(_) => None,
         }
     }
@@ -149,7 +154,7 @@ impl Endpoint {
         #[cfg(target_os = "linux")]
         if let Socket::Udp(socket) = &self.socket {
             let max = max.clamp(1, BATCH);
-            return super::mmsg::recv_udp_batch(socket.as_raw_fd(), batch, max);
+            return super::mmsg::recv_udp_batch(crate::sys::raw_source(socket), batch, max);
         }
         // One at a time elsewhere (Unix datagrams; systems without
         // recvmmsg): `max` is at least one.
@@ -167,6 +172,7 @@ impl Endpoint {
                 let (n, from) = socket.recv_from(buf)?;
                 Ok((n, DatagramPeer::Ip(from)))
             }
+            #[cfg(unix)]
             Socket::Unix(socket) => {
                 let (n, from) = socket.recv_from(buf)?;
                 let path = from.as_pathname().map(|p| p.to_path_buf());
@@ -178,7 +184,9 @@ impl Endpoint {
     fn send_now(&self, data: &[u8], to: &DatagramPeer) -> io::Result<usize> {
         match (&self.socket, to) {
             (Socket::Udp(socket), DatagramPeer::Ip(addr)) => socket.send_to(data, *addr),
+            #[cfg(unix)]
             (Socket::Unix(socket), DatagramPeer::Unix(Some(path))) => socket.send_to(data, path),
+            #[cfg(unix)]
             (Socket::Unix(_), DatagramPeer::Unix(None)) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "an unnamed Unix datagram socket cannot be answered",
@@ -253,7 +261,7 @@ impl Endpoint {
         self.batching = false;
         #[cfg(target_os = "linux")]
         if !self.outbox.is_empty() {
-            let fd = self.as_raw_fd();
+            let fd = self.raw_source();
             let queue = &mut self.queue;
             let queued_bytes = &mut self.queued_bytes;
             self.outbox.send_all(fd, sent, failed, |to, data| {
@@ -269,16 +277,18 @@ impl Endpoint {
     }
 }
 
-impl AsRawFd for Endpoint {
-    fn as_raw_fd(&self) -> RawFd {
+impl Endpoint {
+    /// Its descriptor (Unix) or socket (Windows), as the backend knows it.
+    pub(crate) fn raw_source(&self) -> RawSource {
         match &self.socket {
-            Socket::Udp(socket) => socket.as_raw_fd(),
-            Socket::Unix(socket) => socket.as_raw_fd(),
+            Socket::Udp(socket) => crate::sys::raw_source(socket),
+            #[cfg(unix)]
+            Socket::Unix(socket) => crate::sys::raw_source(socket),
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
@@ -361,9 +371,9 @@ mod tests {
         let (n, from) = peer.recv_from(&mut got).unwrap();
         assert_eq!((&got[..n], from), (&b"hi"[..], bound));
         let (unix, _) = UnixDatagram::pair().unwrap();
-        let fd = unix.as_raw_fd();
+        let fd = crate::sys::raw_source(&unix);
         let unix = Endpoint::unix(unix);
-        assert_eq!((unix.local_addr(), unix.as_raw_fd()), (None, fd));
+        assert_eq!((unix.local_addr(), unix.raw_source()), (None, fd));
         // The wrong family for the socket: refused, not sent.
         let (unix, _) = UnixDatagram::pair().unwrap();
         let mut endpoint = Endpoint::unix(unix);

@@ -10,8 +10,10 @@
 //! May not touch: connections, the handler, or the backend; registering a
 //! source's descriptor is the loop's job, done before the slot is filled.
 
-use std::os::unix::io::RawFd;
+use crate::sys::RawSource;
 
+#[cfg(windows)]
+mod console;
 mod datagram;
 #[cfg(target_os = "linux")]
 mod mmsg;
@@ -28,7 +30,7 @@ use crate::token::{Generations, SourceId};
 
 struct Source<C> {
     id: SourceId,
-    fd: RawFd,
+    fd: RawSource,
     callback: Option<C>,
     /// On the loop's ready list: served again next turn without an event.
     listed: bool,
@@ -62,7 +64,7 @@ impl<C> Sources<C> {
         SourceId::new(slot, self.generations.peek_next(slot))
     }
 
-    pub(crate) fn insert(&mut self, id: SourceId, fd: RawFd, callback: Option<C>) {
+    pub(crate) fn insert(&mut self, id: SourceId, fd: RawSource, callback: Option<C>) {
         debug_assert_eq!(id.slot(), self.slab.vacant_key());
         self.generations.commit(id.slot(), id.generation());
         self.slab.insert(Source {
@@ -77,7 +79,7 @@ impl<C> Sources<C> {
     /// deregister and its callback, to be dropped only after that (a
     /// callback may own the descriptor: dropping it closes it); `None` if
     /// the id is stale.
-    pub(crate) fn remove(&mut self, id: SourceId) -> Option<(RawFd, Option<C>)> {
+    pub(crate) fn remove(&mut self, id: SourceId) -> Option<(RawSource, Option<C>)> {
         self.slab.get(id.slot()).filter(|s| s.id == id)?;
         let source = self.slab.remove(id.slot());
         Some((source.fd, source.callback))

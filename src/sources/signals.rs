@@ -2,14 +2,58 @@
 //! flag and write a byte to a pipe (all a signal handler may safely do);
 //! the loop watches the pipe's other end like any source and, when it is
 //! readable, says which signals came.
+//!
+//! Windows has no such signals: its console's Ctrl-C, Ctrl-Break and
+//! close events run a handler on a thread of their own
+//! ([`console`](super::console)), which sets the same flags and sends the
+//! same byte, over a loopback UDP socket (the only thing Windows polls).
 
-use std::io::{self, Read};
-use std::os::unix::io::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::io;
+#[cfg(unix)]
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use signal_hook::SigId;
+use crate::sys::RawSource;
+
+/// The two ends of the wake-up: a socket pair on Unix, a UDP socket on
+/// loopback and another connected to it on Windows.
+#[cfg(unix)]
+type Wire = std::os::unix::net::UnixStream;
+#[cfg(windows)]
+type Wire = std::net::UdpSocket;
+
+#[cfg(unix)]
+fn wire_pair() -> io::Result<(Wire, Wire)> {
+    Wire::pair()
+}
+
+#[cfg(windows)]
+fn wire_pair() -> io::Result<(Wire, Wire)> {
+    let read = Wire::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+    let write = Wire::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+    write.connect(read.local_addr()?)?;
+    read.connect(write.local_addr()?)?;
+    Ok((read, write))
+}
+
+/// Reads what waits on `wire` into `bytes`.
+fn read_wire(wire: &mut Wire, bytes: &mut [u8]) -> io::Result<usize> {
+    #[cfg(unix)]
+    {
+        wire.read(bytes)
+    }
+    #[cfg(windows)]
+    {
+        wire.recv(bytes)
+    }
+}
+
+/// What undoes one signal's registration when the pipe goes.
+#[cfg(unix)]
+type Registration = signal_hook::SigId;
+#[cfg(windows)]
+type Registration = super::console::Registration;
 
 /// A signal the loop can hear ([`Reactor::catch_signals`](crate::Reactor::catch_signals)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,15 +65,18 @@ pub enum Signal {
     /// graceful shutdown.
     Terminate,
     /// `SIGHUP`: by custom, reload the configuration. Ignored by default.
+    /// Unix only.
     Hangup,
-    /// `SIGUSR1`. Ignored by default.
+    /// `SIGUSR1`. Ignored by default. Unix only.
     User1,
-    /// `SIGUSR2`. Ignored by default.
+    /// `SIGUSR2`. Ignored by default. Unix only.
     User2,
 }
 
 impl Signal {
-    /// The signal's number on this system (`libc::SIGTERM`, ...).
+    /// The signal's number on this system (`libc::SIGTERM`, ...). Unix
+    /// only: Windows's console events are not numbered signals.
+    #[cfg(unix)]
     pub fn number(self) -> i32 {
         match self {
             Signal::Interrupt => libc::SIGINT,
@@ -48,10 +95,10 @@ impl Signal {
 
 /// The pipe the signal handlers write to, and a flag per signal caught.
 pub(crate) struct SignalPipe {
-    read: UnixStream,
-    write: UnixStream,
+    read: Wire,
+    write: Wire,
     caught: Vec<(Signal, Arc<AtomicBool>)>,
-    registrations: Vec<SigId>,
+    registrations: Vec<Registration>,
 }
 
 impl std::fmt::Debug for SignalPipe {
@@ -65,7 +112,7 @@ impl std::fmt::Debug for SignalPipe {
 
 impl SignalPipe {
     pub(crate) fn new() -> io::Result<SignalPipe> {
-        let (read, write) = UnixStream::pair()?;
+        let (read, write) = wire_pair()?;
         read.set_nonblocking(true)?;
         // A full pipe must not block a signal handler: the byte is only a
         // wake-up, and the flag says what came.
@@ -84,6 +131,20 @@ impl SignalPipe {
             return Ok(());
         }
         let flag = Arc::new(AtomicBool::new(false));
+        #[cfg(windows)]
+        {
+            let registration =
+                super::console::register(signal, flag.clone(), self.write.try_clone()?)?;
+            self.registrations.push(registration);
+            self.caught.push((signal, flag));
+            Ok(())
+        }
+        #[cfg(unix)]
+        self.add_unix(signal, flag)
+    }
+
+    #[cfg(unix)]
+    fn add_unix(&mut self, signal: Signal, flag: Arc<AtomicBool>) -> io::Result<()> {
         // The flag first: signal-hook runs a signal's actions in the order
         // they were registered, so the byte that wakes the loop always
         // finds the flag set.
@@ -108,7 +169,7 @@ impl SignalPipe {
     /// they were added.
     pub(crate) fn take(&mut self, came: &mut Vec<Signal>) {
         let mut bytes = [0u8; 64];
-        while matches!(self.read.read(&mut bytes), Ok(n) if n > 0) {}
+        while matches!(read_wire(&mut self.read, &mut bytes), Ok(n) if n > 0) {}
         for (signal, flag) in &self.caught {
             if flag.swap(false, Ordering::AcqRel) {
                 came.push(*signal);
@@ -125,7 +186,7 @@ impl SignalPipe {
     pub(crate) fn wait(&mut self, came: &mut Vec<Signal>) -> io::Result<()> {
         let mut byte = [0u8; 1];
         loop {
-            match self.read.read(&mut byte) {
+            match read_wire(&mut self.read, &mut byte) {
                 Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -140,9 +201,10 @@ impl SignalPipe {
     }
 }
 
-impl AsRawFd for SignalPipe {
-    fn as_raw_fd(&self) -> RawFd {
-        self.read.as_raw_fd()
+impl SignalPipe {
+    /// The descriptor the loop watches.
+    pub(crate) fn raw_source(&self) -> RawSource {
+        crate::sys::raw_source(&self.read)
     }
 }
 
@@ -151,13 +213,17 @@ impl Drop for SignalPipe {
     /// place, doing nothing more for these: a signal that came after is
     /// not heard (nor does it kill the process).
     fn drop(&mut self) {
+        #[cfg(unix)]
         for id in self.registrations.drain(..) {
             signal_hook::low_level::unregister(id);
         }
+        // Windows: each registration takes itself off the console's list.
+        #[cfg(windows)]
+        self.registrations.clear();
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -9,11 +9,14 @@
 // A reader's answer need not use every name the solution did.
 #![cfg_attr(feature = "exercises", allow(unused_imports))]
 
+#[cfg(unix)]
 use std::net::{TcpListener, TcpStream};
 
 #[path = "../util/mod.rs"]
 mod util;
 
+// poll(2) and select(2) as Unix spells them.
+#[cfg(unix)]
 mod backends;
 mod blocking;
 mod completion;
@@ -26,6 +29,7 @@ mod pools;
 mod reactor;
 mod seed_flaws;
 mod seed_map;
+#[cfg(unix)]
 mod select_literal;
 mod start_here;
 mod threads;
@@ -34,6 +38,7 @@ mod writes;
 
 /// A connected pair of loopback sockets through `listener`: the client's
 /// end, then the accepted end.
+#[cfg(unix)]
 fn loopback_pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
     let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (accepted, _) = listener.accept().unwrap();

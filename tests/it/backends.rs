@@ -170,6 +170,7 @@ fn the_handle_wakes_every_backend() {
     }
 }
 
+#[cfg(unix)]
 /// select(2) cannot watch a descriptor at or above FD_SETSIZE (1,024): a
 /// connection accepted onto one is refused, counted and logged, and the
 /// server goes on serving (here, the next client once descriptors free up).

@@ -9,6 +9,7 @@ use util::BackendKind;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::UdpSocket;
+#[cfg(unix)]
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -95,6 +96,7 @@ fn udp_datagrams_are_answered_to_their_sender(backend: BackendKind) {
 }
 per_backend!(udp_datagrams_are_answered_to_their_sender);
 
+#[cfg(unix)]
 /// A peer that does not read fills its socket: the answers wait in the
 /// server's queue, and arrive, all and in order, once it reads.
 fn answers_to_a_full_peer_wait_in_the_queue_then_arrive_in_order(backend: BackendKind) {
@@ -135,6 +137,7 @@ fn answers_to_a_full_peer_wait_in_the_queue_then_arrive_in_order(backend: Backen
     assert_eq!((stats.datagrams_out, stats.datagrams_dropped), (5000, 0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+#[cfg(unix)]
 per_backend!(answers_to_a_full_peer_wait_in_the_queue_then_arrive_in_order);
 
 /// A UDP flood beside stream clients: the datagram budget hands the loop

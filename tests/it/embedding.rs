@@ -7,7 +7,9 @@ use util::BackendKind;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
+#[cfg(unix)]
 use std::os::unix::io::AsRawFd;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::time::{Duration, Instant};
 
@@ -161,6 +163,7 @@ fn outbound_connect_to_a_closed_port_is_refused(backend: BackendKind) {
 }
 per_backend!(outbound_connect_to_a_closed_port_is_refused);
 
+#[cfg(unix)]
 fn outbound_connect_times_out_against_a_listener_that_never_accepts(backend: BackendKind) {
     util::init_logger();
     // A loopback listener with the smallest backlog, filled and never
@@ -207,8 +210,10 @@ fn outbound_connect_times_out_against_a_listener_that_never_accepts(backend: Bac
     assert!(took >= timeout, "timed out after {took:?}");
     drop(socket);
 }
+#[cfg(unix)]
 per_backend!(outbound_connect_times_out_against_a_listener_that_never_accepts);
 
+#[cfg(unix)]
 fn unix_socket_echo_and_the_path_is_removed_at_shutdown(backend: BackendKind) {
     util::init_logger();
     // Its cases run in parallel, one per backend: a directory each.
@@ -249,8 +254,10 @@ fn unix_socket_echo_and_the_path_is_removed_at_shutdown(backend: BackendKind) {
     assert!(!path.exists(), "the socket file was left behind");
     let _ = std::fs::remove_dir(&dir);
 }
+#[cfg(unix)]
 per_backend!(unix_socket_echo_and_the_path_is_removed_at_shutdown);
 
+#[cfg(unix)]
 /// An outer mio loop drives the reactor as libuv's embedders do: it waits
 /// on the reactor's descriptor for at most `next_turn_in`, then runs a
 /// turn. A batch of one event and a read budget of 64 bytes leave work and
@@ -313,6 +320,7 @@ fn reactor_driven_from_a_foreign_mio_loop_through_its_descriptor(backend: Backen
         assert_eq!(util::read_n(client, lines.len()), lines);
     }
 }
+#[cfg(unix)]
 per_backend!(reactor_driven_from_a_foreign_mio_loop_through_its_descriptor);
 
 fn a_registered_udp_socket_gets_its_datagrams_through_its_callback(backend: BackendKind) {
@@ -348,6 +356,7 @@ fn a_registered_udp_socket_gets_its_datagrams_through_its_callback(backend: Back
 }
 per_backend!(a_registered_udp_socket_gets_its_datagrams_through_its_callback);
 
+#[cfg(unix)]
 /// A source's callback that reads a kilobyte a turn and asks to be served
 /// again drains what arrived in one burst, though the burst makes one
 /// edge; a stream client is answered in the turns between.
@@ -397,6 +406,7 @@ fn a_source_served_again_drains_a_burst_a_kilobyte_a_turn(backend: BackendKind) 
     // event of a level-triggered backend).
     assert!(turns >= 32, "a kilobyte a call: {turns} turns");
 }
+#[cfg(unix)]
 per_backend!(a_source_served_again_drains_a_burst_a_kilobyte_a_turn);
 
 /// Counts what a UDP socket's datagrams add up to, and tells TCP clients
@@ -488,6 +498,7 @@ fn a_source_callback_is_lent_the_handler(backend: BackendKind) {
 }
 per_backend!(a_source_callback_is_lent_the_handler);
 
+#[cfg(unix)]
 /// A loop whose sources were registered for one handler type refuses to
 /// run with another (the callbacks could not be lent it), and refuses a
 /// source registered for a second type; both errors name the types. Once

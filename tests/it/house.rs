@@ -14,7 +14,7 @@ const PARTS: &[&str] = &["conn", "listen", "schedule", "remote", "sources"];
 /// The leaves: plain types and pure code, below every part.
 const LEAVES: &[&str] = &[
     "backend", "close", "codec", "config", "interest", "limits", "logging", "stats", "stream",
-    "token",
+    "sys", "token",
 ];
 
 fn source_files(dir: &Path, files: &mut Vec<PathBuf>) {

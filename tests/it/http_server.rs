@@ -367,6 +367,7 @@ fn curl_resumes_and_revalidates_files(backend: BackendKind) {
 }
 per_backend!(curl_resumes_and_revalidates_files);
 
+#[cfg(unix)]
 fn static_files_are_served_and_never_from_outside_the_root(backend: BackendKind) {
     let dir = scratch_dir("http-root", backend);
     let root = dir.join("site");
@@ -397,6 +398,7 @@ fn static_files_are_served_and_never_from_outside_the_root(backend: BackendKind)
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+#[cfg(unix)]
 per_backend!(static_files_are_served_and_never_from_outside_the_root);
 
 fn curl_gets_posts_and_sends_chunks(backend: BackendKind) {

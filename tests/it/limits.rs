@@ -46,6 +46,7 @@ fn connections_over_the_cap_get_the_reject_message_and_others_are_unaffected(bac
 }
 per_backend!(connections_over_the_cap_get_the_reject_message_and_others_are_unaffected);
 
+#[cfg(unix)]
 #[test]
 fn the_cap_never_exceeds_the_descriptor_limit() {
     let reactor = Reactor::with_config(Config::new().max_connections(usize::MAX)).unwrap();

@@ -20,8 +20,11 @@ mod conn_state;
 mod datagrams;
 mod decoder;
 mod dns_server;
+// Signals, descriptor limits: Unix's.
+#[cfg(unix)]
 mod eintr;
 mod embedding;
+#[cfg(unix)]
 mod emfile;
 mod examples;
 mod examples_embedding;
@@ -33,16 +36,23 @@ mod http_server;
 mod limits;
 mod linger;
 mod mass;
+#[cfg(unix)]
 mod memcached_server;
+// Kernel socket queues, or peers (redis-server, memcached) reached by Unix sockets.
+#[cfg(unix)]
 mod read_budget;
 mod resp_server;
+#[cfg(unix)]
 mod resp_vs_redis;
 mod scale;
+// The seed's flaws are shown by stopping its process (SIGSTOP).
+#[cfg(unix)]
 mod seed_flaws;
 mod select_literal;
 mod select_protocol;
 mod shared_sends;
 mod shutdown;
+#[cfg(unix)]
 mod signals;
 mod threads;
 mod timers;

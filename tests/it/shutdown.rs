@@ -5,13 +5,17 @@ use crate::util;
 
 use util::BackendKind;
 
-use std::io::{Read, Write};
+use std::io::Read;
+#[cfg(unix)]
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use selectloop::codec::Lines;
 use selectloop::{Config, ConnId, Context, Handler, Reactor};
-use util::{connect, read_n, write_all};
+#[cfg(unix)]
+use util::read_n;
+use util::{connect, write_all};
 
 /// Answers `slow` with 8 MiB (more than the socket buffers hold), anything
 /// else with an echo.
@@ -150,13 +154,16 @@ fn shutdown_closes_what_does_not_drain_by_the_deadline(backend: BackendKind) {
 }
 per_backend!(shutdown_closes_what_does_not_drain_by_the_deadline);
 
+#[cfg(unix)]
 /// `kill -TERM` with 500 clients connected, each with an answer pending:
 /// every answer arrives, then end of file, and the process exits 0 quickly.
 fn sigterm_with_500_connections_delivers_pending_answers_and_exits_0(backend: BackendKind) {
     sigterm_delivers_pending_answers(&["--backend", backend.name()], 500);
 }
+#[cfg(unix)]
 per_backend_many!(sigterm_with_500_connections_delivers_pending_answers_and_exits_0);
 
+#[cfg(unix)]
 /// The same with three reactors (`--threads 3`), under each balance, and
 /// 200 clients: the signal drains every loop.
 fn sigterm_drains_every_loop_of_a_group(backend: BackendKind) {
@@ -174,8 +181,10 @@ fn sigterm_drains_every_loop_of_a_group(backend: BackendKind) {
         );
     }
 }
+#[cfg(unix)]
 per_backend_many!(sigterm_drains_every_loop_of_a_group);
 
+#[cfg(unix)]
 fn sigterm_delivers_pending_answers(args: &[&str], clients: usize) {
     util::raise_fd_limit(2 * clients as u64 + 256);
     let mut all = vec!["--codec", "lines"];

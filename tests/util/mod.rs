@@ -295,6 +295,7 @@ pub fn open_fds() -> usize {
 /// Raises the soft limit on open files to the hard limit, for tests that hold
 /// thousands of sockets (both ends live in this process).
 // `rlim_t` is not `u64` on every platform, so the casts stay.
+#[cfg(unix)]
 #[allow(clippy::unnecessary_cast)]
 pub fn raise_fd_limit(wanted: u64) -> u64 {
     let mut limit = libc::rlimit {
@@ -313,6 +314,12 @@ pub fn raise_fd_limit(wanted: u64) -> u64 {
         }
     }
     limit.rlim_cur as u64
+}
+
+/// Windows has no per-process limit on sockets to raise.
+#[cfg(windows)]
+pub fn raise_fd_limit(wanted: u64) -> u64 {
+    wanted
 }
 
 /// Resident memory of this process in KiB (VmRSS of /proc/self/status).
@@ -337,6 +344,7 @@ pub fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// Clock ticks per second, for [`cpu_ticks`].
+#[cfg(unix)]
 pub fn ticks_per_second() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -385,6 +393,14 @@ pub fn example(name: &str) -> PathBuf {
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target directory");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    // Under Wine no cargo runs: `cargo xtask wine` builds the examples
+    // first.
+    if cfg!(windows) && path.exists() {
+        return path;
+    }
     BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
@@ -400,7 +416,7 @@ pub fn example(name: &str) -> PathBuf {
         let status = build.status().expect("run cargo build");
         assert!(status.success(), "cannot build the examples");
     });
-    profile_dir.join("examples").join(name)
+    path
 }
 
 /// Runs a demonstration example (one that shows something and exits) and
@@ -538,12 +554,14 @@ fn require_tool(name: &str) {
 /// A reference server of its own (redis-server, memcached) listening on a
 /// Unix socket in a fresh directory: no TCP port to race for, nothing
 /// left behind. Killed when dropped.
+#[cfg(unix)]
 pub struct SocketPeer {
     child: Child,
     dir: PathBuf,
     pub socket: PathBuf,
 }
 
+#[cfg(unix)]
 impl SocketPeer {
     /// Runs the listed tool `name` with the arguments `args` adds, given
     /// the socket's path and the directory; waits until the socket opens.
@@ -587,6 +605,7 @@ impl SocketPeer {
     }
 }
 
+#[cfg(unix)]
 impl Drop for SocketPeer {
     fn drop(&mut self) {
         let _ = self.child.kill();

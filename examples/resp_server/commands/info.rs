@@ -124,7 +124,14 @@ fn human(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
+/// Windows has no `uname`: the system's and the machine's names.
+#[cfg(windows)]
+fn os_name() -> String {
+    format!("Windows {}", std::env::consts::ARCH)
+}
+
 /// `uname -srm`, as Redis's `os` field: `Linux 6.1.0 x86_64`.
+#[cfg(unix)]
 fn os_name() -> String {
     // SAFETY: uname fills the struct it is given, which is zeroed and
     // large enough; its fields are NUL-terminated strings.
@@ -148,8 +155,15 @@ fn os_name() -> String {
     )
 }
 
+/// The process's resident set: not read on Windows (0).
+#[cfg(windows)]
+fn resident_bytes() -> u64 {
+    0
+}
+
 /// The process's resident set, from `/proc/self/statm` (0 where there is
 /// no such file).
+#[cfg(unix)]
 fn resident_bytes() -> u64 {
     let pages = std::fs::read_to_string("/proc/self/statm")
         .ok()

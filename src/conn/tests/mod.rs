@@ -168,8 +168,7 @@ fn send(peer: &mut std::net::TcpStream, server_fd: std::os::unix::io::RawFd, byt
 }
 
 fn fd_of(table: &ConnTable, id: ConnId) -> std::os::unix::io::RawFd {
-    use std::os::unix::io::AsRawFd;
-    table.get(id).unwrap().socket().as_raw_fd()
+    table.get(id).unwrap().socket().raw_source()
 }
 
 /// Lines are cut as they arrive; a partial one waits (and starts the
