@@ -23,6 +23,11 @@
 //!
 //! Everything is on loopback and bounded by timeouts; it prints what it
 //! sees and exits.
+//!
+//! On Windows the default backend (`iocp`) is level-triggered too: mio
+//! re-arms a socket's poll only when a read through its own object says
+//! `WouldBlock`, and the crate's backend re-arms every socket it reports
+//! instead. There both rows show the level-triggered behaviour.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -42,7 +42,6 @@ use std::time::Duration;
 
 mod common;
 
-#[cfg(unix)]
 const USAGE: &str = "\
 usage: select_literal [--addr HOST:PORT] [--verbose]
 
@@ -63,6 +62,7 @@ fn main() -> std::process::ExitCode {
 /// call, line by line.
 #[cfg(windows)]
 fn serve() -> io::Result<()> {
+    common::parse_addr_and_switch(USAGE, "verbose")?;
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "select_literal is Unix's select(2) itself; on Windows run select_server --backend select",

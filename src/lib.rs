@@ -317,16 +317,23 @@
 //!
 //! # Platforms
 //!
-//! Unix, since the backend interface speaks file descriptors. Linux: every
-//! backend (epoll, poll, select, io_uring), tested and measured. macOS and
-//! FreeBSD: kqueue (through mio), poll and select; the crate, its examples
-//! and its tests are built and linted for them, not run or measured here.
+//! Linux: every backend (epoll, poll, select, io_uring), tested and
+//! measured. macOS and FreeBSD: kqueue (through mio), poll and select; the
+//! crate, its examples and its tests are built and linted for them, not
+//! run or measured here. Windows: IOCP (through mio), poll (`WSAPoll`) and
+//! select (Winsock's); built with mingw-w64 and tested under Wine.
 //! Linux only: `SO_REUSEPORT` balancing ([`Balance::ReusePort`]), CPU
 //! pinning ([`GroupBuilder::pin_to_cores`]), io_uring, and batched
 //! datagrams (`recvmmsg`/`sendmmsg`); elsewhere the first two are refused
-//! with an error, io_uring falls back to kqueue, and datagrams go one a
-//! system call. Windows is not supported yet: the crate says so when it
-//! is compiled there.
+//! with an error, io_uring falls back to the default backend, and
+//! datagrams go one a system call. Unix only: Unix domain sockets, the
+//! signals other than [`Signal::Interrupt`] and [`Signal::Terminate`]
+//! (Ctrl-C and Ctrl-Break on Windows), and the descriptor limit.
+//!
+//! A backend watches descriptors: [`RawSource`] is `RawFd` on Unix and
+//! `RawSocket` on Windows, [`AsRawSource`] `AsRawFd` or `AsRawSocket`, so
+//! code written for Unix compiles unchanged, and [`raw_source`] gives
+//! either for code written for both.
 
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #[macro_use]

@@ -1,5 +1,8 @@
 //! Memory stays bounded whatever a client sends. Each test measures the
 //! process's resident memory, so they run one at a time (a shared lock).
+//!
+//! Unix only: resident memory is read from /proc.
+#![cfg(unix)]
 
 mod util;
 

@@ -30,7 +30,11 @@ pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
         .map(|f| f.parse::<f64>().unwrap_or(0.0))
         .sum();
     // SAFETY: sysconf has no preconditions.
+    #[cfg(unix)]
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    // Never reached elsewhere: /proc is Linux's (the read above fails).
+    #[cfg(not(unix))]
+    let per_second = 100.0;
     Ok(ticks / per_second)
 }
 

@@ -334,7 +334,13 @@ pub fn count_events<T>(
     thread::sleep(Duration::from_millis(300)); // perf attaches
     let result = work();
     // SAFETY: kill has no memory preconditions; perf prints its counts on SIGINT.
-    unsafe { libc::kill(perf.id() as libc::pid_t, libc::SIGINT) };
+    #[cfg(unix)]
+    unsafe {
+        libc::kill(perf.id() as libc::pid_t, libc::SIGINT)
+    };
+    // perf is Linux's: elsewhere it never started.
+    #[cfg(not(unix))]
+    let _ = perf.kill();
     let _ = perf.wait();
     let text = fs::read_to_string(&perf_out)?;
     let _ = fs::remove_file(&perf_out);
@@ -368,8 +374,13 @@ pub fn open_fds(pid: u32) -> io::Result<usize> {
     Ok(fs::read_dir(format!("/proc/{pid}/fd"))?.count())
 }
 
+/// Windows has no open-file limit to raise.
+#[cfg(not(unix))]
+pub fn raise_fd_limit(_wanted: u64) {}
+
 /// Raises this process's open-file limit towards `wanted` (its children
 /// inherit it).
+#[cfg(unix)]
 pub fn raise_fd_limit(wanted: u64) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,

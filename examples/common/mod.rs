@@ -183,7 +183,11 @@ pub fn describe(error: &io::Error) -> String {
 #[allow(dead_code)]
 pub fn failed(what: impl Display) -> impl FnOnce(io::Error) -> io::Error {
     move |error| {
-        let hint = if error.kind() == io::ErrorKind::AddrInUse {
+        // Winsock refuses a port another socket holds exclusively (or one
+        // the system reserved) as "access denied".
+        let taken = error.kind() == io::ErrorKind::AddrInUse
+            || (cfg!(windows) && error.kind() == io::ErrorKind::PermissionDenied);
+        let hint = if taken {
             " (another server has the port: pick another with --addr)"
         } else {
             ""

@@ -254,3 +254,52 @@ fn to_mio(interest: Interest) -> mio::Interest {
         _ => mio::Interest::READABLE,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::tests::tcp_pair;
+    use crate::sys::raw_source;
+    use std::io::{Read, Write};
+
+    /// A socket the loop has not drained: epoll and kqueue report it once
+    /// (edge-triggered); on Windows, where the backend re-arms what it
+    /// reported, again on the next poll, until it is drained.
+    #[test]
+    fn an_undrained_socket_is_reported_once_on_unix_and_until_drained_on_windows() {
+        let (ours, mut peer) = tcp_pair();
+        ours.set_nonblocking(true).unwrap();
+        let mut backend = MioBackend::new(16).unwrap();
+        backend
+            .add(raw_source(&ours), Token(7), Interest::READABLE)
+            .unwrap();
+        peer.write_all(b"undrained").unwrap();
+        let mut events = Vec::new();
+        backend
+            .poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(events[0].readable && events[0].token == Token(7));
+        backend
+            .poll(&mut events, Some(Duration::from_millis(100)))
+            .unwrap();
+        assert_eq!(events.len(), usize::from(cfg!(windows)), "{events:?}");
+        let mut buf = [0u8; 64];
+        assert_eq!((&ours).read(&mut buf).unwrap(), 9);
+        assert!((&ours).read(&mut buf).is_err(), "drained: WouldBlock");
+        backend
+            .poll(&mut events, Some(Duration::from_millis(100)))
+            .unwrap();
+        assert_eq!(events, [], "drained: not reported");
+        // New bytes are news everywhere.
+        peer.write_all(b"more").unwrap();
+        backend
+            .poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        backend.delete(raw_source(&ours)).unwrap();
+        assert!(backend.delete(raw_source(&ours)).is_err());
+        // The socket stays the caller's: deleting closed nothing.
+        assert_eq!((&ours).read(&mut buf).unwrap(), 4);
+    }
+}

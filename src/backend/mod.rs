@@ -149,7 +149,9 @@ pub(crate) fn readiness_from_poll(token: Token, revents: poll_bits::Mask) -> Rea
         readable: r & (POLLIN | POLLPRI | POLLHUP | POLLERR) != 0,
         writable: r & (POLLOUT | POLLERR) != 0,
         read_closed: poll_read_closed(r),
-        write_closed: r & POLLHUP != 0,
+        // Winsock's POLLHUP comes with a peer's end of input too, when
+        // the peer may still read: only Unix's means both directions.
+        write_closed: cfg!(unix) && r & POLLHUP != 0,
         error: r & (POLLERR | POLLNVAL) != 0,
     }
 }
@@ -298,8 +300,17 @@ pub trait Backend: std::fmt::Debug {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A connected pair of TCP sockets on loopback (blocking): ours, then
+    /// the peer's.
+    pub(crate) fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        (ours, peer)
+    }
 
     #[test]
     fn every_kind_is_found_by_its_name_and_its_aliases() {
@@ -337,7 +348,8 @@ mod tests {
         assert_eq!(flags(POLLIN), [true, false, false, false, false]);
         assert_eq!(flags(POLLPRI), [true, false, false, false, false]);
         assert_eq!(flags(POLLOUT), [false, true, false, false, false]);
-        assert_eq!(flags(POLLHUP), [true, false, true, true, false]);
+        // Winsock's POLLHUP may leave the peer reading: not write_closed.
+        assert_eq!(flags(POLLHUP), [true, false, true, cfg!(unix), false]);
         assert_eq!(flags(POLLERR), [true, true, false, false, true]);
         assert_eq!(flags(POLLNVAL), [false, false, false, false, true]);
         #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -274,22 +274,25 @@ impl Backend for SelectBackend {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::tests::tcp_pair;
+    use crate::sys::raw_source;
     use std::io::Write;
-    use std::os::unix::io::AsRawFd;
 
+    /// Unix: a descriptor numbered at or past FD_SETSIZE is refused.
+    #[cfg(unix)]
     #[test]
     fn a_descriptor_past_fd_setsize_is_refused_and_the_others_work() {
-        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (a, mut b) = tcp_pair();
         let mut backend = SelectBackend::new();
         let refused = backend
             .add(FD_SETSIZE as RawSource, Token(9), Interest::READABLE)
             .unwrap_err();
         assert!(refused.to_string().contains("FD_SETSIZE"), "{refused}");
         backend
-            .add(a.as_raw_fd(), Token(1), Interest::READABLE)
+            .add(raw_source(&a), Token(1), Interest::READABLE)
             .unwrap();
         b.write_all(b"x").unwrap();
         let mut events = Vec::new();
@@ -297,8 +300,60 @@ mod tests {
             .poll(&mut events, Some(Duration::from_secs(1)))
             .unwrap();
         assert_eq!(events, [Readiness::readable(Token(1))]);
-        backend.delete(a.as_raw_fd()).unwrap();
+        backend.delete(raw_source(&a)).unwrap();
         backend.poll(&mut events, Some(Duration::ZERO)).unwrap();
         assert!(events.is_empty());
+    }
+
+    /// Windows: an fd_set holds 64 sockets, whatever their numbers; the
+    /// 65th is refused, and a place freed takes another.
+    #[cfg(windows)]
+    #[test]
+    fn the_sixty_fifth_socket_is_refused_and_the_others_work() {
+        let pairs: Vec<_> = (0..FD_SETSIZE + 1).map(|_| tcp_pair()).collect();
+        let mut backend = SelectBackend::new();
+        for (i, (ours, _)) in pairs[..FD_SETSIZE].iter().enumerate() {
+            backend
+                .add(raw_source(ours), Token(i), Interest::READABLE)
+                .unwrap();
+        }
+        let last = raw_source(&pairs[FD_SETSIZE].0);
+        let refused = backend
+            .add(last, Token(FD_SETSIZE), Interest::READABLE)
+            .unwrap_err();
+        assert!(refused.to_string().contains("FD_SETSIZE 64"), "{refused}");
+        (&pairs[FD_SETSIZE - 1].1).write_all(b"x").unwrap();
+        let mut events = Vec::new();
+        backend
+            .poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(events, [Readiness::readable(Token(FD_SETSIZE - 1))]);
+        backend.delete(raw_source(&pairs[0].0)).unwrap();
+        backend
+            .add(last, Token(FD_SETSIZE), Interest::READABLE)
+            .unwrap();
+    }
+
+    /// A socket watched for writing whose connect failed is told (Winsock
+    /// says so in the exception set, not as writable).
+    #[test]
+    fn a_refused_connect_is_reported_to_a_writer() {
+        // A port nobody listens on: bound, then closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let socket = mio::net::TcpStream::connect(port).unwrap();
+        let mut backend = SelectBackend::new();
+        backend
+            .add(raw_source(&socket), Token(3), Interest::WRITABLE)
+            .unwrap();
+        let mut events = Vec::new();
+        backend
+            .poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(events[0].writable);
+        assert!(socket.take_error().unwrap().is_some() || socket.peer_addr().is_err());
     }
 }

@@ -176,7 +176,9 @@ impl Group {
     /// Catches SIGINT, SIGTERM and SIGHUP from now on, for
     /// [`run_until_signal`](Group::run_until_signal). Call it before the
     /// address is made known: a signal sent earlier finds the default
-    /// action, the end of the process.
+    /// action, the end of the process. On Windows: Ctrl-C and Ctrl-Break
+    /// (or the console closing), as [`Signal::Interrupt`] and
+    /// [`Signal::Terminate`]; Windows has no SIGHUP.
     ///
     /// # Errors
     ///
@@ -184,9 +186,10 @@ impl Group {
     pub fn catch_signals(&mut self) -> io::Result<()> {
         if self.signals.is_none() {
             let mut pipe = SignalPipe::new()?;
-            for signal in [Signal::Interrupt, Signal::Terminate, Signal::Hangup] {
-                pipe.add(signal)?;
-            }
+            pipe.add(Signal::Interrupt)?;
+            pipe.add(Signal::Terminate)?;
+            #[cfg(unix)]
+            pipe.add(Signal::Hangup)?;
             self.signals = Some(pipe);
         }
         Ok(())

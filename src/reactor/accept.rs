@@ -228,6 +228,15 @@ mod tests {
         Core::new(config, Box::new(backend))
     }
 
+    /// The system's "too many open files" (Winsock's on Windows).
+    fn out_of_descriptors() -> io::Error {
+        #[cfg(unix)]
+        let code = libc::EMFILE;
+        #[cfg(windows)]
+        let code = windows_sys::Win32::Networking::WinSock::WSAEMFILE;
+        io::Error::from_raw_os_error(code)
+    }
+
     /// An accept error used to pause every listener; only the one that
     /// failed may pause.
     #[test]
@@ -236,7 +245,7 @@ mod tests {
         let a = core.listen("127.0.0.1:0").unwrap();
         let b = core.listen("127.0.0.1:0").unwrap();
         assert_eq!(core.inputs(), 2);
-        core.accept_failed(a, &io::Error::from_raw_os_error(libc::EMFILE));
+        core.accept_failed(a, &out_of_descriptors());
         assert!(core.listeners.is_paused(a));
         assert!(!core.listeners.is_paused(b));
         assert_eq!(core.inputs(), 1);
@@ -254,7 +263,7 @@ mod tests {
         let config = Config::new().accept_backoff(std::time::Duration::MAX);
         let mut core = Core::new(config, Box::new(MioBackend::new(64).unwrap()));
         let a = core.listen("127.0.0.1:0").unwrap();
-        core.accept_failed(a, &io::Error::from_raw_os_error(libc::EMFILE));
+        core.accept_failed(a, &out_of_descriptors());
         assert!(core.listeners.resume_at().unwrap() > Instant::now());
     }
 

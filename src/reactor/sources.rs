@@ -166,9 +166,15 @@ impl Reactor {
     /// Signals are the process's: a second reactor catching the same one
     /// hears it too.
     ///
+    /// On Windows, [`Signal::Interrupt`] is Ctrl-C and [`Signal::Terminate`]
+    /// Ctrl-Break, the console window closing or the system shutting down
+    /// (the console's control events); the others have no counterpart
+    /// there and are refused.
+    ///
     /// # Errors
     ///
-    /// The pipe could not be made or registered, or a handler installed.
+    /// The pipe could not be made or registered, or a handler installed;
+    /// on Windows, `Unsupported` for a signal other than those two.
     ///
     /// # Examples
     ///

@@ -141,28 +141,33 @@ fn set_nonblocking_cloexec(fd: RawSource) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::{Backend, PollBackend, Token};
+    use crate::Interest;
+    use std::time::Duration;
 
     #[test]
     fn wake_makes_it_readable_and_drain_empties_it() {
         let waker = Waker::new().unwrap();
-        let mut poll_fd = libc::pollfd {
-            fd: waker.raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
+        let mut poller = PollBackend::new();
+        poller
+            .add(waker.raw_fd(), Token(1), Interest::READABLE)
+            .unwrap();
+        let mut events = Vec::new();
+        let mut ready = |wait| {
+            poller.poll(&mut events, Some(wait)).unwrap();
+            events.len()
         };
-        // SAFETY: one pollfd, valid for the call.
-        let ready = |p: &mut libc::pollfd| unsafe { libc::poll(p, 1, 0) };
-        assert_eq!(ready(&mut poll_fd), 0);
+        assert_eq!(ready(Duration::ZERO), 0);
         for _ in 0..3 {
             waker.wake().unwrap();
         }
-        assert_eq!(ready(&mut poll_fd), 1);
+        assert_eq!(ready(Duration::from_secs(5)), 1);
         waker.drain();
         assert_eq!(
-            ready(&mut poll_fd),
+            ready(Duration::ZERO),
             0,
             "drained wake-ups are not reported again"
         );

@@ -120,7 +120,9 @@ fn the_handle_wakes_every_backend() {
         let expected = match kind {
             BackendKind::Poll => "poll",
             BackendKind::Select => "select",
-            _ => "epoll",
+            _ if cfg!(windows) => "iocp",
+            _ if cfg!(any(target_os = "linux", target_os = "android")) => "epoll",
+            _ => "kqueue",
         };
         assert_eq!(reactor.backend_name(), expected);
         let listener = reactor.listen("127.0.0.1:0").unwrap();

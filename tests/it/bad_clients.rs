@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use util::{connect, start_example, write_all, Running};
 
+#[cfg(unix)]
 /// Resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -33,7 +34,9 @@ struct Protocol {
     /// The start of a request that a slowloris client dribbles.
     slow_start: &'static [u8],
     /// A request carrying 1 KiB, answered with as much: 100,000 of them
-    /// would make 100 MiB of answers if nothing held the client back.
+    /// would make 100 MiB of answers if nothing held the client back
+    /// (its test reads memory from /proc: Unix only).
+    #[cfg_attr(not(unix), allow(dead_code))]
     flood: fn() -> Vec<u8>,
 }
 
@@ -127,6 +130,7 @@ fn slowloris_clients_are_cut_off(backend: BackendKind) {
 }
 per_backend!(slowloris_clients_are_cut_off);
 
+#[cfg(unix)]
 fn pipeliner_that_never_reads_costs_bounded_memory(protocol: &Protocol, backend: BackendKind) {
     let server = start(protocol.example, &[], backend);
     served(&server, protocol);
@@ -164,10 +168,12 @@ fn pipeliner_that_never_reads_costs_bounded_memory(protocol: &Protocol, backend:
     drop(flood);
 }
 
+#[cfg(unix)]
 fn a_client_that_pipelines_without_reading_costs_bounded_memory(backend: BackendKind) {
     pipeliner_that_never_reads_costs_bounded_memory(&HTTP, backend);
     pipeliner_that_never_reads_costs_bounded_memory(&RESP, backend);
 }
+#[cfg(unix)]
 per_backend!(a_client_that_pipelines_without_reading_costs_bounded_memory);
 
 /// Writes 10 MiB of a header line (an inline request for RESP) with no end,

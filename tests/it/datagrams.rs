@@ -17,7 +17,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use selectloop::codec::Lines;
-use selectloop::{Config, ConnId, Context, DatagramPeer, Group, Handler, Reactor, SourceId};
+#[cfg(unix)]
+use selectloop::Group;
+use selectloop::{Config, ConnId, Context, DatagramPeer, Handler, Reactor, SourceId};
 use util::{connect, PATIENCE};
 
 /// Echoes datagrams to their sender and lines to their connection; a
@@ -210,6 +212,7 @@ fn a_udp_flood_does_not_starve_the_stream_clients(backend: BackendKind) {
 }
 per_backend!(a_udp_flood_does_not_starve_the_stream_clients);
 
+#[cfg(unix)]
 /// One UDP socket per loop on one port (`SO_REUSEPORT`), bound in each
 /// loop's setup: every datagram answered, whichever loop the kernel gave
 /// it to.

@@ -164,21 +164,36 @@ fn start_up_errors_name_what_failed() {
         ("select_literal", &[]),
         ("blocking_server", &[]),
     ];
-    for (name, extra) in runs {
+    // select_literal is Unix's select(2), refused on Windows before it
+    // listens.
+    let runs = runs
+        .iter()
+        .filter(|(name, _)| cfg!(unix) || *name != "select_literal");
+    for &(name, extra) in runs {
         let output = Command::new(example(name))
             .args(["--addr", &addr])
             .args(extra)
             .output()
             .expect("run example");
         assert_eq!(output.status.code(), Some(1), "{name}: {output:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&output.stderr).trim_end(),
-            format!(
-                "{name}: cannot listen on {addr}: address already in use \
-                 (another server has the port: pick another with --addr)"
-            ),
-            "{name} {extra:?}"
-        );
+        let said = String::from_utf8_lossy(&output.stderr);
+        let said = said.trim_end();
+        let start = format!("{name}: cannot listen on {addr}: ");
+        let hint = " (another server has the port: pick another with --addr)";
+        // Winsock words the refusal its own way (access denied, in words
+        // that differ between Windows and Wine): only Unix's is pinned.
+        let why = said
+            .strip_prefix(&start)
+            .and_then(|rest| rest.strip_suffix(hint));
+        if cfg!(unix) {
+            assert_eq!(
+                why,
+                Some("address already in use"),
+                "{name} {extra:?}: {said}"
+            );
+        } else {
+            assert!(why.is_some(), "{name} {extra:?}: {said}");
+        }
     }
     let output = Command::new(example("echo_server"))
         .args(["--addr", "127.0.0.1:0", "--threads", "0"])
@@ -190,22 +205,25 @@ fn start_up_errors_name_what_failed() {
         said.starts_with("echo_server: --threads 0: at least one loop"),
         "{said}"
     );
-    // More loops than descriptors: said as such, with what to do.
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 64 && exec {} --addr 127.0.0.1:0 --threads 100",
-            example("echo_server").display()
-        ))
-        .output()
-        .expect("run echo_server");
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        said.starts_with("echo_server: cannot start 100 loops: too many open files")
-            && said.contains("ulimit -n"),
-        "{said}"
-    );
+    // More loops than descriptors: said as such, with what to do (Unix:
+    // Windows has no descriptor limit to lower).
+    if cfg!(unix) {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 64 && exec {} --addr 127.0.0.1:0 --threads 100",
+                example("echo_server").display()
+            ))
+            .output()
+            .expect("run echo_server");
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            said.starts_with("echo_server: cannot start 100 loops: too many open files")
+                && said.contains("ulimit -n"),
+            "{said}"
+        );
+    }
     let output = Command::new(example("ticker"))
         .args(["--addr", "127.0.0.1:0", "--every-ms", "0"])
         .output()
@@ -366,6 +384,20 @@ fn python_client_talks_to_select_server_on_select() {
 fn level_vs_edge_shows_each_bug_and_its_fix() {
     let text = util::demo_output("level_vs_edge");
     let lines: Vec<&str> = text.lines().collect();
+    if cfg!(windows) {
+        // The default backend there re-arms what it reports (see
+        // MioBackend): level-triggered, as poll is, with poll's bug.
+        assert!(
+            lines[1].contains("iocp   read 3072 of 3072 bytes: all of it"),
+            "{text}"
+        );
+        assert!(
+            lines[7].contains("iocp   woke") && lines[7].contains("a busy loop"),
+            "{text}"
+        );
+        assert!(lines[8].ends_with(": 0 wakeups"), "{text}");
+        return;
+    }
     // Read once per event: edge-triggered leaves bytes stuck, level does not.
     assert!(
         lines[1].contains("epoll  read 1024 of 3072 bytes: 2048 bytes stuck"),

@@ -5,7 +5,9 @@ use crate::util;
 
 use util::BackendKind;
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[cfg(unix)]
+use std::io::Write;
+use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -49,6 +51,7 @@ fn chat_server_sends_each_line_to_everyone_else(backend: BackendKind) {
 }
 per_backend!(chat_server_sends_each_line_to_everyone_else);
 
+#[cfg(unix)]
 /// Sends `hash` on one connection, then `ping` on another once the server
 /// is busy hashing (its CPU time has moved on); returns how long the ping
 /// took and how long the hash took.
@@ -75,6 +78,7 @@ fn ping_during_hash(addr: std::net::SocketAddr, server_pid: u32) -> (Duration, D
     (ping, hasher.join().unwrap())
 }
 
+#[cfg(unix)]
 fn worker_pool_keeps_pings_quick_while_hashes_run(backend: BackendKind) {
     let _alone = util::hashing_alone();
     let pooled = start_example("worker_pool", &["--backend", backend.name()]);
@@ -95,6 +99,7 @@ fn worker_pool_keeps_pings_quick_while_hashes_run(backend: BackendKind) {
         "without the pool the ping should wait for the hash: {ping_inline:?}"
     );
 }
+#[cfg(unix)]
 per_backend!(worker_pool_keeps_pings_quick_while_hashes_run);
 
 /// With its upstream down, the proxy closes each client and says why in
@@ -124,6 +129,7 @@ fn proxy_logs_why_it_closes_a_client_when_the_upstream_is_down() {
     );
 }
 
+#[cfg(unix)]
 fn proxy_carries_64_mib_to_a_slow_reader_byte_exact_with_bounded_memory(backend: BackendKind) {
     const TOTAL: usize = 64 * 1024 * 1024;
     let sink = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -179,6 +185,7 @@ fn proxy_carries_64_mib_to_a_slow_reader_byte_exact_with_bounded_memory(backend:
     eprintln!("proxy resident memory grew at most {grown} KiB carrying 64 MiB");
     assert!(grown < 16 * 1024, "proxy grew {grown} KiB");
 }
+#[cfg(unix)]
 per_backend!(proxy_carries_64_mib_to_a_slow_reader_byte_exact_with_bounded_memory);
 
 fn ticker_pushes_ticks_and_stops_from_another_thread(backend: BackendKind) {

@@ -9,6 +9,7 @@ use util::BackendKind;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
+#[cfg(target_os = "linux")]
 use std::thread;
 use std::time::Duration;
 
@@ -53,6 +54,7 @@ fn spread(group: &Group) -> Vec<u64> {
     stats.iter().map(|s| s.accepted).collect()
 }
 
+#[cfg(target_os = "linux")]
 /// Two reactors on SO_REUSEPORT serve 1,000 connections (200 on select,
 /// whose descriptors must stay under FD_SETSIZE), every answer byte-exact,
 /// and both loops take a share.
@@ -97,6 +99,7 @@ fn two_reactors_serve_many_connections_byte_exact(backend: BackendKind) {
     let total: selectloop::Stats = finals.into_iter().sum();
     assert_eq!(total.messages, clients as u64);
 }
+#[cfg(target_os = "linux")]
 per_backend!(two_reactors_serve_many_connections_byte_exact);
 
 /// The acceptor hands connections round-robin: 100 over 4 loops differ by
@@ -141,7 +144,13 @@ per_backend!(the_acceptor_spreads_connections_evenly);
 /// A graceful shutdown drains every loop: messages sent before it are all
 /// answered, then each connection sees end of file; the group ends.
 fn shutting_the_group_down_drains_every_loop(backend: BackendKind) {
-    for balance in [Balance::ReusePort, Balance::Acceptor] {
+    // SO_REUSEPORT spreads connections on Linux only.
+    let balances = if cfg!(target_os = "linux") {
+        vec![Balance::ReusePort, Balance::Acceptor]
+    } else {
+        vec![Balance::Acceptor]
+    };
+    for balance in balances {
         let group = spawn(backend, 3, balance);
         let mut clients: Vec<TcpStream> = (0..60).map(|_| connect(group.local_addr())).collect();
         // Every connection is known to some loop before the shutdown.
@@ -219,6 +228,7 @@ fn dropping_the_group_stops_its_loops() {
     });
 }
 
+#[cfg(target_os = "linux")]
 /// The same with one listener per loop: each loop closes its own.
 #[test]
 fn dropping_a_reuseport_group_closes_its_listeners() {

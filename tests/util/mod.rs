@@ -184,11 +184,20 @@ impl Server {
 
     /// Waits until the counters satisfy `ready`; fails the test after
     /// [`PATIENCE`].
+    /// The failure names the last counters seen.
     pub fn wait_for(&self, what: &str, ready: impl Fn(&Stats) -> bool) -> Stats {
-        wait_until(what, || {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
             let stats = self.stats();
-            ready(&stats).then_some(stats)
-        })
+            if ready(&stats) {
+                return stats;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last seen: {stats:?}"
+            );
+            thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Stops the loop and joins its thread; a panic on it fails the test.
@@ -323,6 +332,7 @@ pub fn raise_fd_limit(wanted: u64) -> u64 {
 }
 
 /// Resident memory of this process in KiB (VmRSS of /proc/self/status).
+#[cfg(unix)]
 pub fn vm_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
     status
@@ -334,6 +344,7 @@ pub fn vm_rss_kib() -> u64 {
 }
 
 /// CPU time (user + system) a process has used, in clock ticks.
+#[cfg(unix)]
 pub fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
     // Fields after the command name (which may hold spaces) in parentheses.

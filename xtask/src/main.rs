@@ -10,6 +10,8 @@
 //! - `cargo xtask tools`: the same set-up, without the tests.
 //! - `cargo xtask exercises [NAME...]`: checks the reader's answers to the
 //!   book's exercises (`exercises/`), each against its tests.
+//! - `cargo xtask wine [FILTER]`: the Windows build's tests, run under
+//!   Wine (installs mingw-w64 and Wine where missing); see `wine.rs`.
 //! - `cargo xtask mutants [ARGS]`: mutation testing (cargo-mutants) of the
 //!   files whose every rule a unit test must pin: the connection's state
 //!   machines, buffers and decoder checks, the timers and the sweep, the
@@ -33,6 +35,7 @@ use std::process::{Command, ExitCode};
 use tools::{Tool, TOOLS};
 
 mod exercises;
+mod wine;
 
 const USAGE: &str = "\
 cargo xtask test [ARGS]   install the real clients the tests drive where missing,
@@ -40,6 +43,7 @@ cargo xtask test [ARGS]   install the real clients the tests drive where missing
 cargo xtask tools         install the missing clients only, and list them all
 cargo xtask exercises [NAME...]  check your answers to the book's exercises
                           (exercises/NAME.rs), each against its tests
+cargo xtask wine [FILTER]   the Windows tests, cross-compiled and run under Wine
 cargo xtask mutants [ARGS]  mutation testing of the core files (cargo-mutants, ~30 min)
 cargo xtask help          this text";
 
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
             }
         }
         Some("mutants") => run_mutants(&rest),
+        Some("wine") => wine::run(&workspace_root(), &rest),
         Some("exercises") => {
             let asked: Vec<String> = rest
                 .iter()

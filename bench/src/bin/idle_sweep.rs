@@ -160,9 +160,16 @@ fn open_idle(addr: SocketAddr, count: usize, pid: u32) -> io::Result<Vec<TcpStre
     Ok(clients)
 }
 
+/// Windows has no descriptor limit: `wanted` is in force.
+#[cfg(not(unix))]
+fn raise_fd_limit(wanted: u64) -> u64 {
+    wanted
+}
+
 /// Raises this process's descriptor limit (children inherit it) to
 /// `wanted`, or as far as the hard limit allows when it cannot be raised;
 /// returns the limit in force.
+#[cfg(unix)]
 fn raise_fd_limit(wanted: u64) -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: wanted as libc::rlim_t,

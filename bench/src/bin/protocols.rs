@@ -69,7 +69,10 @@ impl Drop for Running {
     /// its port after the run), and kills it after two seconds.
     fn drop(&mut self) {
         // SAFETY: a signal to our own child, which `wait` has not reaped.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        #[cfg(unix)]
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM)
+        };
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -79,7 +82,9 @@ impl Drop for Running {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // The master did not stop its workers: stop them here.
+        // The master did not stop its workers: stop them here (the peers
+        // are Linux's: nothing to stop elsewhere).
+        #[cfg(unix)]
         for &pid in self.pids.iter().filter(|&&pid| pid != self.child.id()) {
             // SAFETY: a signal to a worker the master started for this run.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
