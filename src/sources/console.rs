@@ -98,3 +98,67 @@ unsafe extern "system" fn on_console_event(event: u32) -> BOOL {
     }
     BOOL::from(heard)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::SignalPipe;
+
+    /// Ctrl-C (or Ctrl-Break) as Windows sends it to every process on
+    /// this console: through the handler, on a thread of its own. A
+    /// process without a console (a test run whose output is piped, as
+    /// under Wine in CI) cannot be sent one: the handler is then called as
+    /// Windows would call it, on a thread, and must say it took the event.
+    fn send_console_event(event: u32) {
+        use windows_sys::Win32::System::Console::GenerateConsoleCtrlEvent;
+        // SAFETY: no pointers; group 0 is this process's console.
+        if unsafe { GenerateConsoleCtrlEvent(event, 0) } != 0 {
+            return;
+        }
+        // SAFETY: the handler takes an event code and touches only the
+        // list's lock, atomics and sockets.
+        let taken = std::thread::spawn(move || unsafe { on_console_event(event) });
+        assert_eq!(taken.join().unwrap(), 1, "the handler took event {event}");
+    }
+
+    fn wait_for(pipe: &mut SignalPipe, signal: Signal) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut came = Vec::new();
+        while !came.contains(&signal) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{signal:?} never came: {came:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            pipe.take(&mut came);
+        }
+    }
+
+    /// Ctrl-C and Ctrl-Break reach the pipes that catch them, as the
+    /// signals they stand for; one dropped hears nothing more.
+    #[test]
+    fn ctrl_c_and_ctrl_break_arrive_as_interrupt_and_terminate() {
+        let mut pipe = SignalPipe::new().unwrap();
+        pipe.add(Signal::Interrupt).unwrap();
+        pipe.add(Signal::Terminate).unwrap();
+        send_console_event(CTRL_C_EVENT);
+        wait_for(&mut pipe, Signal::Interrupt);
+        send_console_event(CTRL_BREAK_EVENT);
+        wait_for(&mut pipe, Signal::Terminate);
+        drop(pipe);
+        let listeners = LISTENERS.lock().unwrap();
+        assert!(
+            listeners.iter().all(|l| l.signal != Signal::Interrupt),
+            "dropped pipes leave the list"
+        );
+    }
+
+    #[test]
+    fn signals_windows_lacks_are_refused() {
+        let mut pipe = SignalPipe::new().unwrap();
+        for signal in [Signal::Hangup, Signal::User1, Signal::User2] {
+            let refused = pipe.add(signal).unwrap_err();
+            assert_eq!(refused.kind(), io::ErrorKind::Unsupported, "{signal:?}");
+        }
+    }
+}
