@@ -211,10 +211,14 @@ fn wine(prefix: &Path) -> Command {
     command
 }
 
+/// Stops the prefix's Wine server (and what still runs in it). It lists
+/// the objects of a process it had to kill: noise, not shown.
 fn wine_server_kill(prefix: &Path) -> std::io::Result<std::process::ExitStatus> {
     Command::new("/usr/lib/wine/wineserver")
         .arg("-k")
         .env("WINEPREFIX", prefix)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
 }
 
