@@ -53,6 +53,51 @@ fn fifty_clients_echo_on_every_backend() {
     }
 }
 
+/// io_uring's readiness half alone: what a kernel without provided-buffer
+/// rings (before 5.19) gets, and what `UringBackend::new` given to
+/// `Reactor::with_backend` builds. The connections are then polled (a
+/// multishot poll each) and read and written by the loop, not served by
+/// completions; the same echo comes back.
+#[cfg(target_os = "linux")]
+#[test]
+fn io_uring_readiness_alone_serves_connections_by_polls() {
+    use selectloop::backend::UringBackend;
+    let server = Server::start_on(
+        || {
+            let backend = UringBackend::new(64).expect("io_uring on this kernel");
+            Reactor::with_backend(config(BackendKind::Uring), Box::new(backend))
+        },
+        Echo::default(),
+    );
+    let mut clients: Vec<_> = (0..50).map(|_| connect(server.addr)).collect();
+    for round in 0..20 {
+        for (i, client) in clients.iter_mut().enumerate() {
+            write_all(client, format!("{i}:{round}\n").as_bytes());
+        }
+        for (i, client) in clients.iter_mut().enumerate() {
+            let expected = format!("{i}:{round}\n");
+            assert_eq!(read_n(client, expected.len()), expected.as_bytes());
+        }
+    }
+    // A burst larger than a turn's read budget and the socket buffers,
+    // read only once the server's writes have blocked: its interest
+    // changes (write, then read again) go through the ring's polls.
+    let line = format!("{}\n", "x".repeat(1000));
+    let burst = line.repeat(8000);
+    let mut client = connect(server.addr);
+    let writer = {
+        let mut client = client.try_clone().unwrap();
+        let burst = burst.clone();
+        std::thread::spawn(move || write_all(&mut client, burst.as_bytes()))
+    };
+    server.wait_for("a blocked write", |s| s.writes_blocked > 0);
+    assert_eq!(read_n(&mut client, burst.len()), burst.as_bytes());
+    writer.join().unwrap();
+    let stats = server.stop();
+    assert_eq!(stats.messages, 50 * 20 + 8000);
+    assert!(stats.budget_exhausted > 0, "{stats:?}");
+}
+
 /// Pauses reading on `pause`, and never resumes.
 struct Pauser;
 

@@ -137,6 +137,18 @@ pub struct Server {
 
 impl Server {
     pub fn start<I: 'static, H: Handler<I> + Send + 'static>(config: Config, handler: H) -> Server {
+        Server::start_on(
+            move || Reactor::with_config(config).expect("create reactor"),
+            handler,
+        )
+    }
+
+    /// As [`start`](Server::start), on the reactor `make` builds (on the
+    /// server's thread: a reactor is not `Send`).
+    pub fn start_on<I: 'static, H: Handler<I> + Send + 'static>(
+        make: impl FnOnce() -> Reactor + Send + 'static,
+        handler: H,
+    ) -> Server {
         init_logger();
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(Stats::default()));
@@ -148,7 +160,7 @@ impl Server {
             let figures = figures.clone();
             let mut handler = handler;
             thread::spawn(move || {
-                let mut reactor = Reactor::with_config(config).expect("create reactor");
+                let mut reactor = make();
                 let listener = reactor.listen("127.0.0.1:0").expect("listen");
                 addr_tx
                     .send(reactor.local_addr(listener).expect("bound address"))
