@@ -160,6 +160,25 @@ fn a_full_connection_says_would_block_and_reports_room_when_the_peer_reads() {
     }
 }
 
+/// Room to write is reported as such: not as bytes to read, which none
+/// came.
+#[test]
+fn room_to_write_is_not_reported_as_bytes_to_read() {
+    let (mut backend, stream, _peer) = served();
+    backend
+        .modify(
+            stream.fd(),
+            Token(5),
+            Interest::READABLE | Interest::WRITABLE,
+        )
+        .unwrap();
+    let event = poll_until(&mut backend, |e| e.writable);
+    assert!(
+        !event.readable && !event.read_closed && !event.error,
+        "{event:?}"
+    );
+}
+
 #[test]
 fn bytes_held_while_reading_paused_are_reported_when_it_resumes() {
     let (mut backend, mut stream, mut peer) = served();
@@ -261,6 +280,24 @@ fn a_dropped_connection_closes_at_once_without_another_poll() {
 #[test]
 fn a_send_in_the_kernel_at_close_is_cancelled_and_its_buffer_kept_until_then() {
     let (mut backend, mut stream, peer) = served();
+    // Writing only: no receive in the kernel, so only the send can keep
+    // the connection in limbo.
+    backend
+        .modify(stream.fd(), Token(5), Interest::WRITABLE)
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        poll_for(&mut backend, Duration::from_millis(5));
+        let mut driver = backend.driver.driver();
+        let slot = driver.table.slot(stream.fd()).unwrap();
+        if slot.receive == table::Receive::Idle {
+            break;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the receive was never cancelled"
+        );
+    }
     let chunk = [1u8; 64 * 1024];
     // The peer reads nothing: fill until a send waits in the kernel.
     loop {
@@ -276,6 +313,8 @@ fn a_send_in_the_kernel_at_close_is_cancelled_and_its_buffer_kept_until_then() {
     {
         let driver = backend.driver.driver();
         assert_eq!(driver.table.limbo.len(), 1, "the send's buffer is kept");
+        let kept = &driver.table.limbo[0];
+        assert!(kept.send_in_kernel() && kept.receive == table::Receive::Idle);
     }
     let started = Instant::now();
     while !backend.driver.driver().table.limbo.is_empty() {
