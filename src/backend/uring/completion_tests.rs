@@ -160,6 +160,17 @@ fn a_full_connection_says_would_block_and_reports_room_when_the_peer_reads() {
     }
 }
 
+/// A peer that closes without sending: its end of input is news to read
+/// (the loop reads 0 and closes), not only a closed half.
+#[test]
+fn an_end_of_input_with_no_bytes_before_it_is_reported_readable() {
+    let (mut backend, mut stream, peer) = served();
+    drop(peer);
+    let event = poll_until(&mut backend, |e| e.read_closed);
+    assert!(event.readable && !event.error, "{event:?}");
+    assert_eq!(read_held(&mut stream), (Vec::new(), true));
+}
+
 /// Room to write is reported as such: not as bytes to read, which none
 /// came.
 #[test]
