@@ -19,7 +19,7 @@ use io_uring::IoUring;
 pub(super) const GROUP: u16 = 0;
 
 /// Buffers in the ring (a power of two, as the kernel requires).
-const COUNT: u16 = 512;
+pub(super) const COUNT: u16 = 512;
 
 /// Bytes in each: a completion carries at most this many.
 pub(super) const SIZE: usize = 4096;
@@ -27,48 +27,52 @@ pub(super) const SIZE: usize = 4096;
 /// The ring of buffer descriptions shared with the kernel, and the
 /// buffers it describes.
 pub(super) struct BufferRing {
-    /// `COUNT` entries, page-aligned; the first entry's last field is the
+    /// `count` entries, page-aligned; the first entry's last field is the
     /// ring's tail, which only this side writes.
     entries: NonNull<BufRingEntry>,
-    /// `COUNT * SIZE` bytes.
+    /// `count * SIZE` bytes.
     memory: NonNull<u8>,
+    /// Buffers in the ring: [`COUNT`], fewer in tests.
+    count: u16,
     /// The tail as this side last published it.
     tail: u16,
 }
 
 impl BufferRing {
-    /// Allocates the buffers, fills the ring with all of them and
-    /// registers it with `ring`.
+    /// Allocates `count` buffers (a power of two; [`COUNT`] but in tests),
+    /// fills the ring with all of them and registers it with `ring`.
     ///
     /// # Errors
     ///
     /// The kernel refused the ring (older than 5.19), or memory ran out.
-    pub(super) fn register(ring: &IoUring) -> io::Result<BufferRing> {
-        let entries = alloc_zeroed(entries_layout())?.cast::<BufRingEntry>();
-        let memory = match alloc_zeroed(memory_layout()) {
+    pub(super) fn register(ring: &IoUring, count: u16) -> io::Result<BufferRing> {
+        assert!(count.is_power_of_two(), "the kernel takes a power of two");
+        let entries = alloc_zeroed(entries_layout(count))?.cast::<BufRingEntry>();
+        let memory = match alloc_zeroed(memory_layout(count)) {
             Ok(memory) => memory,
             Err(e) => {
                 // SAFETY: allocated just above with this layout, not shared.
-                unsafe { alloc::dealloc(entries.as_ptr().cast(), entries_layout()) };
+                unsafe { alloc::dealloc(entries.as_ptr().cast(), entries_layout(count)) };
                 return Err(e);
             }
         };
         let mut buffers = BufferRing {
             entries,
             memory,
+            count,
             tail: 0,
         };
-        for id in 0..COUNT {
+        for id in 0..count {
             buffers.give_back(id);
         }
-        // SAFETY: `entries` is page-aligned, `COUNT` entries long, and
+        // SAFETY: `entries` is page-aligned, `count` entries long, and
         // lives until `self` is dropped, which happens only after the ring
         // that uses it (the backend declares its ring first, and waits for
         // its entries before either goes).
         unsafe {
             ring.submitter().register_buf_ring_with_flags(
                 entries.as_ptr() as u64,
-                COUNT,
+                count,
                 GROUP,
                 0,
             )?
@@ -82,7 +86,7 @@ impl BufferRing {
     /// [`give_back`](BufferRing::give_back) returns it, the kernel does
     /// not write that buffer again.
     pub(super) fn bytes(&self, id: u16, len: usize) -> &[u8] {
-        let id = usize::from(id % COUNT);
+        let id = usize::from(id % self.count);
         let len = len.min(SIZE);
         // SAFETY: buffer `id` is `SIZE` bytes inside `memory`; the kernel
         // filled its first `len` bytes and owns it no more (it is out of
@@ -92,9 +96,9 @@ impl BufferRing {
 
     /// Puts buffer `id` back in the ring for the kernel to fill again.
     pub(super) fn give_back(&mut self, id: u16) {
-        let id = id % COUNT;
-        let at = usize::from(self.tail % COUNT);
-        // SAFETY: `at` is below `COUNT`. The kernel reads only the entries
+        let id = id % self.count;
+        let at = usize::from(self.tail % self.count);
+        // SAFETY: `at` is below `count`. The kernel reads only the entries
         // between its head and the published tail; this one is past the
         // tail until the store below publishes it.
         unsafe {
@@ -127,19 +131,19 @@ impl Drop for BufferRing {
         // SAFETY: both were allocated with these layouts in `register`,
         // and the ring that read them is gone (see `register`).
         unsafe {
-            alloc::dealloc(self.entries.as_ptr().cast(), entries_layout());
-            alloc::dealloc(self.memory.as_ptr(), memory_layout());
+            alloc::dealloc(self.entries.as_ptr().cast(), entries_layout(self.count));
+            alloc::dealloc(self.memory.as_ptr(), memory_layout(self.count));
         }
     }
 }
 
-fn entries_layout() -> Layout {
-    let size = usize::from(COUNT) * std::mem::size_of::<BufRingEntry>();
+fn entries_layout(count: u16) -> Layout {
+    let size = usize::from(count) * std::mem::size_of::<BufRingEntry>();
     Layout::from_size_align(size, 4096).expect("a page-aligned layout")
 }
 
-fn memory_layout() -> Layout {
-    Layout::from_size_align(usize::from(COUNT) * SIZE, 4096).expect("a page-aligned layout")
+fn memory_layout(count: u16) -> Layout {
+    Layout::from_size_align(usize::from(count) * SIZE, 4096).expect("a page-aligned layout")
 }
 
 fn alloc_zeroed(layout: Layout) -> io::Result<NonNull<u8>> {

@@ -134,9 +134,19 @@ impl UringBackend {
     ///
     /// As [`new`](UringBackend::new).
     pub(crate) fn with_streams(capacity: usize) -> io::Result<(UringBackend, Option<Streams>)> {
+        UringBackend::with_streams_and_buffers(capacity, buffers::COUNT)
+    }
+
+    /// As [`with_streams`](UringBackend::with_streams), with `buffers`
+    /// receive buffers (a power of two): few, to run the ring dry in a
+    /// test.
+    pub(super) fn with_streams_and_buffers(
+        capacity: usize,
+        buffers: u16,
+    ) -> io::Result<(UringBackend, Option<Streams>)> {
         let backend = UringBackend::new(capacity)?;
         let mut driver = backend.driver.driver();
-        match BufferRing::register(&driver.ring) {
+        match BufferRing::register(&driver.ring, buffers) {
             Ok(buffers) => {
                 driver.buffers = Some(buffers);
                 drop(driver);

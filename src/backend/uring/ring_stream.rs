@@ -59,6 +59,9 @@ impl RingStream {
         let fd = self.fd;
         self.with(|slot, table| {
             let held = slot.held();
+            if held == 0 && slot.dry && slot.error.is_none() {
+                return read_dry(fd, slot, table, buf);
+            }
             if held == 0 {
                 return match slot.error {
                     Some(errno) => Err(io::Error::from_raw_os_error(errno)),
@@ -79,6 +82,16 @@ impl RingStream {
             let resume = slot.receive == Receive::Idle && slot.wants_receive();
             if resume && slot.held() <= HOLD / 2 && !std::mem::replace(&mut slot.pending, true) {
                 table.pending.push(fd);
+            }
+            // The bytes held ran out before `buf` did: a dry connection's
+            // next bytes are in its socket, and the loop takes a short read
+            // as the end of what there is.
+            if n < buf.len() && slot.dry && slot.held() == 0 && slot.error.is_none() {
+                return match read_dry(fd, slot, table, &mut buf[n..]) {
+                    Ok(more) => Ok(n + more),
+                    // Said by the next read.
+                    Err(_) => Ok(n),
+                };
             }
             Ok(n)
         })?
@@ -154,6 +167,53 @@ impl RingStream {
 
     pub(crate) fn fd(&self) -> RawFd {
         self.fd
+    }
+}
+
+/// Reads a dry connection's bytes from its socket (no receive of it is in
+/// the kernel: the last one ended for want of buffers). Once the socket
+/// is empty (it would block, or a read came back short, which the loop
+/// takes as drained and waits for news), its receive is armed again with
+/// the next push: only a receive brings news of bytes to come.
+fn read_dry(fd: RawFd, slot: &mut Slot, table: &mut Table, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `fd` is the
+    // slot's open socket (a slot the loop holds has its socket). The
+    // socket is in blocking mode (the ring waits for it); MSG_DONTWAIT
+    // makes this one call not wait.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    let mut rearm = |slot: &mut Slot| {
+        slot.dry = false;
+        if slot.wants_receive() && !std::mem::replace(&mut slot.pending, true) {
+            table.pending.push(fd);
+        }
+    };
+    match usize::try_from(n) {
+        Ok(0) if !buf.is_empty() => {
+            slot.dry = false;
+            slot.eof = true;
+            Ok(0)
+        }
+        Ok(n) => {
+            if n < buf.len() {
+                rearm(slot);
+            }
+            Ok(n)
+        }
+        Err(_) => {
+            let error = io::Error::last_os_error();
+            match error.kind() {
+                io::ErrorKind::Interrupted => Err(error),
+                io::ErrorKind::WouldBlock => {
+                    rearm(slot);
+                    Err(error)
+                }
+                _ => {
+                    slot.dry = false;
+                    slot.error = error.raw_os_error();
+                    Err(error)
+                }
+            }
+        }
     }
 }
 

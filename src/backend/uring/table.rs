@@ -15,7 +15,13 @@
 //!   holds none. The completion is reported as READABLE; `read` copies
 //!   from `received`. A connection that stops reading (paused, closed), or
 //!   holds more than [`HOLD`] unread, has its receive cancelled, and TCP's
-//!   own flow control holds the peer back again.
+//!   own flow control holds the peer back again. A receive the kernel
+//!   ends for want of buffers (`ENOBUFS`: more connections received at
+//!   once than the ring holds) is not armed again at once, which would
+//!   only meet the same want: the connection is *dry*, reported readable,
+//!   and `read` takes its bytes straight from the socket (`recv` with
+//!   `MSG_DONTWAIT`, one copy, as on epoll) until it would block; then its
+//!   receive is armed again.
 //! - **Sending.** `write` copies into `queued` (at most [`SEND_ROOM`]
 //!   bytes, then `WouldBlock`). One `SEND` at a time is in the kernel,
 //!   from `sending`, which nothing touches until it completes: a short
@@ -101,6 +107,9 @@ pub(super) struct Slot {
     pub(super) receive: Receive,
     /// The peer's end of input came (a receive of 0 bytes).
     pub(super) eof: bool,
+    /// Its receive ended for want of buffers: `read` takes from the
+    /// socket itself until it would block.
+    pub(super) dry: bool,
     /// A write shutdown asked for while bytes were still to go.
     pub(super) shut_when_sent: bool,
     /// On the table's `pending` list.
@@ -142,6 +151,7 @@ impl Slot {
             interest: None,
             receive: Receive::Idle,
             eof: false,
+            dry: false,
             shut_when_sent: false,
             pending: false,
             reporting: false,
@@ -168,6 +178,7 @@ impl Slot {
     pub(super) fn wants_receive(&self) -> bool {
         self.interest.is_some_and(Interest::is_readable)
             && !self.eof
+            && !self.dry
             && self.error.is_none()
             && self.socket.is_some()
             && self.held() < HOLD
@@ -199,7 +210,7 @@ impl Slot {
         let failed = self.error.is_some();
         let report = Readiness {
             token,
-            readable: interest.is_readable() && (self.held() > 0 || self.eof || failed),
+            readable: interest.is_readable() && (self.held() > 0 || self.dry || self.eof || failed),
             writable: interest.is_writable() && (self.queued() < SEND_ROOM || failed),
             // With bytes still held too, so that the loop reads on past a
             // short read to the end (or the error), as after epoll's
@@ -229,6 +240,8 @@ pub(super) struct Table {
     pub(super) reports: Vec<RawFd>,
     /// Emptied large buffers, for the next connection that needs one.
     pub(super) spares: Vec<Vec<u8>>,
+    /// Receives the kernel ended for want of buffers.
+    pub(super) ran_dry: u64,
     pub(super) next_generation: u32,
 }
 
@@ -370,7 +383,9 @@ impl Table {
         }
         match result {
             0 => slot.eof = true,
-            // The ring ran out of buffers for a moment, or we cancelled it.
+            // The ring ran out of buffers: the bytes wait in the socket.
+            e if e == -libc::ENOBUFS && last => slot.dry = true,
+            // We cancelled it.
             e if e == -libc::ENOBUFS || e == -libc::ECANCELED => {}
             e if e < 0 => slot.error = Some(-e),
             _ => {}
@@ -386,6 +401,9 @@ impl Table {
         };
         let slot_closed = slot.socket.is_none();
         self.spares.extend(spare);
+        if result == -libc::ENOBUFS && last {
+            self.ran_dry += 1;
+        }
         if slot_closed {
             self.bury_if_done();
             return;
@@ -393,7 +411,7 @@ impl Table {
         if change {
             self.list_pending(fd);
         }
-        if result != -libc::ENOBUFS && result != -libc::ECANCELED {
+        if result != -libc::ECANCELED {
             self.list_report(fd);
         }
     }
