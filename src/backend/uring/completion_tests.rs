@@ -292,6 +292,31 @@ fn connections_the_ring_has_no_buffer_for_are_read_from_their_sockets() {
     }
 }
 
+/// A peer that resets the connection: the receive fails, and the failure
+/// is reported and read as the socket's error (not taken for news of no
+/// bytes), after the bytes that came before it.
+#[test]
+fn a_reset_is_reported_and_read_as_an_error_after_the_bytes_before_it() {
+    let (mut backend, mut stream, mut peer) = served();
+    peer.write_all(b"before").unwrap();
+    poll_until(&mut backend, |e| e.readable);
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+    let event = poll_until(&mut backend, |e| e.read_closed);
+    assert!(event.readable, "{event:?}");
+    let mut buf = [0u8; 64];
+    assert_eq!(stream.read(&mut buf).unwrap(), 6);
+    assert_eq!(&buf[..6], b"before");
+    let error = stream.read(&mut buf).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ConnectionReset, "{error}");
+    assert_eq!(
+        stream.take_error().unwrap().map(|e| e.kind()),
+        Some(ErrorKind::ConnectionReset)
+    );
+}
+
 /// A peer that closes without sending: its end of input is news to read
 /// (the loop reads 0 and closes), not only a closed half.
 #[test]
