@@ -176,11 +176,17 @@ impl RingStream {
 /// takes as drained and waits for news), its receive is armed again with
 /// the next push: only a receive brings news of bytes to come.
 fn read_dry(fd: RawFd, slot: &mut Slot, table: &mut Table, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `fd` is the
-    // slot's open socket (a slot the loop holds has its socket). The
-    // socket is in blocking mode (the ring waits for it); MSG_DONTWAIT
-    // makes this one call not wait.
-    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    let n = loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes; `fd` is
+        // the slot's open socket (a slot the loop holds has its socket).
+        // The socket is in blocking mode (the ring waits for it);
+        // MSG_DONTWAIT makes this one call not wait.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        // A signal is no news for the loop: asked again at once.
+        if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break n;
+        }
+    };
     let mut rearm = |slot: &mut Slot| {
         slot.dry = false;
         if slot.wants_receive() && !std::mem::replace(&mut slot.pending, true) {
@@ -202,7 +208,6 @@ fn read_dry(fd: RawFd, slot: &mut Slot, table: &mut Table, buf: &mut [u8]) -> io
         Err(_) => {
             let error = io::Error::last_os_error();
             match error.kind() {
-                io::ErrorKind::Interrupted => Err(error),
                 io::ErrorKind::WouldBlock => {
                     rearm(slot);
                     Err(error)

@@ -20,8 +20,8 @@
 //!   once than the ring holds) is not armed again at once, which would
 //!   only meet the same want: the connection is *dry*, reported readable,
 //!   and `read` takes its bytes straight from the socket (`recv` with
-//!   `MSG_DONTWAIT`, one copy, as on epoll) until it would block; then its
-//!   receive is armed again.
+//!   `MSG_DONTWAIT`, one copy, as on epoll) until it would block or a
+//!   read comes back short; then its receive is armed again.
 //! - **Sending.** `write` copies into `queued` (at most [`SEND_ROOM`]
 //!   bytes, then `WouldBlock`). One `SEND` at a time is in the kernel,
 //!   from `sending`, which nothing touches until it completes: a short
@@ -108,7 +108,7 @@ pub(super) struct Slot {
     /// The peer's end of input came (a receive of 0 bytes).
     pub(super) eof: bool,
     /// Its receive ended for want of buffers: `read` takes from the
-    /// socket itself until it would block.
+    /// socket itself until it would block (or a read comes back short).
     pub(super) dry: bool,
     /// A write shutdown asked for while bytes were still to go.
     pub(super) shut_when_sent: bool,
@@ -385,7 +385,8 @@ impl Table {
             0 => slot.eof = true,
             // The ring ran out of buffers: the bytes wait in the socket.
             e if e == -libc::ENOBUFS && last => slot.dry = true,
-            // We cancelled it.
+            // We cancelled it (or an ENOBUFS that did not end it, which
+            // the kernel does not send).
             e if e == -libc::ENOBUFS || e == -libc::ECANCELED => {}
             e if e < 0 => slot.error = Some(-e),
             _ => {}
