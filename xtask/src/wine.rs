@@ -36,9 +36,16 @@ const WINE_PACKAGE: Tool = Tool {
     debian_package: "wine64",
     used_for: "runs the Windows tests",
 };
+/// Wine's standard suite (a recommendation of `wine64`, which the
+/// installer does not take by itself): what sets a prefix up.
+const WINE_SUITE: Tool = Tool {
+    command: "/usr/bin/wine",
+    debian_package: "wine",
+    used_for: "sets up Wine's prefix",
+};
 
 /// Tests skipped under Wine (a name, or the start of one), and why.
-pub const SKIPPED: &[(&str, &str)] = &[
+const SKIPPED: &[(&str, &str)] = &[
     // The real clients the tests drive are Linux programs: a Windows
     // process cannot start them.
     ("examples::python_", "runs python3 (the Python client is checked from outside, below)"),
@@ -133,7 +140,8 @@ fn run_all(root: &Path, args: &[OsString]) -> Result<(), String> {
 
 /// Installs the linker and Wine where missing, and the Rust target.
 fn set_up() -> Result<(), String> {
-    let missing: Vec<Tool> = [LINKER, WINE_PACKAGE]
+    let needed = [LINKER, WINE_PACKAGE, WINE_SUITE];
+    let missing: Vec<Tool> = needed
         .into_iter()
         .filter(|tool| !is_there(tool.command))
         .collect();
@@ -141,7 +149,7 @@ fn set_up() -> Result<(), String> {
         let installer = crate::package_installer()?;
         crate::install(&installer, &missing);
     }
-    if let Some(tool) = [LINKER, WINE_PACKAGE].iter().find(|t| !is_there(t.command)) {
+    if let Some(tool) = needed.iter().find(|t| !is_there(t.command)) {
         return Err(format!(
             "{} is missing ({}): install it, on Debian or Ubuntu with `apt-get install {}`",
             tool.command, tool.used_for, tool.debian_package
