@@ -328,6 +328,94 @@ fn an_end_of_input_with_no_bytes_before_it_is_reported_readable() {
     assert_eq!(read_held(&mut stream), (Vec::new(), true));
 }
 
+/// A send to a peer that reset the connection fails, and the failure is
+/// what the next write says: the socket's own error, not a made-up one.
+#[test]
+fn a_failed_send_is_said_by_the_next_write() {
+    let (mut backend, mut stream, peer) = served();
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+    let chunk = [3u8; 16 * 1024];
+    let started = Instant::now();
+    let error = loop {
+        assert!(started.elapsed() < PATIENCE, "every write was taken");
+        match stream.write(&[IoSlice::new(&chunk)]) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => break e,
+        }
+        poll_for(&mut backend, Duration::from_millis(5));
+    };
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+        ),
+        "{error:?}"
+    );
+}
+
+/// A poll reports at most the backend's capacity; the rest wait for the
+/// next poll, none lost.
+#[test]
+fn reports_past_the_capacity_wait_for_the_next_poll() {
+    let (mut backend, streams) =
+        UringBackend::with_streams_and_buffers(2, 512).expect("io_uring here");
+    let streams = streams.expect("provided buffers on this kernel");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut kept = Vec::new();
+    for i in 0..3 {
+        let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let stream = streams.adopt(accepted.into(), false).unwrap();
+        // Room to write makes no completion: said on registration.
+        backend
+            .add(stream.fd(), Token(i), Interest::WRITABLE)
+            .unwrap();
+        kept.push((peer, stream));
+    }
+    let first = poll_for(&mut backend, Duration::from_millis(10));
+    assert_eq!(first.len(), 2, "{first:?}");
+    let second = poll_for(&mut backend, Duration::from_millis(10));
+    assert_eq!(second.len(), 1, "{second:?}");
+    let mut tokens: Vec<_> = first.iter().chain(&second).map(|e| e.token.0).collect();
+    tokens.sort_unstable();
+    assert_eq!(tokens, [0, 1, 2]);
+}
+
+/// A connection the loop stops reading has its receive cancelled: what
+/// the peer sends then stays in the kernel (TCP holds the peer back), not
+/// in the driver.
+#[test]
+fn a_connection_that_stops_reading_has_its_receive_cancelled() {
+    let (mut backend, stream, mut peer) = served();
+    poll_for(&mut backend, Duration::from_millis(5)); // the receive armed
+    let receive = |backend: &UringBackend| {
+        let mut driver = backend.driver.driver();
+        driver.table.slot(stream.fd()).unwrap().receive
+    };
+    assert_eq!(receive(&backend), table::Receive::Armed);
+    backend
+        .modify(stream.fd(), Token(5), Interest::WRITABLE)
+        .unwrap();
+    let started = Instant::now();
+    while receive(&backend) != table::Receive::Idle {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "still {:?}",
+            receive(&backend)
+        );
+        poll_for(&mut backend, Duration::from_millis(5));
+    }
+    peer.write_all(&[7u8; 10_000]).unwrap();
+    for _ in 0..10 {
+        poll_for(&mut backend, Duration::from_millis(5));
+    }
+    assert_eq!(held(&backend, stream.fd()), 0, "received while not reading");
+}
+
 /// Room to write is reported as such: not as bytes to read, which none
 /// came.
 #[test]
