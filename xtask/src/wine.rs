@@ -110,6 +110,7 @@ fn run_all(root: &Path, args: &[OsString]) -> Result<(), String> {
             .map_err(|e| format!("cannot place the stand-in DLL: {e}"))?;
     }
     let prefix = target_dir.join("wine").join("prefix");
+    wine_server_start(&prefix);
     let mut failed = Vec::new();
     for binary in ["selectloop", "it"] {
         let exe = newest(&profile_dir.join("deps"), binary)?;
@@ -219,8 +220,22 @@ fn wine(prefix: &Path) -> Command {
     command
 }
 
-/// Stops the prefix's Wine server (and what still runs in it). It lists
-/// the objects of a process it had to kill: noise, not shown.
+/// Starts the prefix's Wine server apart (it stays a minute after its
+/// last client), its output to nowhere: started by the first Wine
+/// program it would write to the tests' output, and it lists the objects
+/// of each process killed at the end.
+fn wine_server_start(prefix: &Path) {
+    // The server needs its prefix's directory; Wine fills an empty one.
+    let _ = std::fs::create_dir_all(prefix);
+    let _ = Command::new("/usr/lib/wine/wineserver")
+        .arg("-p60")
+        .env("WINEPREFIX", prefix)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Stops the prefix's Wine server (and what still runs in it).
 fn wine_server_kill(prefix: &Path) -> std::io::Result<std::process::ExitStatus> {
     Command::new("/usr/lib/wine/wineserver")
         .arg("-k")
