@@ -1,0 +1,125 @@
+//! The completion half on real loopback sockets: what the loop reads and
+//! writes through a [`RingStream`], and what happens to the kernel's
+//! entries when it lets go of one.
+
+use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::time::Instant;
+
+use super::table::HOLD;
+use super::*;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A backend serving connections by completions, one such connection
+/// registered for READABLE under `Token(5)`, and its peer (blocking, with
+/// a timeout).
+fn served() -> (UringBackend, RingStream, TcpStream) {
+    let (backend, mut served) = served_many(64, buffers::COUNT, 5..6, Interest::READABLE);
+    let (stream, peer) = served.pop().expect("one connection");
+    (backend, stream, peer)
+}
+
+/// A backend with `buffers` receive buffers that reports `capacity`
+/// descriptors a poll at most, serving a connection for each token of
+/// `tokens`, registered for `interest`; each with its peer (blocking,
+/// with a timeout).
+fn served_many(
+    capacity: usize,
+    buffers: u16,
+    tokens: std::ops::Range<usize>,
+    interest: Interest,
+) -> (UringBackend, Vec<(RingStream, TcpStream)>) {
+    let (mut backend, streams) =
+        UringBackend::with_streams_and_buffers(capacity, buffers).expect("io_uring here");
+    let streams = streams.expect("provided buffers on this kernel");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let served = tokens
+        .map(|token| {
+            let peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            peer.set_read_timeout(Some(PATIENCE)).unwrap();
+            let (ours, _) = listener.accept().unwrap();
+            let stream = streams.adopt(ours.into(), false).unwrap();
+            backend.add(stream.fd(), Token(token), interest).unwrap();
+            (stream, peer)
+        })
+        .collect();
+    (backend, served)
+}
+
+/// Asks to write too (and still to read), as the loop does when a write
+/// would block.
+fn want_to_write(backend: &mut UringBackend, stream: &RingStream) {
+    backend
+        .modify(
+            stream.fd(),
+            Token(5),
+            Interest::READABLE | Interest::WRITABLE,
+        )
+        .unwrap();
+}
+
+fn poll_for(backend: &mut UringBackend, wait: Duration) -> Vec<Readiness> {
+    let mut events = Vec::new();
+    backend.poll(&mut events, Some(wait)).unwrap();
+    events
+}
+
+/// Polls until an event for `Token(5)` satisfies `wanted`.
+fn poll_until(backend: &mut UringBackend, wanted: impl Fn(&Readiness) -> bool) -> Readiness {
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < PATIENCE, "no such event came");
+        let events = poll_for(backend, Duration::from_millis(50));
+        if let Some(event) = events
+            .into_iter()
+            .find(|e| e.token == Token(5) && wanted(e))
+        {
+            return event;
+        }
+    }
+}
+
+/// Reads what is held, up to `WouldBlock` or the end.
+fn read_held(stream: &mut RingStream) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1000];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return (got, false),
+            Err(e) => panic!("read failed: {e}"),
+        }
+    }
+}
+
+/// Reads as the loop does: until `WouldBlock`, the end, or a short read
+/// (which the loop takes as "nothing more for now" and waits for news).
+fn read_as_the_loop_does(stream: &mut RingStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    // Not a multiple of a ring buffer's 4 KiB: held bytes run out mid-read.
+    let mut buf = [0u8; 3000];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                if n < buf.len() {
+                    return got;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return got,
+            Err(e) => panic!("read failed: {e}"),
+        }
+    }
+}
+
+fn held(backend: &UringBackend, fd: RawFd) -> usize {
+    let mut driver = backend.driver.driver();
+    driver.table.slot(fd).map_or(0, |slot| slot.held())
+}
+
+mod close;
+mod receive;
+mod send;
