@@ -29,25 +29,30 @@ fn events_while_quiet(server: &Server, window: Duration) -> u64 {
     server.stats().events - before
 }
 
+/// Fifty clients, twenty rounds of a line each, every answer checked.
+fn fifty_clients_echo(server: &Server, what: &str) {
+    let mut clients: Vec<_> = (0..50).map(|_| connect(server.addr)).collect();
+    for round in 0..20 {
+        for (i, client) in clients.iter_mut().enumerate() {
+            write_all(client, format!("{i}:{round}\n").as_bytes());
+        }
+        for (i, client) in clients.iter_mut().enumerate() {
+            let expected = format!("{i}:{round}\n");
+            assert_eq!(
+                read_n(client, expected.len()),
+                expected.as_bytes(),
+                "{what}"
+            );
+        }
+    }
+}
+
 #[test]
 fn fifty_clients_echo_on_every_backend() {
     let _low = util::few_descriptors();
     for kind in KINDS {
         let server = Server::start(config(kind), Echo::default());
-        let mut clients: Vec<_> = (0..50).map(|_| connect(server.addr)).collect();
-        for round in 0..20 {
-            for (i, client) in clients.iter_mut().enumerate() {
-                write_all(client, format!("{i}:{round}\n").as_bytes());
-            }
-            for (i, client) in clients.iter_mut().enumerate() {
-                let expected = format!("{i}:{round}\n");
-                assert_eq!(
-                    read_n(client, expected.len()),
-                    expected.as_bytes(),
-                    "{kind:?}"
-                );
-            }
-        }
+        fifty_clients_echo(&server, &format!("{kind:?}"));
         let stats = server.stop();
         assert_eq!(stats.messages, 50 * 20, "{kind:?}");
     }
@@ -69,16 +74,7 @@ fn io_uring_readiness_alone_serves_connections_by_polls() {
         },
         Echo::default(),
     );
-    let mut clients: Vec<_> = (0..50).map(|_| connect(server.addr)).collect();
-    for round in 0..20 {
-        for (i, client) in clients.iter_mut().enumerate() {
-            write_all(client, format!("{i}:{round}\n").as_bytes());
-        }
-        for (i, client) in clients.iter_mut().enumerate() {
-            let expected = format!("{i}:{round}\n");
-            assert_eq!(read_n(client, expected.len()), expected.as_bytes());
-        }
-    }
+    fifty_clients_echo(&server, "io_uring's polls");
     // A burst larger than a turn's read budget and the socket buffers,
     // read only once the server's writes have blocked: its interest
     // changes (write, then read again) go through the ring's polls.

@@ -110,7 +110,7 @@ fn run_all(root: &Path, args: &[OsString]) -> Result<(), String> {
             .map_err(|e| format!("cannot place the stand-in DLL: {e}"))?;
     }
     let prefix = target_dir.join("wine").join("prefix");
-    wine_server_start(&prefix);
+    wine_server(&prefix, "-p60");
     let mut failed = Vec::new();
     for binary in ["selectloop", "it"] {
         let exe = newest(&profile_dir.join("deps"), binary)?;
@@ -132,7 +132,7 @@ fn run_all(root: &Path, args: &[OsString]) -> Result<(), String> {
         println!("  {name}: {why}");
     }
     let served = python_client_against_select_server(root, &profile_dir, &prefix);
-    let _ = wine_server_kill(&prefix);
+    wine_server(&prefix, "-k");
     if !failed.is_empty() {
         return Err(format!("tests failed under Wine: {}", failed.join(", ")));
     }
@@ -220,29 +220,20 @@ fn wine(prefix: &Path) -> Command {
     command
 }
 
-/// Starts the prefix's Wine server apart (it stays a minute after its
-/// last client), its output to nowhere: started by the first Wine
-/// program it would write to the tests' output, and it lists the objects
-/// of each process killed at the end.
-fn wine_server_start(prefix: &Path) {
+/// Runs the prefix's Wine server with `option`, its output to nowhere:
+/// `-p60` starts it apart (it stays a minute after its last client;
+/// started by the first Wine program, it would write to the tests' output,
+/// listing the objects of each process killed at the end), `-k` stops it
+/// and what still runs in it. Either is tidiness: a failure is ignored.
+fn wine_server(prefix: &Path, option: &str) {
     // The server needs its prefix's directory; Wine fills an empty one.
     let _ = std::fs::create_dir_all(prefix);
     let _ = Command::new("/usr/lib/wine/wineserver")
-        .arg("-p60")
+        .arg(option)
         .env("WINEPREFIX", prefix)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-}
-
-/// Stops the prefix's Wine server (and what still runs in it).
-fn wine_server_kill(prefix: &Path) -> std::io::Result<std::process::ExitStatus> {
-    Command::new("/usr/lib/wine/wineserver")
-        .arg("-k")
-        .env("WINEPREFIX", prefix)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
 }
 
 /// The seed's Python client (run here) against `select_server.exe` (under
