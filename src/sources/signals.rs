@@ -28,6 +28,9 @@ fn wire_pair() -> io::Result<(Wire, Wire)> {
     Wire::pair()
 }
 
+/// Two sockets, not one connected to itself as the waker's is: the reader
+/// may block (a group's signal thread waits on it) while the writer, in
+/// the console's handler, never must.
 #[cfg(windows)]
 fn wire_pair() -> io::Result<(Wire, Wire)> {
     let read = Wire::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
