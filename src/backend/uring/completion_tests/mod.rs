@@ -94,12 +94,12 @@ fn read_held(stream: &mut RingStream) -> (Vec<u8>, bool) {
     }
 }
 
-/// Reads as the loop does: until `WouldBlock`, the end, or a short read
-/// (which the loop takes as "nothing more for now" and waits for news).
-fn read_as_the_loop_does(stream: &mut RingStream) -> Vec<u8> {
+/// Reads as the loop does, `size` bytes at a time: until `WouldBlock`,
+/// the end, or a short read (which the loop takes as "nothing more for
+/// now" and waits for news).
+fn read_as_the_loop_does(stream: &mut RingStream, size: usize) -> Vec<u8> {
     let mut got = Vec::new();
-    // Not a multiple of a ring buffer's 4 KiB: held bytes run out mid-read.
-    let mut buf = [0u8; 3000];
+    let mut buf = vec![0u8; size];
     loop {
         match stream.read(&mut buf) {
             Ok(0) => return got,

@@ -110,7 +110,12 @@ fn a_connection_that_holds_too_much_stops_receiving_until_it_is_read() {
     const TOTAL: usize = 16 << 20;
     let writer = std::thread::spawn(move || {
         let data: Vec<u8> = (0..TOTAL).map(|i| (i % 241) as u8).collect();
-        peer.write_all(&data).unwrap();
+        // Paced, so that the ring never runs out of buffers: the bound,
+        // not a dry ring, is what stops the receive.
+        for chunk in data.chunks(64 * 1024) {
+            peer.write_all(chunk).unwrap();
+            std::thread::sleep(Duration::from_micros(500));
+        }
         peer
     });
     let fd = stream.fd();
@@ -164,7 +169,10 @@ fn connections_the_ring_has_no_buffer_for_are_read_from_their_sockets() {
         // On loopback the bytes are in the sockets when write returns.
         std::thread::sleep(Duration::from_millis(50));
     };
-    let read_all = |backend: &mut UringBackend, ours: &mut Vec<RingStream>| {
+    // `size`: the loop's read size. Round one reads 3,000 bytes at a
+    // time (held bytes run out mid-read, and a read comes back short);
+    // round two 1,024 (every read full, until one would block).
+    let read_all = |backend: &mut UringBackend, ours: &mut Vec<RingStream>, size: usize| {
         let mut got = vec![Vec::new(); PEERS];
         let mut dry = 0;
         let started = Instant::now();
@@ -197,14 +205,16 @@ fn connections_the_ring_has_no_buffer_for_are_read_from_their_sockets() {
                         );
                     }
                 }
-                got[i].extend(read_as_the_loop_does(stream));
+                // A read of nothing is not the end of input.
+                assert_eq!(stream.read(&mut []).unwrap(), 0);
+                got[i].extend(read_as_the_loop_does(stream, size));
             }
         }
         (got, dry)
     };
     let ran_dry = |backend: &UringBackend| backend.driver.driver().table.ran_dry;
     send_all(&mut peers, 0);
-    let (got, dry) = read_all(&mut backend, &mut ours);
+    let (got, dry) = read_all(&mut backend, &mut ours, 3000);
     // Once each at most: a dry connection's receive waits for the loop to
     // drain it, instead of meeting the same want again every turn.
     assert!(
@@ -223,21 +233,26 @@ fn connections_the_ring_has_no_buffer_for_are_read_from_their_sockets() {
         "two buffers served eight connections without running dry"
     );
     // Drained: each receive is armed again, and new bytes come through it.
-    poll_for(&mut backend, Duration::from_millis(10));
-    for stream in &ours {
-        let mut driver = backend.driver.driver();
-        let slot = driver.table.slot(stream.fd()).unwrap();
-        assert!(
-            !slot.dry && slot.receive == table::Receive::Armed,
-            "{slot:?}"
-        );
-    }
+    let armed_again = |backend: &mut UringBackend, ours: &[RingStream]| {
+        poll_for(backend, Duration::from_millis(10));
+        for stream in ours {
+            let mut driver = backend.driver.driver();
+            let slot = driver.table.slot(stream.fd()).unwrap();
+            assert!(
+                !slot.dry && slot.error.is_none() && slot.receive == table::Receive::Armed,
+                "{slot:?}"
+            );
+        }
+    };
+    armed_again(&mut backend, &ours);
     send_all(&mut peers, 100);
-    let (got, _) = read_all(&mut backend, &mut ours);
+    let (got, dry) = read_all(&mut backend, &mut ours, 1024);
     for (i, bytes) in got.iter().enumerate() {
         assert!(
             bytes.iter().all(|&b| b == i as u8 + 100),
             "connection {i}'s second bytes"
         );
     }
+    assert!(dry > 0, "the second round did not run dry");
+    armed_again(&mut backend, &ours);
 }
