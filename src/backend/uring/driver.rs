@@ -16,6 +16,11 @@ use super::buffers::BufferRing;
 use super::ring_stream::RingStream;
 use super::table::{cancel, Receive, Slot, Table, LAST_WAIT};
 use super::{decode, enter, push_entry, user_data, Kind};
+use crate::limits::open_file_limit;
+
+/// Slots reserved at most (4 MiB of address space), whatever the
+/// descriptor limit: past that the table grows as a vector does.
+const MOST_RESERVED: u64 = 1 << 17;
 
 /// The ring and what the connections it serves keep: shared by the
 /// backend (which waits and reaps completions) and the connections'
@@ -44,9 +49,16 @@ pub(crate) struct Streams(Rc<RefCell<Driver>>);
 
 impl Streams {
     pub(super) fn new(ring: IoUring) -> Streams {
+        let mut table = Table::default();
+        // Room for a slot per descriptor the process may open, reserved
+        // as address space only: a slot is backed by memory once a
+        // connection uses it, and the table never grows by copying
+        // (which would leave the old copies resident in the heap).
+        let descriptors = open_file_limit().map_or(0, |limit| limit.min(MOST_RESERVED));
+        table.slots.reserve_exact(descriptors as usize);
         Streams(Rc::new(RefCell::new(Driver {
             ring,
-            table: Table::default(),
+            table,
             buffers: None,
         })))
     }
@@ -69,13 +81,13 @@ impl Streams {
         set_blocking(fd)?;
         let table = &mut self.driver().table;
         table.next_generation = table.next_generation.wrapping_add(1);
-        let slot = Slot::new(fd, socket, table.next_generation);
+        let slot = Slot::new(table.next_generation);
         let at = fd as usize;
         if at >= table.slots.len() {
             table.slots.resize_with(at + 1, || None);
         }
         table.slots[at] = Some(slot);
-        Ok(RingStream::new(self.clone(), fd, unix))
+        Ok(RingStream::new(self.clone(), socket, unix))
     }
 }
 
@@ -114,13 +126,13 @@ impl Driver {
             // A cancellation runs as it is submitted: the socket's file,
             // which an armed entry holds, is released before it closes.
             let _ = self.ring.submit();
-            slot.socket = None;
+            slot.closed = true;
             if let Some(io) = slot.io.as_deref_mut() {
                 // Only `sending` may still be read by the kernel.
                 io.queued = Vec::new();
                 io.received = Vec::new();
             }
-            self.table.limbo.push(slot);
+            self.table.limbo.push((fd, slot));
         }
     }
 }
@@ -132,18 +144,15 @@ impl Drop for Driver {
     /// complete in that time is leaked, not freed.
     fn drop(&mut self) {
         let mut cancels = Vec::new();
-        for slot in self
-            .table
-            .slots
-            .iter()
-            .flatten()
-            .chain(self.table.limbo.iter())
-        {
+        let open = self.table.slots.iter().enumerate();
+        let open = open.filter_map(|(fd, slot)| Some((fd as RawFd, slot.as_ref()?)));
+        let buried = self.table.limbo.iter().map(|(fd, slot)| (*fd, slot));
+        for (fd, slot) in open.chain(buried) {
             if slot.receive == Receive::Armed {
-                cancels.push(user_data(Kind::Receive, slot.fd, slot.generation));
+                cancels.push(user_data(Kind::Receive, fd, slot.generation));
             }
             if slot.send_in_kernel() {
-                cancels.push(user_data(Kind::Send, slot.fd, slot.generation));
+                cancels.push(user_data(Kind::Send, fd, slot.generation));
             }
         }
         for data in cancels {

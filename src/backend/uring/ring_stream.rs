@@ -3,6 +3,7 @@
 
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::io::RawFd;
 
 use socket2::SockRef;
@@ -18,13 +19,19 @@ const LARGE_WRITE: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct RingStream {
     streams: Streams,
-    fd: RawFd,
+    /// Closed when the stream drops, after its slot has left the table
+    /// (and what of it was in the kernel was cancelled).
+    socket: OwnedFd,
     unix: bool,
 }
 
 impl RingStream {
-    pub(super) fn new(streams: Streams, fd: RawFd, unix: bool) -> RingStream {
-        RingStream { streams, fd, unix }
+    pub(super) fn new(streams: Streams, socket: OwnedFd, unix: bool) -> RingStream {
+        RingStream {
+            streams,
+            socket,
+            unix,
+        }
     }
 
     /// Whether it is a Unix domain socket (else TCP).
@@ -36,34 +43,29 @@ impl RingStream {
     fn with<R>(&self, f: impl FnOnce(&mut Slot, &mut Table) -> R) -> io::Result<R> {
         let mut driver = self.streams.driver();
         let table = &mut driver.table;
-        let Some(mut slot) = table.slots.get_mut(self.fd as usize).and_then(Option::take) else {
+        let at = self.fd() as usize;
+        let Some(mut slot) = table.slots.get_mut(at).and_then(Option::take) else {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         };
         let result = f(&mut slot, table);
-        table.slots[self.fd as usize] = Some(slot);
+        table.slots[at] = Some(slot);
         Ok(result)
     }
 
     /// Runs `f` on the socket itself (for its addresses and options).
     pub(crate) fn socket<R>(&self, f: impl FnOnce(SockRef<'_>) -> R) -> R {
-        let mut driver = self.streams.driver();
-        let socket = driver
-            .table
-            .slot(self.fd)
-            .and_then(|slot| slot.socket.as_ref())
-            .expect("a ring stream's socket lives as long as the stream");
-        f(SockRef::from(socket))
+        f(SockRef::from(&self.socket))
     }
 
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let fd = self.fd;
+        let fd = self.fd();
         self.with(|slot, table| {
             let held = slot.held();
-            if held == 0 && slot.dry && slot.error.is_none() {
+            if held == 0 && slot.dry && slot.error().is_none() {
                 return read_dry(fd, slot, table, buf);
             }
             if held == 0 {
-                return match slot.error {
+                return match slot.error() {
                     Some(errno) => Err(io::Error::from_raw_os_error(errno)),
                     None if slot.eof => Ok(0),
                     None => Err(io::ErrorKind::WouldBlock.into()),
@@ -86,7 +88,7 @@ impl RingStream {
             // The bytes held ran out before `buf` did: a dry connection's
             // next bytes are in its socket, and the loop takes a short read
             // as the end of what there is.
-            if n < buf.len() && slot.dry && slot.held() == 0 && slot.error.is_none() {
+            if n < buf.len() && slot.dry && slot.held() == 0 && slot.error().is_none() {
                 return match read_dry(fd, slot, table, &mut buf[n..]) {
                     Ok(more) => Ok(n + more),
                     // Said by the next read.
@@ -98,9 +100,9 @@ impl RingStream {
     }
 
     pub(crate) fn write(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let fd = self.fd;
+        let fd = self.fd();
         self.with(|slot, table| {
-            if let Some(errno) = slot.error {
+            if let Some(errno) = slot.error() {
                 return Err(io::Error::from_raw_os_error(errno));
             }
             let io = slot.io();
@@ -143,10 +145,10 @@ impl RingStream {
 
     /// Shuts `how`; a write shutdown waits for the bytes still to go.
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let socket = SockRef::from(&self.socket);
         self.with(|slot, _| {
-            let socket = SockRef::from(slot.socket.as_ref().expect("an open slot has its socket"));
             if how != Shutdown::Read && slot.unsent() {
-                slot.shut_when_sent = true;
+                slot.io().shut_when_sent = true;
                 if how == Shutdown::Write {
                     return Ok(());
                 }
@@ -158,15 +160,14 @@ impl RingStream {
 
     /// The error a receive or send met, else the socket's own.
     pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.with(|slot, _| match (slot.error, &slot.socket) {
-            (Some(errno), _) => Ok(Some(io::Error::from_raw_os_error(errno))),
-            (None, Some(socket)) => SockRef::from(socket).take_error(),
-            (None, None) => Ok(None),
-        })?
+        match self.with(|slot, _| slot.error())? {
+            Some(errno) => Ok(Some(io::Error::from_raw_os_error(errno))),
+            None => SockRef::from(&self.socket).take_error(),
+        }
     }
 
     pub(crate) fn fd(&self) -> RawFd {
-        self.fd
+        self.socket.as_raw_fd()
     }
 }
 
@@ -214,7 +215,7 @@ fn read_dry(fd: RawFd, slot: &mut Slot, table: &mut Table, buf: &mut [u8]) -> io
                 }
                 _ => {
                     slot.dry = false;
-                    slot.error = error.raw_os_error();
+                    slot.fail(error.raw_os_error().unwrap_or(libc::EIO));
                     Err(error)
                 }
             }
@@ -224,6 +225,7 @@ fn read_dry(fd: RawFd, slot: &mut Slot, table: &mut Table, buf: &mut [u8]) -> io
 
 impl Drop for RingStream {
     fn drop(&mut self) {
-        self.streams.driver().retire(self.fd);
+        // The socket closes after this, as the fields drop.
+        self.streams.driver().retire(self.fd());
     }
 }

@@ -43,8 +43,7 @@
 //! `io_uring_enter`.
 
 use std::io;
-use std::net::Shutdown;
-use std::os::fd::OwnedFd;
+use std::num::NonZeroI32;
 use std::os::unix::io::RawFd;
 use std::time::Duration;
 
@@ -92,15 +91,18 @@ pub(super) enum Receive {
     Cancelling,
 }
 
-/// One connection served by the ring.
+/// One connection served by the ring: what it costs beside the loop's own
+/// connection, 32 bytes while it is idle (its socket is the
+/// [`RingStream`](super::RingStream)'s, its descriptor the slot's place in
+/// the table).
 #[derive(Debug)]
 pub(super) struct Slot {
-    pub(super) fd: RawFd,
-    /// `None` once the loop dropped it (the socket is closed then).
-    pub(super) socket: Option<OwnedFd>,
     /// Tells this socket's completions from those of an earlier socket
     /// that had the same descriptor.
     pub(super) generation: u32,
+    /// A receive or send failed with this `errno`: reported, and returned
+    /// by reads (after the bytes that came before it) and writes.
+    error: Option<NonZeroI32>,
     /// The loop's token, while it is registered (`interest` is `Some`).
     pub(super) token: Token,
     pub(super) interest: Option<Interest>,
@@ -110,15 +112,13 @@ pub(super) struct Slot {
     /// Its receive ended for want of buffers: `read` takes from the
     /// socket itself until it would block (or a read comes back short).
     pub(super) dry: bool,
-    /// A write shutdown asked for while bytes were still to go.
-    pub(super) shut_when_sent: bool,
     /// On the table's `pending` list.
     pub(super) pending: bool,
     /// On the table's `reports` list.
     pub(super) reporting: bool,
-    /// A receive or send failed with this `errno`: reported, and returned
-    /// by reads (after the bytes that came before it) and writes.
-    pub(super) error: Option<i32>,
+    /// The loop dropped it and its socket is closed: it waits in limbo
+    /// for the last completions of what it had in the kernel.
+    pub(super) closed: bool,
     /// Its bytes, from the first that moved: a connection that never
     /// spoke costs only the fields above.
     pub(super) io: Option<Box<Io>>,
@@ -136,28 +136,40 @@ pub(super) struct Io {
     /// Bytes of `sending` the kernel has sent.
     pub(super) sent: usize,
     pub(super) send_in_kernel: bool,
+    /// A write shutdown asked for while bytes were still to go: made
+    /// after the last send.
+    pub(super) shut_when_sent: bool,
     /// Bytes written since `sending` was taken.
     pub(super) queued: Vec<u8>,
 }
 
 impl Slot {
-    /// A connection on `fd`, with nothing in the kernel yet.
-    pub(super) fn new(fd: RawFd, socket: OwnedFd, generation: u32) -> Slot {
+    /// A connection with nothing in the kernel yet.
+    pub(super) fn new(generation: u32) -> Slot {
         Slot {
-            fd,
-            socket: Some(socket),
             generation,
+            error: None,
             token: Token(0),
             interest: None,
             receive: Receive::Idle,
             eof: false,
             dry: false,
-            shut_when_sent: false,
             pending: false,
             reporting: false,
-            error: None,
+            closed: false,
             io: None,
         }
+    }
+
+    /// The `errno` a receive or send of it failed with.
+    pub(super) fn error(&self) -> Option<i32> {
+        self.error.map(NonZeroI32::get)
+    }
+
+    /// Its receive or send failed with `errno` (an `errno` of 0, which no
+    /// failure has, is taken as `EIO`).
+    pub(super) fn fail(&mut self, errno: i32) {
+        self.error = Some(NonZeroI32::new(errno).unwrap_or(NonZeroI32::new(libc::EIO).unwrap()));
     }
 
     /// Its bytes, made when first needed.
@@ -180,7 +192,7 @@ impl Slot {
             && !self.eof
             && !self.dry
             && self.error.is_none()
-            && self.socket.is_some()
+            && !self.closed
             && self.held() < HOLD
     }
 
@@ -231,7 +243,7 @@ pub(super) struct Table {
     pub(super) slots: Vec<Option<Slot>>,
     /// Connections the loop dropped while an entry of theirs was in the
     /// kernel: kept, socket closed, until its last completion.
-    pub(super) limbo: Vec<Slot>,
+    pub(super) limbo: Vec<(RawFd, Slot)>,
     /// Descriptors whose entries (receive, cancellation, send) are to be
     /// pushed before the next wait.
     pub(super) pending: Vec<RawFd>,
@@ -259,7 +271,8 @@ impl Table {
         }
         self.limbo
             .iter_mut()
-            .find(|slot| slot.generation == generation)
+            .find(|(_, slot)| slot.generation == generation)
+            .map(|(_, slot)| slot)
     }
 
     /// Whether `fd` is a connection the ring serves.
@@ -363,9 +376,7 @@ impl Table {
             self.spares.extend(spare);
             return;
         };
-        if let (Some(id), Ok(len @ 1..), true) =
-            (buffer, usize::try_from(result), slot.socket.is_some())
-        {
+        if let (Some(id), Ok(len @ 1..), true) = (buffer, usize::try_from(result), !slot.closed) {
             let io = slot.io();
             if io.read_at > 0 {
                 io.received.drain(..io.read_at);
@@ -388,7 +399,7 @@ impl Table {
             // We cancelled it (or an ENOBUFS that did not end it, which
             // the kernel does not send).
             e if e == -libc::ENOBUFS || e == -libc::ECANCELED => {}
-            e if e < 0 => slot.error = Some(-e),
+            e if e < 0 => slot.fail(-e),
             _ => {}
         }
         let wants = slot.wants_receive();
@@ -400,7 +411,7 @@ impl Table {
         } else {
             slot.receive == Receive::Armed && !wants
         };
-        let slot_closed = slot.socket.is_none();
+        let slot_closed = slot.closed;
         self.spares.extend(spare);
         if result == -libc::ENOBUFS && last {
             self.ran_dry += 1;
@@ -422,11 +433,12 @@ impl Table {
         let Some(slot) = self.slot_of(fd, generation) else {
             return;
         };
+        let slot_closed = slot.closed;
         let io = slot.io();
         io.send_in_kernel = false;
         let mut freed = None;
         let mut more_to_send = false;
-        let mut all_sent = false;
+        let mut failed = None;
         match usize::try_from(result) {
             Ok(n @ 1..) => {
                 io.sent += n;
@@ -437,21 +449,23 @@ impl Table {
                     freed = take_if_large(&mut io.queued);
                 }
                 more_to_send = io.sent < io.sending.len();
-                all_sent = !more_to_send;
+                if !more_to_send && std::mem::take(&mut io.shut_when_sent) && !slot_closed {
+                    // SAFETY: an open slot's descriptor is its stream's
+                    // socket, open as long as the stream, which closes it
+                    // only after taking the slot out of the table.
+                    let _ = unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+                }
             }
             // Failed, or cancelled as its connection was dropped; a send
             // of nothing would only be sent again.
             _ => {
                 *io = Io::default();
-                slot.error = Some(if result < 0 { -result } else { libc::EPIPE });
+                failed = Some(if result < 0 { -result } else { libc::EPIPE });
             }
         }
-        if all_sent && std::mem::take(&mut slot.shut_when_sent) {
-            if let Some(socket) = &slot.socket {
-                let _ = socket2::SockRef::from(socket).shutdown(Shutdown::Write);
-            }
+        if let Some(errno) = failed {
+            slot.fail(errno);
         }
-        let slot_closed = slot.socket.is_none();
         self.recycle(freed);
         if slot_closed {
             self.bury_if_done();
@@ -493,7 +507,7 @@ impl Table {
 
     /// Frees what in limbo has no entry left in the kernel.
     pub(super) fn bury_if_done(&mut self) {
-        self.limbo.retain(|slot| slot.in_kernel());
+        self.limbo.retain(|(_, slot)| slot.in_kernel());
     }
 }
 

@@ -79,7 +79,7 @@ fn a_send_in_the_kernel_at_close_is_cancelled_and_its_buffer_kept_until_then() {
     {
         let driver = backend.driver.driver();
         assert_eq!(driver.table.limbo.len(), 1, "the send's buffer is kept");
-        let kept = &driver.table.limbo[0];
+        let (_, kept) = &driver.table.limbo[0];
         assert!(kept.send_in_kernel() && kept.receive == table::Receive::Idle);
     }
     let started = Instant::now();

@@ -121,5 +121,6 @@ fn held(backend: &UringBackend, fd: RawFd) -> usize {
 }
 
 mod close;
+mod footprint;
 mod receive;
 mod send;

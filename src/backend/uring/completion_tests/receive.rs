@@ -239,7 +239,7 @@ fn connections_the_ring_has_no_buffer_for_are_read_from_their_sockets() {
             let mut driver = backend.driver.driver();
             let slot = driver.table.slot(stream.fd()).unwrap();
             assert!(
-                !slot.dry && slot.error.is_none() && slot.receive == table::Receive::Armed,
+                !slot.dry && slot.error().is_none() && slot.receive == table::Receive::Armed,
                 "{slot:?}"
             );
         }
