@@ -369,6 +369,31 @@ pub fn rss_bytes(pid: u32) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other("no VmRSS"))
 }
 
+/// Bytes the kernel's slab caches hold, all processes together: the sum
+/// of active objects times their size over `/proc/slabinfo` (readable by
+/// root only). The kernel's share of a socket (its TCP state, its file,
+/// an `epitem` or an io_uring request) is there, and in no process's
+/// VmRSS.
+pub fn slab_bytes() -> io::Result<u64> {
+    let info = fs::read_to_string("/proc/slabinfo")?;
+    let mut total = 0;
+    // Two header lines, then: name active_objs num_objs objsize ...
+    for line in info.lines().skip(2) {
+        let mut fields = line.split_whitespace().skip(1);
+        let active = fields.next().and_then(|f| f.parse::<u64>().ok());
+        let size = fields.nth(1).and_then(|f| f.parse::<u64>().ok());
+        match (active, size) {
+            (Some(active), Some(size)) => total += active * size,
+            _ => {
+                return Err(io::Error::other(format!(
+                    "unreadable slabinfo line: {line}"
+                )))
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// Descriptors a process holds open.
 pub fn open_fds(pid: u32) -> io::Result<usize> {
     Ok(fs::read_dir(format!("/proc/{pid}/fd"))?.count())

@@ -15,7 +15,8 @@
 //! median with the minimum and maximum. The server's CPU time comes from
 //! /proc/PID/stat, its system calls from `perf stat -e raw_syscalls:sys_enter`,
 //! its memory per idle connection from VmRSS with 1,000 to 10,000 idle
-//! connections open.
+//! connections open, and (run as root) the kernel's share of them from
+//! the growth of its slab caches (/proc/slabinfo).
 //!
 //! Results go to docs/benchmarks/results.csv, docs/benchmarks/*.svg, and
 //! the tables between the markers in docs/benchmarks.md.
@@ -35,7 +36,7 @@ use selectloop_bench::report::{
 };
 use selectloop_bench::servers::{
     count_events, open_fds, raise_fd_limit, require_built, rss_bytes, run_load, run_load_with,
-    stop, Generator, Load, Run, Server,
+    slab_bytes, stop, Generator, Load, Run, Server,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -237,15 +238,23 @@ fn main() -> io::Result<()> {
 
     // Memory per idle connection.
     let mut memory: BTreeMap<(usize, &'static str), f64> = BTreeMap::new();
+    let mut kernel: BTreeMap<(usize, &'static str), f64> = BTreeMap::new();
     for &count in &settings.idle_counts {
         for server in &servers {
             if count > server.max_connections {
                 continue;
             }
             match idle_memory(server, count) {
-                Ok(bytes) => {
-                    eprintln!("{:>22} {count:>6} idle: {bytes:.0} B/conn", server.name);
-                    memory.insert((count, server.name), bytes);
+                Ok(Idle { rss, slab }) => {
+                    let slab_note = slab.map_or(String::new(), |s| format!(", kernel slab {s:.0}"));
+                    eprintln!(
+                        "{:>22} {count:>6} idle: {rss:.0} B/conn{slab_note}",
+                        server.name
+                    );
+                    memory.insert((count, server.name), rss);
+                    if let Some(slab) = slab {
+                        kernel.insert((count, server.name), slab);
+                    }
                 }
                 Err(e) => eprintln!("{} with {count} idle connections: {e}", server.name),
             }
@@ -262,9 +271,19 @@ fn main() -> io::Result<()> {
             "rss_bytes_per_idle_conn,{name},idle={count},{value:.0}"
         );
     }
+    for ((count, name), value) in &kernel {
+        let _ = writeln!(
+            extra,
+            "slab_bytes_per_idle_conn,{name},idle={count},{value:.0}"
+        );
+    }
     fs::write(out_dir.join("syscalls-memory.csv"), extra)?;
 
     let names: Vec<&'static str> = servers.iter().map(|s| s.name).collect();
+    let memory = Memory {
+        resident: memory,
+        kernel,
+    };
     let tables = tables(&names, &points, &results, &syscalls, &memory, &settings);
     write_between_markers(&root.join("docs/benchmarks.md"), "results", &tables)?;
     plot_lines(
@@ -310,6 +329,7 @@ fn main() -> io::Result<()> {
         .iter()
         .map(|&name| {
             let points = memory
+                .resident
                 .iter()
                 .filter(|((_, n), _)| *n == name)
                 .map(|((count, _), bytes)| (*count as f64, *bytes))
@@ -416,13 +436,31 @@ fn count_syscalls(
     Ok(counts[0] / run.total_msgs.max(1) as f64)
 }
 
-/// Resident bytes per idle connection: VmRSS with `count` connections open,
-/// less VmRSS with none, divided by `count`.
-fn idle_memory(server: &Server, count: usize) -> io::Result<f64> {
+/// What an idle connection costs, in bytes.
+struct Idle {
+    /// The server's VmRSS with `count` connections open, less VmRSS with
+    /// none, divided by `count`.
+    rss: f64,
+    /// The kernel's slab caches, grown the same way (both ends of each
+    /// connection, since the clients are on the same machine): `None`
+    /// where `/proc/slabinfo` cannot be read (not root).
+    slab: Option<f64>,
+}
+
+/// The memory tables: resident bytes, and the kernel's slab bytes, per
+/// idle connection, by (idle count, server).
+struct Memory {
+    resident: BTreeMap<(usize, &'static str), f64>,
+    kernel: BTreeMap<(usize, &'static str), f64>,
+}
+
+/// What `count` idle connections cost `server`, per connection.
+fn idle_memory(server: &Server, count: usize) -> io::Result<Idle> {
     let (child, addr) = server.start_on(0)?;
     let pid = child.id();
     thread::sleep(Duration::from_millis(200));
     let before = rss_bytes(pid)?;
+    let slab_before = slab_bytes().ok();
     let mut clients = Vec::with_capacity(count);
     for i in 0..count {
         // A server whose backlog is full (the Python one's is short) must
@@ -446,13 +484,21 @@ fn idle_memory(server: &Server, count: usize) -> io::Result<f64> {
     }
     thread::sleep(Duration::from_millis(500));
     let after = rss_bytes(pid)?;
+    let slab_after = slab_bytes().ok();
     stop(child);
     for client in &clients {
         // Reset rather than close: no TIME_WAIT left behind by the thousands.
         let _ = socket2::SockRef::from(client).set_linger(Some(Duration::ZERO));
     }
     drop(clients);
-    Ok(after.saturating_sub(before) as f64 / count as f64)
+    let per_connection =
+        |before: u64, after: u64| after.saturating_sub(before) as f64 / count as f64;
+    Ok(Idle {
+        rss: per_connection(before, after),
+        slab: slab_before
+            .zip(slab_after)
+            .map(|(before, after)| per_connection(before, after)),
+    })
 }
 
 /// Reads the rows `main` writes to results.csv back into `results`.
@@ -527,7 +573,7 @@ fn tables(
     points: &[Point],
     results: &BTreeMap<(Point, &'static str), Vec<Run>>,
     syscalls: &BTreeMap<(&'static str, &'static str), f64>,
-    memory: &BTreeMap<(usize, &'static str), f64>,
+    memory: &Memory,
     settings: &Settings,
 ) -> String {
     let mut md = String::new();
@@ -632,14 +678,46 @@ fn tables(
          most of what it spends above one read and one write per burst.\n"
     );
 
+    memory_table(
+        &mut md,
+        "Resident memory per idle connection (bytes)",
+        names,
+        &memory.resident,
+    );
+    if !memory.kernel.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nThe kernel's share, which VmRSS does not count: its slab caches \
+             (`/proc/slabinfo`, active objects times their size, all processes) \
+             grown by the same idle connections, both ends of each (the clients \
+             run on the same machine; their sockets cost the same whatever the \
+             server), so compare servers by their difference.\n"
+        );
+        memory_table(
+            &mut md,
+            "Kernel memory per idle connection (slab bytes, both ends)",
+            names,
+            &memory.kernel,
+        );
+    }
+    md
+}
+
+/// A table of bytes per idle connection: a row per server, a column per
+/// idle count.
+fn memory_table(
+    md: &mut String,
+    title: &str,
+    names: &[&'static str],
+    bytes: &BTreeMap<(usize, &'static str), f64>,
+) {
     let counts: Vec<usize> = {
-        let mut c: Vec<usize> = memory.keys().map(|(count, _)| *count).collect();
-        c.dedup();
+        let mut c: Vec<usize> = bytes.keys().map(|(count, _)| *count).collect();
         c.sort_unstable();
         c.dedup();
         c
     };
-    let _ = writeln!(md, "### Resident memory per idle connection (bytes)\n");
+    let _ = writeln!(md, "### {title}\n");
     let _ = write!(md, "| server |");
     for count in &counts {
         let _ = write!(md, " {count} idle |");
@@ -653,14 +731,13 @@ fn tables(
     for name in names {
         let _ = write!(md, "| {name} |");
         for count in &counts {
-            let cell = memory
+            let cell = bytes
                 .get(&(*count, *name))
                 .map_or("–".into(), |v| format!("{v:.0}"));
             let _ = write!(md, " {cell} |");
         }
         let _ = writeln!(md);
     }
-    md
 }
 
 fn pick(run: &Run, field: usize) -> f64 {

@@ -169,7 +169,7 @@ impl Slot {
     /// Its receive or send failed with `errno` (an `errno` of 0, which no
     /// failure has, is taken as `EIO`).
     pub(super) fn fail(&mut self, errno: i32) {
-        self.error = Some(NonZeroI32::new(errno).unwrap_or(NonZeroI32::new(libc::EIO).unwrap()));
+        self.error = NonZeroI32::new(errno).or(NonZeroI32::new(libc::EIO));
     }
 
     /// Its bytes, made when first needed.

@@ -124,3 +124,4 @@ mod close;
 mod footprint;
 mod receive;
 mod send;
+mod wait;
