@@ -71,7 +71,13 @@ impl Streams {
     /// ring: from now on its bytes move through completions. The socket is
     /// put back in blocking mode, since the kernel then waits for it
     /// inside the ring rather than failing an entry with `EAGAIN`; no
-    /// system call of the loop's ever blocks on it.
+    /// system call of the loop's ever blocks on it (the direct read of a
+    /// dry connection says `MSG_DONTWAIT`). The ring first tries each
+    /// entry without waiting and then waits on the socket's readiness
+    /// whatever its mode, which is why a late reader's sends pass on a
+    /// non-blocking socket too in the tests; but a send it hands to its
+    /// worker threads, when those retries run out under load, honours
+    /// `O_NONBLOCK` and fails with `EAGAIN`.
     ///
     /// # Errors
     ///
@@ -137,12 +143,12 @@ impl Driver {
     }
 }
 
-impl Drop for Driver {
-    /// Cancels what is still in the kernel and waits (a second at most)
-    /// for its last completions, so that no send still reads a buffer and
-    /// no receive still fills one when they are freed. What does not
-    /// complete in that time is leaked, not freed.
-    fn drop(&mut self) {
+impl Driver {
+    /// Cancels whatever of the connections is still in the kernel and
+    /// waits, `patience` at most, for the last completions, giving back
+    /// the receive buffers they name. Whether nothing is left in the
+    /// kernel.
+    pub(super) fn cancel_all_and_wait(&mut self, patience: Duration) -> bool {
         let mut cancels = Vec::new();
         let open = self.table.slots.iter().enumerate();
         let open = open.filter_map(|(fd, slot)| Some((fd as RawFd, slot.as_ref()?)));
@@ -161,7 +167,7 @@ impl Drop for Driver {
                 break;
             }
         }
-        let give_up_at = Instant::now() + LAST_WAIT;
+        let give_up_at = Instant::now() + patience;
         while self.table.in_kernel() && Instant::now() < give_up_at {
             if enter(&mut self.ring, Some(Duration::from_millis(10))).is_err() {
                 break;
@@ -188,7 +194,17 @@ impl Drop for Driver {
             }
             self.table.bury_if_done();
         }
-        if self.table.in_kernel() {
+        !self.table.in_kernel()
+    }
+}
+
+impl Drop for Driver {
+    /// Cancels what is still in the kernel and waits (a second at most)
+    /// for its last completions, so that no send still reads a buffer and
+    /// no receive still fills one when they are freed. What does not
+    /// complete in that time is leaked, not freed.
+    fn drop(&mut self) {
+        if !self.cancel_all_and_wait(LAST_WAIT) {
             warn!("io_uring entries outlived their ring's last wait: their buffers are leaked");
             std::mem::forget(std::mem::take(&mut self.table));
             std::mem::forget(self.buffers.take());

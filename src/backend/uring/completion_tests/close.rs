@@ -64,17 +64,8 @@ fn a_send_in_the_kernel_at_close_is_cancelled_and_its_buffer_kept_until_then() {
             "the receive was never cancelled"
         );
     }
-    let chunk = [1u8; 64 * 1024];
-    // The peer reads nothing: fill until a send waits in the kernel.
-    loop {
-        match stream.write(&[IoSlice::new(&chunk)]) {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) => panic!("write failed: {e}"),
-        }
-        poll_for(&mut backend, Duration::from_millis(5));
-    }
-    backend.submit().unwrap();
+    // The peer reads nothing.
+    fill_until_a_send_waits(&mut backend, &mut stream);
     drop(stream);
     {
         let driver = backend.driver.driver();
@@ -96,14 +87,35 @@ fn a_send_in_the_kernel_at_close_is_cancelled_and_its_buffer_kept_until_then() {
 #[test]
 fn dropping_the_backend_waits_for_what_it_cancelled() {
     let (mut backend, mut stream, peer) = served();
-    let chunk = [2u8; 64 * 1024];
-    while stream.write(&[IoSlice::new(&chunk)]).is_ok() {
-        poll_for(&mut backend, Duration::from_millis(5));
-    }
-    backend.submit().unwrap();
+    fill_until_a_send_waits(&mut backend, &mut stream);
     // The receive and a send are in the kernel; under AddressSanitizer a
     // buffer freed while the kernel still held it would show here.
     drop(backend);
     drop(stream);
+    drop(peer);
+}
+
+#[test]
+fn everything_in_the_kernel_is_cancelled_and_waited_for_before_the_ring_goes() {
+    // What the driver's drop does, with the connection still open: its
+    // armed receive and the send the peer does not read are cancelled,
+    // and their last completions reaped, at once.
+    let (mut backend, mut stream, peer) = served();
+    fill_until_a_send_waits(&mut backend, &mut stream);
+    let mut driver = backend.driver.driver();
+    let slot = driver.table.slot(stream.fd()).unwrap();
+    assert!(slot.send_in_kernel() && slot.receive == table::Receive::Armed);
+    let started = Instant::now();
+    assert!(
+        driver.cancel_all_and_wait(PATIENCE),
+        "entries still in the kernel"
+    );
+    assert!(
+        started.elapsed() < PATIENCE / 2,
+        "the wait went on after the last completion"
+    );
+    let slot = driver.table.slot(stream.fd()).unwrap();
+    assert!(!slot.send_in_kernel() && slot.receive == table::Receive::Idle);
+    drop(driver);
     drop(peer);
 }

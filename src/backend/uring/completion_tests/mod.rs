@@ -59,6 +59,47 @@ fn want_to_write(backend: &mut UringBackend, stream: &RingStream) {
         .unwrap();
 }
 
+/// Writes all of `data` as the loop does (two slices a write, as its
+/// vectored writes give them; waiting for room when the driver has none)
+/// and polls until the driver has sent the last byte.
+fn write_all_through(backend: &mut UringBackend, stream: &mut RingStream, data: &[u8]) {
+    let mut written = 0;
+    let started = Instant::now();
+    while written < data.len() {
+        assert!(started.elapsed() < PATIENCE, "stuck at {written}");
+        let rest = &data[written..];
+        let (a, b) = rest.split_at(rest.len() / 2);
+        match stream.write(&[IoSlice::new(a), IoSlice::new(b)]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                want_to_write(backend, stream);
+                poll_until(backend, |e| e.writable);
+            }
+            Err(e) => panic!("write failed at {written}: {e}"),
+        }
+        backend.submit().unwrap();
+    }
+    while stream.sending() {
+        assert!(started.elapsed() < PATIENCE, "the last bytes never went");
+        poll_for(backend, Duration::from_millis(10));
+    }
+}
+
+/// Writes 64 KiB at a time to a peer that reads nothing until the driver
+/// says `WouldBlock`, then submits: a send waits in the kernel.
+fn fill_until_a_send_waits(backend: &mut UringBackend, stream: &mut RingStream) {
+    let chunk = [1u8; 64 * 1024];
+    loop {
+        match stream.write(&[IoSlice::new(&chunk)]) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => panic!("write failed: {e}"),
+        }
+        poll_for(backend, Duration::from_millis(5));
+    }
+    backend.submit().unwrap();
+}
+
 fn poll_for(backend: &mut UringBackend, wait: Duration) -> Vec<Readiness> {
     let mut events = Vec::new();
     backend.poll(&mut events, Some(wait)).unwrap();
