@@ -3,6 +3,7 @@
 //! read its result line, and read the server's CPU time, memory,
 //! descriptors and system calls from the kernel.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
@@ -369,21 +370,24 @@ pub fn rss_bytes(pid: u32) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other("no VmRSS"))
 }
 
-/// Bytes the kernel's slab caches hold, all processes together: the sum
-/// of active objects times their size over `/proc/slabinfo` (readable by
-/// root only). The kernel's share of a socket (its TCP state, its file,
-/// an `epitem` or an io_uring request) is there, and in no process's
-/// VmRSS.
-pub fn slab_bytes() -> io::Result<u64> {
+/// Bytes each of the kernel's slab caches holds, all processes together:
+/// active objects times their size, by cache, from `/proc/slabinfo`
+/// (readable by root only). The kernel's share of a socket (its TCP
+/// state, its file, an `epitem` or an io_uring request) is there, and in
+/// no process's VmRSS.
+pub fn slab_caches() -> io::Result<BTreeMap<String, u64>> {
     let info = fs::read_to_string("/proc/slabinfo")?;
-    let mut total = 0;
+    let mut caches = BTreeMap::new();
     // Two header lines, then: name active_objs num_objs objsize ...
     for line in info.lines().skip(2) {
-        let mut fields = line.split_whitespace().skip(1);
+        let mut fields = line.split_whitespace();
+        let name = fields.next();
         let active = fields.next().and_then(|f| f.parse::<u64>().ok());
         let size = fields.nth(1).and_then(|f| f.parse::<u64>().ok());
-        match (active, size) {
-            (Some(active), Some(size)) => total += active * size,
+        match (name, active, size) {
+            (Some(name), Some(active), Some(size)) => {
+                *caches.entry(name.to_string()).or_insert(0) += active * size;
+            }
             _ => {
                 return Err(io::Error::other(format!(
                     "unreadable slabinfo line: {line}"
@@ -391,7 +395,25 @@ pub fn slab_bytes() -> io::Result<u64> {
             }
         }
     }
-    Ok(total)
+    Ok(caches)
+}
+
+/// The slab caches once they have settled: read until two readings half
+/// a second apart differ by less than 64 KiB in all (5 s at most), so
+/// that what a previous server freed late is not counted against the
+/// next.
+pub fn settled_slab_caches() -> io::Result<BTreeMap<String, u64>> {
+    let total = |caches: &BTreeMap<String, u64>| caches.values().sum::<u64>();
+    let give_up_at = Instant::now() + Duration::from_secs(5);
+    let mut last = slab_caches()?;
+    loop {
+        thread::sleep(Duration::from_millis(500));
+        let now = slab_caches()?;
+        if total(&now).abs_diff(total(&last)) < 64 * 1024 || Instant::now() > give_up_at {
+            return Ok(now);
+        }
+        last = now;
+    }
 }
 
 /// Descriptors a process holds open.

@@ -36,7 +36,7 @@ use selectloop_bench::report::{
 };
 use selectloop_bench::servers::{
     count_events, open_fds, raise_fd_limit, require_built, rss_bytes, run_load, run_load_with,
-    slab_bytes, stop, Generator, Load, Run, Server,
+    settled_slab_caches, stop, Generator, Load, Run, Server,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -239,22 +239,35 @@ fn main() -> io::Result<()> {
     // Memory per idle connection.
     let mut memory: BTreeMap<(usize, &'static str), f64> = BTreeMap::new();
     let mut kernel: BTreeMap<(usize, &'static str), f64> = BTreeMap::new();
+    let mut grown: BTreeMap<(usize, &'static str), Vec<(String, f64)>> = BTreeMap::new();
     for &count in &settings.idle_counts {
         for server in &servers {
             if count > server.max_connections {
                 continue;
             }
             match idle_memory(server, count) {
-                Ok(Idle { rss, slab }) => {
+                Ok(Idle { rss, slab, grew }) => {
                     let slab_note = slab.map_or(String::new(), |s| format!(", kernel slab {s:.0}"));
                     eprintln!(
                         "{:>22} {count:>6} idle: {rss:.0} B/conn{slab_note}",
                         server.name
                     );
+                    if !grew.is_empty() {
+                        let caches: Vec<String> = grew
+                            .iter()
+                            .map(|(cache, b)| format!("{cache} {b:.0}"))
+                            .collect();
+                        eprintln!(
+                            "{:>22} {count:>6} idle: most grown: {}",
+                            "",
+                            caches.join(", ")
+                        );
+                    }
                     memory.insert((count, server.name), rss);
                     if let Some(slab) = slab {
                         kernel.insert((count, server.name), slab);
                     }
+                    grown.insert((count, server.name), grew);
                 }
                 Err(e) => eprintln!("{} with {count} idle connections: {e}", server.name),
             }
@@ -283,6 +296,7 @@ fn main() -> io::Result<()> {
     let memory = Memory {
         resident: memory,
         kernel,
+        grown,
     };
     let tables = tables(&names, &points, &results, &syscalls, &memory, &settings);
     write_between_markers(&root.join("docs/benchmarks.md"), "results", &tables)?;
@@ -445,6 +459,10 @@ struct Idle {
     /// connection, since the clients are on the same machine): `None`
     /// where `/proc/slabinfo` cannot be read (not root).
     slab: Option<f64>,
+    /// The caches that grew most, per connection, largest first: what
+    /// tells one backend's kernel share from another's (an `epitem`, an
+    /// io_uring request) beside the sockets' own.
+    grew: Vec<(String, f64)>,
 }
 
 /// The memory tables: resident bytes, and the kernel's slab bytes, per
@@ -452,6 +470,8 @@ struct Idle {
 struct Memory {
     resident: BTreeMap<(usize, &'static str), f64>,
     kernel: BTreeMap<(usize, &'static str), f64>,
+    /// The caches that grew most, by (idle count, server).
+    grown: BTreeMap<(usize, &'static str), Vec<(String, f64)>>,
 }
 
 /// What `count` idle connections cost `server`, per connection.
@@ -459,8 +479,8 @@ fn idle_memory(server: &Server, count: usize) -> io::Result<Idle> {
     let (child, addr) = server.start_on(0)?;
     let pid = child.id();
     thread::sleep(Duration::from_millis(200));
+    let slab_before = settled_slab_caches().ok();
     let before = rss_bytes(pid)?;
-    let slab_before = slab_bytes().ok();
     let mut clients = Vec::with_capacity(count);
     for i in 0..count {
         // A server whose backlog is full (the Python one's is short) must
@@ -483,8 +503,8 @@ fn idle_memory(server: &Server, count: usize) -> io::Result<Idle> {
         thread::sleep(Duration::from_millis(50));
     }
     thread::sleep(Duration::from_millis(500));
+    let slab_after = settled_slab_caches().ok();
     let after = rss_bytes(pid)?;
-    let slab_after = slab_bytes().ok();
     stop(child);
     for client in &clients {
         // Reset rather than close: no TIME_WAIT left behind by the thousands.
@@ -493,11 +513,24 @@ fn idle_memory(server: &Server, count: usize) -> io::Result<Idle> {
     drop(clients);
     let per_connection =
         |before: u64, after: u64| after.saturating_sub(before) as f64 / count as f64;
+    let mut grew = Vec::new();
+    let mut slab = None;
+    if let (Some(before), Some(after)) = (&slab_before, &slab_after) {
+        let total = |caches: &BTreeMap<String, u64>| caches.values().sum::<u64>();
+        slab = Some(per_connection(total(before), total(after)));
+        for (cache, &bytes) in after {
+            let growth = per_connection(before.get(cache).copied().unwrap_or(0), bytes);
+            if growth >= 1.0 {
+                grew.push((cache.clone(), growth));
+            }
+        }
+        grew.sort_by(|a, b| b.1.total_cmp(&a.1));
+        grew.truncate(8);
+    }
     Ok(Idle {
         rss: per_connection(before, after),
-        slab: slab_before
-            .zip(slab_after)
-            .map(|(before, after)| per_connection(before, after)),
+        slab,
+        grew,
     })
 }
 
@@ -699,6 +732,24 @@ fn tables(
             names,
             &memory.kernel,
         );
+        // Which caches grew, at the largest count measured: the sockets'
+        // own (TCP, inodes, files) on every server, and what each backend
+        // or runtime adds to them.
+        if let Some(&(most, _)) = memory.grown.keys().max() {
+            let _ = writeln!(
+                md,
+                "\nThe caches that grew most with {most} idle connections (bytes per connection):\n"
+            );
+            for name in names {
+                if let Some(grew) = memory.grown.get(&(most, *name)).filter(|g| !g.is_empty()) {
+                    let caches: Vec<String> = grew
+                        .iter()
+                        .map(|(cache, bytes)| format!("`{cache}` {bytes:.0}"))
+                        .collect();
+                    let _ = writeln!(md, "- {name}: {}", caches.join(", "));
+                }
+            }
+        }
     }
     md
 }

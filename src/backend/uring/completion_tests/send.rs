@@ -115,9 +115,12 @@ fn reports_past_the_capacity_wait_for_the_next_poll() {
 
 #[test]
 fn a_send_to_a_peer_that_reads_late_waits_in_the_kernel() {
-    // Small socket buffers at both ends, so that a send finds no room for
-    // most of its bytes: the kernel must wait for room inside the ring,
-    // not fail the send with EAGAIN.
+    // Small socket buffers at both ends, and a peer that starts reading
+    // only after 300 ms: most sends find no room, wait for it inside the
+    // ring, and end short, and the driver sends each one's rest, byte-exact.
+    // (The ring waits on a non-blocking socket too; only a send handed to
+    // its worker threads, which no test can force, honours O_NONBLOCK:
+    // see `Streams::adopt`.)
     let (mut backend, mut stream, peer) = served();
     stream
         .socket(|s| s.set_send_buffer_size(16 * 1024))
