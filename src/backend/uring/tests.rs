@@ -46,6 +46,19 @@ fn a_poll_reports_each_wake_up_once_and_stays_armed() {
 }
 
 #[test]
+fn a_peer_that_ends_its_output_is_reported_read_closed() {
+    // A half-close is no hang-up (the peer may still read): only the
+    // poll's POLLRDHUP says the input ended, so the loop reads on to it.
+    // (io_uring reports POLLRDHUP whether or not the entry asked for it.)
+    let (_ours, theirs, mut backend) = watching(Token(2), Interest::READABLE);
+    theirs.shutdown(std::net::Shutdown::Write).unwrap();
+    let events = poll_now(&mut backend);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].readable && events[0].read_closed, "{events:?}");
+    assert!(!events[0].write_closed, "{events:?}");
+}
+
+#[test]
 fn wake_ups_of_one_descriptor_in_one_batch_make_one_report() {
     let (_ours, mut theirs, mut backend) = watching(Token(1), Interest::READABLE);
     for _ in 0..3 {
