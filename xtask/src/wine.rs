@@ -111,6 +111,7 @@ fn run_all(root: &Path, args: &[OsString]) -> Result<(), String> {
     }
     let prefix = target_dir.join("wine").join("prefix");
     wine_server(&prefix, "-p60");
+    make_prefix(&prefix)?;
     let mut failed = Vec::new();
     for binary in ["selectloop", "it"] {
         let exe = newest(&profile_dir.join("deps"), binary)?;
@@ -218,6 +219,37 @@ fn wine(prefix: &Path) -> Command {
         .env("WINEDEBUG", "-all")
         .env("WINEDLLOVERRIDES", "mscoree,mshtml=");
     command
+}
+
+/// Makes the prefix before any test runs in it. Left to the first
+/// program, Wine makes it while that program starts, and the program may
+/// look for `kernel32.dll` before it is there ("could not load
+/// kernel32.dll, status c0000135": the whole binary's tests fail).
+fn make_prefix(prefix: &Path) -> Result<(), String> {
+    let kernel32 = prefix.join("drive_c/windows/system32/kernel32.dll");
+    let settings = prefix.join("system.reg");
+    if kernel32.exists() && settings.exists() {
+        return Ok(());
+    }
+    println!("xtask wine: making the prefix");
+    let _ = wine(prefix)
+        .args(["wineboot", "--init"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    // wineboot may hand the last of it to other processes: wait for the
+    // files the programs load.
+    let give_up_at = Instant::now() + Duration::from_secs(120);
+    while !(kernel32.exists() && settings.exists()) {
+        if Instant::now() > give_up_at {
+            return Err(format!(
+                "Wine did not make its prefix in {}",
+                prefix.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
 }
 
 /// Runs the prefix's Wine server with `option`, its output to nowhere:
