@@ -60,10 +60,10 @@ impl RingStream {
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.fd();
         self.with(|slot, table| {
-            let held = slot.held();
-            if held == 0 && slot.dry && slot.error().is_none() {
+            if slot.reads_from_socket() {
                 return read_dry(fd, slot, table, buf);
             }
+            let held = slot.held();
             if held == 0 {
                 return match slot.error() {
                     Some(errno) => Err(io::Error::from_raw_os_error(errno)),
@@ -82,13 +82,13 @@ impl RingStream {
             }
             // A receive stopped for holding too much starts again.
             let resume = slot.receive == Receive::Idle && slot.wants_receive();
-            if resume && slot.held() <= HOLD / 2 && !std::mem::replace(&mut slot.pending, true) {
-                table.pending.push(fd);
+            if resume && slot.held() <= HOLD / 2 {
+                table.list_pending_held(fd, slot);
             }
             // The bytes held ran out before `buf` did: a dry connection's
             // next bytes are in its socket, and the loop takes a short read
             // as the end of what there is.
-            if n < buf.len() && slot.dry && slot.held() == 0 && slot.error().is_none() {
+            if n < buf.len() && slot.reads_from_socket() {
                 return match read_dry(fd, slot, table, &mut buf[n..]) {
                     Ok(more) => Ok(n + more),
                     // Said by the next read.
@@ -129,9 +129,7 @@ impl RingStream {
                 io.sending.clear();
                 io.sent = 0;
                 std::mem::swap(&mut io.sending, &mut io.queued);
-                if !std::mem::replace(&mut slot.pending, true) {
-                    table.pending.push(fd);
-                }
+                table.list_pending_held(fd, slot);
             }
             Ok(taken)
         })?
@@ -190,8 +188,8 @@ fn read_dry(fd: RawFd, slot: &mut Slot, table: &mut Table, buf: &mut [u8]) -> io
     };
     let mut rearm = |slot: &mut Slot| {
         slot.dry = false;
-        if slot.wants_receive() && !std::mem::replace(&mut slot.pending, true) {
-            table.pending.push(fd);
+        if slot.wants_receive() {
+            table.list_pending_held(fd, slot);
         }
     };
     match usize::try_from(n) {

@@ -177,6 +177,12 @@ impl Slot {
         self.io.get_or_insert_with(Box::default)
     }
 
+    /// Whether its next bytes are to be read from the socket itself: its
+    /// receive ran dry, and it holds none from before (nor an error).
+    pub(super) fn reads_from_socket(&self) -> bool {
+        self.dry && self.held() == 0 && self.error.is_none()
+    }
+
     pub(super) fn held(&self) -> usize {
         self.io
             .as_ref()
@@ -281,18 +287,20 @@ impl Table {
     }
 
     fn list_pending(&mut self, fd: RawFd) {
-        if let Some(slot) = self.slot(fd) {
-            if !std::mem::replace(&mut slot.pending, true) {
-                self.pending.push(fd);
-            }
+        if let Some(Some(slot)) = self.slots.get_mut(fd as usize) {
+            list_once(&mut self.pending, &mut slot.pending, fd);
         }
     }
 
+    /// Lists `fd`, whose slot the caller holds out of the table, for the
+    /// next push.
+    pub(super) fn list_pending_held(&mut self, fd: RawFd, slot: &mut Slot) {
+        list_once(&mut self.pending, &mut slot.pending, fd);
+    }
+
     fn list_report(&mut self, fd: RawFd) {
-        if let Some(slot) = self.slot(fd) {
-            if !std::mem::replace(&mut slot.reporting, true) {
-                self.reports.push(fd);
-            }
+        if let Some(Some(slot)) = self.slots.get_mut(fd as usize) {
+            list_once(&mut self.reports, &mut slot.reporting, fd);
         }
     }
 
@@ -559,6 +567,13 @@ fn push_for(
 /// ignored.
 pub(super) fn cancel(data: u64) -> squeue::Entry {
     opcode::AsyncCancel::new(data).build().user_data(CANCEL)
+}
+
+/// Puts `fd` on `list` unless its flag says it is there already.
+fn list_once(list: &mut Vec<RawFd>, listed: &mut bool, fd: RawFd) {
+    if !std::mem::replace(listed, true) {
+        list.push(fd);
+    }
 }
 
 /// Takes `buffer` (empty) out of a connection if it is large: a spare.
