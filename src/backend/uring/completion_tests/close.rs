@@ -119,3 +119,34 @@ fn everything_in_the_kernel_is_cancelled_and_waited_for_before_the_ring_goes() {
     drop(driver);
     drop(peer);
 }
+
+#[test]
+fn a_shutdown_both_ways_ends_reading_at_once_and_writing_after_the_last_byte() {
+    // Bytes still to go: the write side waits for them, the read side
+    // does not (our receive meets the end of input though the peer sent
+    // none).
+    let (mut backend, mut stream, mut peer) = served();
+    fill_until_a_send_waits(&mut backend, &mut stream);
+    assert!(stream.sending());
+    stream.shutdown(Shutdown::Both).unwrap();
+    poll_until(&mut backend, |e| e.readable && e.read_closed);
+    assert_eq!(read_held(&mut stream), (Vec::new(), true));
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).map(|_| got.len())
+    });
+    let started = Instant::now();
+    while stream.sending() {
+        assert!(started.elapsed() < PATIENCE, "the last bytes never went");
+        poll_for(&mut backend, Duration::from_millis(5));
+    }
+    assert!(
+        reader.join().unwrap().unwrap() > 0,
+        "the bytes before it came"
+    );
+    // Nothing to go: both sides end at once.
+    let (_backend, stream, mut peer) = served();
+    stream.shutdown(Shutdown::Both).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(peer.read(&mut buf).unwrap(), 0, "no FIN");
+}
