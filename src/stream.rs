@@ -109,6 +109,19 @@ impl Stream {
         }
     }
 
+    /// Writes what the socket's buffer takes at once, straight to the
+    /// socket: a farewell to a connection about to be dropped, which a
+    /// ring's queue would drop with it.
+    pub(crate) fn write_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.socket(|socket| {
+                socket.send_with_flags(bytes, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            }),
+            _ => self.write(bytes),
+        }
+    }
+
     /// Shuts one or both directions (`shutdown(2)`).
     pub(crate) fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
         match self {
@@ -131,6 +144,18 @@ impl Stream {
             #[cfg(target_os = "linux")]
             Stream::Ring(_) => {}
         }
+    }
+
+    /// The peer, described only when shown: a log line that is not
+    /// written costs no `getpeername`.
+    pub(crate) fn peer(&self) -> impl fmt::Display + '_ {
+        struct Peer<'a>(&'a Stream);
+        impl fmt::Display for Peer<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0.peer_name())
+            }
+        }
+        Peer(self)
     }
 
     /// A short description of the peer for log lines.

@@ -31,7 +31,7 @@ pub use select_backend::SelectBackend;
 #[cfg(target_os = "linux")]
 pub use uring::UringBackend;
 #[cfg(target_os = "linux")]
-pub(crate) use uring::{RingStream, Streams};
+pub(crate) use uring::{Next, RingListener, RingStream, Streams};
 
 /// Where there is no io_uring, no connection is served by completions.
 #[cfg(not(target_os = "linux"))]
@@ -55,10 +55,11 @@ pub enum BackendKind {
     /// one is refused, logged and counted
     /// ([`Stats::unwatchable`](crate::Stats::unwatchable)).
     Select,
-    /// io_uring (Linux): the ring itself receives and sends the bytes of
-    /// every accepted connection (a multishot receive into buffers the
-    /// kernel picks from a registered ring, Linux 6.0 or later), and a
-    /// multishot poll watches the other descriptors (5.13 or later); a
+    /// io_uring (Linux): the ring itself accepts the connections (a
+    /// multishot accept per listener), receives and sends their bytes (a
+    /// multishot receive into buffers the kernel picks from a registered
+    /// ring, Linux 6.0 or later), and a multishot poll watches the other
+    /// descriptors (5.13 or later); a
     /// turn's receives, sends and changes go to the kernel with its wait,
     /// in one system call. Edge-like, as epoll. The handler never knows.
     /// Where io_uring cannot be had (an older kernel, another system,

@@ -19,7 +19,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub(crate) use reserve::Reserve;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Streams};
+#[cfg(target_os = "linux")]
+use crate::backend::{Next, RingListener};
 use crate::stream::{ListenSocket, Stream};
 use crate::token::{self, ListenerId, Token};
 use crate::Interest;
@@ -36,6 +38,10 @@ struct Listener {
     /// On the turn's ready list already (an accept storm must not list it
     /// once per event).
     listed: bool,
+    /// With io_uring, the ring accepts its connections (a multishot
+    /// accept), and `accept` takes them from the ring's queue.
+    #[cfg(target_os = "linux")]
+    ring: Option<RingListener>,
 }
 
 /// The listening sockets, by [`ListenerId`]; `None` once closed by a
@@ -43,6 +49,23 @@ struct Listener {
 #[derive(Debug, Default)]
 pub(crate) struct Listeners {
     slots: Vec<Option<Listener>>,
+}
+
+impl Listener {
+    /// One `accept`: from the ring's queue where the ring accepts, else
+    /// (or while the ring does not) the system call.
+    fn accept(&self) -> io::Result<Stream> {
+        #[cfg(target_os = "linux")]
+        if let Some(ring) = &self.ring {
+            return match ring.next() {
+                Next::Stream(stream) => Ok(Stream::Ring(stream)),
+                Next::Failed(error) => Err(error),
+                Next::Nothing => Err(io::ErrorKind::WouldBlock.into()),
+                Next::AcceptYourself => self.socket.accept(),
+            };
+        }
+        self.socket.accept()
+    }
 }
 
 /// What one `accept` on a listener gave.
@@ -71,14 +94,21 @@ pub(crate) fn bind(addr: SocketAddr, backlog: i32) -> io::Result<StdListener> {
 }
 
 impl Listeners {
-    /// Registers `socket` for READABLE and adds it under a new id.
+    /// Registers `socket` for READABLE and adds it under a new id; with
+    /// `streams` (io_uring's), the ring accepts its connections.
     pub(crate) fn add(
         &mut self,
         socket: ListenSocket,
         addr: Option<SocketAddr>,
         backend: &mut dyn Backend,
+        streams: Option<&Streams>,
     ) -> io::Result<ListenerId> {
         let id = ListenerId(self.slots.len());
+        #[cfg(target_os = "linux")]
+        let ring =
+            streams.map(|streams| streams.listen(socket.raw_source(), socket.path().is_some()));
+        #[cfg(not(target_os = "linux"))]
+        let _ = streams;
         backend.add(
             socket.raw_source(),
             token::listener_token(id),
@@ -96,6 +126,8 @@ impl Listeners {
             name,
             paused_until: None,
             listed: false,
+            #[cfg(target_os = "linux")]
+            ring,
         }));
         Ok(id)
     }
@@ -150,7 +182,7 @@ impl Listeners {
         let Some(listener) = self.get(id).filter(|l| l.paused_until.is_none()) else {
             return Accepted::Nothing;
         };
-        match listener.socket.accept() {
+        match listener.accept() {
             Ok(stream) => Accepted::Stream(stream),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Accepted::Nothing,
             Err(e) if crate::limits::is_transient_accept_error(&e) => Accepted::Transient,
@@ -200,11 +232,16 @@ impl Listeners {
         self.live().filter_map(|l| l.paused_until).min()
     }
 
-    /// A descriptor was freed: paused listeners may try again now.
+    /// A descriptor was freed: paused listeners may try again now, and
+    /// a ring that stopped accepting for want of them accepts again.
     pub(crate) fn resume_early(&mut self, now: Instant) {
         for listener in self.slots.iter_mut().flatten() {
             if let Some(at) = &mut listener.paused_until {
                 *at = (*at).min(now);
+            }
+            #[cfg(target_os = "linux")]
+            if let Some(ring) = &listener.ring {
+                ring.descriptor_freed();
             }
         }
     }

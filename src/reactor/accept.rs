@@ -2,7 +2,7 @@
 //! or the budget, what an `accept` error does (pause, or shed with the
 //! spare descriptor), and refusing connections over the cap.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
 #[cfg(unix)]
 use std::path::Path;
@@ -68,7 +68,9 @@ impl Core {
         socket: ListenSocket,
         addr: Option<SocketAddr>,
     ) -> io::Result<ListenerId> {
-        self.listeners.add(socket, addr, &mut *self.backend)
+        let streams = self.streams.as_ref();
+        self.listeners
+            .add(socket, addr, &mut *self.backend, streams)
     }
 
     /// Phase 4: accept until `WouldBlock` or the budget is spent.
@@ -204,7 +206,7 @@ impl Core {
         self.stats.rejected += 1;
         if let Some(message) = &self.config.reject_message {
             // Never waited for: a fresh socket's buffer takes a short line.
-            let _ = stream.write(message);
+            let _ = stream.write_now(message);
         }
         let peer = stream.peer_name();
         drop(stream);

@@ -259,7 +259,7 @@ impl Core {
         }
         conn.discard_input(&mut self.pool);
         conn.discard_output(&mut self.pool);
-        let peer = conn.socket().peer_name();
+        let peer = conn.socket().peer();
         self.stats.count_close(&reason);
         match &reason {
             CloseReason::FrameTooLong(_)

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use io_uring::{cqueue, IoUring};
 
 use super::buffers::BufferRing;
+use super::listener::Accepts;
 use super::ring_stream::RingStream;
 use super::table::{cancel, Receive, Slot, Table, LAST_WAIT};
 use super::{decode, enter, push_entry, user_data, Kind};
@@ -28,6 +29,8 @@ const MOST_RESERVED: u64 = 1 << 17;
 pub(super) struct Driver {
     pub(super) ring: IoUring,
     pub(super) table: Table,
+    /// The listeners whose connections the ring accepts.
+    pub(super) accepts: Accepts,
     /// The receive buffers, if the kernel has provided-buffer rings:
     /// without them no connection is adopted. Declared after `ring`, so
     /// dropped after it.
@@ -59,6 +62,7 @@ impl Streams {
         Streams(Rc::new(RefCell::new(Driver {
             ring,
             table,
+            accepts: Accepts::default(),
             buffers: None,
         })))
     }
@@ -83,8 +87,14 @@ impl Streams {
     ///
     /// The mode could not be changed; the socket is dropped.
     pub(crate) fn adopt(&self, socket: OwnedFd, unix: bool) -> io::Result<RingStream> {
+        set_blocking(socket.as_raw_fd())?;
+        Ok(self.adopt_blocking(socket, unix))
+    }
+
+    /// As [`adopt`](Streams::adopt), for a socket in blocking mode
+    /// already (one the ring accepted).
+    pub(super) fn adopt_blocking(&self, socket: OwnedFd, unix: bool) -> RingStream {
         let fd = socket.as_raw_fd();
-        set_blocking(fd)?;
         let table = &mut self.driver().table;
         table.next_generation = table.next_generation.wrapping_add(1);
         let slot = Slot::new(table.next_generation);
@@ -93,14 +103,18 @@ impl Streams {
             table.slots.resize_with(at + 1, || None);
         }
         table.slots[at] = Some(slot);
-        Ok(RingStream::new(self.clone(), socket, unix))
+        RingStream::new(self.clone(), socket, unix)
     }
 }
 
 impl Driver {
-    /// Pushes the entries the connections wait for.
+    /// Pushes the entries the connections and listeners wait for.
     pub(super) fn push_entries(&mut self) -> io::Result<()> {
         let ring = &mut self.ring;
+        // SAFETY: accepts and their cancellations point at no memory (no
+        // address is asked for).
+        self.accepts
+            .push_entries(|entry| unsafe { push_entry(ring, entry) })?;
         // SAFETY: `Table::push_entries` pushes receives (which point at
         // the buffer ring, alive as long as the ring), cancellations (no
         // memory) and sends whose buffer it keeps unchanged until their
@@ -167,34 +181,53 @@ impl Driver {
                 break;
             }
         }
+        let ring = &mut self.ring;
+        // SAFETY: as above.
+        self.accepts
+            .cancel_all(|entry| unsafe { push_entry(ring, entry) });
+        // Completions already waiting are read first: an accept's may
+        // carry a socket, closed here rather than left in the ring.
+        let _ = self.ring.submit();
+        self.reap_last();
         let give_up_at = Instant::now() + patience;
-        while self.table.in_kernel() && Instant::now() < give_up_at {
+        let in_kernel = |driver: &Driver| driver.table.in_kernel() || driver.accepts.in_kernel();
+        while in_kernel(self) && Instant::now() < give_up_at {
             if enter(&mut self.ring, Some(Duration::from_millis(10))).is_err() {
                 break;
             }
-            for cqe in self.ring.completion() {
-                match (decode(cqe.user_data()), self.buffers.as_mut()) {
-                    (Some((Kind::Receive, fd, generation)), Some(buffers)) => {
-                        if let Some(slot) = self.table.slot_of(fd, generation) {
-                            if !cqueue::more(cqe.flags()) {
-                                slot.receive = Receive::Idle;
-                            }
-                        }
-                        if let Some(id) = cqueue::buffer_select(cqe.flags()) {
-                            buffers.give_back(id);
-                        }
-                    }
-                    (Some((Kind::Send, fd, generation)), _) => {
-                        if let Some(slot) = self.table.slot_of(fd, generation) {
-                            slot.io().send_in_kernel = false;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            self.table.bury_if_done();
+            self.reap_last();
         }
         !self.table.in_kernel()
+    }
+
+    /// Reads the completions waiting while the ring is dropped: each
+    /// entry's end noted, receive buffers given back, accepted sockets
+    /// closed (with their listener's queue, or at once).
+    fn reap_last(&mut self) {
+        for cqe in self.ring.completion() {
+            match (decode(cqe.user_data()), self.buffers.as_mut()) {
+                (Some((Kind::Receive, fd, generation)), Some(buffers)) => {
+                    if let Some(slot) = self.table.slot_of(fd, generation) {
+                        if !cqueue::more(cqe.flags()) {
+                            slot.receive = Receive::Idle;
+                        }
+                    }
+                    if let Some(id) = cqueue::buffer_select(cqe.flags()) {
+                        buffers.give_back(id);
+                    }
+                }
+                (Some((Kind::Send, fd, generation)), _) => {
+                    if let Some(slot) = self.table.slot_of(fd, generation) {
+                        slot.io().send_in_kernel = false;
+                    }
+                }
+                (Some((Kind::Accept, fd, generation)), _) => {
+                    self.accepts.accepted(fd, generation, &cqe);
+                }
+                _ => {}
+            }
+        }
+        self.table.bury_if_done();
     }
 }
 

@@ -1,60 +1,43 @@
 //! A backend on io_uring (Linux): every descriptor's news, and the bytes
-//! of the connections, through one ring shared with the kernel, with a
-//! turn's entries and the wait itself submitted together in one
+//! of the connections, through one ring shared with the kernel ([`ring`]),
+//! with a turn's entries and the wait itself submitted together in one
 //! `io_uring_enter`.
 //!
 //! Two halves. **Readiness** (this file): a multishot `POLL_ADD` per
-//! descriptor the loop does not hand to the ring (listeners, the waker,
-//! the embedder's sources, the connections it opens itself, which start
-//! by waiting for WRITABLE), reported as epoll would. **Completion** ([`table`], [`driver`], [`ring_stream`]):
-//! connections whose reads and
-//! writes the ring itself performs, from buffers the kernel picks
-//! ([`buffers`]); the loop reads and writes them as it would any socket,
-//! and pays no system call for it. [`UringBackend::new`] builds the
-//! readiness half alone; [`BackendKind::Uring`](super::BackendKind::Uring)
-//! builds both.
+//! descriptor the loop does not hand to the ring (the waker, the
+//! embedder's sources, the connections it opens itself, which start by
+//! waiting for WRITABLE), reported as epoll would. **Completion**
+//! ([`table`], [`driver`], [`ring_stream`], [`listener`]): listeners whose
+//! connections the ring accepts, and connections whose reads and writes
+//! it performs, from buffers the kernel picks ([`buffers`]); the loop
+//! accepts, reads and writes them as it would any socket, and pays no
+//! system call for it. [`UringBackend::new`] builds the readiness half
+//! alone; [`BackendKind::Uring`](super::BackendKind::Uring) builds both.
 
 use std::fmt;
 use std::io;
 use std::os::unix::io::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use io_uring::{cqueue, opcode, squeue, types};
 
 use crate::Interest;
 
 mod buffers;
 mod driver;
+mod listener;
+mod ring;
 mod ring_stream;
 mod table;
 
 use buffers::BufferRing;
 use driver::Driver;
 pub(crate) use driver::Streams;
+pub(crate) use listener::{Next, RingListener};
+use ring::{decode, enter, new_ring, push_entry, user_data, Kind, CANCEL};
 pub(crate) use ring_stream::RingStream;
 
 use super::{readiness_from_poll, Backend, Readiness, Token};
-
-/// Submission entries in the ring; the completion ring is four times as
-/// large, since one armed poll may complete many times before it is read.
-const RING_ENTRIES: u32 = 1024;
-
-/// The `user_data` of a `POLL_REMOVE` or an `ASYNC_CANCEL`: its own
-/// completion says nothing about any descriptor (no entry of another kind
-/// has all bits set: see [`user_data`]).
-pub(super) const CANCEL: u64 = u64::MAX;
-
-/// What an entry is, in the top two bits of its `user_data`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
-    Poll = 0,
-    Receive = 1,
-    Send = 2,
-}
-
-/// Descriptors are kept in 30 bits of a `user_data` (Linux's limit on
-/// open files is 2^20 by default, and below 2^30 always).
-const FD_BITS: u64 = (1 << 30) - 1;
 
 /// What one descriptor is watched for, and the generation of the poll
 /// entry armed for it: a completion of an earlier entry (one changed or
@@ -201,107 +184,6 @@ impl UringBackend {
     }
 }
 
-/// The ring, with its completion work run cooperatively where the kernel
-/// allows it (5.19 and later): without that, every completion of a
-/// multishot poll interrupts the loop thread at once to run the kernel's
-/// completion work, which doubled the server CPU per message of an echo
-/// server at 50 connections (14.3 µs against epoll's 7.1). With it, the
-/// work waits for the loop's next system call, and the cost is within a
-/// few percent of epoll's. (Deferring the work to the loop's own waits,
-/// `DEFER_TASKRUN`, measured the same, but then a poll's removal holds
-/// its socket open until the next wait, and the ring's descriptor no
-/// longer wakes a foreign loop.)
-fn new_ring() -> io::Result<IoUring> {
-    let cooperative = IoUring::builder()
-        .setup_cqsize(RING_ENTRIES * 4)
-        .setup_coop_taskrun()
-        .setup_taskrun_flag()
-        .build(RING_ENTRIES);
-    match cooperative {
-        // An older kernel: the plain ring.
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::builder()
-            .setup_cqsize(RING_ENTRIES * 4)
-            .build(RING_ENTRIES),
-        other => other,
-    }
-}
-
-/// Submits what is queued in `ring` and waits up to `timeout` for a
-/// completion.
-pub(super) fn enter(ring: &mut IoUring, timeout: Option<Duration>) -> io::Result<()> {
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    let mut remaining = timeout;
-    loop {
-        let result = match remaining {
-            Some(t) if t.is_zero() => {
-                // Completions are read from shared memory: a wait of
-                // zero needs the kernel only to take what was queued,
-                // or to run the completion work that waits for us.
-                let queue = ring.submission();
-                if queue.is_empty() && !queue.taskrun() {
-                    return Ok(());
-                }
-                drop(queue);
-                ring.submit().map(drop)
-            }
-            Some(t) => {
-                let ts = types::Timespec::from(t);
-                let args = types::SubmitArgs::new().timespec(&ts);
-                ring.submitter().submit_with_args(1, &args).map(drop)
-            }
-            None => ring.submit_and_wait(1).map(drop),
-        };
-        match result {
-            Ok(()) => return Ok(()),
-            // The wait's time ran out.
-            Err(e) if e.raw_os_error() == Some(libc::ETIME) => return Ok(()),
-            // The completion ring is full or the kernel is short of
-            // memory for the moment: read what is there first.
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                // A signal cut the wait short: wait again for what is
-                // left of the caller's timeout.
-                remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Puts `entry` in `ring`'s submission queue, first submitting what is
-/// there if it is full.
-///
-/// # Safety
-///
-/// Whatever memory `entry` points at stays valid, and unchanged where the
-/// kernel reads it, until the entry's last completion is reaped.
-pub(super) unsafe fn push_entry(ring: &mut IoUring, entry: &squeue::Entry) -> io::Result<()> {
-    if ring.submission().is_full() {
-        ring.submit()?;
-    }
-    // SAFETY: as the caller promises.
-    unsafe { ring.submission().push(entry) }
-        .map_err(|_| io::Error::other("the io_uring submission queue is full"))
-}
-
-/// An entry's `user_data`: what it is, the descriptor, and the generation
-/// it was made under.
-pub(super) fn user_data(kind: Kind, fd: RawFd, generation: u32) -> u64 {
-    ((kind as u64) << 62) | ((u64::from(fd as u32) & FD_BITS) << 32) | u64::from(generation)
-}
-
-/// The kind, descriptor and generation [`user_data`] put in; `None` for
-/// [`CANCEL`].
-pub(super) fn decode(data: u64) -> Option<(Kind, RawFd, u32)> {
-    let kind = match data >> 62 {
-        0 => Kind::Poll,
-        1 => Kind::Receive,
-        2 => Kind::Send,
-        _ => return None,
-    };
-    Some((kind, ((data >> 32) & FD_BITS) as RawFd, data as u32))
-}
-
 /// The `poll(2)` events that stand for `interest`.
 fn poll_mask(interest: Interest) -> u32 {
     let mut mask = 0;
@@ -332,6 +214,10 @@ impl Backend for UringBackend {
             self.register_stream(fd, token, Some(interest));
             return Ok(());
         }
+        if self.accepts_on(fd) {
+            self.driver.driver().accepts.register(fd, token);
+            return self.watch_stopped_listeners();
+        }
         if self.slot(fd)?.is_some() {
             return Err(io::Error::from_raw_os_error(libc::EEXIST));
         }
@@ -350,6 +236,10 @@ impl Backend for UringBackend {
         if self.serves(fd) {
             self.register_stream(fd, token, Some(interest));
             return Ok(());
+        }
+        if self.accepts_on(fd) {
+            self.driver.driver().accepts.register(fd, token);
+            return self.watch_stopped_listeners();
         }
         let Some(watch) = *self.slot(fd)? else {
             return Err(io::Error::from_raw_os_error(libc::ENOENT));
@@ -382,6 +272,16 @@ impl Backend for UringBackend {
             driver.ring.submit()?;
             return Ok(());
         }
+        if self.accepts_on(fd) {
+            self.driver.driver().accepts.deregister(fd);
+            self.watch_stopped_listeners()?;
+            let mut driver = self.driver.driver();
+            // Its accept is cancelled now: an armed accept holds the
+            // listening socket open past its close, and goes on accepting.
+            driver.push_entries()?;
+            driver.ring.submit()?;
+            return Ok(());
+        }
         let Some(watch) = self.slot(fd)?.take() else {
             return Err(io::Error::from_raw_os_error(libc::ENOENT));
         };
@@ -402,6 +302,7 @@ impl Backend for UringBackend {
         // A send that completes may leave more of its connection's bytes
         // to send: its completion is read (into the next batch) and the
         // rest submitted, a few rounds at most.
+        self.watch_stopped_listeners()?;
         for _ in 0..4 {
             {
                 let mut driver = self.driver.driver();
@@ -418,18 +319,22 @@ impl Backend for UringBackend {
 
     fn has_unsubmitted(&mut self) -> bool {
         let mut driver = self.driver.driver();
-        let table = &driver.table;
-        let news = !self.ready.is_empty() || table.has_reports();
-        news || table.has_pending() || !driver.ring.submission().is_empty()
+        let (table, accepts) = (&driver.table, &driver.accepts);
+        let news = !self.ready.is_empty() || table.has_reports() || accepts.has_reports();
+        let pending = table.has_pending() || accepts.has_pending();
+        news || pending || !driver.ring.submission().is_empty()
     }
 
     fn poll(&mut self, events: &mut Vec<Readiness>, timeout: Option<Duration>) -> io::Result<()> {
         if self.ready.is_empty() {
+            self.watch_stopped_listeners()?;
             let mut driver = self.driver.driver();
             driver.push_entries()?;
             // Completions left by a full batch, and news of connections,
             // are read before anything waits.
-            let waiting = driver.table.has_reports() || !driver.ring.completion().is_empty();
+            let waiting = driver.table.has_reports()
+                || driver.accepts.has_reports()
+                || !driver.ring.completion().is_empty();
             enter(
                 &mut driver.ring,
                 if waiting {
@@ -440,10 +345,10 @@ impl Backend for UringBackend {
             )?;
         }
         self.reap()?;
-        self.driver
-            .driver()
-            .table
-            .report(&mut self.ready, self.capacity);
+        let mut driver = self.driver.driver();
+        driver.accepts.report(&mut self.ready);
+        driver.table.report(&mut self.ready, self.capacity);
+        drop(driver);
         events.clear();
         if self.ready.len() <= self.capacity {
             std::mem::swap(events, &mut self.ready);
@@ -467,6 +372,7 @@ impl UringBackend {
         let Driver {
             ring,
             table,
+            accepts,
             buffers,
         } = &mut *driver;
         let mut completions = ring.completion();
@@ -483,6 +389,10 @@ impl UringBackend {
                 }
                 Kind::Send => {
                     table.sent(fd, generation, cqe.result());
+                    continue;
+                }
+                Kind::Accept => {
+                    accepts.accepted(fd, generation, &cqe);
                     continue;
                 }
                 Kind::Poll => {}
@@ -534,6 +444,39 @@ impl UringBackend {
     /// Whether `fd` is a connection served by completions.
     fn serves(&self, fd: RawFd) -> bool {
         self.driver.driver().table.serves(fd)
+    }
+
+    /// Whether `fd` is a listener the ring accepts on.
+    fn accepts_on(&self, fd: RawFd) -> bool {
+        self.driver.driver().accepts.serves(fd)
+    }
+
+    /// Watches with a poll the listeners whose ring stopped accepting
+    /// (the loop accepts on them by itself), and stops watching those
+    /// whose ring accepts again or that the loop deregistered.
+    fn watch_stopped_listeners(&mut self) -> io::Result<()> {
+        if !self.driver.driver().accepts.has_pending() {
+            return Ok(());
+        }
+        let changes = self.driver.driver().accepts.polls_to_change();
+        for (fd, token, poll) in changes {
+            let watched = self.slot(fd)?.take();
+            if let Some(watch) = watched {
+                self.disarm(fd, watch.generation)?;
+            }
+            if poll {
+                let generation = self.arm(fd, Interest::READABLE)?;
+                *self.slot(fd)? = Some(Watch {
+                    token,
+                    interest: Interest::READABLE,
+                    generation,
+                    reported_in: 0,
+                    at: 0,
+                });
+            }
+            self.driver.driver().accepts.set_polled(fd, poll);
+        }
+        Ok(())
     }
 
     fn register_stream(&mut self, fd: RawFd, token: Token, interest: Option<Interest>) {

@@ -1,6 +1,7 @@
 use super::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::time::Instant;
 
 fn backend() -> UringBackend {
     UringBackend::new(64).expect("io_uring on this kernel")

@@ -34,10 +34,11 @@ fn a_write_shutdown_waits_for_the_bytes_before_it() {
 #[test]
 fn a_dropped_connection_closes_at_once_without_another_poll() {
     let (mut backend, stream, mut peer) = served();
-    poll_for(&mut backend, Duration::ZERO); // an armed receive holds the file
-                                            // Dropped while still registered (the loop deregisters first, but a
-                                            // reactor dropped whole does not): no poll follows, so the
-                                            // cancellation must go in as the stream is dropped.
+    // An armed receive holds the file.
+    poll_for(&mut backend, Duration::ZERO);
+    // Dropped while still registered (the loop deregisters first, but a
+    // reactor dropped whole does not): no poll follows, so the
+    // cancellation must go in as the stream is dropped.
     drop(stream);
     let mut buf = [0u8; 8];
     assert_eq!(peer.read(&mut buf).unwrap(), 0, "no FIN");

@@ -161,6 +161,7 @@ fn held(backend: &UringBackend, fd: RawFd) -> usize {
     driver.table.slot(fd).map_or(0, |slot| slot.held())
 }
 
+mod accept;
 mod close;
 mod footprint;
 mod receive;
