@@ -38,6 +38,9 @@ struct Listener {
     /// On the turn's ready list already (an accept storm must not list it
     /// once per event).
     listed: bool,
+    /// The sockets it accepts have TCP_NODELAY from it (Linux copies the
+    /// listener's), so the loop need not set it on each.
+    gives_nodelay: bool,
     /// With io_uring, the ring accepts its connections (a multishot
     /// accept), and `accept` takes them from the ring's queue.
     #[cfg(target_os = "linux")]
@@ -126,6 +129,7 @@ impl Listeners {
             name,
             paused_until: None,
             listed: false,
+            gives_nodelay: false,
             #[cfg(target_os = "linux")]
             ring,
         }));
@@ -142,6 +146,20 @@ impl Listeners {
 
     fn live(&self) -> impl Iterator<Item = &Listener> {
         self.slots.iter().flatten()
+    }
+
+    /// The sockets `id` accepts have TCP_NODELAY already.
+    pub(crate) fn set_gives_nodelay(&mut self, id: ListenerId) {
+        if let Some(listener) = self.get_mut(id) {
+            listener.gives_nodelay = true;
+        }
+    }
+
+    /// Whether a socket from `origin` (a listener's index, or a
+    /// connection adopted or opened) has TCP_NODELAY from its listener.
+    pub(crate) fn gives_nodelay(&self, origin: u32) -> bool {
+        self.get(ListenerId(origin as usize))
+            .is_some_and(|l| l.gives_nodelay)
     }
 
     /// How many listeners are open.

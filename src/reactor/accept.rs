@@ -39,8 +39,17 @@ impl Core {
     pub(crate) fn add_listener(&mut self, listener: StdListener) -> io::Result<ListenerId> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        // Linux gives the sockets a listener accepts its TCP_NODELAY: set
+        // once here, it spares a system call on every connection.
+        let inherits_nodelay = cfg!(any(target_os = "linux", target_os = "android"))
+            && self.config.nodelay
+            && socket2::SockRef::from(&listener).set_nodelay(true).is_ok();
         let socket = ListenSocket::Tcp(TcpListener::from_std(listener));
-        self.add_listen_socket(socket, Some(addr))
+        let id = self.add_listen_socket(socket, Some(addr))?;
+        if inherits_nodelay {
+            self.listeners.set_gives_nodelay(id);
+        }
+        Ok(id)
     }
 
     #[cfg(unix)]
@@ -188,7 +197,7 @@ impl Core {
             self.reject(stream);
             return;
         }
-        if self.config.nodelay {
+        if self.config.nodelay && !self.listeners.gives_nodelay(origin) {
             stream.set_nodelay();
         }
         let Ok(id) = self.insert_conn(stream, origin, false) else {

@@ -22,7 +22,10 @@
 //!   50 and 500 simulated clients.
 //! - `http_server` against `nginx` with one worker answering
 //!   `return 200 "Hello, World!"`, driven by `wrk -t1` on `/`: 50 and 500
-//!   connections, one request at a time and 16 pipelined.
+//!   connections, one request at a time and 16 pipelined; and driven by
+//!   `ab` without keep-alive (`GET / (close)`: HTTP/1.0, a new connection
+//!   for every request, which the server accepts, answers and closes), 50
+//!   and 500 at a time, the cost of a connection's whole life.
 //!
 //! Each server runs on CPU 0 and the client on CPU 1 (`taskset`); the two
 //! servers of a pair take turns at each point, so that drift in the machine
@@ -412,6 +415,33 @@ fn parse_wrk(text: &str) -> Option<(f64, f64)> {
     Some((rate, requests))
 }
 
+/// ab: `Complete requests: N` and `Requests per second: R`; failed
+/// requests or other answers than 2xx make it fail.
+fn parse_ab(text: &str) -> Option<(f64, f64)> {
+    let field = |name: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let clean = field("Failed requests:") == Some(0.0) && !text.contains("Non-2xx responses");
+    clean.then_some((field("Requests per second:")?, field("Complete requests:")?))
+}
+
+/// ab for `seconds`, `connections` at a time, each request on a new
+/// connection (no `-k`).
+fn ab(port: u16, connections: usize, seconds: u64) -> Command {
+    let mut client = Command::new("taskset");
+    client.args(["-c", "1", "ab", "-q", "-n", "100000000"]);
+    client
+        .arg(format!("-c{connections}"))
+        .arg(format!("-t{seconds}"))
+        .arg(format!("http://127.0.0.1:{port}/"));
+    client
+}
+
 fn wrk(port: u16, connections: usize, script: Option<&Path>, seconds: u64) -> Command {
     let mut client = Command::new("taskset");
     client.args(["-c", "1", "wrk", "-t1"]);
@@ -441,6 +471,7 @@ fn main() -> io::Result<()> {
         ("redis-benchmark", "redis-tools"),
         ("nginx", "nginx-light"),
         ("wrk", "wrk"),
+        ("ab", "apache2-utils"),
         ("memcached", "memcached"),
         ("memcaslap", "libmemcached-tools"),
         ("nsd", "nsd"),
@@ -562,6 +593,11 @@ fn main() -> io::Result<()> {
                     let mut client = wrk(running.port, connections, script, seconds);
                     let figures = measure(&running, &mut client, parse_wrk)?;
                     record(server, "GET /", connections, pipeline, figures);
+                    if pipeline == 1 {
+                        let mut client = ab(running.port, connections, seconds);
+                        let figures = measure(&running, &mut client, parse_ab)?;
+                        record(server, "GET / (close)", connections, pipeline, figures);
+                    }
                 }
             }
         }
@@ -586,16 +622,69 @@ fn write_results(root: &Path, samples: &[Sample]) -> io::Result<()> {
     }
     fs::write(out_dir.join("protocols.csv"), csv)?;
 
-    // (peer, ours, bench) pairs; each row: medians (min-max), and ours / peer.
+    // (peer, ours, bench, the plot's name for it); each row: medians
+    // (min-max), and ours / peer.
     let pairs = [
-        ("redis-server", "resp_server", "SET"),
-        ("redis-server", "resp_server", "GET"),
-        ("memcached", "memcached_server", "get/set"),
-        ("nsd", "dns_server", "query"),
-        ("nginx", "http_server", "GET /"),
-        ("redis-server", "resp_server (uring)", "SET"),
-        ("redis-server", "resp_server (uring)", "GET"),
-        ("nginx", "http_server (uring)", "GET /"),
+        (
+            "redis-server",
+            "resp_server",
+            "SET",
+            "resp_server / redis-server, SET",
+        ),
+        (
+            "redis-server",
+            "resp_server",
+            "GET",
+            "resp_server / redis-server, GET",
+        ),
+        (
+            "memcached",
+            "memcached_server",
+            "get/set",
+            "memcached_server / memcached, 90% get",
+        ),
+        (
+            "nsd",
+            "dns_server",
+            "query",
+            "dns_server / nsd, UDP queries",
+        ),
+        (
+            "nginx",
+            "http_server",
+            "GET /",
+            "http_server / nginx, GET /",
+        ),
+        (
+            "nginx",
+            "http_server",
+            "GET / (close)",
+            "http_server / nginx, a connection per GET /",
+        ),
+        (
+            "redis-server",
+            "resp_server (uring)",
+            "SET",
+            "resp_server (uring) / redis-server, SET",
+        ),
+        (
+            "redis-server",
+            "resp_server (uring)",
+            "GET",
+            "resp_server (uring) / redis-server, GET",
+        ),
+        (
+            "nginx",
+            "http_server (uring)",
+            "GET /",
+            "http_server (uring) / nginx, GET /",
+        ),
+        (
+            "nginx",
+            "http_server (uring)",
+            "GET / (close)",
+            "http_server (uring) / nginx, a connection per GET /",
+        ),
     ];
     let median = |server: &str, bench: &str, c: usize, p: usize, field: fn(&Sample) -> f64| {
         let mut values: Vec<f64> = samples
@@ -616,7 +705,7 @@ fn write_results(root: &Path, samples: &[Sample]) -> io::Result<()> {
         machine()
     );
     let mut series = Vec::new();
-    for (peer, ours, bench) in pairs {
+    for (peer, ours, bench, name) in pairs {
         let mut ratio_points = Vec::new();
         for c in [50, 500] {
             for p in [1, 16] {
@@ -639,13 +728,6 @@ fn write_results(root: &Path, samples: &[Sample]) -> io::Result<()> {
             }
         }
         ratio_points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let name: &'static str = match bench {
-            "SET" => "resp_server / redis-server, SET",
-            "GET" => "resp_server / redis-server, GET",
-            "get/set" => "memcached_server / memcached, 90% get",
-            "query" => "dns_server / nsd, UDP queries",
-            _ => "http_server / nginx, GET /",
-        };
         series.push((name, ratio_points));
     }
     table.push_str(

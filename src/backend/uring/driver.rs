@@ -16,7 +16,7 @@ use super::buffers::BufferRing;
 use super::listener::Accepts;
 use super::ring_stream::RingStream;
 use super::table::{cancel, Receive, Slot, Table, LAST_WAIT};
-use super::{decode, enter, push_entry, user_data, Kind};
+use super::{decode, enter, push_entry, submit_queued, user_data, Kind};
 use crate::limits::open_file_limit;
 
 /// Slots reserved at most (4 MiB of address space), whatever the
@@ -145,7 +145,7 @@ impl Driver {
         if slot.in_kernel() {
             // A cancellation runs as it is submitted: the socket's file,
             // which an armed entry holds, is released before it closes.
-            let _ = self.ring.submit();
+            let _ = submit_queued(&mut self.ring);
             slot.closed = true;
             if let Some(io) = slot.io.as_deref_mut() {
                 // Only `sending` may still be read by the kernel.

@@ -392,7 +392,7 @@ impl Drop for RingListener {
             let data = user_data(Kind::Accept, listening.fd, listening.generation);
             // SAFETY: a cancellation points at no memory.
             let _ = unsafe { super::push_entry(&mut driver.ring, &cancel(data)) };
-            let _ = driver.ring.submit();
+            let _ = super::submit_queued(&mut driver.ring);
         }
     }
 }

@@ -34,7 +34,7 @@ use buffers::BufferRing;
 use driver::Driver;
 pub(crate) use driver::Streams;
 pub(crate) use listener::{Next, RingListener};
-use ring::{decode, enter, new_ring, push_entry, user_data, Kind, CANCEL};
+use ring::{decode, enter, new_ring, push_entry, submit_queued, user_data, Kind, CANCEL};
 pub(crate) use ring_stream::RingStream;
 
 use super::{readiness_from_poll, Backend, Readiness, Token};
@@ -269,7 +269,7 @@ impl Backend for UringBackend {
             // Its receive is cancelled now: an armed receive, like an
             // armed poll, holds the socket open past its close.
             driver.push_entries()?;
-            driver.ring.submit()?;
+            submit_queued(&mut driver.ring)?;
             return Ok(());
         }
         if self.accepts_on(fd) {
@@ -279,7 +279,7 @@ impl Backend for UringBackend {
             // Its accept is cancelled now: an armed accept holds the
             // listening socket open past its close, and goes on accepting.
             driver.push_entries()?;
-            driver.ring.submit()?;
+            submit_queued(&mut driver.ring)?;
             return Ok(());
         }
         let Some(watch) = self.slot(fd)?.take() else {

@@ -99,6 +99,16 @@ pub(super) fn enter(ring: &mut IoUring, timeout: Option<Duration>) -> io::Result
     }
 }
 
+/// Hands the kernel what is queued, if anything (the crate's `submit`
+/// enters the kernel even with nothing queued: a system call for nothing
+/// on every connection closed).
+pub(super) fn submit_queued(ring: &mut IoUring) -> io::Result<()> {
+    if ring.submission().is_empty() {
+        return Ok(());
+    }
+    ring.submit().map(drop)
+}
+
 /// Puts `entry` in `ring`'s submission queue, first submitting what is
 /// there if it is full.
 ///
