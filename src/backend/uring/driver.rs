@@ -91,9 +91,19 @@ impl Streams {
         Ok(self.adopt_blocking(socket, unix))
     }
 
+    /// Puts the socket `fd` in the mode [`adopt_blocking`]
+    /// (Streams::adopt_blocking) wants, before its owner hands it over.
+    ///
+    /// # Errors
+    ///
+    /// The mode could not be changed; the socket is as it was.
+    pub(crate) fn prepare(fd: RawFd) -> io::Result<()> {
+        set_blocking(fd)
+    }
+
     /// As [`adopt`](Streams::adopt), for a socket in blocking mode
-    /// already (one the ring accepted).
-    pub(super) fn adopt_blocking(&self, socket: OwnedFd, unix: bool) -> RingStream {
+    /// already (one the ring accepted, or [`prepare`](Streams::prepare)d).
+    pub(crate) fn adopt_blocking(&self, socket: OwnedFd, unix: bool) -> RingStream {
         let fd = socket.as_raw_fd();
         let table = &mut self.driver().table;
         table.next_generation = table.next_generation.wrapping_add(1);
@@ -181,17 +191,14 @@ impl Driver {
                 break;
             }
         }
-        let ring = &mut self.ring;
-        // SAFETY: as above.
-        self.accepts
-            .cancel_all(|entry| unsafe { push_entry(ring, entry) });
         // Completions already waiting are read first: an accept's may
-        // carry a socket, closed here rather than left in the ring.
+        // carry a socket, closed here rather than left in the ring. (No
+        // accept is armed now: each listener's holds a handle on the
+        // driver, and cancels its accept as it goes.)
         let _ = self.ring.submit();
         self.reap_last();
         let give_up_at = Instant::now() + patience;
-        let in_kernel = |driver: &Driver| driver.table.in_kernel() || driver.accepts.in_kernel();
-        while in_kernel(self) && Instant::now() < give_up_at {
+        while self.table.in_kernel() && Instant::now() < give_up_at {
             if enter(&mut self.ring, Some(Duration::from_millis(10))).is_err() {
                 break;
             }

@@ -198,11 +198,6 @@ impl Accepts {
         self.listening.iter().any(|l| l.news && l.registered)
     }
 
-    /// Whether an accept is in the kernel.
-    pub(super) fn in_kernel(&self) -> bool {
-        self.listening.iter().any(|l| l.accept != Receive::Idle)
-    }
-
     /// Arms or cancels the accepts that need it.
     pub(super) fn push_entries(
         &mut self,
@@ -271,20 +266,6 @@ impl Accepts {
         for listening in &mut self.listening {
             if std::mem::take(&mut listening.news) && listening.registered {
                 ready.push(Readiness::readable(listening.token));
-            }
-        }
-    }
-
-    /// Cancels every accept in the kernel; `push` takes the cancellations.
-    pub(super) fn cancel_all(&mut self, mut push: impl FnMut(&squeue::Entry) -> io::Result<()>) {
-        for listening in &mut self.listening {
-            listening.registered = false;
-            if listening.accept == Receive::Armed {
-                let data = user_data(Kind::Accept, listening.fd, listening.generation);
-                if push(&cancel(data)).is_err() {
-                    return;
-                }
-                listening.accept = Receive::Cancelling;
             }
         }
     }
