@@ -53,6 +53,32 @@ impl Stream {
         match *streams {}
     }
 
+    /// As [`served_by`](Stream::served_by), in place: for a socket the
+    /// loop keeps in a connection (an outbound one, once connected).
+    ///
+    /// # Errors
+    ///
+    /// The ring could not take it; the socket stays as it was.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn serve_in_place(&mut self, streams: &Streams) -> io::Result<()> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let (fd, unix) = match self {
+            Stream::Tcp(s) => (s.as_raw_fd(), false),
+            #[cfg(unix)]
+            Stream::Unix(s) => (s.as_raw_fd(), true),
+            Stream::Ring(_) => return Ok(()),
+        };
+        Streams::prepare(fd)?;
+        // SAFETY: the descriptor's ownership moves from the socket it is
+        // in, which is forgotten below without closing it (a mio socket
+        // holds nothing else to free), to the ring's stream; nothing
+        // between can fail and leave both owning it.
+        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+        let ring = Stream::Ring(streams.adopt_blocking(socket, unix));
+        std::mem::forget(std::mem::replace(self, ring));
+        Ok(())
+    }
+
     pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
         match self {
             Stream::Tcp(s) => s.take_error(),

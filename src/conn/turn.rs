@@ -98,6 +98,12 @@ impl Conn {
         &self.socket
     }
 
+    /// Its socket, to be handed to io_uring's ring in place.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn socket_mut(&mut self) -> &mut Stream {
+        &mut self.socket
+    }
+
     /// The listener's index, [`OUTBOUND`](super::OUTBOUND) or
     /// [`ADOPTED`](super::ADOPTED).
     pub(crate) fn origin(&self) -> u32 {

@@ -30,8 +30,9 @@ impl Core {
             Interest::READABLE
         };
         // With io_uring, the ring moves an accepted or adopted
-        // connection's bytes; one the loop opens itself (connecting) stays
-        // on a poll, which reports the connect's completion.
+        // connection's bytes; one the loop opens itself (connecting) is
+        // on a poll, which reports the connect's completion, until then
+        // (`finish_connect` hands it to the ring).
         let stream = match &self.streams {
             Some(streams) if !connecting => stream
                 .served_by(streams)

@@ -61,6 +61,16 @@ impl Core {
         if !conn.socket().is_connected() {
             return; // a spurious wake-up: still connecting
         }
+        #[cfg(target_os = "linux")]
+        if let Err(error) = self.serve_by_ring(id) {
+            warn!("{id}: connected, but cannot hand it to io_uring: {error}");
+            self.close(id, CloseReason::Error(error));
+            self.run_close_hooks(handler);
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
         if self.config.nodelay {
             conn.socket().set_nodelay();
         }
@@ -90,6 +100,29 @@ impl Core {
             self.close(id, CloseReason::HandlerPanic);
         }
         self.run_close_hooks(handler);
+    }
+
+    /// With io_uring, a connection that has just connected is served by
+    /// the ring from now on, as an accepted one is: the poll that saw the
+    /// connect complete goes, and the ring takes its registration.
+    #[cfg(target_os = "linux")]
+    fn serve_by_ring(&mut self, id: ConnId) -> io::Result<()> {
+        let (Some(streams), Some(conn)) = (&self.streams, self.conns.get_mut(id)) else {
+            return Ok(());
+        };
+        let fd = conn.socket().raw_source();
+        let interest = conn.interest();
+        if interest.is_some() {
+            self.backend.delete(fd)?;
+        }
+        if let Err(error) = conn.socket_mut().serve_in_place(streams) {
+            conn.set_interest(None);
+            return Err(error);
+        }
+        if let Some(interest) = interest {
+            self.backend.add(fd, id.token(), interest)?;
+        }
+        Ok(())
     }
 
     /// Fails the connects that passed their deadline.

@@ -5,8 +5,8 @@
 //!
 //! Two halves. **Readiness** (this file): a multishot `POLL_ADD` per
 //! descriptor the loop does not hand to the ring (the waker, the
-//! embedder's sources, the connections it opens itself, which start by
-//! waiting for WRITABLE), reported as epoll would. **Completion**
+//! embedder's sources, the connections it opens itself until they have
+//! connected), reported as epoll would. **Completion**
 //! ([`table`], [`driver`], [`ring_stream`], [`listener`]): listeners whose
 //! connections the ring accepts, and connections whose reads and writes
 //! it performs, from buffers the kernel picks ([`buffers`]); the loop

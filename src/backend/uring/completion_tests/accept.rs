@@ -184,6 +184,9 @@ fn a_listener_registered_again_with_connections_held_is_reported_at_once() {
     // the accept armed last, the one before it long gone.
     for _ in 0..2 {
         backend.delete(fd).unwrap();
+        // The cancellation's completion read, so that only the news
+        // below can end the next poll early.
+        poll_for(&mut backend, Duration::ZERO);
         backend.add(fd, LISTENER, Interest::READABLE).unwrap();
         // What it holds is news, as a socket registered while ready is
         // on epoll: the poll returns at once, whatever its timeout.

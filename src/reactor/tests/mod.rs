@@ -5,7 +5,6 @@ use std::net::TcpStream as StdStream;
 use std::os::unix::io::RawFd;
 
 use super::*;
-use crate::backend::BackendKind;
 use crate::close::{CloseReason, Origin};
 use crate::token::{self, ConnId};
 use crate::Interest;
@@ -551,47 +550,4 @@ fn a_connection_knows_whether_it_was_accepted_connected_or_adopted() {
     assert_eq!(adopted.len(), 1, "{:?}", handler.connected);
 }
 
-/// Whether `fd` (a TCP socket) has TCP_NODELAY.
-fn has_nodelay(fd: RawFd) -> bool {
-    let mut on: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes one c_int and its length through the pointers.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&mut on as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(rc, 0, "getsockopt on descriptor {fd}");
-    on != 0
-}
-
-/// Accepted connections have TCP_NODELAY as `Config::nodelay` says, on
-/// every backend; on Linux from their listener (set once there, which
-/// Linux copies to each socket it accepts), with no call per connection.
-#[test]
-fn accepted_connections_have_nodelay_as_configured() {
-    for backend in [BackendKind::Epoll, BackendKind::Poll, BackendKind::Uring] {
-        for nodelay in [true, false] {
-            let config = Config::new().backend(backend).nodelay(nodelay);
-            let one = one_client(config);
-            let fd = conn_fd(&one.reactor, one.conn);
-            assert_eq!(has_nodelay(fd), nodelay, "{backend:?}, nodelay {nodelay}");
-            #[cfg(target_os = "linux")]
-            {
-                let listener = listener_fd(&one.reactor, one.listener);
-                assert_eq!(has_nodelay(listener), nodelay, "{backend:?}'s listener");
-                assert_eq!(
-                    one.reactor
-                        .core
-                        .listeners
-                        .gives_nodelay(one.listener.0 as u32),
-                    nodelay
-                );
-            }
-        }
-    }
-}
+mod sockets;
