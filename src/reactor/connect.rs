@@ -110,6 +110,9 @@ impl Core {
         let (Some(streams), Some(conn)) = (&self.streams, self.conns.get_mut(id)) else {
             return Ok(());
         };
+        if matches!(conn.socket(), Stream::Ring(_)) {
+            return Ok(());
+        }
         let fd = conn.socket().raw_source();
         let interest = conn.interest();
         if interest.is_some() {
