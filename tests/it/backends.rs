@@ -369,3 +369,32 @@ fn a_server_refused_io_uring_says_so_once_and_serves_on_epoll() {
     assert_eq!(said.len(), 1, "{log}");
     assert!(said[0].contains("running on epoll"), "{log}");
 }
+
+/// A connection closed for bad input is named by its peer's address in
+/// the log line that says why, on epoll and on io_uring (where the ring
+/// accepted it without asking for the address).
+#[test]
+fn a_connection_closed_for_bad_input_is_logged_with_its_peer() {
+    for backend in ["epoll", "uring"] {
+        let server = util::start_example(
+            "echo_server",
+            &["--codec", "lines", "--max", "16", "--backend", backend],
+        );
+        let mut client = connect(server.addr);
+        let peer = client.local_addr().unwrap().to_string();
+        write_all(&mut client, b"a line much longer than sixteen bytes\n");
+        let deadline = std::time::Instant::now() + util::PATIENCE;
+        let logged = |log: &str| {
+            log.lines()
+                .any(|line| line.contains("closed") && line.contains(&peer))
+        };
+        while !logged(&server.log()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{backend}: no close line names {peer}:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

@@ -77,3 +77,18 @@ fn a_connection_the_loop_opens_is_served_by_the_ring_once_connected() {
     peer.read_exact(&mut echoed).unwrap();
     assert_eq!(&echoed, b"ping\n");
 }
+
+/// The peer's address is the client's, on every backend: on io_uring
+/// for a connection the ring accepted without asking for it.
+#[test]
+fn an_accepted_connection_knows_its_peer() {
+    for backend in [BackendKind::Epoll, BackendKind::Poll, BackendKind::Uring] {
+        let mut one = one_client(Config::new().backend(backend));
+        let client = one.client.local_addr().unwrap();
+        assert_eq!(
+            one.reactor.context().peer_addr(one.conn),
+            Some(client),
+            "{backend:?}"
+        );
+    }
+}
