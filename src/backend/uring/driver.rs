@@ -1,7 +1,8 @@
-//! The ring and the connections it serves, shared by the backend and the
-//! connections' [`RingStream`]s: adopting a socket, pushing what the
-//! connections wait for, retiring one the loop dropped, and a drop that
-//! frees nothing the kernel may still touch.
+//! The ring and the connections and listeners it serves, shared by the
+//! backend, the connections' [`RingStream`]s and the listeners'
+//! `RingListener`s: adopting a socket, pushing what the connections and
+//! listeners wait for, retiring a connection the loop dropped, and a drop
+//! that frees nothing the kernel may still touch.
 
 use std::cell::{RefCell, RefMut};
 use std::io;
@@ -23,9 +24,10 @@ use crate::limits::open_file_limit;
 /// descriptor limit: past that the table grows as a vector does.
 const MOST_RESERVED: u64 = 1 << 17;
 
-/// The ring and what the connections it serves keep: shared by the
-/// backend (which waits and reaps completions) and the connections'
-/// [`RingStream`]s (which read, write and close).
+/// The ring and what the connections and listeners it serves keep:
+/// shared by the backend (which waits and reaps completions), the
+/// connections' [`RingStream`]s (which read, write and close) and the
+/// listeners' `RingListener`s (which take what the ring accepted).
 pub(super) struct Driver {
     pub(super) ring: IoUring,
     pub(super) table: Table,
