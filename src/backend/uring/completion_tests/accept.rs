@@ -66,6 +66,27 @@ fn queued(backend: &UringBackend) -> usize {
     driver.accepts.queued()
 }
 
+/// Polls until the ring holds `count` accepted sockets.
+fn poll_until_queued(backend: &mut UringBackend, count: usize) {
+    let started = Instant::now();
+    while queued(backend) < count {
+        assert!(started.elapsed() < PATIENCE, "{count} never accepted");
+        poll_for(backend, Duration::from_millis(5));
+    }
+}
+
+/// Asserts that the server's end of `client`'s connection was closed: a
+/// read gives the end of stream (or a reset), not the timeout.
+fn assert_closed(client: &mut TcpStream, what: &str) {
+    client.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut byte = [0u8; 1];
+    match client.read(&mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        other => panic!("{what} was left open: {other:?}"),
+    }
+}
+
 fn is_waiting_in_the_backlog(listener: &TcpListener) -> bool {
     listener.set_nonblocking(true).unwrap();
     match listener.accept() {
@@ -131,11 +152,7 @@ fn a_full_queue_cancels_the_accept_and_the_rest_wait_in_the_backlog_until_half_i
     // Up to the bound, each accepted before the next comes.
     for count in 1..=8 {
         clients.push(TcpStream::connect(addr).unwrap());
-        let started = Instant::now();
-        while queued(&backend) < count {
-            assert!(started.elapsed() < PATIENCE, "{count} never accepted");
-            poll_for(&mut backend, Duration::from_millis(5));
-        }
+        poll_until_queued(&mut backend, count);
     }
     // The next poll cancels the accept; whoever comes after waits in
     // the backlog, however long the loop leaves the queue untouched.
@@ -175,11 +192,7 @@ fn a_listener_registered_again_with_connections_held_is_reported_at_once() {
     let fd = listener.as_raw_fd();
     let addr = listener.local_addr().unwrap();
     let _client = TcpStream::connect(addr).unwrap();
-    let started = Instant::now();
-    while queued(&backend) == 0 {
-        assert!(started.elapsed() < PATIENCE);
-        poll_for(&mut backend, Duration::from_millis(5));
-    }
+    poll_until_queued(&mut backend, 1);
     // Paused with a connection held, and twice over: each pause cancels
     // the accept armed last, the one before it long gone.
     for _ in 0..2 {
@@ -224,22 +237,12 @@ fn a_dropped_listener_closes_what_it_held_and_frees_its_port() {
     let (mut backend, _streams, ring, listener) = listening();
     let addr = listener.local_addr().unwrap();
     let mut client = TcpStream::connect(addr).unwrap();
-    client.set_read_timeout(Some(PATIENCE)).unwrap();
-    let started = Instant::now();
-    while queued(&backend) == 0 {
-        assert!(started.elapsed() < PATIENCE);
-        poll_for(&mut backend, Duration::from_millis(5));
-    }
+    poll_until_queued(&mut backend, 1);
     // As the loop closes a listener: deregistered, then dropped.
     backend.delete(listener.as_raw_fd()).unwrap();
     drop(ring);
     drop(listener);
-    let mut byte = [0u8; 1];
-    match client.read(&mut byte) {
-        Ok(0) => {}
-        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
-        other => panic!("the queued connection was left open: {other:?}"),
-    }
+    assert_closed(&mut client, "the queued connection");
     let refused = TcpStream::connect(addr).expect_err("the port still accepts");
     assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
 }
@@ -279,7 +282,6 @@ fn a_failed_accept_reaches_the_loop_and_the_listener_is_polled_until_a_descripto
 fn a_connection_accepted_for_a_listener_since_replaced_is_not_the_new_ones() {
     let (mut backend, streams, ring, listener) = listening();
     let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    client.set_read_timeout(Some(PATIENCE)).unwrap();
     // Accepted by the kernel, its completion not yet read, when the
     // listener goes and another takes its descriptor (here the same
     // socket, under a new registration, as a new socket would reuse the
@@ -294,28 +296,17 @@ fn a_connection_accepted_for_a_listener_since_replaced_is_not_the_new_ones() {
         "the old listener's connection was queued"
     );
     assert!(matches!(successor.next(), Next::Nothing));
-    let mut byte = [0u8; 1];
-    match client.read(&mut byte) {
-        Ok(0) => {}
-        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
-        other => panic!("a connection nobody takes was left open: {other:?}"),
-    }
+    assert_closed(&mut client, "a connection nobody takes");
 }
 
 #[test]
 fn a_connection_accepted_for_a_listener_already_gone_is_closed() {
     let (mut backend, _streams, ring, listener) = listening();
     let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    client.set_read_timeout(Some(PATIENCE)).unwrap();
     // Accepted by the kernel, its completion not yet read, when the
     // listener goes.
     std::thread::sleep(Duration::from_millis(20));
     drop(ring);
     poll_for(&mut backend, Duration::from_millis(20));
-    let mut byte = [0u8; 1];
-    match client.read(&mut byte) {
-        Ok(0) => {}
-        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
-        other => panic!("a connection nobody takes was left open: {other:?}"),
-    }
+    assert_closed(&mut client, "a connection nobody takes");
 }
