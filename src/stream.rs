@@ -2,6 +2,7 @@
 //! each, so that everything above handles both alike.
 
 use crate::sys::RawSource;
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
@@ -132,6 +133,21 @@ impl Stream {
             #[cfg(target_os = "linux")]
             Stream::Ring(s) => s.sending(),
             _ => false,
+        }
+    }
+
+    /// Takes the whole of `bytes` to send, leaving an emptied buffer in
+    /// their place, where the socket sends from buffers it owns (a ring's
+    /// connection): then a reply is not copied on its way out. False, and
+    /// `bytes` untouched, where the socket takes copies (`write`).
+    pub(crate) fn write_whole(&mut self, bytes: &mut VecDeque<u8>) -> bool {
+        match self {
+            #[cfg(target_os = "linux")]
+            Stream::Ring(s) => s.write_whole(bytes),
+            _ => {
+                let _ = bytes;
+                false
+            }
         }
     }
 

@@ -470,6 +470,16 @@ impl Conn {
                 // after the other connections have had theirs.
                 return (total, FlushEnd::BudgetSpent);
             }
+            // A socket that sends from buffers it owns takes the output's
+            // buffer itself rather than a copy of its bytes.
+            let socket = &mut self.socket;
+            let handed = self
+                .output
+                .hand_over(allowed, |bytes| socket.write_whole(bytes));
+            if handed > 0 {
+                total += handed;
+                continue;
+            }
             match self.output.write_to(&mut self.socket, allowed) {
                 Ok(0) => {
                     return (

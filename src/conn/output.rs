@@ -160,6 +160,30 @@ impl Output {
         socket.write_vectored(&slices[..count])
     }
 
+    /// Offers the whole output, if it is the ring alone and no more than
+    /// `allowed` bytes, to `take`, which may keep the ring's buffer and
+    /// leave an emptied one in its place (a socket that sends from buffers
+    /// it owns). The bytes it took: all or none.
+    pub(crate) fn hand_over(
+        &mut self,
+        allowed: usize,
+        take: impl FnOnce(&mut VecDeque<u8>) -> bool,
+    ) -> usize {
+        let len = self.ring.len();
+        if len == 0 || len > allowed || self.in_pieces().is_some() {
+            return 0;
+        }
+        if take(&mut self.ring) {
+            debug_assert!(
+                self.ring.is_empty(),
+                "a buffer taken is replaced by an empty one"
+            );
+            len
+        } else {
+            0
+        }
+    }
+
     /// Drops the first `written` bytes, which the socket took.
     pub(crate) fn consume(&mut self, mut written: usize) {
         let Some(pieces) = self.pieces.as_mut().filter(|p| !p.list.is_empty()) else {
@@ -357,5 +381,45 @@ mod tests {
         output.release(&mut pool);
         assert!(output.pieces.is_none(), "a long list goes");
         assert_eq!(output.len(), 0);
+    }
+
+    #[test]
+    fn the_ring_alone_within_the_allowance_is_handed_over_whole_or_not_at_all() {
+        let mut pool = BufferPool::new(1);
+        let mut output = Output::default();
+        let offered = |output: &mut Output, allowed, takes: bool| {
+            let mut seen = Vec::new();
+            let n = output.hand_over(allowed, |bytes| {
+                seen.extend(bytes.iter().copied());
+                if takes {
+                    *bytes = VecDeque::new();
+                }
+                takes
+            });
+            (n, seen)
+        };
+        assert_eq!(
+            offered(&mut output, 64, true),
+            (0, vec![]),
+            "nothing to hand over"
+        );
+        output.push_copies(&[b"hello"], &mut pool);
+        assert_eq!(
+            offered(&mut output, 4, true),
+            (0, vec![]),
+            "over the allowance"
+        );
+        assert_eq!(offered(&mut output, 5, false), (0, b"hello".to_vec()));
+        assert_eq!(output.len(), 5, "kept when refused");
+        assert_eq!(offered(&mut output, 5, true), (5, b"hello".to_vec()));
+        assert!(output.is_empty());
+        output.push_copies(&[b"a"], &mut pool);
+        output.push_shared(Bytes::from_static(b"b"));
+        assert_eq!(
+            offered(&mut output, 64, true),
+            (0, vec![]),
+            "not the ring alone"
+        );
+        assert_eq!(output.len(), 2);
     }
 }

@@ -5,6 +5,7 @@
 //! that frees nothing the kernel may still touch.
 
 use std::cell::{RefCell, RefMut};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::io::RawFd;
@@ -161,7 +162,7 @@ impl Driver {
             slot.closed = true;
             if let Some(io) = slot.io.as_deref_mut() {
                 // Only `sending` may still be read by the kernel.
-                io.queued = Vec::new();
+                io.queued = VecDeque::new();
                 io.received = Vec::new();
             }
             self.table.limbo.push((fd, slot));

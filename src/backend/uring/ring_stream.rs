@@ -1,6 +1,7 @@
 //! A connection whose bytes the ring moves, as the loop sees it: a
 //! socket it reads and writes as a non-blocking one.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -112,12 +113,12 @@ impl RingStream {
             }
             let writing: usize = bufs.iter().map(|b| b.len()).sum();
             if io.queued.capacity() == 0 && writing > LARGE_WRITE {
-                io.queued = table.fresh_buffer();
+                io.queued = table.fresh_buffer().into();
             }
             let mut taken = 0;
             for buf in bufs {
                 let part = &buf[..buf.len().min(room)];
-                io.queued.extend_from_slice(part);
+                io.queued.extend(part);
                 taken += part.len();
                 room -= part.len();
                 if room == 0 {
@@ -133,6 +134,54 @@ impl RingStream {
             }
             Ok(taken)
         })?
+    }
+
+    /// Takes all of `bytes` to send as they are, and leaves an emptied
+    /// buffer of its own in their place: the loop's output becomes the
+    /// send's buffer, with no copy. Takes nothing (false) when bytes it
+    /// took before still wait behind the send in the kernel (the new ones
+    /// go after them: `write` copies), when `bytes` is empty or larger
+    /// than [`SEND_ROOM`] (the room `write` would give), or when the
+    /// connection failed (its `write` says how).
+    pub(crate) fn write_whole(&mut self, bytes: &mut VecDeque<u8>) -> bool {
+        if bytes.is_empty() || bytes.len() > SEND_ROOM {
+            return false;
+        }
+        let fd = self.fd();
+        let taken = self.with(|slot, table| {
+            if slot.error().is_some() {
+                return false;
+            }
+            let io = slot.io();
+            if !io.queued.is_empty() {
+                return false;
+            }
+            let idle = !io.send_in_kernel && io.sent >= io.sending.len();
+            if idle {
+                io.sending.clear();
+                io.sent = 0;
+                std::mem::swap(&mut io.sending, bytes);
+                // The loop gets back a buffer it can fill without
+                // allocating, if the connection keeps one.
+                if bytes.capacity() == 0 {
+                    std::mem::swap(&mut io.queued, bytes);
+                }
+                table.list_pending_held(fd, slot);
+            } else {
+                // Sent when the send in the kernel is done, as `write`'s
+                // copies would be.
+                std::mem::swap(&mut io.queued, bytes);
+            }
+            table.taken_whole += 1;
+            true
+        });
+        taken.unwrap_or(false)
+    }
+
+    /// Buffers its driver took whole from the loop (`write_whole`).
+    #[cfg(test)]
+    pub(crate) fn buffers_taken_whole(&self) -> u64 {
+        self.streams.driver().table.taken_whole
     }
 
     /// Whether bytes it took are not yet sent: a connection closing in

@@ -22,8 +22,12 @@
 //!   and `read` takes its bytes straight from the socket (`recv` with
 //!   `MSG_DONTWAIT`, one copy, as on epoll) until it would block or a
 //!   read comes back short; then its receive is armed again.
-//! - **Sending.** `write` copies into `queued` (at most [`SEND_ROOM`]
-//!   bytes, then `WouldBlock`). One `SEND` at a time is in the kernel,
+//! - **Sending.** The loop's output buffer is taken whole when the
+//!   connection has nothing queued ([`RingStream::write_whole`](super::RingStream::write_whole)): it
+//!   becomes `sending` (or `queued`, behind a send in the kernel) and the
+//!   loop gets an emptied buffer back, so a reply is copied once, by the
+//!   kernel, as on epoll. Otherwise `write` copies into `queued` (at most
+//!   [`SEND_ROOM`] bytes, then `WouldBlock`). One `SEND` at a time is in the kernel,
 //!   from `sending`, which nothing touches until it completes: a short
 //!   send is resubmitted for the rest, and then `queued` becomes
 //!   `sending`. A completion that makes room is reported as WRITABLE to a
@@ -42,6 +46,7 @@
 //! turn's receives, sends and cancellations go in with the wait, in one
 //! `io_uring_enter`.
 
+use std::collections::VecDeque;
 use std::io;
 use std::num::NonZeroI32;
 use std::os::unix::io::RawFd;
@@ -131,8 +136,9 @@ pub(super) struct Io {
     /// Bytes of `received` already read.
     pub(super) read_at: usize,
     /// The bytes of the send in the kernel (or about to be); nothing
-    /// changes it while `send_in_kernel`.
-    pub(super) sending: Vec<u8>,
+    /// changes it while `send_in_kernel`. A ring buffer, as the loop's
+    /// output is, so that one can take the other's place.
+    pub(super) sending: VecDeque<u8>,
     /// Bytes of `sending` the kernel has sent.
     pub(super) sent: usize,
     pub(super) send_in_kernel: bool,
@@ -140,7 +146,7 @@ pub(super) struct Io {
     /// after the last send.
     pub(super) shut_when_sent: bool,
     /// Bytes written since `sending` was taken.
-    pub(super) queued: Vec<u8>,
+    pub(super) queued: VecDeque<u8>,
 }
 
 impl Slot {
@@ -260,6 +266,8 @@ pub(super) struct Table {
     pub(super) spares: Vec<Vec<u8>>,
     /// Receives the kernel ended for want of buffers.
     pub(super) ran_dry: u64,
+    /// Buffers the loop handed over whole, to be sent without a copy.
+    pub(super) taken_whole: u64,
     pub(super) next_generation: u32,
 }
 
@@ -454,7 +462,7 @@ impl Table {
                     io.sending.clear();
                     io.sent = 0;
                     std::mem::swap(&mut io.sending, &mut io.queued);
-                    freed = take_if_large(&mut io.queued);
+                    freed = take_send_buffer_if_large(&mut io.queued);
                 }
                 more_to_send = io.sent < io.sending.len();
                 if !more_to_send && std::mem::take(&mut io.shut_when_sent) && !slot_closed {
@@ -547,7 +555,9 @@ fn push_for(
         return Ok(());
     };
     if !io.send_in_kernel && io.sent < io.sending.len() {
-        let rest = &io.sending[io.sent..];
+        // Moves bytes only if the buffer wrapped, which a buffer filled
+        // from empty and only then sent never does.
+        let rest = &io.sending.make_contiguous()[io.sent..];
         let len = u32::try_from(rest.len()).unwrap_or(u32::MAX);
         let entry = opcode::Send::new(types::Fd(fd), rest.as_ptr(), len)
             .flags(libc::MSG_NOSIGNAL)
@@ -579,4 +589,9 @@ fn list_once(list: &mut Vec<RawFd>, listed: &mut bool, fd: RawFd) {
 /// Takes `buffer` (empty) out of a connection if it is large: a spare.
 pub(super) fn take_if_large(buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
     (buffer.capacity() > KEPT_CAPACITY).then(|| std::mem::take(buffer))
+}
+
+/// As [`take_if_large`], for a send's buffer.
+fn take_send_buffer_if_large(buffer: &mut VecDeque<u8>) -> Option<Vec<u8>> {
+    (buffer.capacity() > KEPT_CAPACITY).then(|| Vec::from(std::mem::take(buffer)))
 }

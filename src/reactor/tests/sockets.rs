@@ -76,6 +76,11 @@ fn a_connection_the_loop_opens_is_served_by_the_ring_once_connected() {
     let mut echoed = [0u8; 5];
     peer.read_exact(&mut echoed).unwrap();
     assert_eq!(&echoed, b"ping\n");
+    // The reply went as the output's own buffer, not a copy of it.
+    let crate::stream::Stream::Ring(ring) = reactor.core.conns.get(id).unwrap().socket() else {
+        unreachable!("served by the ring, above")
+    };
+    assert_eq!(ring.buffers_taken_whole(), 1, "the reply was copied");
 }
 
 /// The peer's address is the client's, on every backend: on io_uring

@@ -1,7 +1,18 @@
 //! Sending: partial sends, room to write, failed sends, and the reports
-//! they make.
+//! they make; buffers handed over whole.
 
+use std::collections::VecDeque;
+
+use super::table::SEND_ROOM;
 use super::*;
+
+fn send_in_kernel(backend: &UringBackend, fd: RawFd) -> bool {
+    let mut driver = backend.driver.driver();
+    driver
+        .table
+        .slot(fd)
+        .is_some_and(|slot| slot.send_in_kernel())
+}
 
 #[test]
 fn writes_reach_the_peer_byte_exact_through_partial_sends() {
@@ -138,4 +149,112 @@ fn a_send_to_a_peer_that_reads_late_waits_in_the_kernel() {
     });
     write_all_through(&mut backend, &mut stream, &data);
     assert!(reader.join().unwrap().unwrap() == data, "bytes differ");
+}
+
+/// A whole buffer handed over is sent from where it lies: the loop gets
+/// the connection's emptied buffer back, and the one it handed over comes
+/// back to it, unmoved, after it was sent (no copy on the way).
+#[test]
+fn a_buffer_handed_over_whole_is_sent_without_a_copy() {
+    let (mut backend, mut stream, mut peer) = served();
+    let mut first: VecDeque<u8> = b"first reply".iter().copied().collect();
+    let first_at = first.as_slices().0.as_ptr();
+    assert!(stream.write_whole(&mut first));
+    assert!(first.is_empty(), "an emptied buffer comes back");
+    assert_ne!(first.as_slices().0.as_ptr(), first_at);
+    let mut got = [0u8; 11];
+    backend.submit().unwrap();
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"first reply");
+    while stream.sending() {
+        poll_for(&mut backend, Duration::from_millis(10));
+    }
+    let mut second: VecDeque<u8> = VecDeque::with_capacity(64);
+    second.extend(b"second");
+    assert!(stream.write_whole(&mut second));
+    assert!(second.is_empty(), "the first buffer, emptied");
+    // The first buffer's own heap block is back.
+    second.extend(b"x");
+    assert_eq!(second.as_slices().0.as_ptr(), first_at);
+    backend.submit().unwrap();
+    let mut got = [0u8; 6];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"second");
+}
+
+/// Behind a send in the kernel, a whole buffer waits as the next send;
+/// one more is refused (it would go after it: `write` copies); and the peer gets them all in order.
+#[test]
+fn a_buffer_handed_over_behind_a_send_waits_for_it_in_order() {
+    let (mut backend, mut stream, mut peer) = served();
+    let whole = |k: u8| -> VecDeque<u8> { std::iter::repeat_n(k, SEND_ROOM).collect() };
+    let started = Instant::now();
+    let mut taken = 0u8;
+    // To a peer that reads nothing, until a send waits in the kernel.
+    while !send_in_kernel(&backend, stream.fd()) {
+        assert!(started.elapsed() < PATIENCE, "every send went at once");
+        assert!(
+            taken < 250,
+            "{taken} buffers of 64 KiB sent to a peer that reads nothing"
+        );
+        let mut next = whole(taken);
+        assert!(stream.write_whole(&mut next), "nothing was queued");
+        taken += 1;
+        backend.submit().unwrap();
+        poll_for(&mut backend, Duration::from_millis(5));
+    }
+    let mut behind = whole(taken);
+    assert!(stream.write_whole(&mut behind), "taken as the next send");
+    assert!(behind.is_empty());
+    taken += 1;
+    assert!(send_in_kernel(&backend, stream.fd()));
+    let mut refused = whole(taken);
+    assert!(!stream.write_whole(&mut refused), "one is queued already");
+    assert_eq!(refused.len(), SEND_ROOM, "untouched");
+    let reader = std::thread::spawn(move || {
+        let mut got = vec![0u8; usize::from(taken) * SEND_ROOM];
+        peer.read_exact(&mut got).unwrap();
+        got
+    });
+    while !reader.is_finished() {
+        assert!(started.elapsed() < PATIENCE, "the peer never got it all");
+        poll_for(&mut backend, Duration::from_millis(5));
+    }
+    let got = reader.join().unwrap();
+    for (k, run) in got.chunks(SEND_ROOM).enumerate() {
+        assert!(
+            run.iter().all(|&b| usize::from(b) == k),
+            "buffer {k} out of order"
+        );
+    }
+}
+
+/// A connection whose send failed refuses a whole buffer (its `write`
+/// says why), as does an idle one offered more than `write` would take.
+#[test]
+fn a_failed_connection_or_too_large_a_buffer_is_refused_whole() {
+    let (mut backend, mut stream, peer) = served();
+    let mut too_large: VecDeque<u8> = std::iter::repeat_n(0, SEND_ROOM + 1).collect();
+    assert!(!stream.write_whole(&mut too_large), "taken beyond the room");
+    assert_eq!(too_large.len(), SEND_ROOM + 1);
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < PATIENCE, "no send failed");
+        match stream.write(&[IoSlice::new(&[3u8; 16 * 1024])]) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+        poll_for(&mut backend, Duration::from_millis(5));
+    }
+    let mut chunk: VecDeque<u8> = std::iter::repeat_n(3, 16).collect();
+    assert!(
+        !stream.write_whole(&mut chunk),
+        "a failed connection took bytes"
+    );
+    assert_eq!(chunk.len(), 16, "refused whole");
 }
