@@ -17,7 +17,8 @@ use io_uring::{cqueue, IoUring};
 use super::buffers::BufferRing;
 use super::listener::Accepts;
 use super::ring_stream::RingStream;
-use super::table::{cancel, Receive, Slot, Table, LAST_WAIT};
+use super::slot::{Receive, Slot};
+use super::table::{cancel, Table, LAST_WAIT};
 use super::{decode, enter, push_entry, submit_queued, user_data, Kind};
 use crate::limits::open_file_limit;
 
@@ -144,6 +145,9 @@ impl Driver {
         let Some(mut slot) = self.table.slots.get_mut(fd as usize).and_then(Option::take) else {
             return;
         };
+        if let (Some(io), Some(buffers)) = (slot.io.as_deref_mut(), self.buffers.as_mut()) {
+            io.give_back_lent(buffers);
+        }
         if slot.receive == Receive::Armed {
             let data = user_data(Kind::Receive, fd, slot.generation);
             // SAFETY: a cancellation points at no memory.

@@ -43,7 +43,8 @@ use io_uring::{cqueue, opcode, squeue, types};
 
 use super::driver::Streams;
 use super::ring_stream::RingStream;
-use super::table::{cancel, Receive};
+use super::slot::Receive;
+use super::table::cancel;
 use super::{user_data, Kind};
 use crate::backend::{Readiness, Token};
 

@@ -28,6 +28,7 @@ mod driver;
 mod listener;
 mod ring;
 mod ring_stream;
+mod slot;
 mod table;
 
 use buffers::BufferRing;
@@ -329,6 +330,10 @@ impl Backend for UringBackend {
         if self.ready.is_empty() {
             self.watch_stopped_listeners()?;
             let mut driver = self.driver.driver();
+            let Driver { table, buffers, .. } = &mut *driver;
+            if let Some(buffers) = buffers.as_mut() {
+                table.spill_lent(buffers);
+            }
             driver.push_entries()?;
             // Completions left by a full batch, and news of connections,
             // are read before anything waits.

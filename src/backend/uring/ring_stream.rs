@@ -9,8 +9,10 @@ use std::os::unix::io::RawFd;
 
 use socket2::SockRef;
 
-use super::driver::Streams;
-use super::table::{take_if_large, Receive, Slot, Table, HOLD, SEND_ROOM};
+use super::buffers::BufferRing;
+use super::driver::{Driver, Streams};
+use super::slot::{take_if_large, Receive, Slot, HOLD, SEND_ROOM};
+use super::table::Table;
 
 /// A write this large starts from a spare buffer, not from nothing.
 const LARGE_WRITE: usize = 4096;
@@ -42,13 +44,25 @@ impl RingStream {
 
     /// Runs `f` on its slot and the table.
     fn with<R>(&self, f: impl FnOnce(&mut Slot, &mut Table) -> R) -> io::Result<R> {
+        self.with_buffers(|slot, table, _| f(slot, table))
+    }
+
+    /// Runs `f` on its slot, the table and the receive buffers.
+    fn with_buffers<R>(
+        &self,
+        f: impl FnOnce(&mut Slot, &mut Table, &mut BufferRing) -> R,
+    ) -> io::Result<R> {
         let mut driver = self.streams.driver();
-        let table = &mut driver.table;
+        let Driver { table, buffers, .. } = &mut *driver;
         let at = self.fd() as usize;
-        let Some(mut slot) = table.slots.get_mut(at).and_then(Option::take) else {
+        // No connection is served without receive buffers.
+        let (Some(buffers), Some(mut slot)) = (
+            buffers.as_mut(),
+            table.slots.get_mut(at).and_then(Option::take),
+        ) else {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         };
-        let result = f(&mut slot, table);
+        let result = f(&mut slot, table, buffers);
         table.slots[at] = Some(slot);
         Ok(result)
     }
@@ -60,7 +74,7 @@ impl RingStream {
 
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.fd();
-        self.with(|slot, table| {
+        self.with_buffers(|slot, table, buffers| {
             if slot.reads_from_socket() {
                 return read_dry(fd, slot, table, buf);
             }
@@ -73,9 +87,7 @@ impl RingStream {
                 };
             }
             let io = slot.io();
-            let n = held.min(buf.len());
-            buf[..n].copy_from_slice(&io.received[io.read_at..io.read_at + n]);
-            io.read_at += n;
+            let n = io.read_into(buf, buffers);
             if io.read_at == io.received.len() {
                 io.received.clear();
                 io.read_at = 0;

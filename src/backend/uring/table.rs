@@ -10,11 +10,14 @@
 //!
 //! - **Receiving.** While the loop wants to read, one multishot `RECV` is
 //!   armed on the socket. Each completion names a buffer the kernel took
-//!   from the [`BufferRing`]; its bytes are copied into the connection's
-//!   `received` and the buffer goes straight back, so an idle connection
-//!   holds none. The completion is reported as READABLE; `read` copies
-//!   from `received`. A connection that stops reading (paused, closed), or
-//!   holds more than [`HOLD`] unread, has its receive cancelled, and TCP's
+//!   from the [`BufferRing`], and is reported as READABLE. The buffer is
+//!   lent to the connection (sixteen at most; bytes beyond them are
+//!   copied into its `received`), and `read` copies from it into the
+//!   loop's buffer and gives it back: one copy, as on epoll. Buffers the
+//!   loop left unread in its turn are copied into `received` before the
+//!   next wait, so every buffer is back in the ring while it waits and an
+//!   idle connection holds none. A connection that stops reading (paused,
+//!   closed), or holds more than [`HOLD`](super::slot::HOLD) unread, has its receive cancelled, and TCP's
 //!   own flow control holds the peer back again. A receive the kernel
 //!   ends for want of buffers (`ENOBUFS`: more connections received at
 //!   once than the ring holds) is not armed again at once, which would
@@ -27,7 +30,7 @@
 //!   becomes `sending` (or `queued`, behind a send in the kernel) and the
 //!   loop gets an emptied buffer back, so a reply is copied once, by the
 //!   kernel, as on epoll. Otherwise `write` copies into `queued` (at most
-//!   [`SEND_ROOM`] bytes, then `WouldBlock`). One `SEND` at a time is in the kernel,
+//!   [`SEND_ROOM`](super::slot::SEND_ROOM) bytes, then `WouldBlock`). One `SEND` at a time is in the kernel,
 //!   from `sending`, which nothing touches until it completes: a short
 //!   send is resubmitted for the rest, and then `queued` becomes
 //!   `sending`. A completion that makes room is reported as WRITABLE to a
@@ -48,29 +51,16 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::num::NonZeroI32;
 use std::os::unix::io::RawFd;
 use std::time::Duration;
 
 use io_uring::{cqueue, opcode, squeue, types};
 
 use super::buffers::{self, BufferRing};
+use super::slot::{take_send_buffer_if_large, Receive, Slot};
 use super::{user_data, Kind, CANCEL};
 use crate::backend::{Readiness, Token};
 use crate::Interest;
-
-/// Bytes a connection's `write` takes beyond the send in the kernel: the
-/// driver's share of what a socket's send buffer does on epoll.
-pub(crate) const SEND_ROOM: usize = 64 * 1024;
-
-/// Received bytes a connection may hold unread before its receive is
-/// cancelled (re-armed once the loop has read half of them).
-pub(crate) const HOLD: usize = 256 * 1024;
-
-/// A buffer kept by a connection whose bytes were read goes to the
-/// table's spares past this size, so a burst does not stay resident in
-/// every connection that had one.
-const KEPT_CAPACITY: usize = 16 * 1024;
 
 /// Large buffers the table keeps for the next burst of any connection:
 /// without them each burst grows a buffer from nothing again (copying it
@@ -84,169 +74,6 @@ const SPARE_CAPACITY: usize = 64 * 1024;
 /// How long dropping the ring waits for the last completions of what it
 /// cancelled; what is still in the kernel then is leaked, not freed.
 pub(super) const LAST_WAIT: Duration = Duration::from_secs(1);
-
-/// Where a connection's receive stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Receive {
-    /// None in the kernel.
-    Idle,
-    /// A multishot receive is armed.
-    Armed,
-    /// Its cancellation is submitted; the last completion is to come.
-    Cancelling,
-}
-
-/// One connection served by the ring: what it costs beside the loop's own
-/// connection, 32 bytes while it is idle (its socket is the
-/// [`RingStream`](super::RingStream)'s, its descriptor the slot's place in
-/// the table).
-#[derive(Debug)]
-pub(super) struct Slot {
-    /// Tells this socket's completions from those of an earlier socket
-    /// that had the same descriptor.
-    pub(super) generation: u32,
-    /// A receive or send failed with this `errno`: reported, and returned
-    /// by reads (after the bytes that came before it) and writes.
-    error: Option<NonZeroI32>,
-    /// The loop's token, while it is registered (`interest` is `Some`).
-    pub(super) token: Token,
-    pub(super) interest: Option<Interest>,
-    pub(super) receive: Receive,
-    /// The peer's end of input came (a receive of 0 bytes).
-    pub(super) eof: bool,
-    /// Its receive ended for want of buffers: `read` takes from the
-    /// socket itself until it would block (or a read comes back short).
-    pub(super) dry: bool,
-    /// On the table's `pending` list.
-    pub(super) pending: bool,
-    /// On the table's `reports` list.
-    pub(super) reporting: bool,
-    /// The loop dropped it and its socket is closed: it waits in limbo
-    /// for the last completions of what it had in the kernel.
-    pub(super) closed: bool,
-    /// Its bytes, from the first that moved: a connection that never
-    /// spoke costs only the fields above.
-    pub(super) io: Option<Box<Io>>,
-}
-
-/// The bytes of one connection on their way in and out.
-#[derive(Debug, Default)]
-pub(super) struct Io {
-    pub(super) received: Vec<u8>,
-    /// Bytes of `received` already read.
-    pub(super) read_at: usize,
-    /// The bytes of the send in the kernel (or about to be); nothing
-    /// changes it while `send_in_kernel`. A ring buffer, as the loop's
-    /// output is, so that one can take the other's place.
-    pub(super) sending: VecDeque<u8>,
-    /// Bytes of `sending` the kernel has sent.
-    pub(super) sent: usize,
-    pub(super) send_in_kernel: bool,
-    /// A write shutdown asked for while bytes were still to go: made
-    /// after the last send.
-    pub(super) shut_when_sent: bool,
-    /// Bytes written since `sending` was taken.
-    pub(super) queued: VecDeque<u8>,
-}
-
-impl Slot {
-    /// A connection with nothing in the kernel yet.
-    pub(super) fn new(generation: u32) -> Slot {
-        Slot {
-            generation,
-            error: None,
-            token: Token(0),
-            interest: None,
-            receive: Receive::Idle,
-            eof: false,
-            dry: false,
-            pending: false,
-            reporting: false,
-            closed: false,
-            io: None,
-        }
-    }
-
-    /// The `errno` a receive or send of it failed with.
-    pub(super) fn error(&self) -> Option<i32> {
-        self.error.map(NonZeroI32::get)
-    }
-
-    /// Its receive or send failed with `errno` (an `errno` of 0, which no
-    /// failure has, is taken as `EIO`).
-    pub(super) fn fail(&mut self, errno: i32) {
-        self.error = NonZeroI32::new(errno).or(NonZeroI32::new(libc::EIO));
-    }
-
-    /// Its bytes, made when first needed.
-    pub(super) fn io(&mut self) -> &mut Io {
-        self.io.get_or_insert_with(Box::default)
-    }
-
-    /// Whether its next bytes are to be read from the socket itself: its
-    /// receive ran dry, and it holds none from before (nor an error).
-    pub(super) fn reads_from_socket(&self) -> bool {
-        self.dry && self.held() == 0 && self.error.is_none()
-    }
-
-    pub(super) fn held(&self) -> usize {
-        self.io
-            .as_ref()
-            .map_or(0, |io| io.received.len() - io.read_at)
-    }
-
-    fn queued(&self) -> usize {
-        self.io.as_ref().map_or(0, |io| io.queued.len())
-    }
-
-    pub(super) fn wants_receive(&self) -> bool {
-        self.interest.is_some_and(Interest::is_readable)
-            && !self.eof
-            && !self.dry
-            && self.error.is_none()
-            && !self.closed
-            && self.held() < HOLD
-    }
-
-    /// Bytes taken by `write` and not yet sent.
-    pub(super) fn unsent(&self) -> bool {
-        self.error.is_none()
-            && self
-                .io
-                .as_ref()
-                .is_some_and(|io| io.sent < io.sending.len() || !io.queued.is_empty())
-    }
-
-    /// Whether a send of it is in the kernel.
-    pub(super) fn send_in_kernel(&self) -> bool {
-        self.io.as_ref().is_some_and(|io| io.send_in_kernel)
-    }
-
-    /// Whether an entry of it is in the kernel.
-    pub(super) fn in_kernel(&self) -> bool {
-        self.send_in_kernel() || self.receive != Receive::Idle
-    }
-
-    /// What the loop is to hear about it now, if anything.
-    fn readiness(&self) -> Option<Readiness> {
-        let token = self.token;
-        let interest = self.interest?;
-        let failed = self.error.is_some();
-        let report = Readiness {
-            token,
-            readable: interest.is_readable() && (self.held() > 0 || self.dry || self.eof || failed),
-            writable: interest.is_writable() && (self.queued() < SEND_ROOM || failed),
-            // With bytes still held too, so that the loop reads on past a
-            // short read to the end (or the error), as after epoll's
-            // EPOLLRDHUP.
-            read_closed: self.eof || failed,
-            write_closed: false,
-            // Bytes that came before the error are read first.
-            error: failed && self.held() == 0,
-        };
-        (report != Readiness::none(token)).then_some(report)
-    }
-}
 
 /// Every connection the ring serves, by descriptor, and the work they wait
 /// for.
@@ -264,6 +91,8 @@ pub(super) struct Table {
     pub(super) reports: Vec<RawFd>,
     /// Emptied large buffers, for the next connection that needs one.
     pub(super) spares: Vec<Vec<u8>>,
+    /// Descriptors that were lent receive buffers since the last wait.
+    pub(super) lending: Vec<RawFd>,
     /// Receives the kernel ended for want of buffers.
     pub(super) ran_dry: u64,
     /// Buffers the loop handed over whole, to be sent without a copy.
@@ -392,21 +221,13 @@ impl Table {
             self.spares.extend(spare);
             return;
         };
+        let mut lent = false;
         if let (Some(id), Ok(len @ 1..), true) = (buffer, usize::try_from(result), !slot.closed) {
-            let io = slot.io();
-            if io.read_at > 0 {
-                io.received.drain(..io.read_at);
-                io.read_at = 0;
-            }
-            if io.received.capacity() == 0 {
-                if let Some(spare) = spare.take() {
-                    io.received = spare;
-                }
-            }
-            io.received.extend_from_slice(buffers.bytes(id, len));
+            lent = slot.io().receive(id, len, buffers, &mut spare);
         }
-        if let Some(id) = buffer {
-            buffers.give_back(id);
+        match buffer {
+            Some(id) if !lent => buffers.give_back(id),
+            _ => {}
         }
         match result {
             0 => slot.eof = true,
@@ -429,6 +250,9 @@ impl Table {
         };
         let slot_closed = slot.closed;
         self.spares.extend(spare);
+        if lent {
+            self.lending.push(fd);
+        }
         if result == -libc::ENOBUFS && last {
             self.ran_dry += 1;
         }
@@ -475,7 +299,11 @@ impl Table {
             // Failed, or cancelled as its connection was dropped; a send
             // of nothing would only be sent again.
             _ => {
-                *io = Io::default();
+                // The bytes received before it can still be read.
+                io.sending = VecDeque::new();
+                io.queued = VecDeque::new();
+                io.sent = 0;
+                io.shut_when_sent = false;
                 failed = Some(if result < 0 { -result } else { libc::EPIPE });
             }
         }
@@ -504,6 +332,24 @@ impl Table {
                 events.push(report);
             }
         }
+    }
+
+    /// Copies into their connections what the buffers lent since the last
+    /// wait still hold, and gives them back, so that the ring has all its
+    /// buffers while it waits (a connection the loop did not read in its
+    /// turn, paused or out of budget, would keep them from the others).
+    pub(super) fn spill_lent(&mut self, buffers: &mut BufferRing) {
+        let mut lending = std::mem::take(&mut self.lending);
+        for &fd in &lending {
+            let spare = self.spares.pop();
+            let io = self.slot(fd).and_then(|slot| slot.io.as_deref_mut());
+            match io {
+                Some(io) if !io.lent.is_empty() => io.spill(buffers, spare),
+                _ => self.spares.extend(spare),
+            }
+        }
+        lending.clear();
+        self.lending = lending; // its capacity, for the next turn
     }
 
     /// Keeps a large emptied buffer for the next burst (a few at most).
@@ -550,7 +396,7 @@ fn push_for(
         _ => {}
     }
     let generation = slot.generation;
-    let failed = slot.error.is_some();
+    let failed = slot.error().is_some();
     let Some(io) = slot.io.as_deref_mut().filter(|_| !failed) else {
         return Ok(());
     };
@@ -584,14 +430,4 @@ fn list_once(list: &mut Vec<RawFd>, listed: &mut bool, fd: RawFd) {
     if !std::mem::replace(listed, true) {
         list.push(fd);
     }
-}
-
-/// Takes `buffer` (empty) out of a connection if it is large: a spare.
-pub(super) fn take_if_large(buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
-    (buffer.capacity() > KEPT_CAPACITY).then(|| std::mem::take(buffer))
-}
-
-/// As [`take_if_large`], for a send's buffer.
-fn take_send_buffer_if_large(buffer: &mut VecDeque<u8>) -> Option<Vec<u8>> {
-    (buffer.capacity() > KEPT_CAPACITY).then(|| Vec::from(std::mem::take(buffer)))
 }

@@ -57,7 +57,7 @@ fn a_send_in_the_kernel_at_close_is_cancelled_and_its_buffer_kept_until_then() {
         poll_for(&mut backend, Duration::from_millis(5));
         let mut driver = backend.driver.driver();
         let slot = driver.table.slot(stream.fd()).unwrap();
-        if slot.receive == table::Receive::Idle {
+        if slot.receive == slot::Receive::Idle {
             break;
         }
         assert!(
@@ -72,7 +72,7 @@ fn a_send_in_the_kernel_at_close_is_cancelled_and_its_buffer_kept_until_then() {
         let driver = backend.driver.driver();
         assert_eq!(driver.table.limbo.len(), 1, "the send's buffer is kept");
         let (_, kept) = &driver.table.limbo[0];
-        assert!(kept.send_in_kernel() && kept.receive == table::Receive::Idle);
+        assert!(kept.send_in_kernel() && kept.receive == slot::Receive::Idle);
     }
     let started = Instant::now();
     while !backend.driver.driver().table.limbo.is_empty() {
@@ -105,7 +105,7 @@ fn everything_in_the_kernel_is_cancelled_and_waited_for_before_the_ring_goes() {
     fill_until_a_send_waits(&mut backend, &mut stream);
     let mut driver = backend.driver.driver();
     let slot = driver.table.slot(stream.fd()).unwrap();
-    assert!(slot.send_in_kernel() && slot.receive == table::Receive::Armed);
+    assert!(slot.send_in_kernel() && slot.receive == slot::Receive::Armed);
     let started = Instant::now();
     assert!(
         driver.cancel_all_and_wait(PATIENCE),
@@ -116,7 +116,7 @@ fn everything_in_the_kernel_is_cancelled_and_waited_for_before_the_ring_goes() {
         "the wait went on after the last completion"
     );
     let slot = driver.table.slot(stream.fd()).unwrap();
-    assert!(!slot.send_in_kernel() && slot.receive == table::Receive::Idle);
+    assert!(!slot.send_in_kernel() && slot.receive == slot::Receive::Idle);
     drop(driver);
     drop(peer);
 }

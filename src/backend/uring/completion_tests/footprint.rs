@@ -2,7 +2,7 @@
 //! connection: its slot, and nothing that grows by copying.
 
 use super::*;
-use crate::backend::uring::table::Slot;
+use crate::backend::uring::slot::Slot;
 
 #[test]
 fn an_idle_connection_costs_the_ring_a_slot_of_32_bytes() {

@@ -6,7 +6,7 @@ use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::Instant;
 
-use super::table::HOLD;
+use super::slot::HOLD;
 use super::*;
 
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -164,6 +164,7 @@ fn held(backend: &UringBackend, fd: RawFd) -> usize {
 mod accept;
 mod close;
 mod footprint;
+mod lend;
 mod receive;
 mod send;
 mod wait;

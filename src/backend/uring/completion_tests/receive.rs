@@ -95,12 +95,12 @@ fn a_connection_that_stops_reading_has_its_receive_cancelled() {
         let mut driver = backend.driver.driver();
         driver.table.slot(stream.fd()).unwrap().receive
     };
-    assert_eq!(receive(&backend), table::Receive::Armed);
+    assert_eq!(receive(&backend), slot::Receive::Armed);
     backend
         .modify(stream.fd(), Token(5), Interest::WRITABLE)
         .unwrap();
     let started = Instant::now();
-    while receive(&backend) != table::Receive::Idle {
+    while receive(&backend) != slot::Receive::Idle {
         assert!(
             started.elapsed() < PATIENCE,
             "still {:?}",
@@ -211,7 +211,7 @@ fn connections_the_ring_has_no_buffer_for_are_read_from_their_sockets() {
                         dry += 1;
                         assert_eq!(
                             slot.receive,
-                            table::Receive::Idle,
+                            slot::Receive::Idle,
                             "a dry connection's receive is in the kernel"
                         );
                     }
@@ -250,7 +250,7 @@ fn connections_the_ring_has_no_buffer_for_are_read_from_their_sockets() {
             let mut driver = backend.driver.driver();
             let slot = driver.table.slot(stream.fd()).unwrap();
             assert!(
-                !slot.dry && slot.error().is_none() && slot.receive == table::Receive::Armed,
+                !slot.dry && slot.error().is_none() && slot.receive == slot::Receive::Armed,
                 "{slot:?}"
             );
         }

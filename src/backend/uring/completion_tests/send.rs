@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::table::SEND_ROOM;
+use super::slot::SEND_ROOM;
 use super::*;
 
 fn send_in_kernel(backend: &UringBackend, fd: RawFd) -> bool {

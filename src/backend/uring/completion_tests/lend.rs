@@ -1,0 +1,147 @@
+//! Receive buffers lent to connections: bytes read from where the kernel
+//! put them, the buffers given back as they are read, copied out before
+//! the next wait when left unread, given back when the connection goes.
+
+use super::*;
+
+/// (lent buffers, bytes copied into `received` and unread) of a stream.
+fn lent_and_copied(backend: &UringBackend, stream: &RingStream) -> (usize, usize) {
+    let mut driver = backend.driver.driver();
+    let slot = driver.table.slot(stream.fd()).expect("served");
+    slot.io
+        .as_ref()
+        .map_or((0, 0), |io| (io.lent.len(), io.received.len() - io.read_at))
+}
+
+fn pattern(len: usize, seed: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i + seed) % 251) as u8).collect()
+}
+
+/// Polls (without reading) until `stream` holds `bytes`.
+fn poll_until_held(backend: &mut UringBackend, stream: &RingStream, bytes: usize) {
+    let started = Instant::now();
+    while held(backend, stream.fd()) < bytes {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{} held",
+            held(backend, stream.fd())
+        );
+        // Reaped without a poll, which would copy out what is lent
+        // before it waits.
+        backend.reap().unwrap();
+        backend.driver.driver().ring.submit().unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn bytes_are_read_from_the_buffer_the_kernel_filled() {
+    let (mut backend, mut stream, mut peer) = served();
+    poll_for(&mut backend, Duration::ZERO); // the receive is armed
+    peer.write_all(b"hello").unwrap();
+    poll_until_held(&mut backend, &stream, 5);
+    assert_eq!(
+        lent_and_copied(&backend, &stream),
+        (1, 0),
+        "copied, not lent"
+    );
+    assert_eq!(read_held(&mut stream), (b"hello".to_vec(), false));
+    assert_eq!(lent_and_copied(&backend, &stream), (0, 0));
+}
+
+/// Sixteen buffers are lent at most; the bytes after them are copied,
+/// and bytes that come while some are still copied are copied too, behind
+/// them, though buffers were read and given back: reads give them all in
+/// the order they came.
+#[test]
+fn bytes_beyond_the_buffers_lent_are_copied_and_read_in_order() {
+    let (mut backend, mut stream, mut peer) = served();
+    poll_for(&mut backend, Duration::ZERO);
+    let data = pattern(200 * 1024, 0);
+    let (first, second) = data.split_at(100 * 1024);
+    peer.write_all(first).unwrap();
+    poll_until_held(&mut backend, &stream, first.len());
+    let (lent, copied) = lent_and_copied(&backend, &stream);
+    assert_eq!(lent, 16, "{lent} lent");
+    assert!(copied > 0);
+    // Five buffers' worth read, in a piece that ends inside a buffer.
+    let mut got = vec![0u8; 5 * 4096 + 100];
+    assert_eq!(stream.read(&mut got).unwrap(), got.len());
+    peer.write_all(second).unwrap();
+    poll_until_held(&mut backend, &stream, data.len() - got.len());
+    got.extend(read_as_the_loop_does(&mut stream, 1000 * 7));
+    got.extend(read_held(&mut stream).0);
+    assert!(got == data, "bytes out of order ({} read)", got.len());
+    assert_eq!(lent_and_copied(&backend, &stream), (0, 0));
+}
+
+/// A ring of four buffers serves twenty rounds of 16 KiB without running
+/// dry: each buffer goes back as its bytes are read.
+#[test]
+fn lent_buffers_go_back_as_they_are_read() {
+    let (mut backend, mut served) = served_many(64, 4, 5..6, Interest::READABLE);
+    let (mut stream, mut peer) = served.pop().unwrap();
+    poll_for(&mut backend, Duration::ZERO);
+    for round in 0..20 {
+        let data = pattern(16 * 1024, round);
+        peer.write_all(&data).unwrap();
+        let mut got = Vec::new();
+        let started = Instant::now();
+        while got.len() < data.len() {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "round {round}: {} read",
+                got.len()
+            );
+            poll_for(&mut backend, Duration::from_millis(5));
+            got.extend(read_held(&mut stream).0);
+        }
+        assert!(got == data, "round {round}'s bytes");
+    }
+    let ran_dry = backend.driver.driver().table.ran_dry;
+    assert_eq!(ran_dry, 0, "a receive ran out of buffers");
+}
+
+/// Bytes the loop leaves unread for a turn are copied out of their
+/// buffers before the ring waits again, so the buffers serve others.
+#[test]
+fn buffers_left_unread_are_copied_out_before_the_next_wait() {
+    let (mut backend, mut stream, mut peer) = served();
+    poll_for(&mut backend, Duration::ZERO);
+    let data = pattern(8 * 1024, 3);
+    peer.write_all(&data).unwrap();
+    poll_until_held(&mut backend, &stream, data.len());
+    assert_eq!(lent_and_copied(&backend, &stream).0, 2);
+    poll_for(&mut backend, Duration::ZERO);
+    assert_eq!(lent_and_copied(&backend, &stream), (0, data.len()));
+    assert_eq!(read_held(&mut stream), (data, false));
+}
+
+/// A connection dropped with buffers lent gives them back: another on the
+/// same ring of four receives 16 KiB without running dry.
+#[test]
+fn a_dropped_connection_gives_back_the_buffers_lent_to_it() {
+    let (mut backend, mut served) = served_many(64, 4, 5..7, Interest::READABLE);
+    let (mut second, mut second_peer) = served.pop().unwrap();
+    let (first, mut first_peer) = served.pop().unwrap();
+    poll_for(&mut backend, Duration::ZERO);
+    first_peer.write_all(&pattern(16 * 1024, 0)).unwrap();
+    poll_until_held(&mut backend, &first, 16 * 1024);
+    assert_eq!(lent_and_copied(&backend, &first).0, 4);
+    drop(first);
+    let data = pattern(16 * 1024, 9);
+    second_peer.write_all(&data).unwrap();
+    let mut got = Vec::new();
+    let started = Instant::now();
+    while got.len() < data.len() {
+        assert!(started.elapsed() < PATIENCE, "{} read", got.len());
+        poll_for(&mut backend, Duration::from_millis(5));
+        got.extend(read_held(&mut second).0);
+    }
+    assert!(got == data);
+    let ran_dry = backend.driver.driver().table.ran_dry;
+    assert_eq!(
+        ran_dry, 0,
+        "the first connection's buffers were not given back"
+    );
+}
