@@ -6,6 +6,12 @@
 //! the completion; the driver copies the bytes out and gives the buffer
 //! back at once. So a connection that is not receiving holds no buffer,
 //! and the ring's few hundred kilobytes serve every connection of a loop.
+//!
+//! Where the kernel can (6.10), a receive takes a *bundle*: as many
+//! buffers as the bytes waiting fill, in one pass through TCP's receive
+//! path, and one completion that names the first. The others are the
+//! ring's next entries, in order, so the ring remembers which buffer it
+//! put in each entry.
 
 use std::alloc::{self, Layout};
 use std::io;
@@ -36,6 +42,10 @@ pub(super) struct BufferRing {
     count: u16,
     /// The tail as this side last published it.
     tail: u16,
+    /// The buffer put in each entry of the ring, by entry.
+    in_entry: Vec<u16>,
+    /// The entry each buffer was last put in, by buffer.
+    entry_of: Vec<u16>,
 }
 
 impl BufferRing {
@@ -61,6 +71,8 @@ impl BufferRing {
             memory,
             count,
             tail: 0,
+            in_entry: vec![0; usize::from(count)],
+            entry_of: vec![0; usize::from(count)],
         };
         for id in 0..count {
             buffers.give_back(id);
@@ -94,13 +106,38 @@ impl BufferRing {
         unsafe { std::slice::from_raw_parts(self.memory.as_ptr().add(id * SIZE), len) }
     }
 
+    /// The buffers a receive of `len` bytes filled, the first of them
+    /// `first` (as its completion says), in order, each with the bytes it
+    /// holds: one, or a bundle of the ring's entries that followed it.
+    /// Asked before any of them is given back (which reuses entries).
+    pub(super) fn filled(&self, first: u16, len: usize) -> impl Iterator<Item = (u16, usize)> + '_ {
+        let start = self.entry_of[usize::from(first % self.count)];
+        let mask = self.count - 1;
+        (0..len.div_ceil(SIZE)).map(move |k| {
+            let entry = start.wrapping_add(k as u16) & mask;
+            let id = self.in_entry[usize::from(entry)];
+            (id, (len - k * SIZE).min(SIZE))
+        })
+    }
+
+    /// Gives back every buffer a receive of `len` bytes filled (see
+    /// [`filled`](BufferRing::filled)); one if it carried no bytes.
+    pub(super) fn give_back_filled(&mut self, first: u16, len: usize) {
+        let ids: Vec<u16> = self.filled(first, len.max(1)).map(|(id, _)| id).collect();
+        for id in ids {
+            self.give_back(id);
+        }
+    }
+
     /// Puts buffer `id` back in the ring for the kernel to fill again.
     pub(super) fn give_back(&mut self, id: u16) {
         let id = id % self.count;
         let at = usize::from(self.tail % self.count);
-        // SAFETY: `at` is below `count`. The kernel reads only the entries
-        // between its head and the published tail; this one is past the
-        // tail until the store below publishes it.
+        self.in_entry[at] = id;
+        self.entry_of[usize::from(id)] = at as u16; // below count
+                                                    // SAFETY: `at` is below `count`. The kernel reads only the entries
+                                                    // between its head and the published tail; this one is past the
+                                                    // tail until the store below publishes it.
         unsafe {
             let entry = &mut *self.entries.as_ptr().add(at);
             entry.set_addr(self.memory.as_ptr().add(usize::from(id) * SIZE) as u64);

@@ -226,8 +226,9 @@ impl Driver {
                             slot.receive = Receive::Idle;
                         }
                     }
-                    if let Some(id) = cqueue::buffer_select(cqe.flags()) {
-                        buffers.give_back(id);
+                    if let Some(first) = cqueue::buffer_select(cqe.flags()) {
+                        let bytes = usize::try_from(cqe.result()).unwrap_or(0);
+                        buffers.give_back_filled(first, bytes);
                     }
                 }
                 (Some((Kind::Send, fd, generation)), _) => {

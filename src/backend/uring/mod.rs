@@ -133,6 +133,7 @@ impl UringBackend {
         match BufferRing::register(&driver.ring, buffers) {
             Ok(buffers) => {
                 driver.buffers = Some(buffers);
+                driver.table.bundles = driver.ring.params().is_feature_recvsend_bundle();
                 drop(driver);
                 let streams = backend.driver.clone();
                 Ok((backend, Some(streams)))

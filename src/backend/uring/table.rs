@@ -9,8 +9,12 @@
 //! the connection's token. Underneath:
 //!
 //! - **Receiving.** While the loop wants to read, one multishot `RECV` is
-//!   armed on the socket. Each completion names a buffer the kernel took
-//!   from the [`BufferRing`], and is reported as READABLE. The buffer is
+//!   armed on the socket, asking the kernel to wait until the socket is
+//!   readable before it takes buffers (`POLL_FIRST`: a receive tried at
+//!   once while the ring is empty would end for want of one, bytes or
+//!   not). Each completion names the buffer the kernel filled, or the
+//!   first of a bundle of them (6.10: all the bytes waiting, up to the
+//!   buffers free, in one pass through TCP), and is reported as READABLE. The buffer is
 //!   lent to the connection (sixteen at most; bytes beyond them are
 //!   copied into its `received`), and `read` copies from it into the
 //!   loop's buffer and gives it back: one copy, as on epoll. Buffers the
@@ -93,6 +97,12 @@ pub(super) struct Table {
     pub(super) spares: Vec<Vec<u8>>,
     /// Descriptors that were lent receive buffers since the last wait.
     pub(super) lending: Vec<RawFd>,
+    /// The buffers of the completion being read (kept for its capacity).
+    filled: Vec<(u16, usize)>,
+    /// Receives take bundles of buffers (the kernel can, 6.10).
+    pub(super) bundles: bool,
+    /// Completions that filled more than one buffer.
+    pub(super) bundled: u64,
     /// Receives the kernel ended for want of buffers.
     pub(super) ran_dry: u64,
     /// Buffers the loop handed over whole, to be sent without a copy.
@@ -180,9 +190,10 @@ impl Table {
         let mut listed = std::mem::take(&mut self.pending);
         let mut result = Ok(());
         for (at, &fd) in listed.iter().enumerate() {
+            let bundles = self.bundles;
             if let Some(slot) = self.slot(fd) {
                 slot.pending = false;
-                result = push_for(fd, slot, &mut push);
+                result = push_for(fd, slot, bundles, &mut push);
             }
             if result.is_err() {
                 for &rest in &listed[at..] {
@@ -209,26 +220,53 @@ impl Table {
         cqe: &cqueue::Entry,
         buffers: &mut BufferRing,
     ) {
+        // The buffers it filled, found before any is given back (kept in
+        // the table for the vector's capacity).
+        let mut filled = std::mem::take(&mut self.filled);
+        filled.clear();
+        if let Some(first) = cqueue::buffer_select(cqe.flags()) {
+            let bytes = usize::try_from(cqe.result()).unwrap_or(0);
+            filled.extend(buffers.filled(first, bytes.max(1)));
+        }
+        if filled.len() > 1 {
+            self.bundled += 1;
+        }
+        self.take_received(fd, generation, cqe, &filled, buffers);
+        self.filled = filled;
+    }
+
+    /// [`received`](Table::received), with the buffers it `filled`.
+    fn take_received(
+        &mut self,
+        fd: RawFd,
+        generation: u32,
+        cqe: &cqueue::Entry,
+        filled: &[(u16, usize)],
+        buffers: &mut BufferRing,
+    ) {
         let (result, flags) = (cqe.result(), cqe.flags());
-        let buffer = cqueue::buffer_select(flags);
         let last = !cqueue::more(flags);
         // Taken now (the slot borrows the table), put back if not used.
         let mut spare = self.spares.pop();
-        let Some(slot) = self.slot_of(fd, generation) else {
-            if let Some(id) = buffer {
-                buffers.give_back(id);
+        let mut slot = self.slot_of(fd, generation);
+        let open = slot.as_ref().is_some_and(|slot| !slot.closed);
+        let mut lent = false;
+        for &(id, len) in filled {
+            match slot {
+                Some(ref mut slot) if open && result > 0 => {
+                    if slot.io().receive(id, len, buffers, &mut spare) {
+                        lent = true;
+                    } else {
+                        buffers.give_back(id);
+                    }
+                }
+                _ => buffers.give_back(id),
             }
+        }
+        let Some(slot) = slot else {
             self.spares.extend(spare);
             return;
         };
-        let mut lent = false;
-        if let (Some(id), Ok(len @ 1..), true) = (buffer, usize::try_from(result), !slot.closed) {
-            lent = slot.io().receive(id, len, buffers, &mut spare);
-        }
-        match buffer {
-            Some(id) if !lent => buffers.give_back(id),
-            _ => {}
-        }
         match result {
             0 => slot.eof = true,
             // The ring ran out of buffers: the bytes wait in the socket.
@@ -378,14 +416,18 @@ impl Table {
 fn push_for(
     fd: RawFd,
     slot: &mut Slot,
+    bundles: bool,
     push: &mut impl FnMut(&squeue::Entry) -> io::Result<()>,
 ) -> io::Result<()> {
     let receive = user_data(Kind::Receive, fd, slot.generation);
     match (slot.receive, slot.wants_receive()) {
         (Receive::Idle, true) => {
-            let entry = opcode::RecvMulti::new(types::Fd(fd), buffers::GROUP)
-                .build()
-                .user_data(receive);
+            let entry = if bundles {
+                opcode::RecvMultiBundle::new(types::Fd(fd), buffers::GROUP).build()
+            } else {
+                opcode::RecvMulti::new(types::Fd(fd), buffers::GROUP).build()
+            };
+            let entry = poll_first(entry).user_data(receive);
             push(&entry)?;
             slot.receive = Receive::Armed;
         }
@@ -430,4 +472,30 @@ fn list_once(list: &mut Vec<RawFd>, listed: &mut bool, fd: RawFd) {
     if !std::mem::replace(listed, true) {
         list.push(fd);
     }
+}
+
+/// Sets `IORING_RECVSEND_POLL_FIRST` on a receive: the kernel waits for
+/// the socket to be readable before it takes buffers, rather than trying
+/// at once. Without it a receive armed on an empty socket while the ring
+/// has no buffer left ends at once (`ENOBUFS`), bytes or not, and a
+/// connection drained that way would go on running dry each turn.
+fn poll_first(mut entry: squeue::Entry) -> squeue::Entry {
+    /// `IORING_RECVSEND_POLL_FIRST` (the crate keeps it private): known
+    /// to every kernel with a multishot receive (6.0), which the driver
+    /// needs anyway.
+    const RECVSEND_POLL_FIRST: u16 = 1;
+    const _: () = assert!(std::mem::size_of::<squeue::Entry>() == 64);
+    // SAFETY: `squeue::Entry` is `repr(C)` around the kernel's 64-byte
+    // `io_uring_sqe`, whose `ioprio` is the `u16` at offset 2 (after
+    // `opcode` and `flags`, one byte each): the kernel's ABI, which
+    // cannot change. The crate sets the receive's own flags there; this
+    // adds one. Checked by `a_receive_waits_for_bytes_before_it_takes_buffers`.
+    unsafe {
+        let ioprio = std::ptr::addr_of_mut!(entry)
+            .cast::<u8>()
+            .add(2)
+            .cast::<u16>();
+        ioprio.write_unaligned(ioprio.read_unaligned() | RECVSEND_POLL_FIRST);
+    }
+    entry
 }

@@ -145,3 +145,26 @@ fn a_dropped_connection_gives_back_the_buffers_lent_to_it() {
         "the first connection's buffers were not given back"
     );
 }
+
+/// Where the kernel can, bytes waiting when a receive starts are taken in
+/// one completion of several buffers, lent in the order they were filled.
+#[test]
+fn bytes_waiting_are_taken_in_one_bundle_of_buffers() {
+    let (mut backend, mut served) = served_many(64, 8, 5..6, Interest::WRITABLE);
+    let (mut stream, mut peer) = served.pop().unwrap();
+    if !backend.driver.driver().table.bundles {
+        eprintln!("this kernel has no bundles (6.10): nothing to check");
+        return;
+    }
+    let data = pattern(16 * 1024, 5);
+    peer.write_all(&data).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    backend
+        .modify(stream.fd(), Token(5), Interest::READABLE)
+        .unwrap();
+    poll_for(&mut backend, Duration::ZERO); // the receive is armed
+    poll_until_held(&mut backend, &stream, data.len());
+    assert_eq!(backend.driver.driver().table.bundled, 1, "not one bundle");
+    assert_eq!(lent_and_copied(&backend, &stream), (4, 0));
+    assert_eq!(read_held(&mut stream), (data, false));
+}
