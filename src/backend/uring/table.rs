@@ -293,6 +293,7 @@ impl Table {
         }
         if result == -libc::ENOBUFS && last {
             self.ran_dry += 1;
+            buffers.ran_dry();
         }
         if slot_closed {
             self.bury_if_done();

@@ -168,3 +168,66 @@ fn bytes_waiting_are_taken_in_one_bundle_of_buffers() {
     assert_eq!(lent_and_copied(&backend, &stream), (4, 0));
     assert_eq!(read_held(&mut stream), (data, false));
 }
+
+/// A ring of 512 starts with 64 buffers in circulation; a receive that
+/// runs dry puts twice as many in, and once the need has passed (here
+/// after 256 buffers given back) the set halves again, as buffers come
+/// back. Every byte arrives, in order, throughout.
+#[test]
+fn buffers_go_into_circulation_as_receives_run_dry_and_back_out_after() {
+    const PEERS: usize = 5;
+    let (mut backend, served) = served_many(64, 512, 0..PEERS, Interest::READABLE);
+    let (mut ours, mut peers): (Vec<_>, Vec<_>) = served.into_iter().unzip();
+    let circulation = |backend: &UringBackend| {
+        let driver = backend.driver.driver();
+        driver.buffers.as_ref().unwrap().circulation()
+    };
+    assert_eq!(circulation(&backend), (64, 64));
+    poll_for(&mut backend, Duration::ZERO); // the receives armed
+                                            // Five connections are lent sixteen buffers each, unread (reaped
+                                            // without a poll, which would copy them out): the fifth runs dry.
+    let sent: Vec<Vec<u8>> = (0..PEERS).map(|i| pattern(16 * 4096, i)).collect();
+    for (peer, data) in peers.iter_mut().zip(&sent) {
+        peer.write_all(data).unwrap();
+    }
+    let started = Instant::now();
+    while backend.driver.driver().table.ran_dry == 0 {
+        assert!(started.elapsed() < PATIENCE, "never ran dry");
+        backend.reap().unwrap();
+        backend.driver.driver().ring.submit().unwrap();
+    }
+    assert_eq!(circulation(&backend).1, 128);
+    for (i, stream) in ours.iter_mut().enumerate() {
+        let mut got = Vec::new();
+        while got.len() < sent[i].len() {
+            assert!(started.elapsed() < PATIENCE, "{i}: {} read", got.len());
+            poll_for(&mut backend, Duration::from_millis(5));
+            got.extend(read_as_the_loop_does(stream, 64 * 1024));
+        }
+        assert!(got == sent[i], "connection {i}'s bytes");
+    }
+    assert_eq!(
+        circulation(&backend).0,
+        128,
+        "the held-back buffers went in"
+    );
+    // The need passes: small messages, read as they come.
+    backend
+        .driver
+        .driver()
+        .buffers
+        .as_mut()
+        .unwrap()
+        .shrink_after = 256;
+    for round in 0..600 {
+        peers[0].write_all(&[round as u8; 100]).unwrap();
+        let mut got = Vec::new();
+        while got.len() < 100 {
+            assert!(started.elapsed() < PATIENCE, "round {round}");
+            poll_for(&mut backend, Duration::from_millis(5));
+            got.extend(read_held(&mut ours[0]).0);
+        }
+        assert!(got.iter().all(|&b| b == round as u8));
+    }
+    assert_eq!(circulation(&backend), (64, 64));
+}
