@@ -3,9 +3,10 @@
 //!
 //! A multishot receive names no buffer of its own. When bytes arrive the
 //! kernel takes the next buffer from this ring, fills it and says which in
-//! the completion; the driver copies the bytes out and gives the buffer
-//! back at once. So a connection that is not receiving holds no buffer,
-//! and the ring's few hundred kilobytes serve every connection of a loop.
+//! the completion; the driver lends the buffer to its connection until the
+//! loop has read it (or copies it out before the next wait). So a
+//! connection that is not receiving holds no buffer, and the ring's few
+//! hundred kilobytes serve every connection of a loop.
 //! Not all of them circulate: 64 at first, twice as many each time a
 //! receive runs dry, half again once the need has passed.
 //!
@@ -150,15 +151,6 @@ impl BufferRing {
         })
     }
 
-    /// Gives back every buffer a receive of `len` bytes filled (see
-    /// [`filled`](BufferRing::filled)); one if it carried no bytes.
-    pub(super) fn give_back_filled(&mut self, first: u16, len: usize) {
-        let ids: Vec<u16> = self.filled(first, len.max(1)).map(|(id, _)| id).collect();
-        for id in ids {
-            self.give_back(id);
-        }
-    }
-
     /// Puts buffer `id` back in the ring for the kernel to fill again, or
     /// holds it back if more are in circulation than wanted.
     pub(super) fn give_back(&mut self, id: u16) {
@@ -199,8 +191,11 @@ impl BufferRing {
     /// Writes buffer `id` into the ring's next entry and publishes it.
     fn publish(&mut self, id: u16) {
         let at = usize::from(self.tail % self.count);
+        // The entries of a bundle not yet read are never written here
+        // before it is: they are out of the ring with their buffers, and
+        // the buffers in circulation are no more than the ring's entries.
         self.in_entry[at] = id;
-        self.entry_of[usize::from(id)] = at as u16; // below count
+        self.entry_of[usize::from(id)] = at as u16; // `at` is below `count`
                                                     // SAFETY: `at` is below `count`. The kernel reads only the entries
                                                     // between its head and the published tail; this one is past the
                                                     // tail until the store below publishes it.

@@ -176,9 +176,8 @@ impl Driver {
 
 impl Driver {
     /// Cancels whatever of the connections is still in the kernel and
-    /// waits, `patience` at most, for the last completions, giving back
-    /// the receive buffers they name. Whether nothing is left in the
-    /// kernel.
+    /// waits, `patience` at most, for the last completions (see
+    /// `reap_last`). Whether nothing is left in the kernel.
     pub(super) fn cancel_all_and_wait(&mut self, patience: Duration) -> bool {
         let mut cancels = Vec::new();
         let open = self.table.slots.iter().enumerate();
@@ -215,28 +214,25 @@ impl Driver {
     }
 
     /// Reads the completions waiting while the ring is dropped: each
-    /// entry's end noted, receive buffers given back, accepted sockets
-    /// closed (with their listener's queue, or at once).
+    /// entry's end noted, accepted sockets closed (with their listener's
+    /// queue, or at once). The receive buffers they name are not given
+    /// back: the buffers go with the ring.
     fn reap_last(&mut self) {
         for cqe in self.ring.completion() {
-            match (decode(cqe.user_data()), self.buffers.as_mut()) {
-                (Some((Kind::Receive, fd, generation)), Some(buffers)) => {
+            match decode(cqe.user_data()) {
+                Some((Kind::Receive, fd, generation)) => {
                     if let Some(slot) = self.table.slot_of(fd, generation) {
                         if !cqueue::more(cqe.flags()) {
                             slot.receive = Receive::Idle;
                         }
                     }
-                    if let Some(first) = cqueue::buffer_select(cqe.flags()) {
-                        let bytes = usize::try_from(cqe.result()).unwrap_or(0);
-                        buffers.give_back_filled(first, bytes);
-                    }
                 }
-                (Some((Kind::Send, fd, generation)), _) => {
+                Some((Kind::Send, fd, generation)) => {
                     if let Some(slot) = self.table.slot_of(fd, generation) {
                         slot.io().send_in_kernel = false;
                     }
                 }
-                (Some((Kind::Accept, fd, generation)), _) => {
+                Some((Kind::Accept, fd, generation)) => {
                     self.accepts.accepted(fd, generation, &cqe);
                 }
                 _ => {}

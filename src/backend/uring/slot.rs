@@ -14,7 +14,9 @@ use crate::Interest;
 pub(crate) const SEND_ROOM: usize = 64 * 1024;
 
 /// Received bytes a connection may hold unread before its receive is
-/// cancelled (re-armed once the loop has read half of them).
+/// cancelled (re-armed once the loop has read half of them). A bundle may
+/// take it past this by what was waiting in the socket, as the ring's
+/// buffers allow.
 pub(crate) const HOLD: usize = 256 * 1024;
 
 /// A buffer kept by a connection whose bytes were read goes to the
@@ -229,10 +231,9 @@ impl Io {
             self.lent_bytes += len;
             return true;
         }
-        if self.read_at > 0 {
-            self.received.drain(..self.read_at);
-            self.read_at = 0;
-        }
+        // What was read goes (nothing, if nothing was).
+        self.received.drain(..self.read_at);
+        self.read_at = 0;
         if self.received.capacity() == 0 {
             if let Some(spare) = spare.take() {
                 self.received = spare;
@@ -279,7 +280,6 @@ impl Io {
             return;
         }
         let mut all = spare.unwrap_or_default();
-        all.reserve(self.lent_bytes + self.received.len() - self.read_at);
         for lent in self.lent.drain(..) {
             let (at, len) = (usize::from(lent.at), usize::from(lent.len));
             all.extend_from_slice(&buffers.bytes(lent.id, at + len)[at..]);
