@@ -10,35 +10,36 @@
 //!
 //! - **Receiving.** While the loop wants to read, one multishot `RECV` is
 //!   armed on the socket, asking the kernel to wait until the socket is
-//!   readable before it takes buffers (`POLL_FIRST`: a receive tried at
-//!   once while the ring is empty would end for want of one, bytes or
-//!   not). Each completion names the buffer the kernel filled, or the
-//!   first of a bundle of them (6.10: all the bytes waiting, up to the
-//!   buffers free, in one pass through TCP), and is reported as READABLE. The buffer is
-//!   lent to the connection (sixteen at most; bytes beyond them are
-//!   copied into its `received`), and `read` copies from it into the
-//!   loop's buffer and gives it back: one copy, as on epoll. Buffers the
-//!   loop left unread in its turn are copied into `received` before the
-//!   next wait, so every buffer is back in the ring while it waits and an
-//!   idle connection holds none. A connection that stops reading (paused,
-//!   closed), or holds more than [`HOLD`](super::slot::HOLD) unread, has its receive cancelled, and TCP's
-//!   own flow control holds the peer back again. A receive the kernel
-//!   ends for want of buffers (`ENOBUFS`: more connections received at
-//!   once than the ring holds) is not armed again at once, which would
-//!   only meet the same want: the connection is *dry*, reported readable,
-//!   and `read` takes its bytes straight from the socket (`recv` with
-//!   `MSG_DONTWAIT`, one copy, as on epoll) until it would block or a
-//!   read comes back short; then its receive is armed again.
-//! - **Sending.** The loop's output buffer is taken whole when the
-//!   connection has nothing queued ([`RingStream::write_whole`](super::RingStream::write_whole)): it
+//!   readable before it takes buffers (`POLL_FIRST`: a receive tried at once
+//!   while the ring is empty would end for want of one, bytes or not). Each
+//!   completion names the buffer the kernel filled, or the first of a bundle
+//!   of them (6.10: all the bytes waiting, up to the buffers free, in one
+//!   pass through TCP), and is reported as READABLE. The buffer is lent to
+//!   the connection (sixteen at most; bytes beyond them are copied into its
+//!   `received`), and `read` copies from it into the loop's buffer and gives
+//!   it back: one copy, as on epoll. Buffers the loop left unread in its turn
+//!   are copied into `received` before the next wait, so every buffer is back
+//!   in the ring while it waits and an idle connection holds none. A
+//!   connection that stops reading (paused, closed), or holds more than
+//!   [`HOLD`](super::slot::HOLD) unread, has its receive cancelled, and TCP's
+//!   own flow control holds the peer back again. A receive the kernel ends
+//!   for want of buffers (`ENOBUFS`: more connections received at once than
+//!   the ring holds) is not armed again at once, which would only meet the
+//!   same want: the connection is *dry*, reported readable, and `read` takes
+//!   its bytes straight from the socket (`recv` with `MSG_DONTWAIT`, one
+//!   copy, as on epoll) until it would block or a read comes back short; then
+//!   its receive is armed again.
+//! - **Sending.** The loop's output buffer is taken whole when the connection
+//!   has nothing queued
+//!   ([`RingStream::write_whole`](super::RingStream::write_whole)): it
 //!   becomes `sending` (or `queued`, behind a send in the kernel) and the
 //!   loop gets an emptied buffer back, so a reply is copied once, by the
 //!   kernel, as on epoll. Otherwise `write` copies into `queued` (at most
-//!   [`SEND_ROOM`](super::slot::SEND_ROOM) bytes, then `WouldBlock`). One `SEND` at a time is in the kernel,
-//!   from `sending`, which nothing touches until it completes: a short
-//!   send is resubmitted for the rest, and then `queued` becomes
-//!   `sending`. A completion that makes room is reported as WRITABLE to a
-//!   connection that asked for it.
+//!   [`SEND_ROOM`](super::slot::SEND_ROOM) bytes, then `WouldBlock`). One
+//!   `SEND` at a time is in the kernel, from `sending`, which nothing touches
+//!   until it completes: a short send is resubmitted for the rest, and then
+//!   `queued` becomes `sending`. A completion that makes room is reported as
+//!   WRITABLE to a connection that asked for it.
 //! - **Closing.** A connection closing in order waits until the driver
 //!   has sent what it took ([`RingStream::sending`](super::RingStream::sending): the loop keeps it
 //!   open, as it does for its own output), and a write shutdown asked for
