@@ -39,7 +39,9 @@ pub(super) const SIZE: usize = 4096;
 /// smaller set stays in the processor's cache (a fixed set of 128 cost
 /// about 5% less CPU per message than 512 with 4 KiB messages at 1 and 50
 /// connections); a buffer never needed is never touched, so never
-/// resident either.
+/// resident either. Fewer is dearer: starting (and shrinking) at 16 cost
+/// 6 to 15% more there, in receives run dry. A larger ring (4,096) gained
+/// nothing at 5,000 connections.
 const FIRST_CIRCULATING: u16 = 64;
 
 /// Buffers given back, with none running dry, after which the set in
