@@ -197,10 +197,11 @@ impl BufferRing {
         // before it is: they are out of the ring with their buffers, and
         // the buffers in circulation are no more than the ring's entries.
         self.in_entry[at] = id;
-        self.entry_of[usize::from(id)] = at as u16; // `at` is below `count`
-                                                    // SAFETY: `at` is below `count`. The kernel reads only the entries
-                                                    // between its head and the published tail; this one is past the
-                                                    // tail until the store below publishes it.
+        self.entry_of[usize::from(id)] = at as u16; // below `count`, a u16
+
+        // SAFETY: `at` is below `count`. The kernel reads only the entries
+        // between its head and the published tail; this one is past the
+        // tail until the store below publishes it.
         unsafe {
             let entry = &mut *self.entries.as_ptr().add(at);
             entry.set_addr(self.memory.as_ptr().add(usize::from(id) * SIZE) as u64);

@@ -190,10 +190,11 @@ fn buffers_go_into_circulation_as_receives_run_dry_and_back_out_after() {
         driver.buffers.as_ref().unwrap().circulation()
     };
     assert_eq!(circulation(&backend), (64, 64));
-    poll_for(&mut backend, Duration::ZERO); // the receives armed
-                                            // Nine connections are lent sixteen buffers each, unread (reaped
-                                            // without a poll, which would copy them out): the fifth runs dry,
-                                            // and with 128 in circulation the ninth (or more at once).
+    // The receives armed.
+    poll_for(&mut backend, Duration::ZERO);
+    // Nine connections are lent sixteen buffers each, unread (reaped
+    // without a poll, which would copy them out): the fifth runs dry,
+    // and with 128 in circulation the ninth (or more at once).
     let sent: Vec<Vec<u8>> = (0..PEERS).map(|i| pattern(16 * 4096, i)).collect();
     for (peer, data) in peers.iter_mut().zip(&sent) {
         peer.write_all(data).unwrap();
