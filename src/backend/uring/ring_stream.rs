@@ -137,7 +137,7 @@ impl RingStream {
                     break;
                 }
             }
-            let idle = !io.send_in_kernel && io.sent >= io.sending.len();
+            let idle = io.sent_all();
             if idle && taken > 0 {
                 io.sending.clear();
                 io.sent = 0;
@@ -168,7 +168,7 @@ impl RingStream {
             if !io.queued.is_empty() {
                 return false;
             }
-            let idle = !io.send_in_kernel && io.sent >= io.sending.len();
+            let idle = io.sent_all();
             if idle {
                 io.sending.clear();
                 io.sent = 0;

@@ -209,6 +209,12 @@ pub(super) struct Lent {
 }
 
 impl Io {
+    /// Whether no send is in the kernel and `sending` has all gone, so
+    /// that the next bytes may take its place.
+    pub(super) fn sent_all(&self) -> bool {
+        !self.send_in_kernel && self.sent >= self.sending.len()
+    }
+
     /// Takes the first `len` bytes of receive buffer `id`: lent, when none
     /// are held in `received` (they would come after those) and it holds
     /// fewer than [`LENT_MOST`]; else copied into `received` (grown from
@@ -274,11 +280,9 @@ impl Io {
     /// Copies what the lent buffers hold into `received`, ahead of what
     /// is there (into `spare` if that is an empty buffer of its own), and
     /// gives them back: the loop left the bytes unread, and the ring needs
-    /// its buffers for the next wait.
+    /// its buffers for the next wait. Asked only of a connection holding
+    /// lent buffers.
     pub(super) fn spill(&mut self, buffers: &mut BufferRing, spare: Option<Vec<u8>>) {
-        if self.lent.is_empty() {
-            return;
-        }
         let mut all = spare.unwrap_or_default();
         for lent in self.lent.drain(..) {
             let (at, len) = (usize::from(lent.at), usize::from(lent.len));

@@ -17,29 +17,11 @@ fn pattern(len: usize, seed: usize) -> Vec<u8> {
     (0..len).map(|i| ((i + seed) % 251) as u8).collect()
 }
 
-/// Polls (without reading) until `stream` holds `bytes`.
-fn poll_until_held(backend: &mut UringBackend, stream: &RingStream, bytes: usize) {
-    let started = Instant::now();
-    while held(backend, stream.fd()) < bytes {
-        assert!(
-            started.elapsed() < PATIENCE,
-            "{} held",
-            held(backend, stream.fd())
-        );
-        // Reaped without a poll, which would copy out what is lent
-        // before it waits.
-        backend.reap().unwrap();
-        backend.driver.driver().ring.submit().unwrap();
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 #[test]
 fn bytes_are_read_from_the_buffer_the_kernel_filled() {
     let (mut backend, mut stream, mut peer) = served();
     poll_for(&mut backend, Duration::ZERO); // the receive is armed
-    peer.write_all(b"hello").unwrap();
-    poll_until_held(&mut backend, &stream, 5);
+    send_and_hold(&mut backend, &stream, &mut peer, b"hello");
     assert_eq!(
         lent_and_copied(&backend, &stream),
         (1, 0),
@@ -47,6 +29,7 @@ fn bytes_are_read_from_the_buffer_the_kernel_filled() {
     );
     assert_eq!(read_held(&mut stream), (b"hello".to_vec(), false));
     assert_eq!(lent_and_copied(&backend, &stream), (0, 0));
+    assert_eq!(backend.driver.driver().table.bundled, 0, "one buffer");
 }
 
 /// Sixteen buffers are lent at most; the bytes after them are copied,
@@ -60,22 +43,19 @@ fn bytes_beyond_the_buffers_lent_are_copied_and_read_in_order() {
     // First a burst read whole: the large buffer it was copied into goes
     // to the table's spares, for the next connection that starts one.
     let burst = pattern(100 * 1024, 9);
-    peer.write_all(&burst).unwrap();
-    poll_until_held(&mut backend, &stream, burst.len());
+    send_and_hold(&mut backend, &stream, &mut peer, &burst);
     assert!(read_as_the_loop_does(&mut stream, 1 << 20) == burst);
     assert!(!backend.driver.driver().table.spares.is_empty());
     let data = pattern(200 * 1024, 0);
     let (first, second) = data.split_at(100 * 1024);
-    peer.write_all(first).unwrap();
-    poll_until_held(&mut backend, &stream, first.len());
+    send_and_hold(&mut backend, &stream, &mut peer, first);
     let (lent, copied) = lent_and_copied(&backend, &stream);
     assert_eq!(lent, 16, "{lent} lent");
     assert!(copied > 0);
     // Five buffers' worth read, in a piece that ends inside a buffer.
     let mut got = vec![0u8; 5 * 4096 + 100];
     assert_eq!(stream.read(&mut got).unwrap(), got.len());
-    peer.write_all(second).unwrap();
-    poll_until_held(&mut backend, &stream, data.len() - got.len());
+    send_and_hold(&mut backend, &stream, &mut peer, second);
     got.extend(read_as_the_loop_does(&mut stream, 1000 * 7));
     got.extend(read_held(&mut stream).0);
     assert!(got == data, "bytes out of order ({} read)", got.len());
@@ -116,8 +96,7 @@ fn buffers_left_unread_are_copied_out_before_the_next_wait() {
     let (mut backend, mut stream, mut peer) = served();
     poll_for(&mut backend, Duration::ZERO);
     let data = pattern(8 * 1024, 3);
-    peer.write_all(&data).unwrap();
-    poll_until_held(&mut backend, &stream, data.len());
+    send_and_hold(&mut backend, &stream, &mut peer, &data);
     assert_eq!(lent_and_copied(&backend, &stream).0, 2);
     poll_for(&mut backend, Duration::ZERO);
     assert_eq!(lent_and_copied(&backend, &stream), (0, data.len()));
@@ -132,8 +111,12 @@ fn a_dropped_connection_gives_back_the_buffers_lent_to_it() {
     let (mut second, mut second_peer) = served.pop().unwrap();
     let (first, mut first_peer) = served.pop().unwrap();
     poll_for(&mut backend, Duration::ZERO);
-    first_peer.write_all(&pattern(16 * 1024, 0)).unwrap();
-    poll_until_held(&mut backend, &first, 16 * 1024);
+    send_and_hold(
+        &mut backend,
+        &first,
+        &mut first_peer,
+        &pattern(16 * 1024, 0),
+    );
     assert_eq!(lent_and_copied(&backend, &first).0, 4);
     drop(first);
     let data = pattern(16 * 1024, 9);
@@ -170,7 +153,7 @@ fn bytes_waiting_are_taken_in_one_bundle_of_buffers() {
         .modify(stream.fd(), Token(5), Interest::READABLE)
         .unwrap();
     poll_for(&mut backend, Duration::ZERO); // the receive is armed
-    poll_until_held(&mut backend, &stream, data.len());
+    reap_until_held(&mut backend, &stream, data.len());
     assert_eq!(backend.driver.driver().table.bundled, 1, "not one bundle");
     assert_eq!(lent_and_copied(&backend, &stream), (4, 0));
     assert_eq!(read_held(&mut stream), (data, false));
@@ -206,8 +189,7 @@ fn buffers_go_into_circulation_as_receives_run_dry_and_back_out_after() {
             "{:?} in circulation",
             circulation(&backend)
         );
-        backend.reap().unwrap();
-        backend.driver.driver().ring.submit().unwrap();
+        reap_without_polling(&mut backend);
     }
     assert!(backend.driver.driver().table.ran_dry >= 2);
     for (i, stream) in ours.iter_mut().enumerate() {

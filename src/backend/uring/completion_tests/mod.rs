@@ -156,6 +156,42 @@ fn read_as_the_loop_does(stream: &mut RingStream, size: usize) -> Vec<u8> {
     }
 }
 
+/// The peer sends `data`, and the ring's completions are reaped until
+/// `stream` holds it too.
+fn send_and_hold(
+    backend: &mut UringBackend,
+    stream: &RingStream,
+    peer: &mut TcpStream,
+    data: &[u8],
+) {
+    let before = held(backend, stream.fd());
+    peer.write_all(data).unwrap();
+    reap_until_held(backend, stream, before + data.len());
+}
+
+/// Reaps the ring's completions, without reading and without a poll
+/// (which would copy out what is lent), until `stream` holds `bytes`.
+fn reap_until_held(backend: &mut UringBackend, stream: &RingStream, bytes: usize) {
+    let started = Instant::now();
+    while held(backend, stream.fd()) < bytes {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{} held",
+            held(backend, stream.fd())
+        );
+        reap_without_polling(backend);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Reads the completions waiting, then enters the ring so that the
+/// kernel runs the work that makes more: what a poll does, less the copy
+/// of lent buffers before its wait.
+fn reap_without_polling(backend: &mut UringBackend) {
+    backend.reap().unwrap();
+    backend.driver.driver().ring.submit().unwrap();
+}
+
 fn held(backend: &UringBackend, fd: RawFd) -> usize {
     let mut driver = backend.driver.driver();
     driver.table.slot(fd).map_or(0, |slot| slot.held())
