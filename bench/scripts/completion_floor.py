@@ -64,6 +64,7 @@ def profile(backend, point, work):
     server = subprocess.Popen(
         ["taskset", "-c", "0", ECHO, "--addr", f"127.0.0.1:{port}", "--backend", backend],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    load = None
     try:
         time.sleep(0.3)
         load = subprocess.Popen(
@@ -78,8 +79,10 @@ def profile(backend, point, work):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         load.wait(timeout=60)
     finally:
-        server.kill()
-        server.wait()
+        for child in (load, server):
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait()
     report = subprocess.run(["perf", "report", "-i", data, "--no-children",
                              "--sort", "symbol", "-n", "-q"],
                             capture_output=True, text=True, check=True).stdout
