@@ -10,7 +10,8 @@ each time, and epoll's own bookkeeping of readiness. This script profiles
 that work, and prints its share: a driver that removed all of it and added
 nothing of its own would spend `1 - share` of epoll's CPU per message, its
 floor. The same profile of `--backend uring` gives the share its own ring
-work takes (the kernel's `io_*` functions), which it adds back.
+work takes (`io_*`: the kernel's functions and the io-uring crate's, as
+mio's count on the other side), which it adds back.
 
 The set counted as removable is generous: system call entry and exit, the
 system calls' own wrappers and argument handling, descriptor lookup,
@@ -32,7 +33,7 @@ point or two between runs on a shared machine; the floors move less than
 the ratios of two separately measured runs do, since numerator and
 denominator come from the same profile.
 """
-import os, re, socket, statistics, subprocess, sys, tempfile, time
+import os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 ECHO = "target/release/examples/echo_server"
 LOADGEN = "target/release/loadgen"
@@ -48,6 +49,7 @@ REMOVABLE = re.compile(
     r"ep_|__ep_|do_epoll|epoll_wait|sock_poll|tcp_poll|tcp_stream_is_readable|"
     r"__libc_(recv|send)|recv$|send$|__send|__recv|syscall$|mio::)"
 )
+# The ring's own work: the kernel's io_uring functions and the io-uring crate's.
 RING = re.compile(r"^(__)?io_")
 
 
@@ -114,6 +116,7 @@ def main():
         floors.append(1 - removable)
         label = ", ".join(str(x) for x in point)
         print(f"{label:>28}  {100 * removable:15.1f}%  {1 - removable:.3f}  {100 * ring:17.1f}%")
+    shutil.rmtree(work)
     print(f"median floor {statistics.median(floors):.3f}, lowest {min(floors):.3f}")
 
 
