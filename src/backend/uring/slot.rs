@@ -313,3 +313,69 @@ pub(super) fn take_if_large(buffer: &mut Vec<u8>) -> Option<Vec<u8>> {
 pub(super) fn take_send_buffer_if_large(buffer: &mut VecDeque<u8>) -> Option<Vec<u8>> {
     (buffer.capacity() > KEPT_CAPACITY).then(|| Vec::from(std::mem::take(buffer)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registered connection for reading, holding `received` unread
+    /// from `read_at` on.
+    fn reading(received: Vec<u8>, read_at: usize) -> Slot {
+        let mut slot = Slot::new(1);
+        slot.interest = Some(Interest::READABLE);
+        let io = slot.io();
+        io.received = received;
+        io.read_at = read_at;
+        slot
+    }
+
+    #[test]
+    fn what_a_connection_holds_is_what_it_has_not_read() {
+        assert_eq!(reading(b"abcdef".to_vec(), 2).held(), 4);
+        assert_eq!(Slot::new(1).held(), 0);
+    }
+
+    #[test]
+    fn a_connection_holding_hold_bytes_asks_for_no_more() {
+        assert!(reading(vec![0; HOLD - 1], 0).wants_receive());
+        assert!(!reading(vec![0; HOLD], 0).wants_receive());
+    }
+
+    /// The error is reported once the bytes that came before it are read:
+    /// with bytes held, the loop hears only that it may read.
+    #[test]
+    fn a_failed_connection_reports_its_error_after_its_bytes() {
+        let mut holding = reading(b"before".to_vec(), 0);
+        holding.fail(libc::ECONNRESET);
+        let report = holding.readiness().unwrap();
+        assert!(report.readable && report.read_closed && !report.error);
+        let mut empty = reading(Vec::new(), 0);
+        empty.fail(libc::ECONNRESET);
+        assert!(empty.readiness().unwrap().error);
+    }
+
+    /// A buffer up to 16 KiB stays with its connection; a larger one is
+    /// taken whole, leaving the connection none.
+    #[test]
+    fn only_a_large_buffer_leaves_its_connection() {
+        let mut kept = Vec::with_capacity(KEPT_CAPACITY);
+        assert!(take_if_large(&mut kept).is_none());
+        assert_eq!(kept.capacity(), KEPT_CAPACITY);
+        let mut large = Vec::with_capacity(KEPT_CAPACITY + 1);
+        let taken = take_if_large(&mut large).unwrap();
+        assert!(taken.capacity() > KEPT_CAPACITY);
+        assert_eq!(large.capacity(), 0);
+
+        let mut kept = VecDeque::from(vec![0; KEPT_CAPACITY]);
+        kept.clear();
+        assert_eq!(kept.capacity(), KEPT_CAPACITY);
+        assert!(take_send_buffer_if_large(&mut kept).is_none());
+        let mut large = VecDeque::with_capacity(4 * KEPT_CAPACITY);
+        let taken = take_send_buffer_if_large(&mut large).unwrap();
+        assert!(taken.capacity() >= 4 * KEPT_CAPACITY);
+        assert_eq!(large.capacity(), 0);
+        // A burst's buffer, well under the limit, is kept.
+        let mut small = Vec::with_capacity(8 * 1024);
+        assert!(take_if_large(&mut small).is_none());
+    }
+}
